@@ -1,0 +1,828 @@
+/// Syntax tree -> validated layer graph. Expands `let` blocks and `repeat`, resolves every
+/// option, computes every output shape with the seeds' formula and reports every mistake
+/// (not just the first) with its position. No tensor is allocated here.
+module CnnDsl.Dsl.Check
+
+open System
+open System.Collections.Generic
+open CnnDsl.Graph
+open CnnDsl.Dsl.Syntax
+
+module M = Messages
+
+/// Past this many nodes a `repeat` is taken for a mistake.
+let maxNodes = 100_000
+
+/// Beyond this a parameter count or an activation is refused as absurd.
+let private absurd = 1e12
+
+/// Warn beyond these (per example).
+let private manyParameters = 1_000_000_000L
+let private manyActivationBytes = 1L <<< 30
+
+/// Where a layer's input comes from: a node and its shape, or nothing known because of
+/// an earlier error (checks that need the shape are then skipped, not reported twice).
+type private Flow = (int * Shape) option
+
+type private Options =
+    { Stride: Dims option
+      Padding: Located<LayerOption> option
+      Dilation: Dims option
+      NoBias: bool
+      Frozen: bool
+      Project: bool
+      Activation: Located<ActivationSyntax> option }
+
+type private Builder(program: Program) =
+    let nodes = ResizeArray<Node>()
+    let diagnostics = ResizeArray<Diagnostic>()
+    let counters = Dictionary<string, int>()
+    let lets = Dictionary<string, LetBinding>()
+    let softmaxAt = Dictionary<int, Pos>()
+    let mutable context: string list = []
+    let mutable tooMany = false
+
+    member _.Nodes = nodes
+    member _.Diagnostics = diagnostics
+    member _.Lets = lets
+    member _.SoftmaxAt = softmaxAt
+
+    member _.Report (entry: M.Entry) (pos: Pos) (message: string) (hint: string option) =
+        // Inside a block, say which use of the block this is.
+        let message =
+            match context with
+            | [] -> message
+            | uses -> sprintf "%s (in %s)" message (String.concat ", in " uses)
+        diagnostics.Add(M.make entry pos message hint)
+
+    member _.WithContext (text: string) (f: unit -> 'a) =
+        let saved = context
+        context <- text :: context
+        try f () finally context <- saved
+
+    member b.Add (kind: LayerKind) (activation: Activation) (inputs: (int * Shape) list) (output: Shape) (trainable: bool) (line: int) (baseName: string) =
+        if nodes.Count >= maxNodes then
+            if not tooMany then
+                tooMany <- true
+                b.Report M.ShapeTooLarge { Line = line; Col = 1; Length = 1 } (sprintf "the model expands to more than %d layers" maxNodes)
+                    (Some "check the counts of 'repeat'")
+            None
+        else
+            let n = match counters.TryGetValue baseName with | true, n -> n | _ -> 0
+            counters[baseName] <- n + 1
+            let name = if n = 0 then baseName else sprintf "%s_%d" baseName n
+            let id = nodes.Count
+            nodes.Add
+                { Id = id; Name = name; Kind = kind; Activation = activation
+                  Inputs = inputs |> List.map fst; InputShapes = inputs |> List.map snd
+                  OutputShape = output; Trainable = trainable; SourceLine = line }
+            Some (id, output)
+
+let private describeShape (s: Shape) =
+    match s with
+    | Image (h, w, c) -> sprintf "%Ox%Ox%d" h w c
+    | Vector n -> sprintf "vector of %s" (M.thousands (int64 n))
+
+let private plural n word = if n = 1L then sprintf "%d %s" n word else sprintf "%d %ss" n word
+
+// ---- numbers ----
+
+/// A whole number from the source, with `let` parameters substituted.
+let private resolveNumber (b: Builder) (env: Map<string, Number>) (n: Located<Number>) : Number option =
+    match n.Value with
+    | Ref name ->
+        match env.TryFind name with
+        | Some v -> Some v
+        | None ->
+            let hint =
+                match M.didYouMean name (env |> Map.keys) with
+                | Some h -> Some h
+                | None when env.IsEmpty -> Some "numbers here must be literal, or a parameter of the enclosing 'let' block"
+                | None -> Some (sprintf "the parameters here are: %s" (String.Join(", ", env |> Map.keys)))
+            b.Report M.UnboundParameter n.Pos (sprintf "'%s' is not a number nor a parameter of this block" name) hint
+            None
+    | v -> Some v
+
+let private resolveInt (b: Builder) env (what: string) (minimum: int64) (n: Located<Number>) : int option =
+    match resolveNumber b env n with
+    | Some (Int v) when v > int64 Int32.MaxValue ->
+        b.Report M.NumberTooLarge n.Pos (sprintf "%s %s is too large" what (M.thousands v)) (Some "sizes and counts must be below 2,147,483,648")
+        None
+    | Some (Int v) when v < minimum ->
+        if minimum = 1L then
+            b.Report M.NotPositive n.Pos (sprintf "%s must be at least 1, found %d" what v) None
+        else
+            b.Report M.NegativePadding n.Pos (sprintf "%s must be %d or more, found %d" what minimum v) None
+        None
+    | Some (Int v) -> Some (int v)
+    | Some (Float v) ->
+        b.Report M.ExpectedInteger n.Pos (sprintf "%s must be a whole number, found %s" what (Pretty.float v)) None
+        None
+    | Some (Ref _) | None -> None
+
+let private resolveFloat (b: Builder) env (n: Located<Number>) : float option =
+    match resolveNumber b env n with
+    | Some (Int v) -> Some (float v)
+    | Some (Float v) -> Some v
+    | _ -> None
+
+/// A size with one or two parts (a lone number is square); `?` is not allowed here.
+let private resolvePair (b: Builder) env (what: string) (minimum: int64) (d: Dims) : (int * int) option =
+    let part p =
+        match p with
+        | Size n -> resolveInt b env what minimum { Value = n; Pos = d.Pos }
+        | Unknown ->
+            b.Report M.BadDims d.Pos (sprintf "%s cannot be '?'" what) (Some "only the input's height and width may be dynamic")
+            None
+    match d.Value with
+    | [ p ] -> part p |> Option.map (fun v -> v, v)
+    | [ ph; pw ] ->
+        match part ph, part pw with
+        | Some h, Some w -> Some (h, w)
+        | _ -> None
+    | parts ->
+        b.Report M.BadDims d.Pos (sprintf "%s takes one size (3) or two (3x3), found %d" what parts.Length) None
+        None
+
+// ---- options ----
+
+let private optionName (o: LayerOption) = Pretty.layerOption o
+
+let private allowedOptions (syntax: LayerSyntax) : string list =
+    let window = [ "sN"; "same"; "valid"; "pN"; "dN" ]
+    let acts = Parser.activationNames
+    match syntax with
+    | Conv _ -> window @ [ "nobias"; "frozen" ] @ acts
+    | NamedKernel _ | LiteralKernel _ -> window @ acts
+    | Pool _ -> [ "sN"; "same"; "valid"; "pN" ]
+    | Dense _ -> [ "nobias"; "frozen" ] @ acts
+    | BatchNorm -> [ "frozen" ] @ acts
+    | Residual _ -> [ "project" ] @ acts
+    | Concat _ -> acts
+    | Call _ | Repeat _ -> [ "frozen" ]
+    | Input _ | GlobalPool _ | Flatten | Reshape _ | Dropout _ | ActivationLayer _ -> []
+
+let private isAllowed (allowed: string list) (o: LayerOption) =
+    match o with
+    | Stride _ -> List.contains "sN" allowed
+    | Pad _ -> List.contains "pN" allowed
+    | Dilation _ -> List.contains "dN" allowed
+    | Activation _ -> List.contains "relu" allowed
+    | PadSame -> List.contains "same" allowed
+    | PadValid -> List.contains "valid" allowed
+    | NoBias -> List.contains "nobias" allowed
+    | Frozen -> true // any layer may be frozen; on a layer without parameters it changes nothing
+    | Project -> List.contains "project" allowed
+    | UnknownOption _ -> false
+
+let private layerWord (syntax: LayerSyntax) =
+    match syntax with
+    | Input _ -> "input" | Conv _ -> "conv" | NamedKernel n -> n | LiteralKernel _ -> "kernel"
+    | Pool (MaxPool, _) -> "maxpool" | Pool (AvgPool, _) -> "avgpool" | Pool (MinPool, _) -> "minpool"
+    | GlobalPool _ -> "global pool" | Dense _ -> "dense" | Flatten -> "flatten" | Reshape _ -> "reshape"
+    | Dropout _ -> "dropout" | BatchNorm -> "batchnorm" | ActivationLayer a -> Pretty.activation a
+    | Repeat _ -> "repeat" | Residual _ -> "residual" | Concat _ -> "concat" | Call (n, _) -> n
+
+let private readOptions (b: Builder) (layer: Layer) : Options =
+    let allowed = allowedOptions layer.Syntax
+    let word = layerWord layer.Syntax
+    let mutable result =
+        { Stride = None; Padding = None; Dilation = None; NoBias = false; Frozen = false; Project = false; Activation = None }
+    let twice (o: Located<LayerOption>) (kind: string) =
+        b.Report M.DuplicateOption o.Pos (sprintf "'%s' gives %s a second %s" (optionName o.Value) word kind) (Some "keep one of them")
+    for o in layer.Options do
+        match o.Value with
+        | UnknownOption w ->
+            let hint =
+                if List.contains w Parser.layerKeywords then
+                    Some (sprintf "'%s' is a layer: separate layers with ';' or a new line" w)
+                else
+                    M.didYouMean w (allowed |> List.filter (fun a -> not (a.EndsWith "N")))
+                    |> Option.orElse (
+                        if allowed.IsEmpty then Some (sprintf "%s takes no options" word)
+                        else Some (sprintf "%s takes: %s" word (String.Join(", ", allowed))))
+            b.Report M.UnknownOption o.Pos (sprintf "'%s' is not an option of %s" w word) hint
+        | v when not (isAllowed allowed v) ->
+            let hint = if allowed.IsEmpty then Some (sprintf "%s takes no options" word) else Some (sprintf "%s takes: %s" word (String.Join(", ", allowed)))
+            b.Report M.NotAnOption o.Pos (sprintf "'%s' is not an option of %s" (optionName v) word) hint
+        | Stride d -> if result.Stride.IsSome then twice o "stride" else result <- { result with Stride = Some d }
+        | PadSame | PadValid | Pad _ -> if result.Padding.IsSome then twice o "padding" else result <- { result with Padding = Some o }
+        | Dilation d -> if result.Dilation.IsSome then twice o "dilation" else result <- { result with Dilation = Some d }
+        | NoBias -> result <- { result with NoBias = true }
+        | Frozen -> result <- { result with Frozen = true }
+        | Project -> result <- { result with Project = true }
+        | Activation a ->
+            if result.Activation.IsSome then twice o "activation"
+            else result <- { result with Activation = Some { Value = a; Pos = o.Pos } }
+    result
+
+let private activation (b: Builder) env (a: ActivationSyntax) : Activation =
+    let alpha (n: Located<Number> option) fallback =
+        n |> Option.bind (resolveFloat b env) |> Option.defaultValue fallback
+    match a with
+    | ActivationSyntax.Relu -> Activation.Relu
+    | ActivationSyntax.Sigmoid -> Activation.Sigmoid
+    | ActivationSyntax.Tanh -> Activation.Tanh
+    | ActivationSyntax.Softmax -> Activation.Softmax
+    | ActivationSyntax.Linear -> Activation.Linear
+    | ActivationSyntax.Elu n -> Activation.Elu (alpha n 1.0) // Keras: alpha=1.0
+    | ActivationSyntax.LeakyRelu n -> Activation.LeakyRelu (alpha n 0.3) // Keras: negative_slope=0.3
+
+let private optionActivation (b: Builder) env (opts: Options) =
+    match opts.Activation with
+    | Some a -> activation b env a.Value
+    | None -> Activation.Linear
+
+// ---- windows (convolution and pooling) ----
+
+type private Axis = { N: Dim; K: int; S: int; D: int }
+
+/// Resolve one axis: padding per side and output size; errors are returned, not reported.
+let private axis (mode: PaddingMode) (explicitPad: int) (a: Axis) : Result<int * int * Dim, int64 * int64> =
+    let kEff = Shapes.effectiveKernel (int64 a.K) (int64 a.D)
+    match a.N with
+    | Dim.Dynamic ->
+        let p = if mode = Explicit then explicitPad else 0
+        Ok (p, p, Dim.Dynamic)
+    | Dim.Known n ->
+        let n = int64 n
+        let before, after =
+            match mode with
+            | Valid -> 0L, 0L
+            | Explicit -> int64 explicitPad, int64 explicitPad
+            | Same -> Shapes.samePadding n kEff (int64 a.S)
+        let out = Shapes.outputSize n (before + after) kEff (int64 a.S)
+        if out < 1L || kEff > n + before + after then Result.Error (out, kEff)
+        else Ok (int before, int after, Dim.Known (int out))
+
+let private formula (n: int) (padTotal: int) (k: int) (d: int) (s: int) (out: int64) =
+    let kText = if d = 1 then string k else sprintf "%d (k = %d(%d-1)+1 with dilation)" (d * (k - 1) + 1) d k
+    let pText = if padTotal % 2 = 0 then sprintf "2*%d" (padTotal / 2) else string padTotal
+    sprintf "out = floor((%d + %s - %s)/%d) + 1 = %d" n pText kText s out
+
+type private WindowSpec =
+    { Kernel: int * int; Stride: int * int; Dilation: int * int; Mode: PaddingMode; Pad: int * int }
+
+/// Apply a window to an image shape; reports (with the formula) when it does not fit,
+/// and warns when the stride leaves rows or columns uncovered.
+let private window (b: Builder) (pos: Pos) (what: string) (isPool: bool) (input: Shape) (spec: WindowSpec) : (Window * Dim * Dim) option =
+    match input with
+    | Vector n ->
+        b.Report M.NeedsImage pos (sprintf "%s needs an image (HxWxC) but gets a vector of %s" what (M.thousands (int64 n)))
+            (Some "place it before flatten/dense, or use 'reshape HxWxC' first")
+        None
+    | Image (h, w, _) ->
+        let (kh, kw), (sh, sw), (dh, dw), (ph, pw) = spec.Kernel, spec.Stride, spec.Dilation, spec.Pad
+        let rh = axis spec.Mode ph { N = h; K = kh; S = sh; D = dh }
+        let rw = axis spec.Mode pw { N = w; K = kw; S = sw; D = dw }
+        match rh, rw with
+        | Ok (top, bottom, oh), Ok (left, right, ow) ->
+            let win =
+                { KernelH = kh; KernelW = kw; StrideH = sh; StrideW = sw; DilationH = dh; DilationW = dw
+                  Padding = { Top = top; Bottom = bottom; Left = left; Right = right }; PaddingMode = spec.Mode }
+            // The seeds' integer-output check: (n + 2p - k) mod s rows are never covered.
+            if spec.Mode <> Same then
+                let left n k d s p = match n with Dim.Known n -> Shapes.uncovered (int64 n) (int64 (2 * p)) (Shapes.effectiveKernel (int64 k) (int64 d)) (int64 s) | Dim.Dynamic -> 0L
+                let lh, lw = left h kh dh sh ph, left w kw dw sw pw
+                if lh > 0L || lw > 0L then
+                    let rows = if lh > 0L then [ plural lh "row" ] else []
+                    let cols = if lw > 0L then [ plural lw "column" ] else []
+                    let n = match (if lh > 0L then h else w) with Dim.Known n -> n | Dim.Dynamic -> 0
+                    let k, s, p, rem = if lh > 0L then kh, sh, ph, lh else kw, sw, pw, lw
+                    b.Report M.UncoveredPixels pos
+                        (sprintf "%s on a %Ox%O input leaves the last %s never covered: (%d + 2*%d - %d) mod %d = %d"
+                            what h w (String.Join(" and ", rows @ cols)) n p k s rem)
+                        (Some "use padding 'same', or a size where (n + 2p - k) is divisible by the stride")
+            Some (win, oh, ow)
+        | _ ->
+            let failing =
+                [ match h, rh with Dim.Known n, Result.Error (out, _) -> yield "height", n, kh, dh, sh, ph, out | _ -> ()
+                  match w, rw with Dim.Known n, Result.Error (out, _) -> yield "width", n, kw, dw, sw, pw, out | _ -> () ]
+            let _, n, k, d, s, p, out = List.head failing
+            let padTotal = match spec.Mode with Explicit -> 2 * p | _ -> 0
+            let largest (n: int) p d = (n + 2 * p - 1) / d + 1
+            let hint =
+                if isPool then
+                    Some (sprintf "use a pool of at most %dx%d, or padding 'same'" (largest (match h with Dim.Known n -> n | _ -> kh) ph 1) (largest (match w with Dim.Known n -> n | _ -> kw) pw 1))
+                else
+                    let kmax = failing |> List.map (fun (_, n, _, d, _, p, _) -> largest n (if spec.Mode = Explicit then p else 0) d) |> List.min
+                    Some (sprintf "use padding 'same' or a kernel of at most %d" kmax)
+            let entry = if isPool then M.PoolTooLarge else M.ConvTooSmall
+            let message =
+                if isPool then
+                    sprintf "%s window %dx%d is larger than its %Ox%O input: %s" what kh kw h w (formula n padTotal k d s out)
+                else
+                    sprintf "kernel %dx%d on a %Ox%O input gives no output: %s" kh kw h w (formula n padTotal k d s out)
+            b.Report entry pos message hint
+            None
+
+let private windowSpec (b: Builder) env (kernel: int * int) (defaultStride: int * int) (opts: Options) : WindowSpec option =
+    let stride = opts.Stride |> Option.map (resolvePair b env "stride" 1L)
+    let dilation = opts.Dilation |> Option.map (resolvePair b env "dilation" 1L)
+    let mode, pad =
+        match opts.Padding with
+        | None -> Valid, Some (0, 0)
+        | Some { Value = PadSame } -> Same, Some (0, 0)
+        | Some { Value = PadValid } -> Valid, Some (0, 0)
+        | Some { Value = Pad d } -> Explicit, resolvePair b env "padding" 0L d
+        | Some _ -> Valid, Some (0, 0)
+    match stride, dilation, pad with
+    | Some None, _, _ | _, Some None, _ | _, _, None -> None
+    | s, d, Some p ->
+        Some
+            { Kernel = kernel; Stride = s |> Option.flatten |> Option.defaultValue defaultStride
+              Dilation = d |> Option.flatten |> Option.defaultValue (1, 1); Mode = mode; Pad = p }
+
+// ---- shapes that must be known ----
+
+let private checkSize (b: Builder) (pos: Pos) (what: string) (count: float) =
+    if count > absurd then
+        b.Report M.ShapeTooLarge pos (sprintf "%s would have %.3g values" what count) (Some "check the sizes: this cannot fit in memory")
+        false
+    else true
+
+let private knownElements (b: Builder) (pos: Pos) (what: string) (shape: Shape) : int option =
+    match shape with
+    | Vector n -> Some n
+    | Image (Dim.Known h, Dim.Known w, c) ->
+        let total = int64 h * int64 w * int64 c
+        if total > int64 Int32.MaxValue then
+            b.Report M.ShapeTooLarge pos (sprintf "%s on a %dx%dx%d input would have %s values" what h w c (M.thousands total)) None
+            None
+        else Some (int total)
+    | Image _ ->
+        b.Report M.DynamicFlatten pos (sprintf "%s needs a fixed size, but its input is %s" what (describeShape shape))
+            (Some "end a fully-convolutional model with a 1x1 conv and 'globalavgpool' (or 'globalmaxpool') instead")
+        None
+
+// ---- layers ----
+
+let rec private layer (b: Builder) (env: Map<string, Number>) (flow: Flow) (l: Layer) : Flow =
+    let opts = readOptions b l
+    let line = l.Pos.Line
+    let act = optionActivation b env opts
+    let trainable = not opts.Frozen
+    let add kind activation inputs output name = b.Add kind activation inputs output trainable line name
+    let addMany kind activation inputs output name =
+        let result = add kind activation inputs output name
+        match opts.Activation, result with
+        | Some { Value = ActivationSyntax.Softmax; Pos = p }, Some (id, _) -> b.SoftmaxAt[id] <- p
+        | _ -> ()
+        result
+    let addOne kind activation (input: int * Shape) output name = addMany kind activation [ input ] output name
+    let pos = l.Pos
+    match l.Syntax with
+    | Input _ ->
+        b.Report M.MisplacedInput pos "'input' may only be the first layer" (Some "a model has one input; remove this line")
+        flow
+    | Conv (filters, kernel) ->
+        let f = resolveInt b env "the number of filters" 1L filters
+        let k = resolvePair b env "the kernel size" 1L kernel
+        let spec = k |> Option.bind (fun k -> windowSpec b env k (1, 1) opts)
+        match flow, f, spec with
+        | Some (id, shape), Some f, Some spec ->
+            window b pos "conv" false shape spec
+            |> Option.bind (fun (win, oh, ow) ->
+                let cin = Cost.channels shape
+                let kh, kw = spec.Kernel
+                if checkSize b filters.Pos "this conv's kernel" (float kh * float kw * float cin * float f) then
+                    addOne (LayerKind.Conv { Filters = f; Window = win; Bias = not opts.NoBias }) act (id, shape) (Image (oh, ow, f)) "conv2d"
+                else None)
+        | _ -> None
+    | NamedKernel _ | LiteralKernel _ ->
+        let name, kernels =
+            match l.Syntax with
+            | NamedKernel n -> n, Kernels.tryFind n |> Option.map Array.ofSeq
+            | LiteralKernel rows ->
+                let widths = rows |> List.map (fun r -> r.Value.Length) |> List.distinct
+                match rows, widths with
+                | [], _ | _, [ 0 ] ->
+                    b.Report M.BadKernelLiteral pos "the kernel matrix is empty" (Some "write it row by row: kernel [[1,0,-1],[1,0,-1],[1,0,-1]]")
+                    "kernel", None
+                | _, [ _ ] -> "kernel", Some [| rows |> List.map (fun r -> Array.ofList r.Value) |> Array.ofList |]
+                | _ ->
+                    let bad = rows |> List.find (fun r -> r.Value.Length <> rows.Head.Value.Length)
+                    b.Report M.BadKernelLiteral bad.Pos
+                        (sprintf "this row has %d values but the first has %d" bad.Value.Length rows.Head.Value.Length)
+                        (Some "every row of a kernel has the same length")
+                    "kernel", None
+            | _ -> "kernel", None
+        match flow, kernels with
+        | Some (id, shape), Some ks ->
+            let kh, kw = ks.[0].Length, ks.[0].[0].Length
+            windowSpec b env (kh, kw) (1, 1) opts
+            |> Option.bind (fun spec -> window b pos name false shape spec)
+            |> Option.bind (fun (win, oh, ow) ->
+                let c = Cost.channels shape * ks.Length
+                addOne (LayerKind.FixedConv { Name = name; Kernels = ks; Window = win }) act (id, shape) (Image (oh, ow, c)) name)
+        | _ -> None
+    | Pool (kind, size) ->
+        let k = resolvePair b env "the pool size" 1L size
+        // Keras: strides default to the pool size.
+        let spec = k |> Option.bind (fun k -> windowSpec b env k k opts)
+        let word, kind', name =
+            match kind with
+            | MaxPool -> "maxpool", PoolKind.Max, "max_pooling2d"
+            | AvgPool -> "avgpool", PoolKind.Average, "average_pooling2d"
+            | MinPool -> "minpool", PoolKind.Min, "min_pooling2d"
+        match flow, spec with
+        | Some (id, shape), Some spec ->
+            window b pos word true shape spec
+            |> Option.bind (fun (win, oh, ow) ->
+                addOne (LayerKind.Pool { Kind = kind'; Window = win }) Activation.Linear (id, shape) (Image (oh, ow, Cost.channels shape)) name)
+        | _ -> None
+    | GlobalPool kind ->
+        let kind', name =
+            match kind with
+            | MaxPool -> PoolKind.Max, "global_max_pooling2d"
+            | AvgPool -> PoolKind.Average, "global_average_pooling2d"
+            | MinPool -> PoolKind.Min, "global_min_pooling2d"
+        match flow with
+        | Some (id, (Image (_, _, c) as shape)) -> addOne (LayerKind.GlobalPool kind') Activation.Linear (id, shape) (Vector c) name
+        | Some (_, (Vector n)) ->
+            b.Report M.NeedsImage pos (sprintf "a global pool needs an image (HxWxC) but gets a vector of %s" (M.thousands (int64 n)))
+                (Some "global pools go after the convolutions, before dense layers")
+            None
+        | None -> None
+    | Dense units ->
+        let u = resolveInt b env "the number of units" 1L units
+        match flow, u with
+        | Some (id, shape), Some u ->
+            // A dense layer after a spatial one flattens implicitly (Caffe's InnerProduct, Darknet's connected).
+            let flat =
+                match shape with
+                | Vector _ -> Some (id, shape)
+                | Image _ ->
+                    knownElements b pos "dense" shape
+                    |> Option.bind (fun n -> add LayerKind.Flatten Activation.Linear [ id, shape ] (Vector n) "flatten")
+            flat
+            |> Option.bind (fun (fid, fshape) ->
+                let n = match fshape with Vector n -> n | _ -> 0
+                if checkSize b units.Pos "this dense layer's weight matrix" (float n * float u) then
+                    addOne (LayerKind.Dense (u, not opts.NoBias)) act (fid, fshape) (Vector u) "dense"
+                else None)
+        | _ -> None
+    | Flatten ->
+        match flow with
+        | Some (id, shape) ->
+            knownElements b pos "flatten" shape |> Option.bind (fun n -> addOne LayerKind.Flatten Activation.Linear (id, shape) (Vector n) "flatten")
+        | None -> None
+    | Reshape target ->
+        let parts =
+            target.Value
+            |> List.map (function
+                | Size n -> resolveInt b env "a reshape size" 1L { Value = n; Pos = target.Pos }
+                | Unknown ->
+                    b.Report M.BadDims target.Pos "reshape sizes cannot be '?'" (Some "give the target shape in full, as 10x10x1")
+                    None)
+        let targetShape =
+            if parts |> List.forall Option.isSome then
+                match parts |> List.map Option.get with
+                | [ n ] -> Some (Vector n)
+                | [ h; w; c ] -> Some (Image (Dim.Known h, Dim.Known w, c))
+                | other ->
+                    b.Report M.BadDims target.Pos (sprintf "reshape takes HxWxC or a length, found %d sizes" other.Length) None
+                    None
+            else None
+        match flow, targetShape with
+        | Some (id, shape), Some t ->
+            knownElements b pos "reshape" shape
+            |> Option.bind (fun n ->
+                match Cost.elements t with
+                | Some m when m = int64 n -> addOne LayerKind.Reshape Activation.Linear (id, shape) t "reshape"
+                | Some m ->
+                    b.Report M.ReshapeMismatch target.Pos
+                        (sprintf "reshape to %O needs %s values but its input %s has %s" t (M.thousands m) (describeShape shape) (M.thousands (int64 n)))
+                        (Some "the product of the new sizes must equal the number of values coming in")
+                    None
+                | None -> None)
+        | _ -> None
+    | Dropout rate ->
+        let r = resolveFloat b env rate
+        match r with
+        | Some r when r < 0.0 || r >= 1.0 ->
+            b.Report M.DropoutRange rate.Pos (sprintf "dropout rate must be in [0, 1), found %s" (Pretty.number rate.Value))
+                (Some "it is the fraction of units dropped: 0.25 drops a quarter")
+            None
+        | Some r -> flow |> Option.bind (fun (id, shape) -> addOne (LayerKind.Dropout r) Activation.Linear (id, shape) shape "dropout")
+        | None -> None
+    | BatchNorm ->
+        // Keras's defaults: epsilon=0.001, momentum=0.99.
+        flow |> Option.bind (fun (id, shape) ->
+            addOne (LayerKind.BatchNormalization { Epsilon = 0.001; Momentum = 0.99 }) act (id, shape) shape "batch_normalization")
+    | ActivationLayer a ->
+        let result = flow |> Option.bind (fun (id, shape) -> add LayerKind.ActivationLayer (activation b env a) [ id, shape ] shape "activation")
+        match a, result with
+        | ActivationSyntax.Softmax, Some (id, _) -> b.SoftmaxAt[id] <- pos
+        | _ -> ()
+        result
+    | Repeat (count, body) ->
+        match resolveInt b env "the repeat count" 1L count with
+        | Some n ->
+            let mutable current = flow
+            for i in 1 .. n do
+                // Diagnostics from the body are reported once, from its first copy.
+                if i = 1 then current <- layers b env current body
+                else
+                    let before = b.Diagnostics.Count
+                    current <- layers b env current body
+                    b.Diagnostics.RemoveRange(before, b.Diagnostics.Count - before)
+            current
+        | None -> layers b env flow body |> ignore; None
+    | Residual body ->
+        let out = layers b env flow body
+        match flow, out with
+        | Some (sid, sshape), Some (oid, oshape) ->
+            let skip =
+                if sshape = oshape && not opts.Project then Some (sid, sshape)
+                elif opts.Project then projection b pos line trainable (sid, sshape) oshape
+                else
+                    b.Report M.ResidualMismatch pos
+                        (sprintf "the block changes the shape from %s to %s, but a residual sum needs equal shapes" (describeShape sshape) (describeShape oshape))
+                        (Some "add 'project' after the block's ')' to bring the input to the new shape with a 1x1 conv")
+                    None
+            skip |> Option.bind (fun skip -> addMany LayerKind.Add act [ oid, oshape; skip ] oshape "add")
+        | _ -> None
+    | Concat branches ->
+        let outs = branches |> List.map (fun br -> layers b env flow br)
+        if outs |> List.forall Option.isSome then
+            let outs = outs |> List.map Option.get
+            let shapes = outs |> List.map snd
+            let merged =
+                match shapes with
+                | Image (h, w, _) :: _ when shapes |> List.forall (function Image (h', w', _) -> h' = h && w' = w | _ -> false) ->
+                    Some (Image (h, w, shapes |> List.sumBy Cost.channels))
+                | Vector _ :: _ when shapes |> List.forall (function Vector _ -> true | _ -> false) ->
+                    Some (Vector (shapes |> List.sumBy Cost.channels))
+                | _ ->
+                    b.Report M.ConcatMismatch pos
+                        (sprintf "the branches end in %s; concatenating on channels needs equal heights and widths"
+                            (String.Join(", ", shapes |> List.map describeShape)))
+                        (Some "use padding 'same' in every branch, or pool them to one size")
+                    None
+            merged |> Option.bind (fun shape -> addMany LayerKind.Concat act outs shape "concatenate")
+        else None
+    | Call (name, args) ->
+        match b.Lets.TryGetValue name with
+        | true, binding when binding.Parameters.Length <> args.Length ->
+            b.Report M.WrongArity pos
+                (sprintf "'%s' takes %d argument%s, found %d" name binding.Parameters.Length (if binding.Parameters.Length = 1 then "" else "s") args.Length)
+                (Some (sprintf "write: %s" (String.Join(" ", name :: (binding.Parameters |> List.map (fun p -> p.Value))))))
+            None
+        | true, binding ->
+            let values = args |> List.map (resolveNumber b env)
+            if values |> List.forall Option.isSome then
+                let env' = List.zip (binding.Parameters |> List.map (fun p -> p.Value)) (values |> List.map Option.get) |> Map.ofList
+                b.WithContext (sprintf "'%s' used at line %d" name line) (fun () -> layers b env' flow binding.Body)
+            else None
+        | _ ->
+            let candidates = Parser.layerKeywords @ List.ofSeq b.Lets.Keys
+            let hint =
+                M.didYouMean name candidates
+                |> Option.orElse (Some "define it first with 'let NAME = ...', or see docs/language.md for the layers")
+            b.Report M.UnknownLayer pos (sprintf "unknown layer or block '%s'" name) hint
+            None
+
+and private layers (b: Builder) env (flow: Flow) (ls: Layer list) : Flow =
+    ls |> List.fold (layer b env) flow
+
+/// A 1x1 conv (or, on vectors, a dense layer) that brings a residual's input to the block's shape.
+and private projection (b: Builder) (pos: Pos) (line: int) trainable (sid: int, sshape: Shape) (target: Shape) : Flow =
+    let fits n out = [ 1 .. max 1 n ] |> List.tryFind (fun s -> (n + s - 1) / s = out)
+    match sshape, target with
+    | Image (Dim.Known h, Dim.Known w, _), Image (Dim.Known oh, Dim.Known ow, c) ->
+        match fits h oh, fits w ow with
+        | Some sh, Some sw ->
+            let win =
+                { KernelH = 1; KernelW = 1; StrideH = sh; StrideW = sw; DilationH = 1; DilationW = 1
+                  Padding = Padding.Zero; PaddingMode = Valid }
+            b.Add (LayerKind.Conv { Filters = c; Window = win; Bias = true }) Activation.Linear [ sid, sshape ] target trainable line "conv2d"
+        | _ ->
+            b.Report M.ResidualMismatch pos
+                (sprintf "no 1x1 projection with a whole stride turns %s into %s" (describeShape sshape) (describeShape target))
+                (Some "make the block's output size the input size divided by its stride")
+            None
+    | Image (h, w, _), Image (oh, ow, c) when h = oh && w = ow ->
+        let win =
+            { KernelH = 1; KernelW = 1; StrideH = 1; StrideW = 1; DilationH = 1; DilationW = 1
+              Padding = Padding.Zero; PaddingMode = Valid }
+        b.Add (LayerKind.Conv { Filters = c; Window = win; Bias = true }) Activation.Linear [ sid, sshape ] target trainable line "conv2d"
+    | Vector _, Vector n -> b.Add (LayerKind.Dense (n, true)) Activation.Linear [ sid, sshape ] target trainable line "dense"
+    | _ ->
+        b.Report M.ResidualMismatch pos
+            (sprintf "cannot project %s onto %s" (describeShape sshape) (describeShape target))
+            (Some "a residual block keeps its input's kind: image to image, vector to vector")
+        None
+
+// ---- the input ----
+
+let private inputShape (b: Builder) (d: Dims) : Shape option =
+    let part what (p: DimPart) : Dim option =
+        match p with
+        | Unknown -> Some Dim.Dynamic
+        | Size n -> resolveInt b Map.empty what 1L { Value = n; Pos = d.Pos } |> Option.map Dim.Known
+    match d.Value with
+    | [ Size n ] -> resolveInt b Map.empty "the input length" 1L { Value = n; Pos = d.Pos } |> Option.map Vector
+    | [ h; w; Size c ] ->
+        match part "the input height" h, part "the input width" w, resolveInt b Map.empty "the channel count" 1L { Value = c; Pos = d.Pos } with
+        | Some h, Some w, Some c -> Some (Image (h, w, c))
+        | _ -> None
+    | [ _; _; Unknown ] ->
+        b.Report M.BadDims d.Pos "the number of channels cannot be '?'" (Some "only height and width may be dynamic: input ?x?x1")
+        None
+    | parts ->
+        b.Report M.BadDims d.Pos (sprintf "input takes HxWxC (as 28x28x1) or a vector length (as 784), found %d sizes" parts.Length)
+            (Some "write 28x28x1 for a one-channel image")
+        None
+
+// ---- the training section ----
+
+let private training (b: Builder) (section: Located<Setting list> option) : Training =
+    let settings = section |> Option.map (fun s -> s.Value) |> Option.defaultValue []
+    let keys =
+        [ "data"; "optimizer"; "lr"; "momentum"; "nesterov"; "beta1"; "beta2"; "epsilon"; "rho"; "loss"; "epochs"
+          "batch"; "validation"; "seed"; "weightdecay"; "augment" ]
+    let seen = Dictionary<string, Setting>()
+    for s in settings do
+        let k = s.Key.Value
+        if not (List.contains k keys) then
+            b.Report M.UnknownSetting s.Key.Pos (sprintf "unknown training setting '%s'" k)
+                (M.didYouMean k keys |> Option.orElse (Some (sprintf "the settings are: %s" (String.Join(", ", keys)))))
+        elif seen.ContainsKey k then
+            b.Report M.DuplicateSetting s.Key.Pos (sprintf "'%s' is set twice (first at line %d)" k seen[k].Key.Pos.Line) (Some "keep one of them")
+        else seen[k] <- s
+    let bad (s: Setting) (message: string) (hint: string) =
+        let pos = match s.Values with v :: _ -> v.Pos | [] -> s.Key.Pos
+        b.Report M.BadSetting pos message (Some hint)
+    let single (k: string) (read: Setting -> Located<SettingValue> -> 'a option) : 'a option =
+        match seen.TryGetValue k with
+        | true, s ->
+            match s.Values with
+            | [ v ] -> read s v
+            | _ ->
+                bad s (sprintf "'%s' takes one value, found %d" k s.Values.Length) (sprintf "write: %s VALUE" k)
+                None
+        | _ -> None
+    let numberIn k (lo: float) (hi: float) (loOpen: bool) (hiOpen: bool) : float option =
+        single k (fun s v ->
+            let ok x = (if loOpen then x > lo else x >= lo) && (if hiOpen then x < hi else x <= hi)
+            match v.Value with
+            | Num (Int i) when ok (float i) -> Some (float i)
+            | Num (Float f) when ok f -> Some f
+            | _ ->
+                let range = sprintf "%s%s, %s%s" (if loOpen then "(" else "[") (Pretty.float lo) (if Double.IsPositiveInfinity hi then "inf" else Pretty.float hi) (if hiOpen then ")" else "]")
+                bad s (sprintf "'%s' must be a number in %s, found %s" k range (Pretty.settingValue v.Value)) (sprintf "for example: %s 0.1" k)
+                None)
+    let wholeAtLeast k (lo: int64) : int option =
+        single k (fun s v ->
+            match v.Value with
+            | Num (Int i) when i >= lo && i <= int64 Int32.MaxValue -> Some (int i)
+            | _ ->
+                bad s (sprintf "'%s' must be a whole number of at least %d, found %s" k lo (Pretty.settingValue v.Value)) (sprintf "for example: %s 10" k)
+                None)
+    let choice k (options: (string * 'a) list) : 'a option =
+        single k (fun s v ->
+            match v.Value with
+            | Word w when options |> List.exists (fun (n, _) -> n = w) -> options |> List.find (fun (n, _) -> n = w) |> snd |> Some
+            | other ->
+                let text = Pretty.settingValue other
+                let names = options |> List.map fst
+                let hint = M.didYouMean text names |> Option.defaultValue (sprintf "one of: %s" (String.Join(", ", names)))
+                bad s (sprintf "'%s' cannot be %s" k text) hint
+                None)
+    let data =
+        single "data" (fun s v ->
+            match v.Value with
+            | Word w | Text w -> Some w
+            | Num _ -> bad s "'data' names a data set or a path" "for example: data fashion-mnist, or data \"path/to/folder\""; None)
+    let inf = Double.PositiveInfinity
+    let lr = numberIn "lr" 0.0 inf true false
+    let momentum = numberIn "momentum" 0.0 1.0 false true
+    let beta1 = numberIn "beta1" 0.0 1.0 false true
+    let beta2 = numberIn "beta2" 0.0 1.0 false true
+    let epsilon = numberIn "epsilon" 0.0 inf true false
+    let rho = numberIn "rho" 0.0 1.0 false true
+    let nesterov =
+        match seen.TryGetValue "nesterov" with
+        | true, s ->
+            match s.Values with
+            | [] | [ { Value = Word "true" } ] -> true
+            | [ { Value = Word "false" } ] -> false
+            | _ -> bad s "'nesterov' takes no value, or true or false" "write: nesterov"; false
+        | _ -> false
+    let optimizerName = choice "optimizer" [ "adam", "adam"; "sgd", "sgd"; "rmsprop", "rmsprop" ]
+    let misplaced (key: string) (owners: string) =
+        if seen.ContainsKey key then
+            let s = seen[key]
+            b.Report M.BadSetting s.Key.Pos (sprintf "'%s' is a setting of %s" key owners) (Some "choose that optimizer, or remove this line")
+    let optimizer =
+        let anyOptimizerKey = [ "lr"; "momentum"; "nesterov"; "beta1"; "beta2"; "epsilon"; "rho" ] |> List.exists seen.ContainsKey
+        let name =
+            match optimizerName with
+            | Some n -> Some n
+            | None when seen.ContainsKey "optimizer" -> None
+            | None when anyOptimizerKey -> Some "adam"
+            | None -> None
+        // Keras's defaults for each optimizer.
+        match name with
+        | Some "adam" ->
+            misplaced "momentum" "sgd and rmsprop"; misplaced "nesterov" "sgd"; misplaced "rho" "rmsprop"
+            Some (Optimizer.Adam (defaultArg lr 0.001, defaultArg beta1 0.9, defaultArg beta2 0.999, defaultArg epsilon 1e-7))
+        | Some "sgd" ->
+            misplaced "beta1" "adam"; misplaced "beta2" "adam"; misplaced "epsilon" "adam and rmsprop"; misplaced "rho" "rmsprop"
+            Some (Optimizer.Sgd (defaultArg lr 0.01, defaultArg momentum 0.0, nesterov))
+        | Some "rmsprop" ->
+            misplaced "beta1" "adam"; misplaced "beta2" "adam"; misplaced "nesterov" "sgd"
+            Some (Optimizer.RmsProp (defaultArg lr 0.001, defaultArg rho 0.9, defaultArg momentum 0.0, defaultArg epsilon 1e-7))
+        | _ -> None
+    let loss =
+        choice "loss"
+            [ "crossentropy", Loss.CrossEntropy; "binarycrossentropy", Loss.BinaryCrossEntropy; "bce", Loss.BinaryCrossEntropy
+              "mse", Loss.MeanSquaredError; "mae", Loss.MeanAbsoluteError ]
+    let augment =
+        match seen.TryGetValue "augment" with
+        | true, s ->
+            let allowed = [ "shift"; "flip"; "rotate" ]
+            s.Values
+            |> List.choose (fun v ->
+                match v.Value with
+                | Word w when List.contains w allowed -> Some w
+                | other ->
+                    b.Report M.BadSetting v.Pos (sprintf "'augment' cannot be %s" (Pretty.settingValue other))
+                        (Some (M.didYouMean (Pretty.settingValue other) allowed |> Option.defaultValue "choose from: shift, flip, rotate"))
+                    None)
+        | _ -> []
+    { Data = data; Optimizer = optimizer; Loss = loss
+      Epochs = wholeAtLeast "epochs" 1L; BatchSize = wholeAtLeast "batch" 1L
+      ValidationSplit = numberIn "validation" 0.0 1.0 false true
+      Seed = single "seed" (fun s v -> match v.Value with Num (Int i) when i >= 0L && i <= int64 Int32.MaxValue -> Some (int i) | _ -> bad s "'seed' must be a whole number from 0" "for example: seed 42"; None)
+      WeightDecay = numberIn "weightdecay" 0.0 inf false false
+      Augment = augment }
+
+// ---- the whole program ----
+
+/// The validated graph and its warnings, or every diagnostic (errors and warnings).
+let check (program: Program) : Result<Graph * Diagnostic list, Diagnostic list> =
+    let b = Builder(program)
+    // Blocks are visible from their definition on; a block cannot use itself.
+    let mutable flow: Flow = None
+    let mutable sawInput = false
+    let mutable firstLayer: Pos option = None
+    for item in program.Items do
+        match item with
+        | LetItem binding ->
+            let name = binding.Name.Value
+            if List.contains name Parser.layerKeywords || name = "let" || name = "train" then
+                b.Report M.DuplicateLet binding.Name.Pos (sprintf "'%s' is a layer name and cannot be redefined" name) (Some "choose another name")
+            elif b.Lets.ContainsKey name then
+                b.Report M.DuplicateLet binding.Name.Pos (sprintf "'%s' is already defined at line %d" name b.Lets[name].Name.Pos.Line) (Some "choose another name")
+            else b.Lets[name] <- binding
+            let dupes = binding.Parameters |> List.countBy (fun p -> p.Value) |> List.filter (fun (_, n) -> n > 1)
+            for (p, _) in dupes do
+                let at = binding.Parameters |> List.findBack (fun q -> q.Value = p)
+                b.Report M.DuplicateLet at.Pos (sprintf "parameter '%s' is named twice" p) None
+        | LayerItem l ->
+            if firstLayer.IsNone then firstLayer <- Some l.Pos
+            match l.Syntax with
+            | Input d when not sawInput ->
+                sawInput <- true
+                readOptions b l |> ignore
+                flow <- inputShape b d |> Option.bind (fun shape -> b.Add LayerKind.Input Activation.Linear [] shape true l.Pos.Line "input_layer")
+            | _ when not sawInput ->
+                sawInput <- true
+                b.Report M.MissingInput l.Pos "the model must start with its input shape"
+                    (Some "add a first line such as 'input 28x28x1' (height x width x channels) or 'input 784'")
+                flow <- layer b Map.empty None l
+            | _ -> flow <- layer b Map.empty flow l
+    if not sawInput then
+        b.Report M.MissingInput (defaultArg firstLayer { Line = 1; Col = 1; Length = 1 }) "the model has no layers"
+            (Some "start with 'input 28x28x1', then one layer per line")
+    elif b.Nodes.Count = 1 && not (b.Diagnostics |> Seq.exists Diagnostic.isError) then
+        b.Report M.EmptyModel { Line = b.Nodes[0].SourceLine; Col = 1; Length = 5 } "the model has an input but no layers" (Some "add layers after 'input', one per line")
+    let settings = training b program.Training
+    // Softmax must end the model when the loss is cross-entropy (the fused, stable
+    // softmax-cross-entropy needs it there); shape-only layers may follow it.
+    if settings.Loss = None || settings.Loss = Some Loss.CrossEntropy then
+        let nodes = b.Nodes
+        for KeyValue (id, pos) in b.SoftmaxAt do
+            let later = nodes |> Seq.skip (id + 1) |> Seq.filter (fun n -> match n.Kind with LayerKind.Reshape | LayerKind.Flatten | LayerKind.Dropout _ -> false | _ -> true)
+            match Seq.tryHead later with
+            | Some next ->
+                b.Report M.SoftmaxNotLast pos
+                    (sprintf "softmax is followed by %s (line %d); with cross-entropy it must be the last layer" next.Name next.SourceLine)
+                    (Some "move softmax to the last layer, or use relu here")
+            | None -> ()
+    let nodes = List.ofSeq b.Nodes
+    if sawInput && not nodes.IsEmpty && not (b.Diagnostics |> Seq.exists Diagnostic.isError) then
+        let trainable, frozen = nodes |> List.map Cost.parameters |> List.fold (fun (a, c) (x, y) -> a + x, c + y) (0L, 0L)
+        let peak = nodes |> List.choose Cost.activationBytes |> List.fold (+) 0L
+        let at = { Line = nodes.Head.SourceLine; Col = 1; Length = 5 }
+        if trainable + frozen > manyParameters then
+            b.Report M.LargeModel at (sprintf "the model has %s parameters (%s MB as float32)" (M.thousands (trainable + frozen)) (M.thousands ((trainable + frozen) * 4L / 1_000_000L)))
+                (Some "check the dense layer after the last convolution: pooling first shrinks it")
+        if peak > manyActivationBytes then
+            b.Report M.LargeModel at (sprintf "one example's activations take %s MB" (M.thousands (peak / 1_000_000L)))
+                (Some "pool or stride earlier, or use a smaller input")
+    let diagnostics = b.Diagnostics |> List.ofSeq |> Diagnostic.sort
+    if diagnostics |> List.exists Diagnostic.isError || nodes.IsEmpty then Error diagnostics
+    else Ok ({ Nodes = nodes; Training = settings }, diagnostics)

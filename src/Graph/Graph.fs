@@ -1,0 +1,161 @@
+/// The validated layer graph: the contract between the front end (which produces it)
+/// and every engine (which consumes it). Plain immutable types only; nothing here
+/// knows about syntax, positions or any engine. Layout convention: shapes are
+/// height x width x channels (as written in .cnn files and in Keras); an engine may
+/// store tensors in another layout internally.
+namespace CnnDsl.Graph
+
+/// One spatial size: known at check time, or dynamic (`?` in the source).
+[<RequireQualifiedAccess>]
+type Dim =
+    | Known of size: int
+    | Dynamic
+
+    override d.ToString() =
+        match d with
+        | Known n -> string n
+        | Dynamic -> "?"
+
+/// The shape of one example (the batch axis is implied).
+type Shape =
+    /// height x width x channels
+    | Image of height: Dim * width: Dim * channels: int
+    /// a plain vector of features
+    | Vector of length: int
+
+    override s.ToString() =
+        match s with
+        | Image (h, w, c) -> sprintf "%Ox%Ox%d" h w c
+        | Vector n -> string n
+
+[<RequireQualifiedAccess>]
+type Activation =
+    | Linear
+    | Relu
+    | Sigmoid
+    | Tanh
+    | Softmax
+    | Elu of alpha: float
+    | LeakyRelu of alpha: float
+
+/// Explicit zero padding per side. `same` is resolved here into TensorFlow's split:
+/// the extra row/column (when the total is odd) goes to the bottom/right.
+type Padding =
+    { Top: int; Bottom: int; Left: int; Right: int }
+    static member Zero = { Top = 0; Bottom = 0; Left = 0; Right = 0 }
+
+/// How padding was written; kept so that `same` on a dynamic input can be resolved
+/// per input size by an engine, and so that exporters can say `SAME_UPPER`.
+type PaddingMode =
+    | Valid
+    | Same
+    | Explicit
+
+type Window =
+    { KernelH: int; KernelW: int
+      StrideH: int; StrideW: int
+      DilationH: int; DilationW: int
+      Padding: Padding
+      PaddingMode: PaddingMode }
+
+[<RequireQualifiedAccess>]
+type PoolKind =
+    | Max
+    | Average
+    | Min
+
+type Conv2d =
+    { Filters: int
+      Window: Window
+      Bias: bool }
+
+/// A convolution with constant kernels (sobel, laplacian, a literal matrix ...),
+/// applied depthwise: every input channel is filtered by each kernel, giving
+/// channels * Kernels.Length output channels (channel-major: c0k0, c0k1, c1k0 ...).
+/// Nothing here is learned; the gradient still flows to the input.
+type FixedConv2d =
+    { Name: string
+      /// each kernel is KernelH rows of KernelW values
+      Kernels: float[][][]
+      Window: Window }
+
+type Pool2d =
+    { Kind: PoolKind
+      Window: Window }
+
+type BatchNorm =
+    { Epsilon: float
+      Momentum: float }
+
+[<RequireQualifiedAccess>]
+type LayerKind =
+    | Input
+    | Conv of Conv2d
+    | FixedConv of FixedConv2d
+    | Pool of Pool2d
+    | GlobalPool of PoolKind
+    | Dense of units: int * bias: bool
+    | Flatten
+    | Reshape
+    | Dropout of rate: float
+    | BatchNormalization of BatchNorm
+    /// an activation on its own (Keras's Activation layer); the node's Activation says which
+    | ActivationLayer
+    /// element-wise sum of all inputs (residual connections)
+    | Add
+    /// concatenation on the channel axis (parallel branches)
+    | Concat
+
+type Node =
+    { /// index of this node in Graph.Nodes
+      Id: int
+      /// unique, stable, Keras-like (conv2d, conv2d_1, ...); used for checkpoints and exports
+      Name: string
+      Kind: LayerKind
+      /// applied to the layer's output (fused, as Keras's `activation=` argument)
+      Activation: Activation
+      /// ids of the nodes feeding this one, in order
+      Inputs: int list
+      InputShapes: Shape list
+      OutputShape: Shape
+      /// false for `frozen` layers: their parameters are kept as loaded
+      Trainable: bool
+      /// the source line the node came from, for an engine's own messages (0 if none)
+      SourceLine: int }
+
+[<RequireQualifiedAccess>]
+type Loss =
+    | CrossEntropy
+    | BinaryCrossEntropy
+    | MeanSquaredError
+    | MeanAbsoluteError
+
+[<RequireQualifiedAccess>]
+type Optimizer =
+    | Sgd of learningRate: float * momentum: float * nesterov: bool
+    | Adam of learningRate: float * beta1: float * beta2: float * epsilon: float
+    | RmsProp of learningRate: float * rho: float * momentum: float * epsilon: float
+
+/// Training settings from the file's `train` section. Each is optional:
+/// the runtime applies Keras's defaults and the command line overrides.
+type Training =
+    { Data: string option
+      Optimizer: Optimizer option
+      Loss: Loss option
+      Epochs: int option
+      BatchSize: int option
+      ValidationSplit: float option
+      Seed: int option
+      WeightDecay: float option
+      Augment: string list }
+    static member Empty =
+        { Data = None; Optimizer = None; Loss = None; Epochs = None; BatchSize = None
+          ValidationSplit = None; Seed = None; WeightDecay = None; Augment = [] }
+
+/// Nodes in topological order: every node's inputs come before it.
+/// The first node is the Input node and the last node is the output.
+type Graph =
+    { Nodes: Node list
+      Training: Training }
+    member g.Input = List.head g.Nodes
+    member g.Output = List.last g.Nodes
