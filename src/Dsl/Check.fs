@@ -109,10 +109,7 @@ let private resolveInt (b: Builder) env (what: string) (minimum: int64) (n: Loca
         b.Report M.NumberTooLarge n.Pos (sprintf "%s %s is too large" what (M.thousands v)) (Some "sizes and counts must be below 2,147,483,648")
         None
     | Some (Int v) when v < minimum ->
-        if minimum = 1L then
-            b.Report M.NotPositive n.Pos (sprintf "%s must be at least 1, found %d" what v) None
-        else
-            b.Report M.NegativePadding n.Pos (sprintf "%s must be %d or more, found %d" what minimum v) None
+        b.Report M.NotPositive n.Pos (sprintf "%s must be at least %d, found %d" what minimum v) None
         None
     | Some (Int v) -> Some (int v)
     | Some (Float v) ->
@@ -265,7 +262,7 @@ type private WindowSpec =
 
 /// Apply a window to an image shape; reports (with the formula) when it does not fit,
 /// and warns when the stride leaves rows or columns uncovered.
-let private window (b: Builder) (pos: Pos) (what: string) (isPool: bool) (input: Shape) (spec: WindowSpec) : (Window * Dim * Dim) option =
+let private window (b: Builder) (pos: Pos) (warnAt: Pos) (what: string) (isPool: bool) (input: Shape) (spec: WindowSpec) : (Window * Dim * Dim) option =
     match input with
     | Vector n ->
         b.Report M.NeedsImage pos (sprintf "%s needs an image (HxWxC) but gets a vector of %s" what (M.thousands (int64 n)))
@@ -289,7 +286,7 @@ let private window (b: Builder) (pos: Pos) (what: string) (isPool: bool) (input:
                     let cols = if lw > 0L then [ plural lw "column" ] else []
                     let n = match (if lh > 0L then h else w) with Dim.Known n -> n | Dim.Dynamic -> 0
                     let k, s, p, rem = if lh > 0L then kh, sh, ph, lh else kw, sw, pw, lw
-                    b.Report M.UncoveredPixels pos
+                    b.Report M.UncoveredPixels warnAt
                         (sprintf "%s on a %Ox%O input leaves the last %s never covered: (%d + 2*%d - %d) mod %d = %d"
                             what h w (String.Join(" and ", rows @ cols)) n p k s rem)
                         (Some "use padding 'same', or a size where (n + 2p - k) is divisible by the stride")
@@ -332,6 +329,12 @@ let private windowSpec (b: Builder) env (kernel: int * int) (defaultStride: int 
         Some
             { Kernel = kernel; Stride = s |> Option.flatten |> Option.defaultValue defaultStride
               Dilation = d |> Option.flatten |> Option.defaultValue (1, 1); Mode = mode; Pad = p }
+
+/// Where a stride warning points: the stride option when there is one.
+let private strideAt (opts: Options) (fallback: Pos) =
+    match opts.Stride with
+    | Some d when d.Pos.Line > 0 -> d.Pos
+    | _ -> fallback
 
 // ---- shapes that must be known ----
 
@@ -381,7 +384,7 @@ let rec private layer (b: Builder) (env: Map<string, Number>) (flow: Flow) (l: L
         let spec = k |> Option.bind (fun k -> windowSpec b env k (1, 1) opts)
         match flow, f, spec with
         | Some (id, shape), Some f, Some spec ->
-            window b pos "conv" false shape spec
+            window b pos (strideAt opts pos) "conv" false shape spec
             |> Option.bind (fun (win, oh, ow) ->
                 let cin = Cost.channels shape
                 let kh, kw = spec.Kernel
@@ -411,7 +414,7 @@ let rec private layer (b: Builder) (env: Map<string, Number>) (flow: Flow) (l: L
         | Some (id, shape), Some ks ->
             let kh, kw = ks.[0].Length, ks.[0].[0].Length
             windowSpec b env (kh, kw) (1, 1) opts
-            |> Option.bind (fun spec -> window b pos name false shape spec)
+            |> Option.bind (fun spec -> window b pos (strideAt opts pos) name false shape spec)
             |> Option.bind (fun (win, oh, ow) ->
                 let c = Cost.channels shape * ks.Length
                 addOne (LayerKind.FixedConv { Name = name; Kernels = ks; Window = win }) act (id, shape) (Image (oh, ow, c)) name)
@@ -427,7 +430,7 @@ let rec private layer (b: Builder) (env: Map<string, Number>) (flow: Flow) (l: L
             | MinPool -> "minpool", PoolKind.Min, "min_pooling2d"
         match flow, spec with
         | Some (id, shape), Some spec ->
-            window b pos word true shape spec
+            window b pos (strideAt opts (if size.Pos.Line > 0 then size.Pos else pos)) word true shape spec
             |> Option.bind (fun (win, oh, ow) ->
                 addOne (LayerKind.Pool { Kind = kind'; Window = win }) Activation.Linear (id, shape) (Image (oh, ow, Cost.channels shape)) name)
         | _ -> None
@@ -503,7 +506,7 @@ let rec private layer (b: Builder) (env: Map<string, Number>) (flow: Flow) (l: L
         | Some r when r < 0.0 || r >= 1.0 ->
             b.Report M.DropoutRange rate.Pos (sprintf "dropout rate must be in [0, 1), found %s" (Pretty.number rate.Value))
                 (Some "it is the fraction of units dropped: 0.25 drops a quarter")
-            None
+            flow // the shape goes on unchanged, so later layers are still checked
         | Some r -> flow |> Option.bind (fun (id, shape) -> addOne (LayerKind.Dropout r) Activation.Linear (id, shape) shape "dropout")
         | None -> None
     | BatchNorm ->

@@ -27,9 +27,8 @@ let DuplicateLet = e "CNN106" "block defined twice"
 let EmptyModel = e "CNN107" "model has no layers"
 let ExpectedInteger = e "CNN108" "whole number expected"
 // Values
-let NotPositive = e "CNN201" "value must be at least 1"
+let NotPositive = e "CNN201" "value below its minimum"
 let DropoutRange = e "CNN202" "dropout rate outside [0, 1)"
-let NegativePadding = e "CNN203" "negative padding"
 let BadKernelLiteral = e "CNN204" "kernel matrix not rectangular"
 let BadDims = e "CNN205" "wrong number of sizes"
 // Shapes
@@ -53,7 +52,7 @@ let DuplicateSetting = e "CNN503" "training setting given twice"
 let all =
     [ SyntaxError; UnknownLayer; UnknownOption; NumberTooLarge; NestingTooDeep; DuplicateOption; NotAnOption
       MissingInput; MisplacedInput; WrongArity; UnboundParameter; DuplicateLet; EmptyModel; ExpectedInteger
-      NotPositive; DropoutRange; NegativePadding; BadKernelLiteral; BadDims
+      NotPositive; DropoutRange; BadKernelLiteral; BadDims
       ConvTooSmall; PoolTooLarge; DynamicFlatten; NeedsImage; ResidualMismatch; ConcatMismatch
       ReshapeMismatch; ShapeTooLarge; SoftmaxNotLast
       UncoveredPixels; LargeModel

@@ -75,11 +75,11 @@ let private number: P<Number> =
         if n.IsInteger then
             match Int64.TryParse n.String with
             | true, v -> preturn (Int v)
-            | _ -> fail (sprintf "CNN004|%s is too large for a whole number" n.String)
+            | _ -> fail (sprintf "CNN004|%d|%s is too large for a whole number" n.String.Length n.String)
         else
             match Double.TryParse(n.String, Globalization.NumberStyles.Float, Globalization.CultureInfo.InvariantCulture) with
             | true, v when not (Double.IsInfinity v) -> preturn (Float v)
-            | _ -> fail (sprintf "CNN004|%s is out of range" n.String)
+            | _ -> fail (sprintf "CNN004|%d|%s is out of range" n.String.Length n.String)
 
 /// A number, or the name of a block parameter.
 let private numberOrRef: P<Located<Number>> = located (number <|> (word |>> Ref)) <?> "a number"
@@ -89,7 +89,8 @@ let private dimPart: P<DimPart> =
     <|> (many1Satisfy isDigit >>= fun digits ->
             match Int64.TryParse digits with
             | true, v -> preturn (Size (Int v))
-            | _ -> fail (sprintf "CNN004|%s is too large for a size" digits))
+            | _ -> fail (sprintf "CNN004|%d|%s is too large for a size" digits.Length digits))
+    <?> "a size such as 3x3"
 
 /// `28x28x1`, `?x?x1`, `3x3`, `3`, or a parameter name standing for one size.
 let private dims: P<Dims> =
@@ -194,7 +195,16 @@ let private arguments (keyword: string) : P<LayerSyntax> =
     | k when List.contains k activationNames ->
         optionalAlpha k |>> fun alpha -> ActivationLayer (activationOf k alpha).Value
     | k when List.contains k Kernels.names -> preturn (NamedKernel k)
-    | name -> many (ws >>? numberOrRef) |>> fun args -> Call (name, args)
+    | name ->
+        // Arguments of a block are numbers; anything else is kept as a name so that the
+        // checker can report it against the block's definition instead of failing here.
+        // An option word (relu, frozen, s2 ...) ends the arguments.
+        let isOption (w: string) =
+            List.contains w optionWords || (w.Length > 1 && "spd".Contains w[0] && (gluedDims w[1..]).IsSome)
+        let loose =
+            located (many1Satisfy (fun c -> isWordChar c || c = '?' || c = '.'))
+            >>= fun l -> if isOption l.Value then fail "an option" else preturn { Value = Ref l.Value; Pos = l.Pos }
+        many (ws >>? (attempt (located number) <|> attempt loose)) |>> fun args -> Call (name, args)
 
 do
     layerRef.Value <-
@@ -247,6 +257,7 @@ let private foundAt (text: string) (index: int) =
     else
         match text[index] with
         | '\n' | '\r' -> "the end of the line", 1
+        | ' ' | '\t' -> "a space", 1
         | c when isWordChar c ->
             let n = text.Substring(index) |> Seq.takeWhile isWordChar |> Seq.length
             sprintf "'%s'" (text.Substring(index, min n 40)), n
@@ -262,11 +273,18 @@ let private describe (text: string) (line: int64) (col: int64) (index: int64) (e
             | :? ErrorMessage.ExpectedString as e -> Some (sprintf "'%s'" e.String)
             | _ -> None)
         |> Array.distinct
+        // Whitespace and comments may stand anywhere; listing them as expected only adds noise.
+        |> Array.filter (fun e -> not (List.contains e [ "space"; "comment"; "'//'"; "'(*'"; "end of input" ]))
     let plain = messages |> Array.choose (function :? ErrorMessage.Message as m -> Some m.String | _ -> None)
     let found, length = foundAt text (int index)
     let pos = { Line = int line; Col = int col; Length = length }
     match plain |> Array.tryFind (fun m -> m.StartsWith "CNN004|") with
-    | Some m -> Messages.make Messages.NumberTooLarge pos (m.Substring 7) (Some "sizes and counts must fit in 32 bits")
+    | Some m ->
+        // "CNN004|length|message": the error is raised after the number; point at its start.
+        let parts = m.Split('|', 3)
+        let length = int parts[1]
+        let start = { Line = int line; Col = max 1 (int col - length); Length = length }
+        Messages.make Messages.NumberTooLarge start parts[2] (Some "sizes and counts must be below 2,147,483,648")
     | None ->
         let message =
             match plain, expected with
@@ -291,12 +309,10 @@ let private recoveryPoint (text: string) (start: int) (errorAt: int) =
         | '(' when i + 1 < text.Length && text[i + 1] <> '*' -> depth <- depth + 1
         | ')' when i > 0 && text[i - 1] <> '*' -> depth <- max 0 (depth - 1)
         | _ -> ()
+    // Past the error only closing parentheses count: an opening one there is likely the mistake.
     let mutable i = max start errorAt
     while i < text.Length && not (text[i] = '\n' && depth = 0) do
-        match text[i] with
-        | '(' -> depth <- depth + 1
-        | ')' -> depth <- max 0 (depth - 1)
-        | _ -> ()
+        if text[i] = ')' then depth <- max 0 (depth - 1)
         i <- i + 1
     i
 
@@ -334,7 +350,15 @@ let parse (text: string) : Program * Diagnostic list =
     let diagnostics = ResizeArray()
     let mutable training: Pos option = None
     let run (p: P<'a>) = p stream
-    let skipSeparators () = run separators |> ignore
+    let skipSeparators () =
+        let start = stream.Index
+        let reply = run separators
+        // Only an unclosed comment can make the separators fail.
+        if reply.Status <> Ok then
+            diagnostics.Add(describe text stream.Line stream.Column stream.Index reply.Error)
+            while not stream.IsEndOfStream do
+                if not (stream.SkipNewline()) then stream.Skip()
+        ignore start
     let fail (reply: Reply<_>) (start: int64) =
         diagnostics.Add(describe text stream.Line stream.Column stream.Index reply.Error)
         let resume = recoveryPoint text (int start) (int stream.Index)

@@ -1,0 +1,164 @@
+module CnnDsl.Dsl.Tests.CheckTests
+
+open Xunit
+open CnnDsl.Graph
+open CnnDsl.Dsl
+open CnnDsl.Dsl.Tests.TestSupport
+
+let private only code (text: string) =
+    let ds = diagnostics text |> List.filter (fun d -> d.Code = code)
+    Assert.True(not ds.IsEmpty, sprintf "expected %s for:\n%s\ngot:\n%s" code text (Diagnostic.renderAll "t.cnn" text (diagnostics text)))
+    ds.Head
+
+/// Each case: the code, a model that must produce it, and the line and column it points at.
+let cases : obj[] list =
+    [ [| "CNN001"; "input 2\ndense 1 )"; 2; 9 |]
+      [| "CNN002"; "input 2\ndnse 1"; 2; 1 |]
+      [| "CNN003"; "input 8x8x1\nconv 2 3x3 foo"; 2; 12 |]
+      [| "CNN004"; "input 8x8x1\nconv 99999999999 3x3"; 2; 6 |]
+      [| "CNN005"; "input 2\n" + String.replicate 70 "repeat 1 (" + "dense 1" + String.replicate 70 ")"; 2; 650 |]
+      [| "CNN006"; "input 8x8x1\nconv 2 3x3 relu tanh"; 2; 17 |]
+      [| "CNN007"; "input 8\ndense 2 s2"; 2; 9 |]
+      [| "CNN101"; "conv 2 3x3\ndense 1"; 1; 1 |]
+      [| "CNN102"; "input 2\ninput 3\ndense 1"; 2; 1 |]
+      [| "CNN104"; "let b f = dense f\ninput 2\nb 1 2"; 3; 1 |]
+      [| "CNN105"; "let b = dense f\ninput 2\nb"; 1; 15 |]
+      [| "CNN106"; "let b = dense 1\nlet b = dense 2\ninput 2\nb"; 2; 5 |]
+      [| "CNN107"; "input 2"; 1; 1 |]
+      [| "CNN108"; "input 2\ndense 2.5"; 2; 7 |]
+      [| "CNN201"; "input 8x8x1\nconv 0 3x3"; 2; 6 |]
+      [| "CNN202"; "input 2\ndropout 1.5\ndense 1"; 2; 9 |]
+      [| "CNN204"; "input 8x8x1\nkernel [[1,2],[1]]"; 2; 15 |]
+      [| "CNN205"; "input 28x28\ndense 1"; 1; 7 |]
+      [| "CNN301"; "input 4x4x1\nconv 8 7x7"; 2; 1 |]
+      [| "CNN302"; "input 2x2x1\nmaxpool 3"; 2; 1 |]
+      [| "CNN303"; "input ?x?x1\nflatten"; 2; 1 |]
+      [| "CNN304"; "input 10\nconv 8 3x3"; 2; 1 |]
+      [| "CNN305"; "input 8x8x4\nresidual (conv 8 3x3 same)"; 2; 1 |]
+      [| "CNN306"; "input 8x8x1\nconcat (conv 2 3x3 | conv 2 1x1)"; 2; 1 |]
+      [| "CNN307"; "input 8x8x1\nreshape 10x10x1"; 2; 9 |]
+      [| "CNN308"; "input 2000x2000x100000\nconv 100000 1000x1000"; 2; 6 |]
+      [| "CNN309"; "input 8\ndense 4 softmax\ndense 2"; 2; 9 |]
+      [| "CNN401"; "input 28x28x1\nconv 2 3x3 s2"; 2; 12 |]
+      [| "CNN402"; "input 100000\ndense 100000"; 1; 1 |]
+      [| "CNN501"; "input 2\ndense 1\ntrain\n  epoch 3"; 4; 3 |]
+      [| "CNN502"; "input 2\ndense 1\ntrain\n  batch 0"; 4; 9 |]
+      [| "CNN503"; "input 2\ndense 1\ntrain\n  batch 2\n  batch 4"; 5; 3 |] ]
+
+[<Theory>]
+[<MemberData(nameof cases)>]
+let ``every diagnostic is produced at its position`` (code: string) (text: string) (line: int) (col: int) =
+    let d = only code text
+    Assert.Equal((line, col), (d.Pos.Line, d.Pos.Col))
+
+[<Fact>]
+let ``every catalogue code has a case above`` () =
+    let tested = cases |> List.map (fun c -> c[0] :?> string) |> Set.ofList
+    for entry in Messages.all do
+        Assert.True(tested.Contains entry.Code, sprintf "%s has no test case" entry.Code)
+
+[<Fact>]
+let ``a kernel too large for its input names the sizes, the formula and the fix`` () =
+    let d = only "CNN301" "input 4x4x256\nconv 8 7x7"
+    Assert.Equal("kernel 7x7 on a 4x4 input gives no output: out = floor((4 + 2*0 - 7)/1) + 1 = -2", d.Message)
+    Assert.Equal(Some "use padding 'same' or a kernel of at most 4", d.Hint)
+
+[<Fact>]
+let ``three independent mistakes give three positioned errors`` () =
+    let ds = diagnostics "input 28x28x1\nconv 0 3x3 relu\ndropout 1.5\nmaxpool 2 sam\ndense 10 softmax" |> List.filter Diagnostic.isError
+    Assert.Equal<(string * int) list>([ "CNN201", 2; "CNN202", 3; "CNN003", 4 ], ds |> List.map (fun d -> d.Code, d.Pos.Line))
+
+[<Fact>]
+let ``unknown names suggest the closest one`` () =
+    Assert.Equal(Some "did you mean 'maxpool'?", (only "CNN002" "input 8x8x1\nmaxpol 2").Hint)
+    Assert.Equal(Some "did you mean 'same'?", (only "CNN003" "input 8x8x1\nconv 2 3x3 sme").Hint)
+    Assert.Equal(Some "did you mean 'epochs'?", (only "CNN501" "input 2\ndense 1\ntrain\nepoch 3").Hint)
+
+[<Fact>]
+let ``a layer word after another layer on one line hints at the separator`` () =
+    let d = only "CNN003" "input 8x8x1\nconv 2 3x3 relu maxpool"
+    Assert.Contains("separate layers", d.Hint.Value)
+
+[<Fact>]
+let ``errors inside a block name the use of the block`` () =
+    let d = only "CNN301" "let b k = conv 2 k\ninput 4x4x1\nb 3\nb 5"
+    Assert.Equal(1, d.Pos.Line)
+    Assert.Contains("'b' used at line 4", d.Message)
+
+[<Fact>]
+let ``the uncovered-rows warning gives the seeds' remainder`` () =
+    let d = only "CNN401" "input 26x26x32\nconv 64 3x3 s2 relu"
+    Assert.Equal(Severity.Warning, d.Severity)
+    Assert.Contains("(26 + 2*0 - 3) mod 2 = 1", d.Message)
+    Assert.True(Result.isOk (compile "input 26x26x32\nconv 64 3x3 s2 relu"))
+
+[<Fact>]
+let ``dense after a spatial layer inserts a flatten`` () =
+    let g = graph "input 28x28x1\nconv 32 3x3 s1 same relu; maxpool 2; dense 10 softmax"
+    let kinds = g.Nodes |> List.map (fun n -> n.Name)
+    Assert.Equal<string list>([ "input_layer"; "conv2d"; "max_pooling2d"; "flatten"; "dense" ], kinds)
+    Assert.Equal(Vector 6272, g.Nodes[3].OutputShape)
+    Assert.Equal(Activation.Softmax, g.Output.Activation)
+
+[<Fact>]
+let ``same padding on an even kernel puts the extra pixel bottom-right`` () =
+    let g = graph "input 28x28x1\nconv 4 2x2 same"
+    match g.Output.Kind with
+    | LayerKind.Conv c -> Assert.Equal({ Top = 0; Bottom = 1; Left = 0; Right = 1 }, c.Window.Padding)
+    | other -> failwithf "unexpected %A" other
+
+[<Fact>]
+let ``residual adds the block to its input, and project inserts a strided 1x1 conv`` () =
+    let g = graph "input 32x32x16\nresidual (conv 16 3x3 same relu; conv 16 3x3 same) relu\nresidual (conv 32 3x3 s2 same) project"
+    let add = g.Nodes |> List.find (fun n -> n.Name = "add")
+    Assert.Equal<int list>([ 2; 0 ], add.Inputs)
+    Assert.Equal(Activation.Relu, add.Activation)
+    let projection = g.Nodes |> List.find (fun n -> n.Name = "conv2d_3")
+    match projection.Kind with
+    | LayerKind.Conv c -> Assert.Equal((1, 2, 32), (c.Window.KernelH, c.Window.StrideH, c.Filters))
+    | other -> failwithf "unexpected %A" other
+    Assert.Equal(Image (Dim.Known 16, Dim.Known 16, 32), g.Output.OutputShape)
+
+[<Fact>]
+let ``concat sums the channels of its branches`` () =
+    let g = graph "input 8x8x3\nconcat (conv 4 1x1 | conv 8 3x3 same | maxpool 3 s1 same)"
+    Assert.Equal(Image (Dim.Known 8, Dim.Known 8, 15), g.Output.OutputShape)
+    Assert.Equal(3, g.Output.Inputs.Length)
+
+[<Fact>]
+let ``let blocks and repeat expand with their arguments`` () =
+    let g = graph "let block n f = (repeat n (conv f 3x3 same relu); maxpool 2)\ninput 16x16x1\nblock 2 8\nblock 3 4"
+    Assert.Equal(1 + 2 + 1 + 3 + 1, g.Nodes.Length)
+    Assert.Equal(Image (Dim.Known 4, Dim.Known 4, 4), g.Output.OutputShape)
+
+[<Fact>]
+let ``fixed kernels are depthwise and have no parameters`` () =
+    let g = graph "input 32x32x3\nsobel same\nkernel [[1,0,-1],[1,0,-1],[1,0,-1]]"
+    Assert.Equal(Image (Dim.Known 30, Dim.Known 30, 6), g.Output.OutputShape)
+    Assert.True(g.Nodes |> List.forall (fun n -> Cost.parameters n = (0L, 0L)))
+
+[<Fact>]
+let ``frozen layers and batchnorm statistics are non-trainable`` () =
+    let g = graph "input 8x8x1\nconv 4 3x3 frozen\nbatchnorm relu\nflatten\ndense 2"
+    let frozen = g.Nodes |> List.find (fun n -> n.Name = "conv2d")
+    Assert.Equal((0L, 40L), Cost.parameters frozen)
+    Assert.Equal((8L, 8L), Cost.parameters (g.Nodes |> List.find (fun n -> n.Name = "batch_normalization")))
+
+[<Fact>]
+let ``dynamic inputs stay dynamic through convolutions and end in a global pool`` () =
+    let g = graph "input ?x?x1\nconv 8 3x3 s2 same relu\nconv 10 1x1\nglobalavgpool\nsoftmax"
+    Assert.Equal(Image (Dim.Dynamic, Dim.Dynamic, 10), g.Nodes[2].OutputShape)
+    Assert.Equal(Vector 10, g.Output.OutputShape)
+
+[<Fact>]
+let ``the training section becomes settings with Keras's defaults`` () =
+    let g = graph "input 2\ndense 1\ntrain\n  data xor; loss mse\n  optimizer sgd; lr 0.1; momentum 0.9\n  epochs 5; batch 4; seed 7"
+    Assert.Equal(Some (Optimizer.Sgd (0.1, 0.9, false)), g.Training.Optimizer)
+    Assert.Equal(Some Loss.MeanSquaredError, g.Training.Loss)
+    Assert.Equal((Some 5, Some 4, Some 7), (g.Training.Epochs, g.Training.BatchSize, g.Training.Seed))
+    let adam = graph "input 2\ndense 1\ntrain\n  optimizer adam"
+    Assert.Equal(Some (Optimizer.Adam (0.001, 0.9, 0.999, 1e-7)), adam.Training.Optimizer)
+
+[<Fact>]
+let ``softmax may be followed by a reshape`` () =
+    Assert.True(Result.isOk (compile "input 8\ndense 100 softmax\nreshape 10x10x1"))

@@ -1,0 +1,133 @@
+module CnnDsl.Dsl.Tests.ParserTests
+
+open System
+open Xunit
+open FsCheck
+open FsCheck.FSharp
+open FsCheck.Xunit
+open CnnDsl.Dsl
+open CnnDsl.Dsl.Syntax
+open CnnDsl.Dsl.Tests.TestSupport
+
+let private layers text =
+    let program, errors = Parser.parse text
+    Assert.Empty errors
+    program.Items |> List.choose (function LayerItem l -> Some l | _ -> None)
+
+[<Fact>]
+let ``the design card's example parses as written`` () =
+    let ls = layers "input 28x28x1\nconv 32 3x3 s1 same relu; maxpool 2; dense 10 softmax"
+    Assert.Equal(4, ls.Length)
+    match ls[1].Syntax with
+    | Conv ({ Value = Int 32L }, { Value = [ Size (Int 3L); Size (Int 3L) ] }) -> ()
+    | other -> failwithf "unexpected %A" other
+    let options = ls[1].Options |> List.map (fun o -> o.Value)
+    Assert.Equal<LayerOption list>([ Stride { Value = [ Size (Int 1L) ]; Pos = ls[1].Options[0].Pos }; PadSame; Activation Relu ], options)
+    Assert.Equal({ Line = 2; Col = 27; Length = 7 }, ls[2].Pos)
+
+[<Fact>]
+let ``comments of both kinds, nested block comments and CRLF are whitespace`` () =
+    let ls = layers "// a model\r\ninput 2 (* the (* nested *) input *)\r\n\r\ndense 1 // out\r\n"
+    Assert.Equal(2, ls.Length)
+    Assert.Equal(4, ls[1].Pos.Line)
+
+[<Fact>]
+let ``a byte-order mark is ignored`` () =
+    Assert.Equal(2, (layers "\uFEFFinput 2\ndense 1").Length)
+
+[<Fact>]
+let ``dynamic sizes, vectors, glued options and alphas`` () =
+    let ls = layers "input ?x?x1\nconv 8 1x7 s2x1 p0x3 d2 nobias leakyrelu 0.1 frozen"
+    match ls[0].Syntax with
+    | Input { Value = [ Unknown; Unknown; Size (Int 1L) ] } -> ()
+    | other -> failwithf "unexpected %A" other
+    let options = ls[1].Options |> List.map (fun o -> Pretty.layerOption o.Value)
+    Assert.Equal<string list>([ "s2x1"; "p0x3"; "d2"; "nobias"; "leakyrelu 0.1"; "frozen" ], options)
+
+[<Fact>]
+let ``let blocks, repeat, residual and concat across lines`` () =
+    let program, errors =
+        Parser.parse "let block f = conv f 3x3 same relu; maxpool 2\ninput 8x8x1\nblock 4\nrepeat 2 (\n  conv 4 3x3 same\n)\nresidual (conv 4 3x3 same; batchnorm) project relu\nconcat (conv 2 1x1 | maxpool 3 s1 same; conv 2 1x1)\n"
+    Assert.Empty errors
+    Assert.Equal(6, program.Items.Length)
+    match program.Items[0] with
+    | LetItem b -> Assert.Equal("block", b.Name.Value); Assert.Equal(2, b.Body.Length)
+    | other -> failwithf "unexpected %A" other
+
+[<Fact>]
+let ``the training section reads keys and values`` () =
+    let program, errors = Parser.parse "input 2\ndense 1\ntrain\n  data \"my data/x\"\n  optimizer sgd; lr 0.1\n  augment shift flip\n"
+    Assert.Empty errors
+    let settings = program.Training.Value.Value
+    Assert.Equal<string list>([ "data"; "optimizer"; "lr"; "augment" ], settings |> List.map (fun s -> s.Key.Value))
+    Assert.Equal(Text "my data/x", settings[0].Values[0].Value)
+
+[<Fact>]
+let ``a syntax error is positioned and parsing goes on at the next line`` () =
+    let _, errors = Parser.parse "input 28x28x1\nconv 32 3x\nconv 8 3x3 )\ndense 10"
+    Assert.Equal(2, errors.Length)
+    Assert.All(errors, fun d -> Assert.Equal("CNN001", d.Code))
+    Assert.Equal((2, 11), (errors[0].Pos.Line, errors[0].Pos.Col))
+    Assert.Equal((3, 12), (errors[1].Pos.Line, errors[1].Pos.Col))
+    Assert.Contains("expected", errors[1].Message)
+
+[<Fact>]
+let ``an error inside a multi-line block skips to the block's end`` () =
+    let program, errors = Parser.parse "input 8x8x1\nrepeat 2 (\n  conv 4 3x3 ]\n  conv 4 3x3\n)\ndense 10"
+    Assert.Equal(1, errors.Length)
+    Assert.Equal(3, errors[0].Pos.Line)
+    Assert.Equal(2, program.Items.Length)
+
+[<Fact>]
+let ``an unclosed comment says so`` () =
+    let _, errors = Parser.parse "input 2\n(* never closed\ndense 1"
+    Assert.Contains("never closed", errors.Head.Message)
+
+[<Fact>]
+let ``numbers beyond 64 bits are CNN004, not a crash`` () =
+    let _, errors = Parser.parse "input 2\ndense 999999999999999999999999"
+    Assert.Equal("CNN004", errors.Head.Code)
+    Assert.Equal((2, 7), (errors.Head.Pos.Line, errors.Head.Pos.Col))
+
+[<Fact>]
+let ``nesting deeper than the limit is refused before parsing`` () =
+    let text = "input 2\n" + String.replicate 1000 "repeat 1 (" + "dense 1" + String.replicate 1000 ")"
+    let _, errors = Parser.parse text
+    Assert.Equal("CNN005", errors.Head.Code)
+
+let private noException (text: string) =
+    try
+        match Frontend.compile text with
+        | Ok _ -> true
+        | Error ds -> not ds.IsEmpty && ds |> List.forall (fun d -> d.Pos.Line >= 0 && d.Message <> "")
+    with e -> failwithf "exception on %A: %O" text e
+
+[<Property(MaxTest = 300)>]
+let ``arbitrary strings give diagnostics, never an exception`` (text: NonNull<string>) = noException text.Get
+
+[<Property(MaxTest = 300)>]
+let ``token soups give diagnostics, never an exception`` () =
+    let token = Gen.elements [ "input"; "conv"; "3x3"; "28x28x1"; "?"; "("; ")"; "|"; ";"; "\n"; "same"; "s2"; "relu"; "let"; "="; "train"; "[["; "]"; ","; "-1"; "0.5"; "(*"; "*)"; "//"; "\""; "x"; "residual"; "concat"; "repeat" ]
+    let soup = Gen.listOf token |> Gen.map (String.concat " ")
+    Prop.forAll (Arb.fromGen soup) noException
+
+let private mutate (rng: Random) (text: string) =
+    let tokens = text.Split([| ' '; '\n' |], StringSplitOptions.RemoveEmptyEntries) |> ResizeArray
+    if tokens.Count > 1 then
+        let i = rng.Next tokens.Count
+        match rng.Next 3 with
+        | 0 -> tokens.RemoveAt i
+        | 1 -> tokens.Insert(i, tokens[i])
+        | _ ->
+            let j = rng.Next tokens.Count
+            let t = tokens[i]
+            tokens[i] <- tokens[j]
+            tokens[j] <- t
+    String.Join(" ", tokens)
+
+[<Property(MaxTest = 200)>]
+let ``valid models with a token deleted, duplicated or swapped never throw`` (seed: int) =
+    let rng = Random seed
+    let models = TestSupport.models ()
+    let _, text = models[rng.Next models.Length]
+    noException (mutate rng text)
