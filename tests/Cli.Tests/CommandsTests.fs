@@ -1,0 +1,71 @@
+module CnnDsl.Cli.Tests.CommandsTests
+
+open System.IO
+open Xunit
+open CnnDsl.Cli
+
+let rec private findRoot (dir: DirectoryInfo) =
+    if File.Exists(Path.Combine(dir.FullName, "CnnDsl.sln")) then dir.FullName else findRoot dir.Parent
+
+let private root = findRoot (DirectoryInfo(System.AppContext.BaseDirectory))
+
+let private run (command: Commands.Console -> int) =
+    let out, err = new StringWriter(), new StringWriter()
+    let code = command { Out = out; Err = err }
+    code, out.ToString(), err.ToString()
+
+let private tempModel (text: string) =
+    let path = Path.Combine(Path.GetTempPath(), Path.GetRandomFileName() + ".cnn")
+    File.WriteAllText(path, text)
+    path
+
+[<Fact>]
+let ``check prints nothing and exits 0 on clean models`` () =
+    let files = Directory.GetFiles(Path.Combine(root, "models"), "*.cnn") |> Array.filter (fun f -> not (f.EndsWith "strided.cnn"))
+    let code, out, _ = run (fun c -> Commands.check c (List.ofArray files) false)
+    Assert.Equal(0, code)
+    Assert.Equal("", out)
+
+[<Fact>]
+let ``check on three mistakes prints three positioned diagnostics and exits 1`` () =
+    let path = tempModel "input 28x28x1\nconv 0 3x3 relu\ndropout 1.5\nmaxpool 2 sam\ndense 10 softmax\n"
+    let code, out, _ = run (fun c -> Commands.check c [ path ] false)
+    Assert.Equal(1, code)
+    let heads = out.Split('\n') |> Array.filter (fun l -> l.StartsWith path)
+    Assert.Equal(3, heads.Length)
+    Assert.StartsWith(path + ":2:6: error CNN201:", heads[0])
+    Assert.StartsWith(path + ":3:9: error CNN202:", heads[1])
+    Assert.StartsWith(path + ":4:11: error CNN003:", heads[2])
+
+[<Fact>]
+let ``check --format json gives the same diagnostics as JSON`` () =
+    let path = tempModel "input 4x4x1\nconv 8 7x7\n"
+    let code, out, _ = run (fun c -> Commands.check c [ path ] true)
+    Assert.Equal(1, code)
+    use doc = System.Text.Json.JsonDocument.Parse out
+    let d = doc.RootElement[0]
+    Assert.Equal("CNN301", d.GetProperty("code").GetString())
+    Assert.Equal(2, d.GetProperty("line").GetInt32())
+    Assert.Equal("error", d.GetProperty("severity").GetString())
+
+[<Fact>]
+let ``a missing file is a clear message and exit 2, not a stack trace`` () =
+    let code, _, err = run (fun c -> Commands.check c [ "no/such/model.cnn" ] false)
+    Assert.Equal(2, code)
+    Assert.Equal("dsl: cannot read 'no/such/model.cnn': no such file", err.Trim())
+
+[<Fact>]
+let ``summary prints the table with Keras's totals`` () =
+    let code, out, _ = run (fun c -> Commands.summary c (Path.Combine(root, "models", "fashion-mnist.cnn")))
+    Assert.Equal(0, code)
+    Assert.Contains("Model: \"fashion-mnist\"", out)
+    Assert.Contains("Total params: 2,150,410 (8.20 MB)", out)
+    Assert.Contains(" conv2d_3 (Conv2D, relu)", out)
+
+[<Fact>]
+let ``summary of a broken model prints its diagnostics and exits 1`` () =
+    let path = tempModel "input ?x?x1\nflatten\n"
+    let code, out, err = run (fun c -> Commands.summary c path)
+    Assert.Equal(1, code)
+    Assert.Equal("", out)
+    Assert.Contains("error CNN303", err)
