@@ -100,7 +100,11 @@ let private dims: P<Dims> =
 /// `s2`, `s2x1`, `p1`, `d2`: a letter glued to a size.
 let private gluedDims (text: string) : DimPart list option =
     let parts = text.Split 'x'
-    if parts |> Array.forall (fun p -> p.Length > 0 && p.Length < 10 && p |> Seq.forall Char.IsDigit) then
+    // A sign is read so that `s-1` is reported as a bad stride, not as an unknown word.
+    let isInteger (p: string) =
+        let digits = if p.StartsWith "-" then p.Substring 1 else p
+        digits.Length > 0 && digits.Length < 10 && digits |> Seq.forall Char.IsDigit
+    if parts |> Array.forall isInteger then
         Some [ for p in parts -> Size (Int (int64 p)) ]
     else None
 

@@ -69,6 +69,11 @@ let ``three independent mistakes give three positioned errors`` () =
     Assert.Equal<(string * int) list>([ "CNN201", 2; "CNN202", 3; "CNN003", 4 ], ds |> List.map (fun d -> d.Code, d.Pos.Line))
 
 [<Fact>]
+let ``a negative stride is a bad value, not an unknown word`` () =
+    let d = only "CNN201" "input 8x8x1\nconv 2 3x3 s-1"
+    Assert.Equal("stride must be at least 1, found -1", d.Message)
+
+[<Fact>]
 let ``unknown names suggest the closest one`` () =
     Assert.Equal(Some "did you mean 'maxpool'?", (only "CNN002" "input 8x8x1\nmaxpol 2").Hint)
     Assert.Equal(Some "did you mean 'same'?", (only "CNN003" "input 8x8x1\nconv 2 3x3 sme").Hint)
