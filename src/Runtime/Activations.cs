@@ -1,0 +1,51 @@
+using System.Numerics;
+
+namespace CnnDsl.Runtime;
+
+/// <summary>One example's values and their gradients, for every example of a batch,
+/// stored NHWC (channels last, as the graph writes shapes and as Keras stores them):
+/// im2col rows are then output pixels and a convolution is one GEMM for the whole batch.</summary>
+public sealed class Activations<T> where T : unmanaged
+{
+    public Activations(int batch, int perExample)
+    {
+        PerExample = perExample;
+        Batch = batch;
+        Value = new T[batch * perExample];
+        Gradient = new T[batch * perExample];
+    }
+
+    public int Batch { get; }
+    public int PerExample { get; }
+    public T[] Value { get; }
+    public T[] Gradient { get; }
+}
+
+/// <summary>A learned tensor and its gradient (Keras's layouts: conv kernels HWIO, dense [in, out]).</summary>
+public sealed class Parameter<T>(string name, int[] shape, bool trainable) where T : unmanaged
+{
+    public string Name { get; } = name;
+    public int[] Shape { get; } = shape;
+    public bool Trainable { get; } = trainable;
+    public T[] Value { get; } = new T[shape.Aggregate(1, (a, b) => a * b)];
+    public T[] Gradient { get; } = new T[shape.Aggregate(1, (a, b) => a * b)];
+}
+
+/// <summary>A small, allocation-free random generator (SplitMix64) for dropout masks,
+/// seeded per layer and per step so that a run is reproducible and a gradient check
+/// sees the same mask on every forward pass of one step.</summary>
+public struct SplitMix64(ulong seed)
+{
+    private ulong _state = seed;
+
+    public ulong Next()
+    {
+        ulong z = _state += 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    /// <summary>Uniform in [0, 1).</summary>
+    public double NextDouble() => (Next() >> 11) * (1.0 / (1UL << 53));
+}

@@ -1,0 +1,126 @@
+using System.Numerics;
+using CnnDsl.Graph;
+using CnnDsl.Runtime.Blas;
+
+namespace CnnDsl.Runtime.Layers;
+
+/// <summary>
+/// 2-D convolution (cross-correlation, as every CNN framework computes it) lowered to
+/// im2col + one GEMM for the whole batch: Y[P, F] = col[P, K] x W[K, F] + b.
+/// Backward: dW = col^T dY, db = column sums of dY, dcol = dY W^T, then col2im.
+/// Fixed kernels (sobel, a literal matrix ...) run here too, with a constant W and no
+/// parameter gradients.
+/// </summary>
+public sealed class Conv2d<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly Im2Col _im2col;
+    private readonly int _filters;
+    private readonly T[] _weights;
+    private readonly T[]? _weightGradient;
+    private readonly Parameter<T>? _kernel, _bias;
+    private readonly T[]? _col, _colGradient;
+    private readonly Parameter<T>[] _parameters;
+
+    public Conv2d(Node node, Activations<T>[] inputs, int batch) : base(node, inputs, batch)
+    {
+        var (h, w, c) = Shapes.Hwc(node.InputShapes.Head);
+        var (oh, ow, f) = Shapes.Hwc(node.OutputShape);
+        Window window;
+        switch (node.Kind)
+        {
+            case LayerKind.Conv conv:
+                window = conv.Item.Window;
+                _kernel = new Parameter<T>(node.Name + "/kernel", [window.KernelH, window.KernelW, c, f], node.Trainable);
+                _bias = conv.Item.Bias ? new Parameter<T>(node.Name + "/bias", [f], node.Trainable) : null;
+                _weights = _kernel.Value;
+                _weightGradient = _kernel.Gradient;
+                break;
+            case LayerKind.FixedConv fixedConv:
+                window = fixedConv.Item.Window;
+                _weights = FixedWeights(fixedConv.Item.Kernels, c);
+                break;
+            default:
+                throw new ArgumentException($"{node.Name} is not a convolution");
+        }
+        _filters = f;
+        _im2col = new Im2Col(h, w, c, oh, ow, window);
+        _parameters = new[] { _kernel, _bias }.Where(p => p != null).Select(p => p!).ToArray();
+        if (!_im2col.IsIdentity)
+        {
+            _col = new T[_im2col.Rows(batch) * _im2col.Columns];
+            _colGradient = new T[_col.Length];
+        }
+    }
+
+    public Parameter<T>? Kernel => _kernel;
+    public Parameter<T>? Bias => _bias;
+    public override IReadOnlyList<Parameter<T>> Parameters => _parameters;
+
+    /// <summary>Depthwise constant kernels as a full HWIO matrix: input channel c feeds only
+    /// output channels c * n .. c * n + n - 1 (channel-major, as the graph defines them).</summary>
+    private static T[] FixedWeights(double[][][] kernels, int channels)
+    {
+        int kh = kernels[0].Length, kw = kernels[0][0].Length, n = kernels.Length, f = channels * n;
+        var w = new T[kh * kw * channels * f];
+        for (int y = 0; y < kh; y++)
+            for (int x = 0; x < kw; x++)
+                for (int c = 0; c < channels; c++)
+                    for (int j = 0; j < n; j++)
+                        w[((y * kw + x) * channels + c) * f + c * n + j] = T.CreateChecked(kernels[j][y][x]);
+        return w;
+    }
+
+    public override void Forward(bool training)
+    {
+        int p = _im2col.Rows(Batch), k = _im2col.Columns;
+        ReadOnlySpan<T> col = Inputs[0].Value;
+        if (_col != null)
+        {
+            _im2col.Expand<T>(Inputs[0].Value, _col, Batch);
+            col = _col;
+        }
+        var y = Output.Value.AsSpan();
+        Gemm.Multiply(false, false, p, _filters, k, T.One, col, k, _weights, _filters, T.Zero, y, _filters);
+        if (_bias != null)
+        {
+            var b = _bias.Value.AsSpan();
+            for (int row = 0; row < p; row++)
+            {
+                var yr = y.Slice(row * _filters, _filters);
+                for (int j = 0; j < yr.Length; j++) yr[j] += b[j];
+            }
+        }
+        Activate();
+    }
+
+    public override void Backward()
+    {
+        ActivationBackward();
+        int p = _im2col.Rows(Batch), k = _im2col.Columns;
+        ReadOnlySpan<T> dy = Output.Gradient;
+        if (Node.Trainable && _weightGradient != null)
+        {
+            ReadOnlySpan<T> col = _col ?? Inputs[0].Value;
+            Gemm.Multiply(true, false, k, _filters, p, T.One, col, k, dy, _filters, T.Zero, _weightGradient, _filters);
+            if (_bias != null)
+            {
+                var db = _bias.Gradient.AsSpan();
+                db.Clear();
+                for (int row = 0; row < p; row++)
+                {
+                    var dr = dy.Slice(row * _filters, _filters);
+                    for (int j = 0; j < db.Length; j++) db[j] += dr[j];
+                }
+            }
+        }
+        if (!InputNeedsGradient[0]) return;
+        if (_colGradient == null)
+        {
+            // 1x1 stride 1: the column matrix is the input, so dcol is the input gradient.
+            Gemm.Multiply(false, true, p, k, _filters, T.One, dy, _filters, _weights, _filters, T.One, Inputs[0].Gradient, k);
+            return;
+        }
+        Gemm.Multiply(false, true, p, k, _filters, T.One, dy, _filters, _weights, _filters, T.Zero, _colGradient, k);
+        _im2col.Collapse<T>(_colGradient, Inputs[0].Gradient, Batch);
+    }
+}

@@ -1,0 +1,54 @@
+using System.Numerics;
+using CnnDsl.Graph;
+
+namespace CnnDsl.Runtime.Layers;
+
+/// <summary>
+/// One node of the graph, running forward and backward over a whole batch.
+/// Backward reads Output.Gradient and adds into its inputs' gradients (a node may feed
+/// several others, as in residual blocks, so every contribution accumulates).
+/// </summary>
+public abstract class Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    protected Layer(Node node, Activations<T>[] inputs, int batch)
+    {
+        Node = node;
+        Inputs = inputs;
+        Batch = batch;
+        Output = new Activations<T>(batch, Shapes.Elements(node.OutputShape));
+    }
+
+    public Node Node { get; }
+    public Activations<T>[] Inputs { get; }
+    public Activations<T> Output { get; }
+    public int Batch { get; }
+
+    /// <summary>False for the network's input, whose gradient nobody reads.</summary>
+    public bool[] InputNeedsGradient { get; internal set; } = [];
+
+    /// <summary>Set when the loss has already turned the output gradient into the gradient of
+    /// the pre-activation (fused softmax + cross-entropy, sigmoid + binary cross-entropy).</summary>
+    public bool ActivationFusedIntoLoss { get; set; }
+
+    public virtual IReadOnlyList<Parameter<T>> Parameters => [];
+
+    /// <summary>Non-learned state saved with the weights (batchnorm's moving statistics).</summary>
+    public virtual IReadOnlyList<Parameter<T>> State => [];
+
+    /// <summary>Random state for the step (dropout); set by the network before each forward pass.</summary>
+    public ulong StepSeed { get; set; }
+
+    public abstract void Forward(bool training);
+    public abstract void Backward();
+
+    protected int ActivationRow => Shapes.Channels(Node.OutputShape);
+
+    protected void Activate() => ActivationFunctions.Forward(Node.Activation, Output.Value.AsSpan(), ActivationRow);
+
+    /// <summary>Turns the output gradient into the gradient of the pre-activation, in place.</summary>
+    protected void ActivationBackward()
+    {
+        if (!ActivationFusedIntoLoss)
+            ActivationFunctions.Backward(Node.Activation, Output.Value, Output.Gradient.AsSpan(), ActivationRow);
+    }
+}

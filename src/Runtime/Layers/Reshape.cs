@@ -1,0 +1,25 @@
+using System.Numerics;
+using CnnDsl.Graph;
+
+namespace CnnDsl.Runtime.Layers;
+
+/// <summary>Flatten and reshape: NHWC values keep their order (Keras's flatten order), so
+/// both are a copy forward and an add backward.</summary>
+public sealed class Reshape<T>(Node node, Activations<T>[] inputs, int batch) : Layer<T>(node, inputs, batch)
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public override void Forward(bool training)
+    {
+        Inputs[0].Value.AsSpan().CopyTo(Output.Value);
+        Activate();
+    }
+
+    public override void Backward()
+    {
+        ActivationBackward();
+        if (!InputNeedsGradient[0]) return;
+        var dx = Inputs[0].Gradient.AsSpan();
+        var dy = Output.Gradient.AsSpan();
+        for (int i = 0; i < dy.Length; i++) dx[i] += dy[i];
+    }
+}

@@ -1,0 +1,111 @@
+using System.Numerics;
+using CnnDsl.Graph;
+
+namespace CnnDsl.Runtime;
+
+/// <summary>
+/// Losses as Keras defines them (the mean over the batch and over each example's outputs),
+/// each writing its gradient into the network's OutputGradient. Cross-entropy after softmax
+/// and binary cross-entropy after sigmoid are fused: their gradient with respect to the
+/// pre-activation is (y - t) / n, exact and stable, so the activation's backward is skipped.
+/// </summary>
+public static class Losses
+{
+    /// <summary>Keras clips probabilities to [eps, 1 - eps] before taking logarithms.</summary>
+    private const double Epsilon = 1e-7;
+
+    /// <summary>Cross-entropy against integer labels (sparse categorical cross-entropy).</summary>
+    public static T CrossEntropy<T>(Network<T> network, ReadOnlySpan<int> labels) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int classes = network.OutputSize, batch = network.BatchSize;
+        var y = network.Output;
+        var dy = network.OutputGradient;
+        bool fused = network.OutputLayer.Node.Activation.IsSoftmax;
+        network.OutputLayer.ActivationFusedIntoLoss = fused;
+        var eps = T.CreateChecked(Epsilon);
+        var scale = T.One / T.CreateChecked(batch);
+        T loss = T.Zero;
+        for (int b = 0; b < batch; b++)
+        {
+            int label = labels[b];
+            if ((uint)label >= (uint)classes)
+                throw new ArgumentException($"label {label} of example {b} is outside 0..{classes - 1}");
+            var p = T.Clamp(y[b * classes + label], eps, T.One - eps);
+            loss -= T.Log(p);
+            for (int j = 0; j < classes; j++)
+            {
+                int i = b * classes + j;
+                dy[i] = fused ? (y[i] - (j == label ? T.One : T.Zero)) * scale
+                              : (j == label ? -scale / p : T.Zero);
+            }
+        }
+        return loss * scale;
+    }
+
+    /// <summary>A loss against dense targets of the output's size (one-hot cross-entropy,
+    /// binary cross-entropy, MSE, MAE).</summary>
+    public static T Compute<T>(Loss kind, Network<T> network, ReadOnlySpan<T> targets) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var y = network.Output;
+        var dy = network.OutputGradient;
+        if (targets.Length != y.Length)
+            throw new ArgumentException($"{targets.Length} targets for {y.Length} outputs");
+        int batch = network.BatchSize, per = network.OutputSize;
+        var eps = T.CreateChecked(Epsilon);
+        var activation = network.OutputLayer.Node.Activation;
+        T loss = T.Zero;
+        var n = T.CreateChecked(batch);
+        var all = T.CreateChecked(y.Length);
+        bool fused = false;
+        switch (kind)
+        {
+            case var k when k.IsCrossEntropy:
+                fused = activation.IsSoftmax;
+                for (int b = 0; b < batch; b++)
+                {
+                    // Through softmax, d(-sum t log y)/dz = y * sum(t) - t: (y - t) for one-hot rows.
+                    T rowSum = T.Zero;
+                    for (int j = 0; j < per; j++) rowSum += targets[b * per + j];
+                    for (int j = 0; j < per; j++)
+                    {
+                        int i = b * per + j;
+                        var p = T.Clamp(y[i], eps, T.One - eps);
+                        loss -= targets[i] * T.Log(p);
+                        dy[i] = fused ? (y[i] * rowSum - targets[i]) / n : -targets[i] / (p * n);
+                    }
+                }
+                return Finish(loss / n);
+            case var k when k.IsBinaryCrossEntropy:
+                fused = activation.IsSigmoid;
+                for (int i = 0; i < y.Length; i++)
+                {
+                    var p = T.Clamp(y[i], eps, T.One - eps);
+                    loss -= targets[i] * T.Log(p) + (T.One - targets[i]) * T.Log(T.One - p);
+                    dy[i] = fused ? (y[i] - targets[i]) / all : (p - targets[i]) / (p * (T.One - p) * all);
+                }
+                return Finish(loss / all);
+            case var k when k.IsMeanSquaredError:
+                for (int i = 0; i < y.Length; i++)
+                {
+                    var d = y[i] - targets[i];
+                    loss += d * d;
+                    dy[i] = (d + d) / all;
+                }
+                return Finish(loss / all);
+            default:
+                for (int i = 0; i < y.Length; i++)
+                {
+                    var d = y[i] - targets[i];
+                    loss += T.Abs(d);
+                    dy[i] = T.CreateChecked(T.Sign(d)) / all;
+                }
+                return Finish(loss / all);
+        }
+
+        T Finish(T value)
+        {
+            network.OutputLayer.ActivationFusedIntoLoss = fused;
+            return value;
+        }
+    }
+}

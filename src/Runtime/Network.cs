@@ -1,0 +1,114 @@
+using System.Numerics;
+using CnnDsl.Graph;
+using CnnDsl.Runtime.Layers;
+using MathNet.Numerics.Distributions;
+
+namespace CnnDsl.Runtime;
+
+/// <summary>
+/// A validated graph made runnable for one batch size: a layer per node, every buffer
+/// (activations, gradients, im2col columns) allocated here once, none per batch.
+/// </summary>
+public sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly Layer<T>[] _layers;
+    private readonly ulong _seed;
+    private ulong _step;
+
+    /// <param name="inputGradient">compute the gradient with respect to the input too
+    /// (gradient checks, saliency); training does not need it.</param>
+    public Network(CnnDsl.Graph.Graph graph, int batch, int seed = 0, bool inputGradient = false)
+    {
+        if (batch < 1) throw new ArgumentOutOfRangeException(nameof(batch), "the batch size must be at least 1");
+        Graph = graph;
+        BatchSize = batch;
+        _seed = (ulong)seed;
+        var nodes = graph.Nodes.ToArray();
+        _layers = new Layer<T>[nodes.Length];
+        foreach (var node in nodes)
+        {
+            var inputs = node.Inputs.Select(id => _layers[id].Output).ToArray();
+            var layer = Create(node, inputs, batch);
+            layer.InputNeedsGradient = node.Inputs.Select(id => id != 0 || inputGradient).ToArray();
+            _layers[node.Id] = layer;
+        }
+        Initialise(new Random(seed));
+    }
+
+    public CnnDsl.Graph.Graph Graph { get; }
+    public int BatchSize { get; }
+    public IReadOnlyList<Layer<T>> Layers => _layers;
+    public Layer<T> OutputLayer => _layers[^1];
+
+    /// <summary>The batch's input values (NHWC), to be filled before Forward.</summary>
+    public Span<T> Input => _layers[0].Output.Value;
+    public ReadOnlySpan<T> InputGradient => _layers[0].Output.Gradient;
+    public ReadOnlySpan<T> Output => OutputLayer.Output.Value;
+    /// <summary>The loss's gradient with respect to the output; set by a loss before Backward.</summary>
+    public Span<T> OutputGradient => OutputLayer.Output.Gradient;
+    public int InputSize => _layers[0].Output.PerExample;
+    public int OutputSize => OutputLayer.Output.PerExample;
+
+    public IEnumerable<Parameter<T>> Parameters => _layers.SelectMany(l => l.Parameters);
+    /// <summary>Parameters and non-learned state (batchnorm statistics): what a checkpoint holds.</summary>
+    public IEnumerable<Parameter<T>> Weights => _layers.SelectMany(l => l.Parameters.Concat(l.State));
+
+    private static Layer<T> Create(Node node, Activations<T>[] inputs, int batch) => node.Kind switch
+    {
+        var k when k.IsInput || k.IsActivationLayer => new ActivationLayer<T>(node, inputs, batch),
+        LayerKind.Conv or LayerKind.FixedConv => new Conv2d<T>(node, inputs, batch),
+        LayerKind.Pool => new Pool2d<T>(node, inputs, batch),
+        LayerKind.GlobalPool => new GlobalPool2d<T>(node, inputs, batch),
+        LayerKind.Dense => new Dense<T>(node, inputs, batch),
+        var k when k.IsFlatten || k.IsReshape => new Reshape<T>(node, inputs, batch),
+        LayerKind.Dropout => new Dropout<T>(node, inputs, batch),
+        LayerKind.BatchNormalization => new BatchNorm<T>(node, inputs, batch),
+        var k when k.IsAdd => new Add<T>(node, inputs, batch),
+        var k when k.IsConcat => new Concat<T>(node, inputs, batch),
+        _ => throw new NotSupportedException($"no runtime layer for {node.Name}"),
+    };
+
+    /// <summary>Keras's defaults: Glorot-uniform kernels, limit = sqrt(6 / (fan_in + fan_out))
+    /// (Glorot and Bengio, 2010), zero biases; batchnorm starts at gamma 1, beta 0.</summary>
+    private void Initialise(Random random)
+    {
+        foreach (var layer in _layers)
+        {
+            Parameter<T>? kernel = layer switch
+            {
+                Conv2d<T> conv => conv.Kernel,
+                Dense<T> dense => dense.Kernel,
+                _ => null,
+            };
+            if (kernel == null) continue;
+            // HWIO / [in, out]: fan_in = receptive field x inputs, fan_out = receptive field x outputs.
+            var shape = kernel.Shape;
+            int receptive = shape.Length == 4 ? shape[0] * shape[1] : 1;
+            int fanIn = receptive * shape[^2], fanOut = receptive * shape[^1];
+            var limit = Math.Sqrt(6.0 / (fanIn + fanOut));
+            var uniform = new ContinuousUniform(-limit, limit, random);
+            for (int i = 0; i < kernel.Value.Length; i++) kernel.Value[i] = T.CreateChecked(uniform.Sample());
+        }
+    }
+
+    /// <summary>Runs every layer forward. Dropout masks depend on the seed and the step, so
+    /// repeated calls within a step (gradient checks) see the same mask.</summary>
+    public void Forward(bool training)
+    {
+        foreach (var layer in _layers)
+        {
+            layer.StepSeed = _seed * 0x9E3779B97F4A7C15UL ^ ((ulong)layer.Node.Id << 40) ^ _step;
+            layer.Forward(training);
+        }
+    }
+
+    /// <summary>Backpropagates OutputGradient (set by a loss) to every parameter.</summary>
+    public void Backward()
+    {
+        for (int i = 0; i < _layers.Length - 1; i++) _layers[i].Output.Gradient.AsSpan().Clear();
+        for (int i = _layers.Length - 1; i > 0; i--) _layers[i].Backward();
+    }
+
+    /// <summary>Moves to the next training step (new dropout masks).</summary>
+    public void NextStep() => _step++;
+}

@@ -1,0 +1,106 @@
+module CnnDsl.Runtime.Tests.Conv2dTests
+
+open System
+open Xunit
+open FsCheck.Xunit
+open CnnDsl.Graph
+open CnnDsl.Runtime
+open CnnDsl.Runtime.Layers
+open CnnDsl.Runtime.Tests.TestSupport
+open CnnDsl.Runtime.Tests.GradientCheck
+
+let private activations = [| "linear"; "relu"; "tanh"; "sigmoid"; "elu"; "leakyrelu 0.2" |]
+
+/// A valid conv from arbitrary (shrinkable) integers: the input is made at least as large
+/// as the dilated kernel so that every generated case has an output.
+let private convModel (k0: byte) (s0: byte) (p0: byte) (d0: byte) (extra: byte) (c0: byte) (f0: byte) (mode: byte) (act: byte) =
+    let k, s, d = 1 + int k0 % 4, 1 + int s0 % 3, 1 + int d0 % 2
+    let n = d * (k - 1) + 1 + int extra % 5
+    let c, f = 1 + int c0 % 3, 1 + int f0 % 4
+    let padding = match int mode % 3 with 0 -> "valid" | 1 -> "same" | _ -> sprintf "p%d" (int p0 % 3)
+    let nonSquare = if int mode % 2 = 0 then sprintf "%dx%d" k (max 1 (k - 1)) else sprintf "%dx%d" k k
+    sprintf "input %dx%dx%d\nconv %d %s s%d %s d%d %s" n (n + 1) c f nonSquare s padding d activations[int act % activations.Length]
+
+[<Property(MaxTest = 40)>]
+let ``conv gradients match finite differences`` k s p d extra c f mode act (b0: byte) =
+    assertGradients (convModel k s p d extra c f mode act) (1 + int b0 % 2)
+
+[<Property(MaxTest = 20)>]
+let ``a 1x1 stride-1 conv (no im2col) and a conv without bias have right gradients`` (c0: byte) (f0: byte) =
+    assertGradients (sprintf "input 4x5x%d\nconv %d 1x1 relu\nconv 2 3x3 same nobias" (1 + int c0 % 3) (1 + int f0 % 4)) 2
+
+[<Property(MaxTest = 20)>]
+let ``fixed kernels pass the gradient to their input`` (which: byte) (mode: byte) =
+    let name = CnnDsl.Dsl.Kernels.names[int which % CnnDsl.Dsl.Kernels.names.Length]
+    assertGradients (sprintf "input 7x6x2\nconv 2 1x1\n%s %s" name (if mode % 2uy = 0uy then "same" else "s2")) 2
+
+/// Direct convolution with explicit loops, the definition the GEMM form must equal.
+let private direct (x: float[]) (h, w, c) (kernel: float[]) (bias: float[]) (win: Window) (oh, ow, f) =
+    Array.init (oh * ow * f) (fun o ->
+        let oy, ox, j = o / (ow * f), (o / f) % ow, o % f
+        let mutable sum = if bias.Length > 0 then bias[j] else 0.0
+        for ky in 0 .. win.KernelH - 1 do
+            for kx in 0 .. win.KernelW - 1 do
+                let iy = oy * win.StrideH - win.Padding.Top + ky * win.DilationH
+                let ix = ox * win.StrideW - win.Padding.Left + kx * win.DilationW
+                if iy >= 0 && iy < h && ix >= 0 && ix < w then
+                    for ch in 0 .. c - 1 do
+                        sum <- sum + x[(iy * w + ix) * c + ch] * kernel[((ky * win.KernelW + kx) * c + ch) * f + j]
+        sum)
+
+[<Property(MaxTest = 40)>]
+let ``conv forward equals the direct convolution`` k s p d extra c f mode (seed: int) =
+    let text = (convModel k s p d extra c f mode 0uy)
+    onEveryBackend (fun () ->
+        let net = network text 1
+        let rng = Random seed
+        let input = randomArray rng net.Input.Length
+        copyFrom input net.Input
+        let conv = net.Layers[1] :?> Conv2d<float>
+        randomArray rng conv.Bias.Value.Length |> fun b -> b.CopyTo(conv.Bias.Value, 0)
+        net.Forward(false)
+        let node = conv.Node
+        let win = match node.Kind with LayerKind.Conv c -> c.Window | _ -> failwith "not a conv"
+        let struct (h, w, c) = Shapes.Hwc node.InputShapes.Head
+        let struct (oh, ow, f) = Shapes.Hwc node.OutputShape
+        let expected = direct input (h, w, c) conv.Kernel.Value conv.Bias.Value win (oh, ow, f)
+        assertClose 1e-9 expected (net.Output.ToArray()))
+    true
+
+// ---- the seeds' worked examples (values computed correctly; the slides slip in places) ----
+
+let private seed002Image = [| 1.;0.;1.;0.;1.; 1.;0.;0.;1.;1.; 0.;1.;1.;0.;0.; 1.;0.;0.;1.;0.; 0.;0.;1.;1.;0. |]
+let private seed002Kernel = "kernel [[0,1,0],[1,0,-1],[0,1,0]]"
+
+[<Fact>]
+let ``seed 002: the 5x5 image and kernel at stride 1, stride 2 and padding 1`` () =
+    onEveryBackend (fun () ->
+        assertClose 1e-12 [| 2.;1.;-1.; -1.;1.;3.; 2.;1.;1. |] (forward ("input 5x5x1\n" + seed002Kernel) seed002Image)
+        assertClose 1e-12 [| 2.;-1.; 2.;1. |] (forward ("input 5x5x1\n" + seed002Kernel + " s2") seed002Image)
+        assertClose 1e-12
+            [| 1.;0.;0.;1.;1.; 1.;2.;1.;-1.;2.; 1.;-1.;1.;3.;1.; 0.;2.;1.;1.;1.; 1.;-1.;-1.;2.;1. |]
+            (forward ("input 5x5x1\n" + seed002Kernel + " p1") seed002Image))
+
+[<Fact>]
+let ``seed 003: vertical and horizontal edges on 6x6 images`` () =
+    onEveryBackend (fun () ->
+        let vertical = Array.init 36 (fun i -> if i % 6 < 3 then 10. else 0.)
+        assertClose 1e-12 (Array.init 16 (fun i -> if i % 4 = 1 || i % 4 = 2 then 30. else 0.)) (forward "input 6x6x1\nvedge" vertical)
+        let horizontal = Array.init 36 (fun i -> if (i / 6 < 3) = (i % 6 < 3) then 10. else 0.)
+        assertClose 1e-12 [| 0.;0.;0.;0.; 30.;10.;-10.;-30.; 30.;10.;-10.;-30.; 0.;0.;0.;0. |] (forward "input 6x6x1\nhedge" horizontal))
+
+[<Fact>]
+let ``seed 000: conv backward with relu and MSE against ones`` () =
+    onEveryBackend (fun () ->
+        let net = network "input 3x3x1\nconv 1 2x2 relu\ntrain\n loss mse" 1
+        copyFrom [| 1.;1.;2.; 1.;2.;1.; 2.;1.;1. |] net.Input
+        let conv = net.Layers[1] :?> Conv2d<float>
+        [| 0.6779961; -0.3282364; 0.61954254; -0.02001727 |].CopyTo(conv.Kernel.Value, 0)
+        net.Forward(true)
+        assertClose 1e-6 [| 0.9292677; 1.2405912; 1.2405912; 1.6272811 |] (net.Output.ToArray())
+        let loss = Losses.Compute(Loss.MeanSquaredError, net, ReadOnlySpan [| 1.; 1.; 1.; 1. |])
+        Assert.Equal(0.12856321, loss, 6)
+        net.Backward()
+        assertClose 1e-6 [| 0.83250606; 0.75945675; 0.75945675; 0.4834994 |] conv.Kernel.Gradient
+        // the seed prints Keras's float32 result
+        Assert.InRange(conv.Bias.Gradient[0], 0.5188656 - 2e-6, 0.5188656 + 2e-6))

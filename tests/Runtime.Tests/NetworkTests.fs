@@ -1,0 +1,81 @@
+module CnnDsl.Runtime.Tests.NetworkTests
+
+open System
+open System.IO
+open Xunit
+open FsCheck
+open FsCheck.FSharp
+open FsCheck.Xunit
+open CnnDsl.Runtime
+open CnnDsl.Runtime.Layers
+open CnnDsl.Runtime.Tests.TestSupport
+open CnnDsl.Runtime.Tests.GradientCheck
+
+/// Random valid stacks: each step picks a layer that fits the current size, so every
+/// generated model checks, and layers are exercised in combination.
+let private stack : Gen<string> =
+    gen {
+        let! h = Gen.choose (4, 8)
+        let! c = Gen.choose (1, 3)
+        let! count = Gen.choose (1, 4)
+        let mutable size = h
+        let lines = ResizeArray [ sprintf "input %dx%dx%d" h h c ]
+        for _ in 1 .. count do
+            let! pick = Gen.choose (0, 8)
+            let! f = Gen.choose (1, 3)
+            match pick with
+            | 0 | 1 when size >= 3 -> lines.Add(sprintf "conv %d 3x3 relu" f); size <- size - 2
+            | 2 -> lines.Add(sprintf "conv %d 3x3 s2 same tanh" f); size <- (size + 1) / 2
+            | 3 when size >= 2 -> lines.Add "maxpool 2"; size <- size / 2
+            | 4 -> lines.Add "batchnorm relu"
+            | 5 -> lines.Add(sprintf "residual (conv %d 3x3 same relu; conv %d 3x3 same) project" f f)
+            | 6 -> lines.Add(sprintf "concat (conv %d 1x1 | avgpool 3 s1 same)" f)
+            | 7 -> lines.Add "dropout 0.3"
+            | _ -> lines.Add(sprintf "conv %d 1x1 sigmoid" f)
+        let! head = Gen.elements [ "dense 3 softmax"; "globalavgpool\ndense 2"; "flatten\ndense 4 elu" ]
+        lines.Add head
+        return String.Join("\n", lines)
+    }
+
+[<Property(MaxTest = 25)>]
+let ``whole generated networks have right gradients`` () =
+    Prop.forAll (Arb.fromGen stack) (fun text -> assertGradients text 2)
+
+let private root =
+    let rec up (d: DirectoryInfo) = if File.Exists(Path.Combine(d.FullName, "CnnDsl.sln")) then d.FullName else up d.Parent
+    up (DirectoryInfo AppContext.BaseDirectory)
+
+[<Fact>]
+let ``the seed models run forward in float and give probabilities`` () =
+    for name in [ "lenet"; "fashion-mnist"; "digit-recognizer"; "cifar10-features"; "inception-block"; "resnet18"; "xor" ] do
+        let g = graph (File.ReadAllText(Path.Combine(root, "models", name + ".cnn")))
+        let net = Network<float32>(g, 2, 1)
+        let rng = Random 5
+        for i in 0 .. net.Input.Length - 1 do net.Input[i] <- float32 (rng.NextDouble())
+        net.Forward(false)
+        let out = net.Output.ToArray()
+        Assert.All(out, fun v -> Assert.True(Single.IsFinite v, name))
+        if net.OutputLayer.Node.Activation.IsSoftmax then
+            Assert.Equal(2.0f, Array.sum out, 3)
+
+[<Fact>]
+let ``kernels start Glorot-uniform, biases at zero, the same for the same seed`` () =
+    let g = graph "input 28x28x1\nconv 32 7x7\nflatten\ndense 10"
+    let a, b = Network<float32>(g, 1, 42), Network<float32>(g, 1, 42)
+    let conv = a.Layers[1] :?> Conv2d<float32>
+    let limit = float32 (sqrt (6.0 / float (49 + 49 * 32)))
+    Assert.All(conv.Kernel.Value, fun v -> Assert.InRange(v, -limit, limit))
+    Assert.True(conv.Kernel.Value |> Array.exists (fun v -> abs v > limit * 0.9f))
+    Assert.All(conv.Bias.Value, fun v -> Assert.Equal(0.0f, v))
+    Assert.Equal<float32[]>(conv.Kernel.Value, (b.Layers[1] :?> Conv2d<float32>).Kernel.Value)
+
+[<Fact>]
+let ``frozen layers get no parameter gradients but pass the gradient on`` () =
+    let net = network "input 4x4x1\nconv 2 3x3 frozen\nflatten\ndense 2" 1
+    net.Forward(true)
+    net.OutputGradient.Fill 1.0
+    net.Backward()
+    let conv = net.Layers[1] :?> Conv2d<float>
+    Assert.All(conv.Kernel.Gradient, fun v -> Assert.Equal(0.0, v))
+    Assert.False(conv.Kernel.Trainable)
+    Assert.True(net.InputGradient.ToArray() |> Array.exists (fun v -> v <> 0.0))

@@ -1,0 +1,55 @@
+/// Helpers for the runtime's tests: graphs from .cnn text, the two GEMM backends, random data.
+module CnnDsl.Runtime.Tests.TestSupport
+
+open System
+open Xunit
+open CnnDsl.Dsl
+open CnnDsl.Runtime
+open CnnDsl.Runtime.Blas
+
+// The GEMM backend is process-wide; tests that switch it must not run side by side.
+[<assembly: CollectionBehavior(DisableTestParallelization = true)>]
+do ()
+
+let graph (text: string) =
+    match Frontend.compile text with
+    | Ok (g, _) -> g
+    | Error ds -> failwithf "test model does not check:\n%s\n%s" text (Diagnostic.renderAll "test.cnn" text ds)
+
+
+/// The backends every numerical test runs on: MKL where it loads, and the managed one.
+let backends () : (string * IGemm) list =
+    [ match MklGemm.TryLoad() with
+      | null, _ -> ()
+      | m, _ -> yield "mkl", (m :> IGemm)
+      yield "managed", (ManagedGemm() :> IGemm) ]
+
+/// Runs f under each backend, naming the backend in any failure.
+let onEveryBackend (f: unit -> unit) =
+    let saved = Gemm.Current
+    try
+        for name, backend in backends () do
+            Gemm.Current <- backend
+            try f () with e -> raise (Exception(sprintf "on the %s backend: %s" name e.Message, e))
+    finally
+        Gemm.Current <- saved
+
+let randomArray (rng: Random) (n: int) = Array.init n (fun _ -> rng.NextDouble() * 2.0 - 1.0)
+
+/// Copies an array into a span (a network's input, output gradient ...).
+let copyFrom (values: 'T[]) (target: Span<'T>) = values.AsSpan().CopyTo(target)
+
+let network (text: string) (batch: int) = Network<double>(graph text, batch, 1, true)
+
+/// Runs a model forward on the given NHWC input (batch 1) and returns its output.
+let forward (text: string) (input: float[]) =
+    let net = network text 1
+    copyFrom input net.Input
+    net.Forward(true)
+    net.Output.ToArray()
+
+let assertClose (tolerance: float) (expected: float[]) (actual: float[]) =
+    Assert.Equal(expected.Length, actual.Length)
+    for i in 0 .. expected.Length - 1 do
+        if abs (expected[i] - actual[i]) > tolerance then
+            failwithf "at %d: expected %.8g, got %.8g\nexpected %A\nactual   %A" i expected[i] actual[i] expected actual
