@@ -95,6 +95,7 @@ public sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// repeated calls within a step (gradient checks) see the same mask.</summary>
     public void Forward(bool training)
     {
+        Denormals.FlushToZero();
         foreach (var layer in _layers)
         {
             layer.StepSeed = _seed * 0x9E3779B97F4A7C15UL ^ ((ulong)layer.Node.Id << 40) ^ _step;
@@ -105,6 +106,7 @@ public sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>Backpropagates OutputGradient (set by a loss) to every parameter.</summary>
     public void Backward()
     {
+        Denormals.FlushToZero();
         for (int i = 0; i < _layers.Length - 1; i++) _layers[i].Output.Gradient.AsSpan().Clear();
         for (int i = _layers.Length - 1; i > 0; i--) _layers[i].Backward();
     }

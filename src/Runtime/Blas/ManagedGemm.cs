@@ -82,7 +82,11 @@ public sealed class ManagedGemm : IGemm
                 if ((long)m * n * k < ParallelWork || blocks == 1)
                     for (int blk = 0; blk < blocks; blk++) job.Rows(blk * 4, Math.Min(4, m - blk * 4));
                 else
-                    Parallel.For(0, blocks, blk => job.Rows(blk * 4, Math.Min(4, m - blk * 4)));
+                    Parallel.For(0, blocks, blk =>
+                    {
+                        Denormals.FlushToZero();
+                        job.Rows(blk * 4, Math.Min(4, m - blk * 4));
+                    });
             }
         }
     }

@@ -13,7 +13,7 @@ public static class ActivationFunctions
         {
             case var a when a.IsLinear: break;
             case var a when a.IsRelu:
-                for (int i = 0; i < y.Length; i++) if (y[i] < T.Zero) y[i] = T.Zero;
+                Vectorised.Relu(y);
                 break;
             case var a when a.IsSigmoid:
                 for (int i = 0; i < y.Length; i++) y[i] = T.One / (T.One + T.Exp(-y[i]));
@@ -53,7 +53,7 @@ public static class ActivationFunctions
         {
             case var a when a.IsLinear: break;
             case var a when a.IsRelu:
-                for (int i = 0; i < y.Length; i++) if (!(y[i] > T.Zero)) dy[i] = T.Zero;
+                Vectorised.ReluBackward(y, dy);
                 break;
             case var a when a.IsSigmoid:
                 for (int i = 0; i < y.Length; i++) dy[i] *= y[i] * (T.One - y[i]);

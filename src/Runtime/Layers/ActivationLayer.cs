@@ -22,6 +22,6 @@ public sealed class ActivationLayer<T>(Node node, Activations<T>[] inputs, int b
         if (!InputNeedsGradient[0]) return;
         var dx = Inputs[0].Gradient.AsSpan();
         var dy = Output.Gradient.AsSpan();
-        for (int i = 0; i < dy.Length; i++) dx[i] += dy[i];
+        Vectorised.Add(dx, dy);
     }
 }

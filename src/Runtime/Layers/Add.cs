@@ -15,7 +15,7 @@ public sealed class Add<T>(Node node, Activations<T>[] inputs, int batch) : Laye
         for (int k = 1; k < Inputs.Length; k++)
         {
             var x = Inputs[k].Value.AsSpan();
-            for (int i = 0; i < y.Length; i++) y[i] += x[i];
+            Vectorised.Add(y, x);
         }
         Activate();
     }
@@ -28,7 +28,7 @@ public sealed class Add<T>(Node node, Activations<T>[] inputs, int batch) : Laye
         {
             if (!InputNeedsGradient[k]) continue;
             var dx = Inputs[k].Gradient.AsSpan();
-            for (int i = 0; i < dy.Length; i++) dx[i] += dy[i];
+            Vectorised.Add(dx, dy);
         }
     }
 }

@@ -81,15 +81,7 @@ public sealed class Conv2d<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
         }
         var y = Output.Value.AsSpan();
         Gemm.Multiply(false, false, p, _filters, k, T.One, col, k, _weights, _filters, T.Zero, y, _filters);
-        if (_bias != null)
-        {
-            var b = _bias.Value.AsSpan();
-            for (int row = 0; row < p; row++)
-            {
-                var yr = y.Slice(row * _filters, _filters);
-                for (int j = 0; j < yr.Length; j++) yr[j] += b[j];
-            }
-        }
+        if (_bias != null) Vectorised.AddToRows(y, _bias.Value);
         Activate();
     }
 
@@ -102,16 +94,7 @@ public sealed class Conv2d<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
         {
             ReadOnlySpan<T> col = _col ?? Inputs[0].Value;
             Gemm.Multiply(true, false, k, _filters, p, T.One, col, k, dy, _filters, T.Zero, _weightGradient, _filters);
-            if (_bias != null)
-            {
-                var db = _bias.Gradient.AsSpan();
-                db.Clear();
-                for (int row = 0; row < p; row++)
-                {
-                    var dr = dy.Slice(row * _filters, _filters);
-                    for (int j = 0; j < db.Length; j++) db[j] += dr[j];
-                }
-            }
+            if (_bias != null) Vectorised.SumRows(dy, _bias.Gradient);
         }
         if (!InputNeedsGradient[0]) return;
         if (_colGradient == null)

@@ -29,12 +29,7 @@ public sealed class Dense<T> : Layer<T> where T : unmanaged, IFloatingPointIeee7
     {
         var y = Output.Value.AsSpan();
         Gemm.Multiply<T>(false, false, Batch, _units, _in, T.One, Inputs[0].Value, _in, _kernel.Value, _units, T.Zero, y, _units);
-        if (_bias != null)
-            for (int b = 0; b < Batch; b++)
-            {
-                var yr = y.Slice(b * _units, _units);
-                for (int j = 0; j < _units; j++) yr[j] += _bias.Value[j];
-            }
+        if (_bias != null) Vectorised.AddToRows(y, _bias.Value);
         Activate();
     }
 
@@ -45,13 +40,7 @@ public sealed class Dense<T> : Layer<T> where T : unmanaged, IFloatingPointIeee7
         if (Node.Trainable)
         {
             Gemm.Multiply<T>(true, false, _in, _units, Batch, T.One, Inputs[0].Value, _in, dy, _units, T.Zero, _kernel.Gradient, _units);
-            if (_bias != null)
-            {
-                var db = _bias.Gradient.AsSpan();
-                db.Clear();
-                for (int b = 0; b < Batch; b++)
-                    for (int j = 0; j < _units; j++) db[j] += dy[b * _units + j];
-            }
+            if (_bias != null) Vectorised.SumRows(dy, _bias.Gradient);
         }
         if (InputNeedsGradient[0])
             Gemm.Multiply<T>(false, true, Batch, _in, _units, T.One, dy, _units, _kernel.Value, _units, T.One, Inputs[0].Gradient, _in);

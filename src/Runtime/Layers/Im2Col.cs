@@ -30,7 +30,12 @@ public readonly struct Im2Col(int height, int width, int channels, int outHeight
                         for (int kx = 0; kx < window.KernelW; kx++, offset += c)
                         {
                             int ix = ox * window.StrideW - window.Padding.Left + kx * window.DilationW;
-                            if (iy < 0 || iy >= height || ix < 0 || ix >= width) dst.Slice(offset, c).Clear();
+                            if (iy < 0 || iy >= height || ix < 0 || ix >= width)
+                            {
+                                if (c == 1) dst[offset] = T.Zero; else dst.Slice(offset, c).Clear();
+                            }
+                            // One channel (grey images): a plain store beats a span copy.
+                            else if (c == 1) dst[offset] = input[(b * height + iy) * width + ix];
                             else input.Slice(((b * height + iy) * width + ix) * c, c).CopyTo(dst.Slice(offset, c));
                         }
                     }
@@ -54,9 +59,9 @@ public readonly struct Im2Col(int height, int width, int channels, int outHeight
                         {
                             int ix = ox * window.StrideW - window.Padding.Left + kx * window.DilationW;
                             if (iy < 0 || iy >= height || ix < 0 || ix >= width) continue;
-                            var dst = input.Slice(((b * height + iy) * width + ix) * c, c);
-                            var s = src.Slice(offset, c);
-                            for (int j = 0; j < c; j++) dst[j] += s[j];
+                            int at = ((b * height + iy) * width + ix) * c;
+                            if (c == 1) input[at] += src[offset];
+                            else Vectorised.Add(input.Slice(at, c), src.Slice(offset, c));
                         }
                     }
                 }

@@ -20,6 +20,6 @@ public sealed class Reshape<T>(Node node, Activations<T>[] inputs, int batch) : 
         if (!InputNeedsGradient[0]) return;
         var dx = Inputs[0].Gradient.AsSpan();
         var dy = Output.Gradient.AsSpan();
-        for (int i = 0; i < dy.Length; i++) dx[i] += dy[i];
+        Vectorised.Add(dx, dy);
     }
 }

@@ -1,0 +1,176 @@
+// CnnDsl benchmarks: a plain timed harness (medians over repeated runs after a warm-up),
+// not timed tests. Usage: cnndsl-bench [gemm|layers|denormals|all] [--seconds S]
+using System.Diagnostics;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using CnnDsl.Dsl;
+using CnnDsl.Runtime;
+using CnnDsl.Runtime.Blas;
+
+var what = args.FirstOrDefault(a => !a.StartsWith("--")) ?? "all";
+double seconds = args.SkipWhile(a => a != "--seconds").Skip(1).Select(double.Parse).FirstOrDefault(0.5);
+string root = FindRoot(Directory.GetCurrentDirectory());
+
+Console.WriteLine($"# cores {Environment.ProcessorCount}; GEMM: {Gemm.Current.Description}; denormals flushed: {Denormals.Enabled}");
+if (Gemm.Notice != null) Console.WriteLine($"# {Gemm.Notice}");
+
+var backends = new List<IGemm>();
+if (MklGemm.TryLoad(out _) is { } mkl) backends.Add(mkl);
+backends.Add(new ManagedGemm());
+
+if (what is "gemm" or "all") GemmBench();
+if (what is "layers" or "all") LayersBench();
+if (what is "denormals" or "all") DenormalsBench();
+return 0;
+
+// ---------------------------------------------------------------------------
+void GemmBench()
+{
+    var peak1 = FmaPeak(1);
+    var peak2 = FmaPeak(Environment.ProcessorCount);
+    Console.WriteLine($"RESULT fma-peak threads=1 gflops={peak1:F1}");
+    Console.WriteLine($"RESULT fma-peak threads={Environment.ProcessorCount} gflops={peak2:F1}");
+    var shapes = new (string Name, int M, int N, int K, bool TA, bool TB)[]
+    {
+        ("sq1024", 1024, 1024, 1024, false, false),
+        // NHWC conv of the seed's Fashion-MNIST model, batch 32: Y[P,F] = col[P,K] W[K,F]
+        ("fmnist.c2.fwd", 32 * 256, 64, 1568, false, false),
+        ("fmnist.c2.dW", 1568, 64, 32 * 256, true, false),
+        ("fmnist.c2.dcol", 32 * 256, 1568, 64, false, true),
+        ("fmnist.c3.fwd", 32 * 100, 128, 3136, false, false),
+        ("fmnist.c4.fwd", 32 * 16, 256, 6272, false, false),
+    };
+    foreach (var backend in backends)
+        foreach (var s in shapes)
+        {
+            var a = Random(s.M * s.K); var b = Random(s.K * s.N); var c = new float[s.M * s.N];
+            int lda = s.TA ? s.M : s.K, ldb = s.TB ? s.K : s.N;
+            var t = Median(() => backend.Sgemm(s.TA, s.TB, s.M, s.N, s.K, 1f, a, lda, b, ldb, 0f, c, s.N));
+            var gflops = 2.0 * s.M * s.N * s.K / t / 1e9;
+            Console.WriteLine($"RESULT gemm backend={Name(backend)} shape={s.Name} M={s.M} N={s.N} K={s.K} ms={t * 1e3:F2} gflops={gflops:F1} pct_of_measured_peak={100 * gflops / peak2:F0}%");
+        }
+}
+
+void LayersBench()
+{
+    var models = new[] { "fashion-mnist", "lenet", "cifar10-strided" };
+    foreach (var backend in backends)
+    {
+        Gemm.Current = backend;
+        // The reference: sgemm 1024^3 on the same backend, in the same run.
+        var a = Random(1024 * 1024); var b = Random(1024 * 1024); var c = new float[1024 * 1024];
+        var tRef = Median(() => backend.Sgemm(false, false, 1024, 1024, 1024, 1f, a, 1024, b, 1024, 0f, c, 1024));
+        var refGflops = 2.0 * 1024 * 1024 * 1024 / tRef / 1e9;
+        Console.WriteLine($"RESULT sgemm1024 backend={Name(backend)} gflops={refGflops:F1}");
+        foreach (var model in models)
+        {
+            var graph = Compile(Path.Combine(root, "models", model + ".cnn"));
+            const int batch = 32;
+            var net = new Network<float>(graph, batch, 1);
+            var rng = new Random(1);
+            for (int i = 0; i < net.Input.Length; i++) net.Input[i] = (float)rng.NextDouble();
+            var labels = Enumerable.Range(0, batch).Select(i => i % net.OutputSize).ToArray();
+            double convFlops = 0, convTime = 0;
+            net.Forward(true); Losses.CrossEntropy(net, labels); net.Backward();
+            foreach (var layer in net.Layers.Skip(1))
+            {
+                var tf = Median(() => layer.Forward(true));
+                var tb = Median(() => layer.Backward());
+                var macs = CnnDsl.Graph.Cost.multiplyAdds(layer.Node)?.Value ?? 0;
+                // forward 2*MACs per image; backward 2*MACs for dW and 2*MACs for dX (none for the first layer's input)
+                double flops = 2.0 * macs * batch * (layer.InputNeedsGradient.Any(x => x) ? 3 : 2);
+                var isConv = layer.Node.Kind.IsConv;
+                if (isConv) { convFlops += flops; convTime += tf + tb; }
+                Console.WriteLine($"RESULT layer backend={Name(backend)} model={model} batch={batch} layer={layer.Node.Name} fwd_ms={tf * 1e3:F3} bwd_ms={tb * 1e3:F3}" +
+                    (macs > 0 ? $" gflops={flops / (tf + tb) / 1e9:F1}" : ""));
+            }
+            if (convTime > 0)
+                Console.WriteLine($"RESULT convs backend={Name(backend)} model={model} batch={batch} gflops={convFlops / convTime / 1e9:F1} of_sgemm1024={100 * convFlops / convTime / 1e9 / refGflops:F0}%");
+            // One whole training step (forward, loss, backward) and what it allocates.
+            var step = Median(() => { net.Forward(true); Losses.CrossEntropy(net, labels); net.Backward(); });
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            net.Forward(true); Losses.CrossEntropy(net, labels); net.Backward();
+            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            Console.WriteLine($"RESULT step backend={Name(backend)} model={model} batch={batch} ms={step * 1e3:F1} images_per_s={batch / step:F0} allocated_bytes={allocated} (forward+backward, no optimizer)");
+        }
+    }
+}
+
+void DenormalsBench()
+{
+    // A conv layer fed normal and denormal inputs (1e-39 is below float's 1.2e-38 normal range).
+    var graph = CompileText("input 28x28x32\nconv 64 3x3 relu");
+    foreach (var backend in backends)
+    {
+        Gemm.Current = backend;
+        var net = new Network<float>(graph, 32, 1);
+        foreach (var (label, value) in new[] { ("normal", 0.5f), ("denormal", 1e-39f) })
+        {
+            var rng = new Random(2);
+            for (int i = 0; i < net.Input.Length; i++) net.Input[i] = value * (float)rng.NextDouble();
+            var conv = net.Layers[1];
+            var t = Median(() => conv.Forward(true));
+            Console.WriteLine($"RESULT denormals backend={Name(backend)} input={label} flush={Denormals.Enabled} conv_fwd_ms={t * 1e3:F2}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+double Median(Action run)
+{
+    run(); // warm-up
+    var times = new List<double>();
+    var total = Stopwatch.StartNew();
+    while (total.Elapsed.TotalSeconds < seconds || times.Count < 3)
+    {
+        var sw = Stopwatch.StartNew();
+        run();
+        times.Add(sw.Elapsed.TotalSeconds);
+        if (times.Count >= 200) break;
+    }
+    times.Sort();
+    return times[times.Count / 2];
+}
+
+static float[] Random(int n)
+{
+    var rng = new Random(n);
+    var x = new float[n];
+    for (int i = 0; i < n; i++) x[i] = (float)rng.NextDouble() - 0.5f;
+    return x;
+}
+
+static string Name(IGemm g) => g is MklGemm ? "mkl" : "managed";
+
+static CnnDsl.Graph.Graph Compile(string path) => CompileText(File.ReadAllText(path));
+
+static CnnDsl.Graph.Graph CompileText(string text) =>
+    Frontend.compile(text) is { IsOk: true } ok ? ok.ResultValue.Item1 : throw new InvalidOperationException("model does not check");
+
+static string FindRoot(string dir) => dir == "/" ? throw new InvalidOperationException("run the benchmark from inside the repository") :
+    File.Exists(Path.Combine(dir, "CnnDsl.sln")) ? dir : FindRoot(Path.GetDirectoryName(dir.TrimEnd('/'))!);
+
+/// Measured FMA throughput: 12 independent 8-wide FMA chains per thread.
+static double FmaPeak(int threads)
+{
+    if (!Fma.IsSupported) return double.NaN;
+    const long iterations = 50_000_000;
+    var sw = Stopwatch.StartNew();
+    Parallel.For(0, threads, _ =>
+    {
+        var acc = new Vector256<float>[12];
+        var x = Vector256.Create(1.0000001f); var y = Vector256.Create(0.9999999f);
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default,
+                         a6 = default, a7 = default, a8 = default, a9 = default, a10 = default, a11 = default;
+        for (long i = 0; i < iterations / 12; i++)
+        {
+            a0 = Fma.MultiplyAdd(a0, x, y); a1 = Fma.MultiplyAdd(a1, x, y); a2 = Fma.MultiplyAdd(a2, x, y);
+            a3 = Fma.MultiplyAdd(a3, x, y); a4 = Fma.MultiplyAdd(a4, x, y); a5 = Fma.MultiplyAdd(a5, x, y);
+            a6 = Fma.MultiplyAdd(a6, x, y); a7 = Fma.MultiplyAdd(a7, x, y); a8 = Fma.MultiplyAdd(a8, x, y);
+            a9 = Fma.MultiplyAdd(a9, x, y); a10 = Fma.MultiplyAdd(a10, x, y); a11 = Fma.MultiplyAdd(a11, x, y);
+        }
+        acc[0] = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11;
+        GC.KeepAlive(acc);
+    });
+    return threads * (double)(iterations / 12 * 12) * 16 / sw.Elapsed.TotalSeconds / 1e9;
+}

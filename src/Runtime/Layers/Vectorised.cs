@@ -1,0 +1,53 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace CnnDsl.Runtime.Layers;
+
+/// <summary>The element-wise loops the layers share, over Vector&lt;T&gt; with a scalar tail.</summary>
+public static class Vectorised
+{
+    /// <summary>dst[i] += src[i]</summary>
+    public static void Add<T>(Span<T> dst, ReadOnlySpan<T> src) where T : unmanaged, INumber<T>
+    {
+        int i = 0, w = Vector<T>.Count;
+        var d = MemoryMarshal.Cast<T, Vector<T>>(dst);
+        var s = MemoryMarshal.Cast<T, Vector<T>>(src);
+        for (int v = 0; v < d.Length && v < s.Length; v++) d[v] += s[v];
+        i = Math.Min(d.Length, s.Length) * w;
+        for (; i < dst.Length; i++) dst[i] += src[i];
+    }
+
+    /// <summary>Adds a row vector to every row of a rows x row.Length matrix (bias).</summary>
+    public static void AddToRows<T>(Span<T> matrix, ReadOnlySpan<T> row) where T : unmanaged, INumber<T>
+    {
+        for (int start = 0; start + row.Length <= matrix.Length; start += row.Length)
+            Add(matrix.Slice(start, row.Length), row);
+    }
+
+    /// <summary>into[j] = sum over rows of matrix[r, j] (bias gradients).</summary>
+    public static void SumRows<T>(ReadOnlySpan<T> matrix, Span<T> into) where T : unmanaged, INumber<T>
+    {
+        into.Clear();
+        for (int start = 0; start + into.Length <= matrix.Length; start += into.Length)
+            Add(into, matrix.Slice(start, into.Length));
+    }
+
+    /// <summary>y = max(y, 0)</summary>
+    public static void Relu<T>(Span<T> y) where T : unmanaged, INumber<T>
+    {
+        var v = MemoryMarshal.Cast<T, Vector<T>>(y);
+        for (int i = 0; i < v.Length; i++) v[i] = Vector.Max(v[i], Vector<T>.Zero);
+        for (int i = v.Length * Vector<T>.Count; i < y.Length; i++) if (y[i] < T.Zero) y[i] = T.Zero;
+    }
+
+    /// <summary>dy = y > 0 ? dy : 0</summary>
+    public static void ReluBackward<T>(ReadOnlySpan<T> y, Span<T> dy) where T : unmanaged, INumber<T>
+    {
+        var vy = MemoryMarshal.Cast<T, Vector<T>>(y);
+        var vd = MemoryMarshal.Cast<T, Vector<T>>(dy);
+        for (int i = 0; i < vy.Length; i++)
+            vd[i] = Vector.ConditionalSelect(Vector.GreaterThan(vy[i], Vector<T>.Zero), vd[i], Vector<T>.Zero);
+        for (int i = vy.Length * Vector<T>.Count; i < y.Length; i++) if (!(y[i] > T.Zero)) dy[i] = T.Zero;
+    }
+}
