@@ -46,8 +46,18 @@ let check (console: Console) (files: string list) (json: bool) : int =
     elif results |> List.exists (fun (_, r) -> r |> Option.exists (fun (_, ds) -> ds |> List.exists Diagnostic.isError)) then ModelErrors
     else Clean
 
-/// `dsl summary FILE`: the Keras-like table; diagnostics (to stderr) when the model has errors.
-let summary (console: Console) (file: string) : int =
+/// The working set of a training run at a batch size, from the runtime's memory plan.
+let memoryText (graph: CnnDsl.Graph.Graph) (batch: int) =
+    let dynamic = graph.Nodes |> List.exists (fun n -> (CnnDsl.Graph.Cost.elements n.OutputShape).IsNone)
+    if dynamic then sprintf "Training memory at batch %d: ? (the input size is dynamic)\n" batch
+    else
+        let plan = CnnDsl.Runtime.MemoryPlan.Estimate(graph, batch)
+        sprintf "Training memory at batch %d (float32, Adam): %s = activations and gradients %s + layer buffers %s + parameters and gradients %s + optimizer state %s\n"
+            batch (Summary.bytesText plan.Total) (Summary.bytesText plan.Activations) (Summary.bytesText plan.Workspace)
+            (Summary.bytesText plan.Parameters) (Summary.bytesText plan.OptimizerState)
+
+/// `dsl summary FILE [--batch N]`: the Keras-like table; diagnostics (to stderr) when the model has errors.
+let summary (console: Console) (file: string) (batch: int option) : int =
     match readModel console file with
     | None -> CannotRun
     | Some text ->
@@ -55,6 +65,7 @@ let summary (console: Console) (file: string) : int =
         | Ok (graph, warnings) ->
             console.Err.Write(Diagnostic.renderAll file text warnings)
             console.Out.Write(Summary.render (Path.GetFileNameWithoutExtension file) graph)
+            batch |> Option.iter (fun b -> console.Out.Write(memoryText graph b))
             Clean
         | Error diagnostics ->
             console.Err.Write(Diagnostic.renderAll file text diagnostics)

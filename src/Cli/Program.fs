@@ -18,9 +18,15 @@ let private checkCommand () =
 
 let private summaryCommand () =
     let file = Argument<string>("file", Description = "a model file (.cnn)")
+    let batch = Option<int>("--batch", Description = "also print the training working set at this batch size")
+    batch.Validators.Add(fun result ->
+        if result.GetValueOrDefault<int>() < 1 then result.AddError "--batch must be a whole number of at least 1")
     let command = Command("summary", "Print the layer table: output shapes, parameters, multiply-adds and memory.")
     command.Arguments.Add file
-    command.SetAction(fun (r: ParseResult) -> Commands.summary (console ()) (r.GetValue file))
+    command.Options.Add batch
+    command.SetAction(fun (r: ParseResult) ->
+        let b = r.GetResult batch |> Option.ofObj |> Option.map (fun _ -> r.GetValue batch)
+        Commands.summary (console ()) (r.GetValue file) b)
     command
 
 [<EntryPoint>]

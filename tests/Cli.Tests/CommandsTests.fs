@@ -56,16 +56,17 @@ let ``a missing file is a clear message and exit 2, not a stack trace`` () =
 
 [<Fact>]
 let ``summary prints the table with Keras's totals`` () =
-    let code, out, _ = run (fun c -> Commands.summary c (Path.Combine(root, "models", "fashion-mnist.cnn")))
+    let code, out, _ = run (fun c -> Commands.summary c (Path.Combine(root, "models", "fashion-mnist.cnn")) (Some 32))
     Assert.Equal(0, code)
     Assert.Contains("Model: \"fashion-mnist\"", out)
     Assert.Contains("Total params: 2,150,410 (8.20 MB)", out)
     Assert.Contains(" conv2d_3 (Conv2D, relu)", out)
+    Assert.Contains("Training memory at batch 32 (float32, Adam): ", out)
 
 [<Fact>]
 let ``summary of a broken model prints its diagnostics and exits 1`` () =
     let path = tempModel "input ?x?x1\nflatten\n"
-    let code, out, err = run (fun c -> Commands.summary c path)
+    let code, out, err = run (fun c -> Commands.summary c path None)
     Assert.Equal(1, code)
     Assert.Equal("", out)
     Assert.Contains("error CNN303", err)

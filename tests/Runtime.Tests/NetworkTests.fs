@@ -79,3 +79,15 @@ let ``frozen layers get no parameter gradients but pass the gradient on`` () =
     Assert.All(conv.Kernel.Gradient, fun v -> Assert.Equal(0.0, v))
     Assert.False(conv.Kernel.Trainable)
     Assert.True(net.InputGradient.ToArray() |> Array.exists (fun v -> v <> 0.0))
+
+[<Fact>]
+let ``the memory plan equals what a network allocates`` () =
+    for name in [ "lenet"; "fashion-mnist"; "digit-recognizer"; "cifar10-features"; "inception-block"; "resnet18" ] do
+        let g = graph (File.ReadAllText(Path.Combine(root, "models", name + ".cnn")))
+        let net = Network<float32>(g, 3, 1)
+        let plan = MemoryPlan.Estimate(g, 3)
+        let activations = net.Layers |> Seq.sumBy (fun l -> 2L * int64 l.Output.Value.Length * 4L)
+        let weights = net.Weights |> Seq.sumBy (fun p -> 2L * int64 p.Value.Length * 4L)
+        Assert.Equal(activations, plan.Activations)
+        Assert.Equal(net.Layers |> Seq.sumBy (fun l -> l.WorkspaceBytes), plan.Workspace)
+        Assert.Equal(weights, plan.Parameters)

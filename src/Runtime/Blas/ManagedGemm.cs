@@ -61,6 +61,25 @@ public sealed class ManagedGemm : IGemm
             else if (beta != T.One) for (int j = 0; j < n; j++) row[j] *= beta;
         }
         if (k == 0 || T.IsZero(alpha)) return;
+        if (transA && !transB)
+        {
+            // A^T B (weight gradients, K large): transpose A one K-slab at a time, small enough
+            // to stay in cache, and run the row kernel on each slab; transposing all of A at
+            // once would stream it through memory with strided writes.
+            const int slab = 64;
+            var packedA = Grow(ref Scratch<T>.A, m * slab);
+            for (int p0 = 0; p0 < k; p0 += slab)
+            {
+                int kb = Math.Min(slab, k - p0);
+                for (int p = 0; p < kb; p++)
+                {
+                    var src = a.Slice((p0 + p) * lda, m);
+                    for (int i = 0; i < m; i++) packedA[i * kb + p] = src[i];
+                }
+                RunRows(packedA, kb, b.Slice(p0 * ldb), ldb, c, ldc, m, n, kb, alpha);
+            }
+            return;
+        }
         if (transA)
         {
             var packed = Grow(ref Scratch<T>.A, m * k);
@@ -73,6 +92,13 @@ public sealed class ManagedGemm : IGemm
             Transpose(b, ldb, k, n, packed);
             b = packed; ldb = n;
         }
+        RunRows(a, lda, b, ldb, c, ldc, m, n, k, alpha);
+    }
+
+    /// <summary>C += alpha * A B for row-major A [m, k] and B [k, n], rows of C in parallel.</summary>
+    private static void RunRows<T>(ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc, int m, int n, int k, T alpha)
+        where T : unmanaged, INumber<T>
+    {
         unsafe
         {
             fixed (T* pa = a) fixed (T* pb = b) fixed (T* pc = c)

@@ -37,6 +37,7 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
 
     public override IReadOnlyList<Parameter<T>> Parameters => [_gamma, _beta];
     public override IReadOnlyList<Parameter<T>> State => [_movingMean, _movingVariance];
+    public override long WorkspaceBytes => BytesOf(_normalised) + BytesOf(_inverseStd) + BytesOf(_sum) + BytesOf(_sumProduct);
 
     public override void Forward(bool training)
     {

@@ -55,6 +55,7 @@ public sealed class Conv2d<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
     public Parameter<T>? Kernel => _kernel;
     public Parameter<T>? Bias => _bias;
     public override IReadOnlyList<Parameter<T>> Parameters => _parameters;
+    public override long WorkspaceBytes => BytesOf(_col) + BytesOf(_colGradient) + (_kernel == null ? BytesOf(_weights) : 0);
 
     /// <summary>Depthwise constant kernels as a full HWIO matrix: input channel c feeds only
     /// output channels c * n .. c * n + n - 1 (channel-major, as the graph defines them).</summary>

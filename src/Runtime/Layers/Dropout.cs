@@ -17,6 +17,8 @@ public sealed class Dropout<T> : Layer<T> where T : unmanaged, IFloatingPointIee
         _mask = new T[Output.Value.Length];
     }
 
+    public override long WorkspaceBytes => BytesOf(_mask);
+
     public override void Forward(bool training)
     {
         var x = Inputs[0].Value.AsSpan();

@@ -19,6 +19,8 @@ public sealed class GlobalPool2d<T> : Layer<T> where T : unmanaged, IFloatingPoi
         _chosen = _kind.IsAverage ? [] : new int[batch * c];
     }
 
+    public override long WorkspaceBytes => BytesOf(_chosen);
+
     public override void Forward(bool training)
     {
         var x = Inputs[0].Value.AsSpan();

@@ -38,6 +38,12 @@ public abstract class Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>Random state for the step (dropout); set by the network before each forward pass.</summary>
     public ulong StepSeed { get; set; }
 
+    /// <summary>Bytes of the layer's own buffers besides its output (MemoryPlan predicts them).</summary>
+    public virtual long WorkspaceBytes => 0;
+
+    protected static long BytesOf<TElement>(TElement[]? array) where TElement : unmanaged =>
+        array == null ? 0 : (long)array.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<TElement>();
+
     public abstract void Forward(bool training);
     public abstract void Backward();
 

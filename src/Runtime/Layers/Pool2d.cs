@@ -25,6 +25,8 @@ public sealed class Pool2d<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
         _chosen = _kind.IsAverage ? [] : new int[Output.Value.Length];
     }
 
+    public override long WorkspaceBytes => BytesOf(_chosen);
+
     private (int y0, int y1, int x0, int x1) Cells(int oy, int ox)
     {
         int y0 = oy * _window.StrideH - _window.Padding.Top, x0 = ox * _window.StrideW - _window.Padding.Left;
