@@ -70,3 +70,207 @@ let summary (console: Console) (file: string) (batch: int option) : int =
         | Error diagnostics ->
             console.Err.Write(Diagnostic.renderAll file text diagnostics)
             ModelErrors
+
+// ---- dsl run / dsl eval ----
+
+open CnnDsl.Graph
+open CnnDsl.Runtime
+open CnnDsl.Runtime.Data
+open CnnDsl.Runtime.Training
+
+/// Command-line overrides of the file's `train` section.
+type RunOptions =
+    { Data: string option; Epochs: int option; Batch: int option; LearningRate: float option
+      Optimizer: string option; Seed: int option; Validation: float option; Out: string option
+      Resume: bool; Quiet: bool; Json: bool; Limit: int option; Weights: string option }
+    static member Empty =
+        { Data = None; Epochs = None; Batch = None; LearningRate = None; Optimizer = None; Seed = None
+          Validation = None; Out = None; Resume = false; Quiet = false; Json = false; Limit = None; Weights = None }
+
+/// Exit codes beyond the checker's: an interrupted run (as a shell reports SIGINT), a diverged one.
+let Interrupted, Diverged = 130, 3
+
+let private invariant (v: float) = v.ToString("0.####", Globalization.CultureInfo.InvariantCulture)
+
+/// The settings of a run: the command line over the file over Keras's defaults
+/// (optimizer rmsprop, as Keras's compile; batch 32; one epoch; no validation split).
+let settingsOf (file: string) (graph: Graph) (o: RunOptions) : Result<TrainingSettings * string, string> =
+    let t = graph.Training
+    let optimizer =
+        let name = o.Optimizer |> Option.orElse (t.Optimizer |> Option.map (function Optimizer.Adam _ -> "adam" | Optimizer.Sgd _ -> "sgd" | Optimizer.RmsProp _ -> "rmsprop"))
+        let fromFile kind = match t.Optimizer with Some opt when (match opt, kind with Optimizer.Adam _, "adam" | Optimizer.Sgd _, "sgd" | Optimizer.RmsProp _, "rmsprop" -> true | _ -> false) -> Some opt | _ -> None
+        match defaultArg name "rmsprop" with
+        | "adam" -> Ok (fromFile "adam" |> Option.defaultValue (Optimizer.Adam (0.001, 0.9, 0.999, 1e-7)))
+        | "sgd" -> Ok (fromFile "sgd" |> Option.defaultValue (Optimizer.Sgd (0.01, 0.0, false)))
+        | "rmsprop" -> Ok (fromFile "rmsprop" |> Option.defaultValue (Optimizer.RmsProp (0.001, 0.9, 0.0, 1e-7)))
+        | other -> Error (sprintf "--optimizer %s: use adam, sgd or rmsprop" other)
+    let withRate (opt: Optimizer) =
+        match o.LearningRate, opt with
+        | None, _ -> opt
+        | Some lr, Optimizer.Adam (_, b1, b2, e) -> Optimizer.Adam (lr, b1, b2, e)
+        | Some lr, Optimizer.Sgd (_, m, n) -> Optimizer.Sgd (lr, m, n)
+        | Some lr, Optimizer.RmsProp (_, r, m, e) -> Optimizer.RmsProp (lr, r, m, e)
+    match optimizer, o.Data |> Option.orElse t.Data with
+    | Error e, _ -> Error e
+    | _, None -> Error (sprintf "no data set: add 'data fashion-mnist' to the train section of %s, or give --data NAME|FOLDER" file)
+    | Ok opt, Some data ->
+        let name = Path.GetFileNameWithoutExtension file
+        let settings =
+            TrainingSettings(
+                defaultArg o.Epochs (defaultArg t.Epochs 1), defaultArg o.Batch (defaultArg t.BatchSize 32),
+                defaultArg o.Seed (defaultArg t.Seed 0), defaultArg o.Validation (defaultArg t.ValidationSplit 0.0),
+                withRate opt, defaultArg t.Loss Loss.CrossEntropy, defaultArg t.WeightDecay 0.0,
+                defaultArg o.Out (Path.Combine("runs", name)))
+        Ok (settings, data)
+
+let private optimizerText (opt: Optimizer) =
+    match opt with
+    | Optimizer.Adam (lr, _, _, _) -> sprintf "adam (lr %s)" (invariant lr)
+    | Optimizer.Sgd (lr, m, n) -> sprintf "sgd (lr %s, momentum %s%s)" (invariant lr) (invariant m) (if n then ", nesterov" else "")
+    | Optimizer.RmsProp (lr, _, _, _) -> sprintf "rmsprop (lr %s)" (invariant lr)
+
+let private lossText (l: Loss) =
+    match l with
+    | Loss.CrossEntropy -> "crossentropy" | Loss.BinaryCrossEntropy -> "binary crossentropy"
+    | Loss.MeanSquaredError -> "mse" | Loss.MeanAbsoluteError -> "mae"
+
+/// Console output: a live line while a terminal watches, Keras-style epoch lines, or JSON.
+type private ConsoleReport(console: Console, quiet: bool, json: bool, live: bool, batchSize: int) =
+    interface ITrainingReport with
+        member _.Started(description) = if not quiet && not json then console.Out.WriteLine description
+        member _.Progress(epoch, batch, batches, loss, accuracy, rate) =
+            if live && not quiet && not json then
+                let width = 24
+                let filled = batch * width / max 1 batches
+                let eta = float ((batches - batch) * batchSize) / max 1e-9 rate
+                console.Out.Write(
+                    sprintf "\r%6d/%d [%s%s] - ETA %.0fs - loss: %.4f - accuracy: %.4f - %s img/s   "
+                        batch batches (String('=', filled)) (String('.', width - filled)) eta loss accuracy (Messages.thousands (int64 rate)))
+        member _.EpochDone(r) =
+            if json then
+                let v (x: Nullable<float>) = if x.HasValue then invariant x.Value else "null"
+                console.Out.WriteLine(
+                    sprintf "{\"epoch\":%d,\"seconds\":%s,\"loss\":%s,\"accuracy\":%s,\"val_loss\":%s,\"val_accuracy\":%s,\"images_per_second\":%s}"
+                        r.Epoch (invariant r.Seconds) (invariant r.Loss) (invariant r.Accuracy) (v r.ValidationLoss) (v r.ValidationAccuracy) (invariant r.ImagesPerSecond))
+            elif not quiet then
+                if live then console.Out.Write("\r" + String(' ', 100) + "\r")
+                let validation =
+                    if r.ValidationLoss.HasValue then sprintf " - val_loss: %.4f - val_accuracy: %.4f" r.ValidationLoss.Value r.ValidationAccuracy.Value else ""
+                console.Out.WriteLine(
+                    sprintf "Epoch %d/%d - %.1fs - %s img/s - loss: %.4f - accuracy: %.4f%s"
+                        r.Epoch r.Epochs r.Seconds (Messages.thousands (int64 r.ImagesPerSecond)) r.Loss r.Accuracy validation)
+        member _.Stopped(message) =
+            if live then console.Out.WriteLine()
+            console.Err.WriteLine("dsl: " + message)
+
+let private confusionText (e: Evaluation) =
+    let names = e.ClassNames
+    let n = names.Length
+    let sb = Text.StringBuilder()
+    let width = max 6 (names |> Array.map String.length |> Array.max)
+    sb.AppendLine("Per class (accuracy):") |> ignore
+    for c in 0 .. n - 1 do sb.AppendLine(sprintf "  %-*s %.4f" width names[c] (e.ClassAccuracy c)) |> ignore
+    sb.AppendLine("Confusion matrix (rows: true class, columns: predicted):") |> ignore
+    sb.Append(String(' ', width + 2)) |> ignore
+    for p in 0 .. n - 1 do sb.Append(sprintf "%6d" p) |> ignore
+    sb.AppendLine() |> ignore
+    for c in 0 .. n - 1 do
+        sb.Append(sprintf "  %-*s" width names[c]) |> ignore
+        for p in 0 .. n - 1 do sb.Append(sprintf "%6d" e.Confusion[c, p]) |> ignore
+        sb.AppendLine() |> ignore
+    sb.ToString()
+
+let private limitSplit (limit: int option) (split: DataSplit) =
+    match limit with
+    | Some n -> DataSplit(split.Train.Slice(0, min n split.Train.Count), split.Test.Slice(0, min (max 1 (n / 5)) split.Test.Count))
+    | None -> split
+
+/// `dsl run FILE`: train, checkpoint every epoch, then evaluate on the test set.
+let run (console: Console) (file: string) (options: RunOptions) (stop: Threading.CancellationToken) : int =
+    match readModel console file with
+    | None -> CannotRun
+    | Some text ->
+    match Frontend.compile text with
+    | Error diagnostics ->
+        console.Err.Write(Diagnostic.renderAll file text diagnostics)
+        ModelErrors
+    | Ok (graph, warnings) ->
+    console.Err.Write(Diagnostic.renderAll file text warnings)
+    match settingsOf file graph options with
+    | Error message ->
+        console.Err.WriteLine("dsl: " + message)
+        CannotRun
+    | Ok (settings, dataName) ->
+    try
+        let split = DataSets.Load dataName |> limitSplit options.Limit
+        let live = not options.Quiet && not options.Json && not System.Console.IsOutputRedirected && obj.ReferenceEquals(console.Out, System.Console.Out)
+        let report = ConsoleReport(console, options.Quiet, options.Json, live, settings.BatchSize)
+        let trainer = Trainer(graph, split.Train, settings, report)
+        let trainable, frozen = graph.Nodes |> List.map Cost.parameters |> List.fold (fun (a, b) (x, y) -> a + x, b + y) (0L, 0L)
+        let start =
+            if options.Resume && File.Exists trainer.LastCheckpoint then trainer.Load(trainer.LastCheckpoint, true)
+            elif options.Resume then raise (CheckpointError(trainer.LastCheckpoint, "nothing to resume: no checkpoint here yet; run without --resume"))
+            else
+                options.Weights |> Option.iter (fun w -> trainer.Load(w, false) |> ignore)
+                TrainingPosition(0, 0, 0L, 0L, Double.NegativeInfinity)
+        let notice = match Blas.Gemm.Notice with null -> "" | n -> "\n" + n
+        (report :> ITrainingReport).Started(
+            sprintf "Model %s: %s parameters (%s trainable)\nData %s: %s training, %s validation, %s test examples of %s\nTraining: %d epochs, batch %d, %s, loss %s, seed %d%s\nEngine: %s; denormals %s; checkpoints in %s%s"
+                file (Messages.thousands (trainable + frozen)) (Messages.thousands trainable)
+                split.Train.Name (Messages.thousands (int64 trainer.TrainCount)) (Messages.thousands (int64 trainer.ValidationCount))
+                (Messages.thousands (int64 split.Test.Count)) split.Train.ShapeText
+                settings.Epochs settings.BatchSize (optimizerText settings.Optimizer) (lossText settings.Loss) settings.Seed
+                (if start.Epoch > 0 || start.Batch > 0 then sprintf "\nResuming at epoch %d, batch %d" (start.Epoch + 1) start.Batch else "")
+                Blas.Gemm.Current.Description (if Denormals.Enabled then "flushed to zero" else "kept") settings.OutputFolder notice)
+        let records = trainer.Run(start, stop)
+        if stop.IsCancellationRequested then Interrupted
+        elif records.Count < settings.Epochs - start.Epoch then Diverged
+        else
+            let test = trainer.Evaluate(split.Test)
+            if options.Json then
+                console.Out.WriteLine(sprintf "{\"test_loss\":%s,\"test_accuracy\":%s}" (invariant test.Loss) (invariant test.Accuracy))
+            elif not options.Quiet then
+                console.Out.WriteLine(sprintf "Test: loss %.4f - accuracy %.4f (%s examples)" test.Loss test.Accuracy (Messages.thousands (int64 split.Test.Count)))
+                console.Out.Write(confusionText test)
+            else console.Out.WriteLine(sprintf "test accuracy %.4f" test.Accuracy)
+            Clean
+    with
+    | :? DataError as e ->
+        console.Err.WriteLine(sprintf "dsl: data: %s" e.Message)
+        CannotRun
+    | :? CheckpointError as e ->
+        console.Err.WriteLine(sprintf "dsl: checkpoint %s" e.Message)
+        CannotRun
+    | :? IOException | :? UnauthorizedAccessException as e ->
+        console.Err.WriteLine(sprintf "dsl: %s" e.Message)
+        CannotRun
+
+/// `dsl eval FILE --weights W`: the test set's loss, accuracy and confusion matrix.
+let eval (console: Console) (file: string) (options: RunOptions) : int =
+    match options.Weights with
+    | None ->
+        console.Err.WriteLine "dsl: eval needs --weights CHECKPOINT (for example runs/lenet/best.ckpt)"
+        CannotRun
+    | Some weights ->
+    match readModel console file with
+    | None -> CannotRun
+    | Some text ->
+    match Frontend.compile text with
+    | Error diagnostics ->
+        console.Err.Write(Diagnostic.renderAll file text diagnostics)
+        ModelErrors
+    | Ok (graph, _) ->
+    match settingsOf file graph options with
+    | Error message -> console.Err.WriteLine("dsl: " + message); CannotRun
+    | Ok (settings, dataName) ->
+    try
+        let split = DataSets.Load dataName |> limitSplit options.Limit
+        let trainer = Trainer(graph, split.Train, TrainingSettings(1, settings.BatchSize, 0, 0.0, settings.Optimizer, settings.Loss, 0.0, settings.OutputFolder), ConsoleReport(console, true, false, false, settings.BatchSize))
+        trainer.Load(weights, false) |> ignore
+        let test = trainer.Evaluate(split.Test)
+        console.Out.WriteLine(sprintf "Test: loss %.4f - accuracy %.4f (%s examples)" test.Loss test.Accuracy (Messages.thousands (int64 split.Test.Count)))
+        console.Out.Write(confusionText test)
+        Clean
+    with
+    | :? DataError as e -> console.Err.WriteLine(sprintf "dsl: data: %s" e.Message); CannotRun
+    | :? CheckpointError as e -> console.Err.WriteLine(sprintf "dsl: checkpoint %s" e.Message); CannotRun

@@ -29,9 +29,63 @@ let private summaryCommand () =
         Commands.summary (console ()) (r.GetValue file) b)
     command
 
+let private runOptions () =
+    let data = Option<string>("--data", Description = "data set name (fashion-mnist, mnist, cifar10, xor, shapes) or folder")
+    let epochs = Option<Nullable<int>>("--epochs", Description = "number of epochs")
+    let batch = Option<Nullable<int>>("--batch", Description = "batch size")
+    let lr = Option<Nullable<float>>("--lr", Description = "learning rate")
+    let optimizer = Option<string>("--optimizer", Description = "adam, sgd or rmsprop")
+    let seed = Option<Nullable<int>>("--seed", Description = "seed for initialisation, shuffling and dropout")
+    let validation = Option<Nullable<float>>("--validation", Description = "fraction of the training set held out for validation")
+    let out = Option<string>("--out", Description = "folder for checkpoints (default runs/MODEL)")
+    let resume = Option<bool>("--resume", Description = "continue from the folder's last checkpoint")
+    let quiet = Option<bool>("--quiet", Description = "print only the test accuracy")
+    let json = Option<bool>("--json", Description = "print one JSON record per epoch")
+    let limit = Option<Nullable<int>>("--limit", Description = "use only the first N training examples (and N/5 test examples)")
+    let weights = Option<string>("--weights", Description = "a checkpoint to start from (run) or to evaluate (eval)")
+    let positive (o: Option<Nullable<int>>) name =
+        o.Validators.Add(fun r -> let v = r.GetValueOrDefault<Nullable<int>>() in if v.HasValue && v.Value < 1 then r.AddError(sprintf "%s must be at least 1" name))
+    positive epochs "--epochs"; positive batch "--batch"; positive limit "--limit"
+    lr.Validators.Add(fun r -> let v = r.GetValueOrDefault<Nullable<float>>() in if v.HasValue && not (v.Value > 0.0) then r.AddError "--lr must be above 0")
+    validation.Validators.Add(fun r -> let v = r.GetValueOrDefault<Nullable<float>>() in if v.HasValue && (v.Value < 0.0 || v.Value >= 1.0) then r.AddError "--validation must be in [0, 1)")
+    let all: System.CommandLine.Option list = [ data; epochs; batch; lr; optimizer; seed; validation; out; resume; quiet; json; limit; weights ]
+    let read (r: ParseResult) : Commands.RunOptions =
+        let n (o: Option<Nullable<'a>>) = let v = r.GetValue o in if v.HasValue then Some v.Value else None
+        { Data = r.GetValue data |> Option.ofObj; Epochs = n epochs; Batch = n batch; LearningRate = n lr
+          Optimizer = r.GetValue optimizer |> Option.ofObj; Seed = n seed; Validation = n validation
+          Out = r.GetValue out |> Option.ofObj; Resume = r.GetValue resume; Quiet = r.GetValue quiet; Json = r.GetValue json
+          Limit = n limit; Weights = r.GetValue weights |> Option.ofObj }
+    all, read
+
+let private runCommand () =
+    let file = Argument<string>("file", Description = "a model file (.cnn)")
+    let options, read = runOptions ()
+    let command = Command("run", "Train the model on its data set, checkpoint every epoch, and evaluate it on the test set.")
+    command.Arguments.Add file
+    for o in options do command.Options.Add o
+    command.SetAction(fun (r: ParseResult) ->
+        use stop = new System.Threading.CancellationTokenSource()
+        // The first Ctrl+C stops at the end of the batch and saves a checkpoint; a second one kills.
+        let handler = ConsoleCancelEventHandler(fun _ e -> if not stop.IsCancellationRequested then (e.Cancel <- true; stop.Cancel()))
+        Console.CancelKeyPress.AddHandler handler
+        try Commands.run (console ()) (r.GetValue file) (read r) stop.Token
+        finally Console.CancelKeyPress.RemoveHandler handler)
+    command
+
+let private evalCommand () =
+    let file = Argument<string>("file", Description = "a model file (.cnn)")
+    let options, read = runOptions ()
+    let command = Command("eval", "Evaluate a checkpoint on the model's test set: loss, accuracy, per-class accuracy, confusion matrix.")
+    command.Arguments.Add file
+    for o in options do command.Options.Add o
+    command.SetAction(fun (r: ParseResult) -> Commands.eval (console ()) (r.GetValue file) (read r))
+    command
+
 [<EntryPoint>]
 let main argv =
     let root = RootCommand("dsl: write, check, train and understand convolutional networks from a text file.")
     root.Subcommands.Add(checkCommand ())
     root.Subcommands.Add(summaryCommand ())
+    root.Subcommands.Add(runCommand ())
+    root.Subcommands.Add(evalCommand ())
     root.Parse(argv).Invoke()

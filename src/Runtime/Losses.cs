@@ -15,7 +15,9 @@ public static class Losses
     private const double Epsilon = 1e-7;
 
     /// <summary>Cross-entropy against integer labels (sparse categorical cross-entropy).</summary>
-    public static T CrossEntropy<T>(Network<T> network, ReadOnlySpan<int> labels) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <param name="count">how many rows of the batch are real (the rest pad the last batch of an
+    /// evaluation); the loss is their mean. The gradient always covers the whole batch.</param>
+    public static T CrossEntropy<T>(Network<T> network, ReadOnlySpan<int> labels, int count = -1) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int classes = network.OutputSize, batch = network.BatchSize;
         var y = network.Output;
@@ -25,13 +27,14 @@ public static class Losses
         var eps = T.CreateChecked(Epsilon);
         var scale = T.One / T.CreateChecked(batch);
         T loss = T.Zero;
+        int rows = count < 0 ? batch : count;
         for (int b = 0; b < batch; b++)
         {
             int label = labels[b];
             if ((uint)label >= (uint)classes)
                 throw new ArgumentException($"label {label} of example {b} is outside 0..{classes - 1}");
             var p = T.Clamp(y[b * classes + label], eps, T.One - eps);
-            loss -= T.Log(p);
+            if (b < rows) loss -= T.Log(p);
             for (int j = 0; j < classes; j++)
             {
                 int i = b * classes + j;
@@ -39,12 +42,12 @@ public static class Losses
                               : (j == label ? -scale / p : T.Zero);
             }
         }
-        return loss * scale;
+        return loss / T.CreateChecked(rows);
     }
 
     /// <summary>A loss against dense targets of the output's size (one-hot cross-entropy,
     /// binary cross-entropy, MSE, MAE).</summary>
-    public static T Compute<T>(Loss kind, Network<T> network, ReadOnlySpan<T> targets) where T : unmanaged, IFloatingPointIeee754<T>
+    public static T Compute<T>(Loss kind, Network<T> network, ReadOnlySpan<T> targets, int count = -1) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var y = network.Output;
         var dy = network.OutputGradient;
@@ -54,6 +57,7 @@ public static class Losses
         var eps = T.CreateChecked(Epsilon);
         var activation = network.OutputLayer.Node.Activation;
         T loss = T.Zero;
+        int rows = count < 0 ? batch : count, limit = rows * per;
         var n = T.CreateChecked(batch);
         var all = T.CreateChecked(y.Length);
         bool fused = false;
@@ -70,36 +74,36 @@ public static class Losses
                     {
                         int i = b * per + j;
                         var p = T.Clamp(y[i], eps, T.One - eps);
-                        loss -= targets[i] * T.Log(p);
+                        if (i < limit) loss -= targets[i] * T.Log(p);
                         dy[i] = fused ? (y[i] * rowSum - targets[i]) / n : -targets[i] / (p * n);
                     }
                 }
-                return Finish(loss / n);
+                return Finish(loss / T.CreateChecked(rows));
             case var k when k.IsBinaryCrossEntropy:
                 fused = activation.IsSigmoid;
                 for (int i = 0; i < y.Length; i++)
                 {
                     var p = T.Clamp(y[i], eps, T.One - eps);
-                    loss -= targets[i] * T.Log(p) + (T.One - targets[i]) * T.Log(T.One - p);
+                    if (i < limit) loss -= targets[i] * T.Log(p) + (T.One - targets[i]) * T.Log(T.One - p);
                     dy[i] = fused ? (y[i] - targets[i]) / all : (p - targets[i]) / (p * (T.One - p) * all);
                 }
-                return Finish(loss / all);
+                return Finish(loss / T.CreateChecked(limit));
             case var k when k.IsMeanSquaredError:
                 for (int i = 0; i < y.Length; i++)
                 {
                     var d = y[i] - targets[i];
-                    loss += d * d;
+                    if (i < limit) loss += d * d;
                     dy[i] = (d + d) / all;
                 }
-                return Finish(loss / all);
+                return Finish(loss / T.CreateChecked(limit));
             default:
                 for (int i = 0; i < y.Length; i++)
                 {
                     var d = y[i] - targets[i];
-                    loss += T.Abs(d);
+                    if (i < limit) loss += T.Abs(d);
                     dy[i] = T.CreateChecked(T.Sign(d)) / all;
                 }
-                return Finish(loss / all);
+                return Finish(loss / T.CreateChecked(limit));
         }
 
         T Finish(T value)

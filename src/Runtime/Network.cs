@@ -113,4 +113,7 @@ public sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>Moves to the next training step (new dropout masks).</summary>
     public void NextStep() => _step++;
+
+    /// <summary>Training steps taken (saved in checkpoints so that a resumed run draws the same masks).</summary>
+    public long Step { get => (long)_step; set => _step = (ulong)value; }
 }

@@ -1,0 +1,116 @@
+namespace CnnDsl.Runtime.Data;
+
+/// <summary>
+/// Resolves data-set names and paths. A name (`fashion-mnist`, `mnist`, `cifar10`) is looked
+/// for, in order, in: the folders of CNNDSL_DATA (separated by ':'), ~/.cache/cnndsl, and
+/// /usr/share/datasets (Debian's dataset packages); a path is read as it is. `xor` and
+/// `shapes` are built in.
+/// </summary>
+public static class DataSets
+{
+    public static readonly string[] FashionMnistClasses =
+        ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+
+    private static readonly string[] Digits = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+
+    private static readonly Dictionary<string, string[]> FolderNames = new()
+    {
+        ["fashion-mnist"] = ["fashion-mnist", "fashion_mnist", "FashionMNIST"],
+        ["mnist"] = ["mnist", "MNIST"],
+        ["cifar10"] = ["cifar-10", "cifar10", "cifar-10-batches-bin"],
+    };
+
+    public static IEnumerable<string> SearchFolders()
+    {
+        var env = Environment.GetEnvironmentVariable("CNNDSL_DATA");
+        if (!string.IsNullOrEmpty(env))
+            foreach (var f in env.Split(':', StringSplitOptions.RemoveEmptyEntries)) yield return f;
+        var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        if (!string.IsNullOrEmpty(home)) yield return Path.Combine(home, ".cache", "cnndsl");
+        yield return "/usr/share/datasets";
+    }
+
+    private static readonly string[] IdxFiles =
+        ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"];
+
+    private static string? Find(string folder, string file) =>
+        new[] { file + ".gz", file }.Select(f => Path.Combine(folder, f)).FirstOrDefault(File.Exists);
+
+    /// <summary>Loads a data set by name or folder; a DataError says what was looked for where.</summary>
+    public static DataSplit Load(string nameOrPath)
+    {
+        var key = nameOrPath.Trim().ToLowerInvariant();
+        if (key == "xor") return Xor();
+        if (key == "shapes") return Shapes(2000, 500, 1);
+        if (Directory.Exists(nameOrPath)) return LoadFolder(nameOrPath, Path.GetFileName(Path.GetFullPath(nameOrPath).TrimEnd('/')));
+        if (!FolderNames.TryGetValue(key, out var folders))
+            throw new DataError(nameOrPath,
+                "no such folder, and not a known data set; use fashion-mnist, mnist, cifar10, xor, shapes or a folder holding IDX or CIFAR-10 binary files");
+        var tried = new List<string>();
+        foreach (var root in SearchFolders())
+            foreach (var f in folders)
+            {
+                var folder = Path.Combine(root, f);
+                tried.Add(folder);
+                if (Directory.Exists(folder)) return LoadFolder(folder, key);
+            }
+        var how = key == "fashion-mnist"
+            ? "install it with 'apt-get install dataset-fashion-mnist' (scripts/setup.sh does)"
+            : "put the official files in one of these folders, or set CNNDSL_DATA to a folder that holds it";
+        throw new DataError(nameOrPath, $"data set not found; looked in {string.Join(", ", tried)}; {how}");
+    }
+
+    private static DataSplit LoadFolder(string folder, string name)
+    {
+        var idx = IdxFiles.Select(f => Find(folder, f)).ToArray();
+        if (idx.All(f => f != null))
+        {
+            var classes = name.Contains("fashion") ? FashionMnistClasses : Digits;
+            return new DataSplit(Idx.Read(name, idx[0]!, idx[1]!, classes), Idx.Read(name, idx[2]!, idx[3]!, classes));
+        }
+        var train = Enumerable.Range(1, 5).Select(i => Find(folder, $"data_batch_{i}.bin")).ToArray();
+        var test = Find(folder, "test_batch.bin");
+        if (train.All(f => f != null) && test != null)
+            return new DataSplit(Cifar10.Read(name, train!), Cifar10.Read(name, [test]));
+        var missing = IdxFiles.Where(f => Find(folder, f) == null).Select(f => f + "[.gz]");
+        throw new DataError(folder,
+            $"holds neither the four IDX files (missing {string.Join(", ", missing)}) nor CIFAR-10's data_batch_1..5.bin and test_batch.bin");
+    }
+
+    /// <summary>Seed 001's XOR: the four points, as one-pixel pairs scaled to 0 and 1.</summary>
+    public static DataSplit Xor()
+    {
+        var pixels = new byte[] { 0, 0, 0, 255, 255, 0, 255, 255 };
+        var labels = new[] { 0, 1, 1, 0 };
+        var set = new Dataset("xor", 1, 1, 2, pixels, labels, ["0", "1"]);
+        return new DataSplit(set, set);
+    }
+
+    /// <summary>A small generated image set for quick tries and tests: 16x16 grey images of
+    /// a horizontal bar, a vertical bar or a square at random places, with noise.</summary>
+    public static DataSplit Shapes(int train, int test, int seed)
+    {
+        Dataset Make(int count, int s)
+        {
+            var rng = new Random(s);
+            var pixels = new byte[count * 256];
+            var labels = new int[count];
+            for (int n = 0; n < count; n++)
+            {
+                int label = rng.Next(3), x0 = rng.Next(2, 10), y0 = rng.Next(2, 10);
+                labels[n] = label;
+                var img = pixels.AsSpan(n * 256, 256);
+                for (int i = 0; i < 256; i++) img[i] = (byte)rng.Next(40);
+                for (int d = 0; d < 5; d++)
+                    for (int e = 0; e < (label == 2 ? 5 : 1); e++)
+                    {
+                        int y = label == 0 ? y0 + e : y0 + d, x = label == 0 ? x0 + d : x0 + e;
+                        if (label == 2) { y = y0 + d; x = x0 + e; }
+                        img[y * 16 + x] = (byte)(200 + rng.Next(55));
+                    }
+            }
+            return new Dataset("shapes", 16, 16, 1, pixels, labels, ["horizontal", "vertical", "square"]);
+        }
+        return new DataSplit(Make(train, seed), Make(test, seed + 1));
+    }
+}

@@ -1,0 +1,121 @@
+using System.Numerics;
+using CnnDsl.Graph;
+
+namespace CnnDsl.Runtime.Training;
+
+/// <summary>
+/// Keras's optimizers, with Keras's update rules and defaults (learning rates 0.01 for SGD,
+/// 0.001 for Adam and RMSprop). State is one array per slot per parameter, allocated once.
+/// Weight decay is decoupled (w -= lr * decay * w, as Keras 3's weight_decay) and applies
+/// to kernels, not to biases or batchnorm.
+/// </summary>
+public sealed class Optimizers
+{
+    private readonly Optimizer _settings;
+    private readonly double _weightDecay;
+    private readonly Parameter<float>[] _parameters;
+    private readonly float[][] _first, _second;
+
+    public Optimizers(Optimizer settings, IEnumerable<Parameter<float>> parameters, double weightDecay = 0)
+    {
+        _settings = settings;
+        _weightDecay = weightDecay;
+        _parameters = parameters.Where(p => p.Trainable).ToArray();
+        bool needsFirst = settings is Optimizer.Adam || settings is Optimizer.Sgd { momentum: > 0 } || settings is Optimizer.RmsProp { momentum: > 0 };
+        bool needsSecond = settings is Optimizer.Adam || settings is Optimizer.RmsProp;
+        _first = _parameters.Select(p => needsFirst ? new float[p.Value.Length] : []).ToArray();
+        _second = _parameters.Select(p => needsSecond ? new float[p.Value.Length] : []).ToArray();
+    }
+
+    /// <summary>Updates taken so far (Adam's bias correction counts them).</summary>
+    public long Step { get; set; }
+
+    public double LearningRate => _settings switch
+    {
+        Optimizer.Sgd s => s.learningRate,
+        Optimizer.Adam a => a.learningRate,
+        Optimizer.RmsProp r => r.learningRate,
+        _ => 0,
+    };
+
+    /// <summary>The optimizer's state as named tensors, for checkpoints.</summary>
+    public IEnumerable<(string Name, float[] Values)> State =>
+        _parameters.Select((p, i) => (p.Name + "/m", _first[i])).Concat(_parameters.Select((p, i) => (p.Name + "/v", _second[i])))
+            .Where(s => s.Item2.Length > 0);
+
+    public void Update()
+    {
+        Step++;
+        for (int i = 0; i < _parameters.Length; i++)
+        {
+            var p = _parameters[i];
+            var w = p.Value.AsSpan();
+            var g = p.Gradient.AsSpan();
+            if (_weightDecay > 0 && p.Name.EndsWith("/kernel"))
+            {
+                var decay = (float)(1 - LearningRate * _weightDecay);
+                for (int j = 0; j < w.Length; j++) w[j] *= decay;
+            }
+            switch (_settings)
+            {
+                case Optimizer.Sgd s: Sgd(w, g, _first[i], (float)s.learningRate, (float)s.momentum, s.nesterov); break;
+                case Optimizer.Adam a: Adam(w, g, _first[i], _second[i], a); break;
+                case Optimizer.RmsProp r: RmsProp(w, g, _first[i], _second[i], r); break;
+            }
+        }
+    }
+
+    /// <summary>m = momentum m - lr g; w += m (or, Nesterov, w += momentum m - lr g).</summary>
+    private static void Sgd(Span<float> w, ReadOnlySpan<float> g, Span<float> m, float lr, float momentum, bool nesterov)
+    {
+        if (momentum == 0) { for (int j = 0; j < w.Length; j++) w[j] -= lr * g[j]; return; }
+        for (int j = 0; j < w.Length; j++)
+        {
+            m[j] = momentum * m[j] - lr * g[j];
+            w[j] += nesterov ? momentum * m[j] - lr * g[j] : m[j];
+        }
+    }
+
+    /// <summary>Kingma and Ba (2015), in Keras's form: lr_t = lr sqrt(1 - b2^t) / (1 - b1^t),
+    /// w -= lr_t m / (sqrt(v) + eps).</summary>
+    private void Adam(Span<float> w, ReadOnlySpan<float> g, Span<float> m, Span<float> v, Optimizer.Adam a)
+    {
+        float b1 = (float)a.beta1, b2 = (float)a.beta2, eps = (float)a.epsilon;
+        var lrT = (float)(a.learningRate * Math.Sqrt(1 - Math.Pow(a.beta2, Step)) / (1 - Math.Pow(a.beta1, Step)));
+        int j = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var vm = System.Runtime.InteropServices.MemoryMarshal.Cast<float, Vector<float>>(m);
+            var vv = System.Runtime.InteropServices.MemoryMarshal.Cast<float, Vector<float>>(v);
+            var vw = System.Runtime.InteropServices.MemoryMarshal.Cast<float, Vector<float>>(w);
+            var vg = System.Runtime.InteropServices.MemoryMarshal.Cast<float, Vector<float>>(g);
+            Vector<float> B1 = new(b1), B2 = new(b2), C1 = new(1 - b1), C2 = new(1 - b2), E = new(eps), L = new(lrT);
+            for (int k = 0; k < vw.Length; k++)
+            {
+                vm[k] = B1 * vm[k] + C1 * vg[k];
+                vv[k] = B2 * vv[k] + C2 * vg[k] * vg[k];
+                vw[k] -= L * vm[k] / (Vector.SquareRoot(vv[k]) + E);
+            }
+            j = vw.Length * Vector<float>.Count;
+        }
+        for (; j < w.Length; j++)
+        {
+            m[j] = b1 * m[j] + (1 - b1) * g[j];
+            v[j] = b2 * v[j] + (1 - b2) * g[j] * g[j];
+            w[j] -= lrT * m[j] / (MathF.Sqrt(v[j]) + eps);
+        }
+    }
+
+    /// <summary>v = rho v + (1 - rho) g^2; step = lr g / (sqrt(v) + eps); with momentum m = momentum m + step, w -= m.</summary>
+    private static void RmsProp(Span<float> w, ReadOnlySpan<float> g, Span<float> m, Span<float> v, Optimizer.RmsProp r)
+    {
+        float rho = (float)r.rho, lr = (float)r.learningRate, eps = (float)r.epsilon, momentum = (float)r.momentum;
+        for (int j = 0; j < w.Length; j++)
+        {
+            v[j] = rho * v[j] + (1 - rho) * g[j] * g[j];
+            var step = lr * g[j] / (MathF.Sqrt(v[j]) + eps);
+            if (momentum > 0) { m[j] = momentum * m[j] + step; w[j] -= m[j]; }
+            else w[j] -= step;
+        }
+    }
+}

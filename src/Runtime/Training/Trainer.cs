@@ -1,0 +1,240 @@
+using System.Diagnostics;
+using CnnDsl.Graph;
+using CnnDsl.Runtime.Data;
+
+namespace CnnDsl.Runtime.Training;
+
+public sealed record TrainingSettings(
+    int Epochs, int BatchSize, int Seed, double ValidationSplit, Optimizer Optimizer, Loss Loss,
+    double WeightDecay, string OutputFolder);
+
+public sealed record EpochRecord(int Epoch, int Epochs, double Seconds, double Loss, double Accuracy,
+    double? ValidationLoss, double? ValidationAccuracy, double ImagesPerSecond);
+
+public sealed record Evaluation(double Loss, double Accuracy, int[,] Confusion, string[] ClassNames)
+{
+    public double ClassAccuracy(int c)
+    {
+        int total = 0;
+        for (int p = 0; p < Confusion.GetLength(1); p++) total += Confusion[c, p];
+        return total == 0 ? double.NaN : (double)Confusion[c, c] / total;
+    }
+}
+
+/// <summary>What a training run tells whoever shows it (the console, JSON, a test).</summary>
+public interface ITrainingReport
+{
+    void Started(string description);
+    void Progress(int epoch, int batch, int batches, double loss, double accuracy, double imagesPerSecond);
+    void EpochDone(EpochRecord record);
+    void Stopped(string message);
+}
+
+/// <summary>
+/// model.fit for a graph: seeded shuffling per epoch, a validation split taken from the end of
+/// the training set (as Keras's validation_split), checkpoints after every epoch and on a
+/// stop request, and a resume that continues as if never stopped (same seed and threads).
+/// </summary>
+public sealed class Trainer
+{
+    private readonly CnnDsl.Graph.Graph _graph;
+    private readonly TrainingSettings _settings;
+    private readonly ITrainingReport _report;
+    private readonly Dataset _train;
+    private readonly Dataset? _validation;
+    private readonly int[] _labels;
+    private readonly float[] _targets;
+    private readonly int _classes;
+
+    public Trainer(CnnDsl.Graph.Graph graph, Dataset train, TrainingSettings settings, ITrainingReport report)
+    {
+        _graph = graph;
+        _settings = settings;
+        _report = report;
+        CheckCompatible(graph, train);
+        int held = (int)Math.Round(train.Count * settings.ValidationSplit);
+        _train = held > 0 ? train.Slice(0, train.Count - held) : train;
+        _validation = held > 0 ? train.Slice(train.Count - held, held) : null;
+        if (_train.Count < settings.BatchSize)
+            throw new DataError(train.Name, $"{_train.Count} training examples are fewer than one batch of {settings.BatchSize}; use a smaller --batch");
+        Network = new Network<float>(graph, settings.BatchSize, settings.Seed);
+        Optimizer = new Optimizers(settings.Optimizer, Network.Parameters, settings.WeightDecay);
+        _labels = new int[settings.BatchSize];
+        _targets = new float[settings.BatchSize * Network.OutputSize];
+        _classes = train.ClassNames.Length;
+    }
+
+    public Network<float> Network { get; }
+
+    /// <summary>How often Progress is reported (zero: after every batch).</summary>
+    public TimeSpan ProgressInterval { get; set; } = TimeSpan.FromSeconds(0.5);
+    public Optimizers Optimizer { get; }
+    public string LastCheckpoint => Path.Combine(_settings.OutputFolder, "last.ckpt");
+    public string BestCheckpoint => Path.Combine(_settings.OutputFolder, "best.ckpt");
+    public int TrainCount => _train.Count;
+    public int ValidationCount => _validation?.Count ?? 0;
+
+    /// <summary>The model must read the data's images and predict its classes.</summary>
+    public static void CheckCompatible(CnnDsl.Graph.Graph graph, Dataset data)
+    {
+        var input = graph.Input.OutputShape;
+        int elements = Shapes.Elements(input);
+        bool same = input is Shape.Image ? Shapes.Hwc(input) == (data.Height, data.Width, data.Channels) : elements == data.ExampleSize;
+        if (!same)
+            throw new DataError(data.Name, $"the model's input is {input} but {data.Name}'s examples are {data.ShapeText}; make the model's first line 'input {data.ShapeText}'");
+        int outputs = Shapes.Elements(graph.Output.OutputShape);
+        if (outputs != data.ClassNames.Length && outputs != 1)
+            throw new DataError(data.Name, $"the model ends in {outputs} values but {data.Name} has {data.ClassNames.Length} classes; make the last layer 'dense {data.ClassNames.Length} softmax'");
+    }
+
+    private IEnumerable<(string, float[])> Tensors =>
+        Network.Weights.Select(p => (p.Name, p.Value)).Concat(Optimizer.State);
+
+    private void Save(string path, TrainingPosition position) => Checkpoint.Save(path, _graph, position, Tensors);
+
+    /// <summary>Loads weights (and, for resuming, the optimizer and position) from a checkpoint.</summary>
+    public TrainingPosition Load(string path, bool withOptimizer)
+    {
+        var (position, tensors) = Checkpoint.Load(path, _graph);
+        Checkpoint.Restore(path, tensors, withOptimizer ? Tensors : Network.Weights.Select(p => (p.Name, p.Value)));
+        if (withOptimizer)
+        {
+            Network.Step = position.NetworkStep;
+            Optimizer.Step = position.OptimizerStep;
+        }
+        return position;
+    }
+
+    /// <summary>The order of an epoch's examples: a permutation drawn from (seed, epoch) alone,
+    /// so that a resumed run sees the same batches.</summary>
+    private int[] Order(int epoch)
+    {
+        var order = Enumerable.Range(0, _train.Count).ToArray();
+        new Random(HashCode.Combine(_settings.Seed, epoch)).Shuffle(order);
+        return order;
+    }
+
+    private void Fill(Dataset set, ReadOnlySpan<int> indices)
+    {
+        int size = set.ExampleSize;
+        var input = Network.Input;
+        for (int i = 0; i < indices.Length; i++)
+        {
+            set.CopyExample(indices[i], input.Slice(i * size, size));
+            _labels[i] = set.Labels[indices[i]];
+        }
+        input.Slice(indices.Length * size).Clear();
+    }
+
+    /// <summary>The loss of the current batch (its first `count` examples count) and the number right.</summary>
+    private (double Loss, int Correct) Score(int count)
+    {
+        var output = Network.Output;
+        int per = Network.OutputSize;
+        double loss;
+        if (_settings.Loss.IsCrossEntropy && per > 1)
+        {
+            for (int i = count; i < _labels.Length; i++) _labels[i] = 0;
+            loss = Losses.CrossEntropy(Network, _labels, count);
+        }
+        else
+        {
+            Array.Clear(_targets);
+            for (int i = 0; i < _labels.Length; i++)
+                if (per == 1) _targets[i] = _labels[i];
+                else _targets[i * per + _labels[i]] = 1;
+            var kind = _settings.Loss.IsCrossEntropy ? Loss.BinaryCrossEntropy : _settings.Loss;
+            loss = Losses.Compute(kind, Network, _targets, count);
+        }
+        int correct = 0;
+        for (int i = 0; i < count; i++) if (Predict(output.Slice(i * per, per)) == _labels[i]) correct++;
+        return (loss, correct);
+    }
+
+    private static int Predict(ReadOnlySpan<float> y)
+    {
+        if (y.Length == 1) return y[0] >= 0.5f ? 1 : 0;
+        int best = 0;
+        for (int j = 1; j < y.Length; j++) if (y[j] > y[best]) best = j;
+        return best;
+    }
+
+    /// <summary>Trains from the position (epoch 0, batch 0 for a new run) until the last epoch
+    /// or until `stop` is set; returns the epochs' records.</summary>
+    public List<EpochRecord> Run(TrainingPosition start, CancellationToken stop)
+    {
+        int batch = _settings.BatchSize, batches = _train.Count / batch;
+        var records = new List<EpochRecord>();
+        double best = start.BestValidation;
+        for (int epoch = start.Epoch; epoch < _settings.Epochs; epoch++)
+        {
+            var order = Order(epoch);
+            var clock = Stopwatch.StartNew();
+            double lossSum = 0; long correct = 0, seen = 0;
+            var lastReport = Stopwatch.StartNew();
+            for (int b = epoch == start.Epoch ? start.Batch : 0; b < batches; b++)
+            {
+                if (stop.IsCancellationRequested)
+                {
+                    Save(LastCheckpoint, new TrainingPosition(epoch, b, Network.Step, Optimizer.Step, best));
+                    _report.Stopped($"stopped at epoch {epoch + 1}, batch {b}; saved {LastCheckpoint}; continue with --resume");
+                    return records;
+                }
+                Fill(_train, order.AsSpan(b * batch, batch));
+                Network.Forward(training: true);
+                var (loss, right) = Score(batch);
+                if (!double.IsFinite(loss))
+                {
+                    _report.Stopped($"the loss became {loss} at epoch {epoch + 1}, batch {b}: the learning rate ({Optimizer.LearningRate}) may be too high, or the inputs unnormalised; the last good checkpoint is {LastCheckpoint}");
+                    return records;
+                }
+                Network.Backward();
+                Optimizer.Update();
+                Network.NextStep();
+                lossSum += loss * batch; correct += right; seen += batch;
+                if (lastReport.Elapsed >= ProgressInterval || b == batches - 1)
+                {
+                    _report.Progress(epoch, b + 1, batches, lossSum / seen, (double)correct / seen, seen / clock.Elapsed.TotalSeconds);
+                    lastReport.Restart();
+                }
+            }
+            var seconds = clock.Elapsed.TotalSeconds;
+            Evaluation? validation = _validation == null ? null : Evaluate(_validation);
+            var record = new EpochRecord(epoch + 1, _settings.Epochs, seconds, seen == 0 ? double.NaN : lossSum / seen,
+                seen == 0 ? double.NaN : (double)correct / seen, validation?.Loss, validation?.Accuracy, seen / seconds);
+            records.Add(record);
+            var score = validation?.Accuracy ?? record.Accuracy;
+            if (score > best)
+            {
+                best = score;
+                Save(BestCheckpoint, new TrainingPosition(epoch + 1, 0, Network.Step, Optimizer.Step, best));
+            }
+            Save(LastCheckpoint, new TrainingPosition(epoch + 1, 0, Network.Step, Optimizer.Step, best));
+            _report.EpochDone(record);
+        }
+        return records;
+    }
+
+    /// <summary>model.evaluate: loss, accuracy and the confusion matrix (rows: true class).</summary>
+    public Evaluation Evaluate(Dataset set)
+    {
+        int batch = _settings.BatchSize;
+        var confusion = new int[_classes, _classes];
+        double lossSum = 0; long correct = 0;
+        var indices = new int[batch];
+        int per = Network.OutputSize;
+        for (int start = 0; start < set.Count; start += batch)
+        {
+            int count = Math.Min(batch, set.Count - start);
+            for (int i = 0; i < count; i++) indices[i] = start + i;
+            Fill(set, indices.AsSpan(0, count));
+            Network.Forward(training: false);
+            var (loss, right) = Score(count);
+            lossSum += loss * count;
+            correct += right;
+            var output = Network.Output;
+            for (int i = 0; i < count; i++) confusion[_labels[i], Predict(output.Slice(i * per, per))]++;
+        }
+        return new Evaluation(lossSum / set.Count, (double)correct / set.Count, confusion, set.ClassNames);
+    }
+}

@@ -1,0 +1,85 @@
+module CnnDsl.Runtime.Tests.TrainerTests
+
+open System
+open System.IO
+open System.Threading
+open Xunit
+open CnnDsl.Graph
+open CnnDsl.Runtime
+open CnnDsl.Runtime.Data
+open CnnDsl.Runtime.Training
+open CnnDsl.Runtime.Blas
+open CnnDsl.Runtime.Tests.TestSupport
+
+type private Silent() =
+    member val Records = ResizeArray<EpochRecord>()
+    member val Stops = ResizeArray<string>()
+    interface ITrainingReport with
+        member _.Started _ = ()
+        member _.Progress(_, _, _, _, _, _) = ()
+        member this.EpochDone r = this.Records.Add r
+        member this.Stopped m = this.Stops.Add m
+
+/// Stops after a number of progress reports' worth of batches: a programmatic Ctrl+C.
+type private StopAfter(batches: int, source: CancellationTokenSource) =
+    interface ITrainingReport with
+        member _.Started _ = ()
+        member _.Progress(_, b, _, _, _, _) = if b >= batches then source.Cancel()
+        member _.EpochDone _ = ()
+        member _.Stopped _ = ()
+
+let private model = graph "input 16x16x1\nconv 4 3x3 relu\nmaxpool 2\ndropout 0.2\nbatchnorm\ndense 3 softmax"
+let private data = DataSets.Shapes(480, 120, 3)
+let private settings folder epochs = TrainingSettings(epochs, 16, 5, 0.2, Optimizer.Adam (0.01, 0.9, 0.999, 1e-7), Loss.CrossEntropy, 0.0, folder)
+let private folder () = Path.Combine(Path.GetTempPath(), "cnndsl-train-" + Path.GetRandomFileName())
+let private weights (t: Trainer) = t.Network.Weights |> Seq.collect (fun p -> p.Value) |> Array.ofSeq
+
+[<Fact>]
+let ``a small model learns the generated shapes`` () =
+    let report = Silent()
+    let t = Trainer(model, data.Train, settings (folder ()) 4, report)
+    t.Run(TrainingPosition(0, 0, 0L, 0L, Double.NegativeInfinity), CancellationToken.None) |> ignore
+    Assert.Equal(4, report.Records.Count)
+    Assert.True(report.Records[3].Loss < report.Records[0].Loss)
+    let test = t.Evaluate(data.Test)
+    Assert.True(test.Accuracy > 0.9, sprintf "test accuracy %f" test.Accuracy)
+    Assert.True(File.Exists t.BestCheckpoint && File.Exists t.LastCheckpoint)
+
+[<Fact>]
+let ``the same seed gives the same weights`` () =
+    let run () =
+        let t = Trainer(model, data.Train, settings (folder ()) 1, Silent())
+        t.Run(TrainingPosition(0, 0, 0L, 0L, Double.NegativeInfinity), CancellationToken.None) |> ignore
+        weights t
+    Assert.Equal<float32[]>(run (), run ())
+
+[<Fact>]
+let ``stopping mid-epoch and resuming ends with the weights of an uninterrupted run`` () =
+    let straight = Trainer(model, data.Train, settings (folder ()) 2, Silent())
+    straight.Run(TrainingPosition(0, 0, 0L, 0L, Double.NegativeInfinity), CancellationToken.None) |> ignore
+    let out = folder ()
+    use source = new CancellationTokenSource()
+    let first = Trainer(model, data.Train, settings out 2, StopAfter(7, source), ProgressInterval = TimeSpan.Zero)
+    first.Run(TrainingPosition(0, 0, 0L, 0L, Double.NegativeInfinity), source.Token) |> ignore
+    Assert.True(source.IsCancellationRequested)
+    let second = Trainer(model, data.Train, settings out 2, Silent())
+    let position = second.Load(second.LastCheckpoint, true)
+    Assert.Equal(0, position.Epoch)
+    Assert.True(position.Batch > 0)
+    second.Run(position, CancellationToken.None) |> ignore
+    Assert.Equal<float32[]>(weights straight, weights second)
+
+[<Fact>]
+let ``a model that does not fit the data is refused with the fix`` () =
+    let wrong = graph "input 28x28x1\nconv 4 3x3\ndense 3 softmax"
+    let e = Assert.Throws<DataError>(fun () -> Trainer(wrong, data.Train, settings (folder ()) 1, Silent()) |> ignore)
+    Assert.Contains("make the model's first line 'input 16x16x1'", e.Message)
+
+[<Fact>]
+let ``a diverging loss stops the run at its batch`` () =
+    let report = Silent()
+    let s = TrainingSettings(1, 16, 5, 0.0, Optimizer.Sgd (1e30, 0.0, false), Loss.MeanSquaredError, 0.0, folder ())
+    let t = Trainer(graph "input 16x16x1\ndense 3", data.Train, s, report)
+    t.Run(TrainingPosition(0, 0, 0L, 0L, Double.NegativeInfinity), CancellationToken.None) |> ignore
+    Assert.Empty(report.Records)
+    Assert.Contains("learning rate", report.Stops |> Seq.exactlyOne)
