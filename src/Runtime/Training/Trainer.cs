@@ -110,7 +110,8 @@ public sealed class Trainer
     private int[] Order(int epoch)
     {
         var order = Enumerable.Range(0, _train.Count).ToArray();
-        new Random(HashCode.Combine(_settings.Seed, epoch)).Shuffle(order);
+        // Not HashCode.Combine: it is salted per process, and a resumed run is another process.
+        new Random(unchecked(_settings.Seed * 1_000_003 + epoch)).Shuffle(order);
         return order;
     }
 

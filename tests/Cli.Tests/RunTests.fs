@@ -1,0 +1,106 @@
+module CnnDsl.Cli.Tests.RunTests
+
+open System
+open System.Diagnostics
+open System.IO
+open System.Runtime.InteropServices
+open System.Threading
+open Xunit
+open CnnDsl.Cli
+
+let rec private findRoot (dir: DirectoryInfo) =
+    if File.Exists(Path.Combine(dir.FullName, "CnnDsl.sln")) then dir.FullName else findRoot dir.Parent
+
+let private root = findRoot (DirectoryInfo AppContext.BaseDirectory)
+
+let private run (command: Commands.Console -> int) =
+    let out, err = new StringWriter(), new StringWriter()
+    let code = command { Out = out; Err = err }
+    code, out.ToString(), err.ToString()
+
+let private temp () = Path.Combine(Path.GetTempPath(), "cnndsl-run-" + Path.GetRandomFileName())
+
+let private model (text: string) =
+    let path = temp () + ".cnn"
+    File.WriteAllText(path, text)
+    path
+
+let private shapesModel = "input 16x16x1\nconv 8 3x3 relu\nmaxpool 2\nconv 8 3x3 relu\ndense 3 softmax\ntrain\n  data shapes\n  optimizer adam\n  epochs 3\n  batch 16\n  seed 4\n"
+
+[<Fact>]
+let ``run trains, prints Keras-style epochs and a test report with a confusion matrix`` () =
+    let out = temp ()
+    let code, text, err = run (fun c -> Commands.run c (model shapesModel) { Commands.RunOptions.Empty with Out = Some out; Epochs = Some 2 } CancellationToken.None)
+    Assert.True((code = 0), err)
+    Assert.Contains("Data shapes: 2,000 training, 0 validation, 500 test examples of 16x16x1", text)
+    Assert.Contains("Epoch 2/2 - ", text)
+    Assert.Contains("Confusion matrix (rows: true class, columns: predicted):", text)
+    Assert.Contains("  horizontal ", text)
+    Assert.True(File.Exists(Path.Combine(out, "last.ckpt")))
+    let code, evalText, _ = run (fun c -> Commands.eval c (model shapesModel) { Commands.RunOptions.Empty with Weights = Some (Path.Combine(out, "last.ckpt")) })
+    Assert.Equal(0, code)
+    Assert.Contains("Test: loss ", evalText)
+
+[<Fact>]
+let ``--json prints one record per epoch and the test result`` () =
+    let code, text, _ = run (fun c -> Commands.run c (model shapesModel) { Commands.RunOptions.Empty with Out = Some (temp ()); Epochs = Some 2; Json = true } CancellationToken.None)
+    Assert.Equal(0, code)
+    let lines = text.Trim().Split('\n')
+    Assert.Equal(3, lines.Length)
+    use doc = Text.Json.JsonDocument.Parse lines[1]
+    Assert.Equal(2, doc.RootElement.GetProperty("epoch").GetInt32())
+    use test = Text.Json.JsonDocument.Parse lines[2]
+    Assert.InRange(test.RootElement.GetProperty("test_accuracy").GetDouble(), 0.0, 1.0)
+
+[<Fact>]
+let ``bad data, checkpoints and models are messages with exit 2, not stack traces`` () =
+    let code, _, err = run (fun c -> Commands.run c (model "input 28x28x1\ndense 10 softmax") { Commands.RunOptions.Empty with Data = Some "shapes"; Out = Some (temp ()) } CancellationToken.None)
+    Assert.Equal(2, code)
+    Assert.Contains("make the model's first line 'input 16x16x1'", err)
+    let code, _, err = run (fun c -> Commands.run c (model "input 16x16x1\ndense 3 softmax") { Commands.RunOptions.Empty with Data = Some "/no/such/folder"; Out = Some (temp ()) } CancellationToken.None)
+    Assert.Equal(2, code)
+    Assert.StartsWith("dsl: data: /no/such/folder: ", err)
+    let broken = temp ()
+    File.WriteAllText(broken, "not a checkpoint")
+    let code, _, err = run (fun c -> Commands.eval c (model shapesModel) { Commands.RunOptions.Empty with Weights = Some broken })
+    Assert.Equal(2, code)
+    Assert.Contains("not a CnnDsl checkpoint", err)
+    let code, _, err = run (fun c -> Commands.run c (model "input 2\ndense 1") Commands.RunOptions.Empty CancellationToken.None)
+    Assert.Equal(2, code)
+    Assert.Contains("no data set", err)
+
+[<DllImport("libc", SetLastError = true)>]
+extern int kill(int pid, int signal)
+
+let private dsl (args: string) =
+    let info = ProcessStartInfo("dotnet", sprintf "\"%s\" %s" (Path.Combine(AppContext.BaseDirectory, "dsl.dll")) args)
+    info.RedirectStandardOutput <- true
+    info.RedirectStandardError <- true
+    info.UseShellExecute <- false
+    Process.Start info
+
+[<Fact>]
+let ``SIGINT stops at a batch, saves, and --resume ends with the weights of an uninterrupted run`` () =
+    let file = model (shapesModel.Replace("epochs 3", "epochs 4"))
+    let straight, stopped = temp (), temp ()
+    let whole = dsl (sprintf "run \"%s\" --out \"%s\" --quiet" file straight)
+    whole.WaitForExit()
+    Assert.Equal(0, whole.ExitCode)
+    let p = dsl (sprintf "run \"%s\" --out \"%s\"" file stopped)
+    // Interrupt once the first epoch is done, so that the stop falls inside a later epoch.
+    let mutable line = p.StandardOutput.ReadLine()
+    while not (isNull line) && not (line.StartsWith "Epoch 1/4") do line <- p.StandardOutput.ReadLine()
+    kill (p.Id, 2) |> ignore
+    let rest = p.StandardOutput.ReadToEnd()
+    let err = p.StandardError.ReadToEnd()
+    p.WaitForExit()
+    if p.ExitCode = 0 then
+        // The run finished before the signal arrived: nothing to resume, and nothing to compare.
+        Assert.Contains("Epoch 4/4", rest)
+    else
+        Assert.Equal(130, p.ExitCode)
+        Assert.Contains("continue with --resume", err)
+        let resumed = dsl (sprintf "run \"%s\" --out \"%s\" --resume --quiet" file stopped)
+        resumed.WaitForExit()
+        Assert.Equal(0, resumed.ExitCode)
+        Assert.Equal<byte[]>(File.ReadAllBytes(Path.Combine(straight, "last.ckpt")), File.ReadAllBytes(Path.Combine(stopped, "last.ckpt")))
