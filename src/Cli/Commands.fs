@@ -120,7 +120,8 @@ let settingsOf (file: string) (graph: Graph) (o: RunOptions) : Result<TrainingSe
                 defaultArg o.Epochs (defaultArg t.Epochs 1), defaultArg o.Batch (defaultArg t.BatchSize 32),
                 defaultArg o.Seed (defaultArg t.Seed 0), defaultArg o.Validation (defaultArg t.ValidationSplit 0.0),
                 withRate opt, defaultArg t.Loss Loss.CrossEntropy, defaultArg t.WeightDecay 0.0,
-                defaultArg o.Out (Path.Combine("runs", name)))
+                defaultArg o.Out (Path.Combine("runs", name)),
+                Augment = (t.Augment |> List.toArray :> Collections.Generic.IReadOnlyList<string>))
         Ok (settings, data)
 
 let private optimizerText (opt: Optimizer) =
@@ -215,11 +216,12 @@ let run (console: Console) (file: string) (options: RunOptions) (stop: Threading
                 TrainingPosition(0, 0, 0L, 0L, Double.NegativeInfinity)
         let notice = match Blas.Gemm.Notice with null -> "" | n -> "\n" + n
         (report :> ITrainingReport).Started(
-            sprintf "Model %s: %s parameters (%s trainable)\nData %s: %s training, %s validation, %s test examples of %s\nTraining: %d epochs, batch %d, %s, loss %s, seed %d%s\nEngine: %s; denormals %s; checkpoints in %s%s"
+            sprintf "Model %s: %s parameters (%s trainable)\nData %s: %s training, %s validation, %s test examples of %s\nTraining: %d epochs, batch %d, %s, loss %s, seed %d%s%s\nEngine: %s; denormals %s; checkpoints in %s%s"
                 file (Messages.thousands (trainable + frozen)) (Messages.thousands trainable)
                 split.Train.Name (Messages.thousands (int64 trainer.TrainCount)) (Messages.thousands (int64 trainer.ValidationCount))
                 (Messages.thousands (int64 split.Test.Count)) split.Train.ShapeText
                 settings.Epochs settings.BatchSize (optimizerText settings.Optimizer) (lossText settings.Loss) settings.Seed
+                (if settings.Augment.Count > 0 then ", augment " + String.Join(" ", settings.Augment) else "")
                 (if start.Epoch > 0 || start.Batch > 0 then sprintf "\nResuming at epoch %d, batch %d" (start.Epoch + 1) start.Batch else "")
                 Blas.Gemm.Current.Description (if Denormals.Enabled then "flushed to zero" else "kept") settings.OutputFolder notice)
         let records = trainer.Run(start, stop)

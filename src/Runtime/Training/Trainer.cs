@@ -6,7 +6,11 @@ namespace CnnDsl.Runtime.Training;
 
 public sealed record TrainingSettings(
     int Epochs, int BatchSize, int Seed, double ValidationSplit, Optimizer Optimizer, Loss Loss,
-    double WeightDecay, string OutputFolder);
+    double WeightDecay, string OutputFolder)
+{
+    /// <summary>Augmentations for training images: any of shift, flip, rotate.</summary>
+    public IReadOnlyList<string> Augment { get; init; } = [];
+}
 
 public sealed record EpochRecord(int Epoch, int Epochs, double Seconds, double Loss, double Accuracy,
     double? ValidationLoss, double? ValidationAccuracy, double ImagesPerSecond);
@@ -45,6 +49,7 @@ public sealed class Trainer
     private readonly int[] _labels;
     private readonly float[] _targets;
     private readonly int _classes;
+    private readonly Augmentation? _augmentation;
 
     public Trainer(CnnDsl.Graph.Graph graph, Dataset train, TrainingSettings settings, ITrainingReport report)
     {
@@ -62,6 +67,7 @@ public sealed class Trainer
         _labels = new int[settings.BatchSize];
         _targets = new float[settings.BatchSize * Network.OutputSize];
         _classes = train.ClassNames.Length;
+        _augmentation = Augmentation.From(settings.Augment, train);
     }
 
     public Network<float> Network { get; }
@@ -115,13 +121,16 @@ public sealed class Trainer
         return order;
     }
 
-    private void Fill(Dataset set, ReadOnlySpan<int> indices)
+    private void Fill(Dataset set, ReadOnlySpan<int> indices, bool augment = false)
     {
         int size = set.ExampleSize;
         var input = Network.Input;
         for (int i = 0; i < indices.Length; i++)
         {
-            set.CopyExample(indices[i], input.Slice(i * size, size));
+            var example = input.Slice(i * size, size);
+            set.CopyExample(indices[i], example);
+            if (augment && _augmentation != null)
+                _augmentation.Apply(example, (ulong)_settings.Seed * 0x9E3779B97F4A7C15UL ^ (ulong)Network.Step << 20 ^ (ulong)i);
             _labels[i] = set.Labels[indices[i]];
         }
         input.Slice(indices.Length * size).Clear();
@@ -181,7 +190,7 @@ public sealed class Trainer
                     _report.Stopped($"stopped at epoch {epoch + 1}, batch {b}; saved {LastCheckpoint}; continue with --resume");
                     return records;
                 }
-                Fill(_train, order.AsSpan(b * batch, batch));
+                Fill(_train, order.AsSpan(b * batch, batch), augment: true);
                 Network.Forward(training: true);
                 var (loss, right) = Score(batch);
                 if (!double.IsFinite(loss))
