@@ -71,6 +71,20 @@ let summary (console: Console) (file: string) (batch: int option) : int =
             console.Err.Write(Diagnostic.renderAll file text diagnostics)
             ModelErrors
 
+/// `dsl explain FILE [--markdown]`: each layer's size and parameter formulas with its numbers.
+let explain (console: Console) (file: string) (markdown: bool) : int =
+    match readModel console file with
+    | None -> CannotRun
+    | Some text ->
+        match Frontend.compile text with
+        | Ok (graph, warnings) ->
+            console.Err.Write(Diagnostic.renderAll file text warnings)
+            console.Out.Write(if markdown then Explain.markdown graph else Explain.text graph)
+            Clean
+        | Error diagnostics ->
+            console.Err.Write(Diagnostic.renderAll file text diagnostics)
+            ModelErrors
+
 // ---- dsl run / dsl eval ----
 
 open CnnDsl.Graph

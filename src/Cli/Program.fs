@@ -29,6 +29,15 @@ let private summaryCommand () =
         Commands.summary (console ()) (r.GetValue file) b)
     command
 
+let private explainCommand () =
+    let file = Argument<string>("file", Description = "a model file (.cnn)")
+    let markdown = Option<bool>("--markdown", Description = "a Markdown table instead of text")
+    let command = Command("explain", "Work out every layer's output size and parameter count with the layer's own numbers.")
+    command.Arguments.Add file
+    command.Options.Add markdown
+    command.SetAction(fun (r: ParseResult) -> Commands.explain (console ()) (r.GetValue file) (r.GetValue markdown))
+    command
+
 let private runOptions () =
     let data = Option<string>("--data", Description = "data set name (fashion-mnist, mnist, cifar10, xor, shapes) or folder")
     let epochs = Option<Nullable<int>>("--epochs", Description = "number of epochs")
@@ -86,6 +95,7 @@ let main argv =
     let root = RootCommand("dsl: write, check, train and understand convolutional networks from a text file.")
     root.Subcommands.Add(checkCommand ())
     root.Subcommands.Add(summaryCommand ())
+    root.Subcommands.Add(explainCommand ())
     root.Subcommands.Add(runCommand ())
     root.Subcommands.Add(evalCommand ())
     root.Parse(argv).Invoke()
