@@ -290,3 +290,66 @@ let eval (console: Console) (file: string) (options: RunOptions) : int =
     with
     | :? DataError as e -> console.Err.WriteLine(sprintf "dsl: data: %s" e.Message); CannotRun
     | :? CheckpointError as e -> console.Err.WriteLine(sprintf "dsl: checkpoint %s" e.Message); CannotRun
+
+/// `dsl gradcheck FILE`: the test suite's gradient check on the user's model, in double
+/// precision at a small input size, with a verdict per layer.
+let gradcheck (console: Console) (file: string) (weights: string option) (breakLayer: string option) : int =
+    match readModel console file with
+    | None -> CannotRun
+    | Some text ->
+    match Frontend.compile text with
+    | Error diagnostics ->
+        console.Err.Write(Diagnostic.renderAll file text diagnostics)
+        ModelErrors
+    | Ok (graph, _) ->
+    // A big input costs time, not coverage: try smaller sizes the model still accepts
+    // (unless trained weights fix the input size of a dense layer).
+    let size (g: Graph) = match g.Input.OutputShape with Image (Dim.Known h, Dim.Known w, _) -> Some (max h w) | Image _ -> Some Int32.MaxValue | Vector _ -> None
+    let small =
+        match size graph, weights with
+        | Some s, None when s > 16 ->
+            [ 16; 12; 24; 32; 8 ]
+            |> List.tryPick (fun n -> match Frontend.compileWithInput text n n with Some (Ok (g, _)) -> Some g | _ -> None)
+            |> Option.defaultValue graph
+        | _ -> graph
+    let dynamic = small.Nodes |> List.exists (fun n -> (Cost.elements n.OutputShape).IsNone)
+    if dynamic then
+        console.Err.WriteLine "dsl: gradcheck needs a fixed input size, and none of 8..32 fits this model"
+        CannotRun
+    else
+    try
+        let net = Network<float>(small, 2, 1, true)
+        let netDouble = Network<double>(small, 2, 1, true)
+        weights |> Option.iter (fun w ->
+            let struct (_, tensors) = Checkpoint.Load(w, small)
+            for p in netDouble.Weights do
+                match tensors.TryGetValue p.Name with
+                | true, values -> for i in 0 .. values.Length - 1 do p.Value[i] <- float values[i]
+                | _ -> raise (CheckpointError(w, sprintf "has no tensor '%s'" p.Name)))
+        ignore net
+        GradientCheck.KeepParameters <- weights.IsSome
+        let fault =
+            breakLayer |> Option.map (fun name ->
+                match netDouble.Layers |> Seq.tryFindIndex (fun l -> l.Node.Name = name) with
+                | None -> failwithf "no layer named '%s' (see dsl summary)" name
+                | Some index ->
+                    Action<int, bool>(fun i after ->
+                        if after && i = index then
+                            for input in netDouble.Layers[i].Inputs do
+                                for j in 0 .. input.Gradient.Length - 1 do input.Gradient[j] <- input.Gradient[j] * 1.5))
+        let errors = GradientCheck.RunWithFault(netDouble, 1, 24, Option.toObj fault) |> List.ofSeq
+        console.Out.WriteLine(sprintf "Gradient check of %s at input %O, batch 2, float64, central differences (eps %g), tolerance %g:" file small.Input.OutputShape GradientCheck.Epsilon GradientCheck.Tolerance)
+        let width = errors |> List.map (fun e -> e.Layer.Length + e.Tensor.Length + 3) |> List.fold max 20
+        for e in errors do
+            let label = sprintf "%s %s" e.Layer (if e.Tensor.Contains '/' then e.Tensor.Substring(e.Tensor.IndexOf '/' + 1) else e.Tensor)
+            console.Out.WriteLine(sprintf "  %-*s worst error %s  %s" width label (e.Worst.ToString("0.00e+00", Globalization.CultureInfo.InvariantCulture)) (if e.Worst <= GradientCheck.Tolerance then "ok" else "WRONG"))
+        match GradientCheck.Culprit(netDouble, errors) with
+        | null ->
+            console.Out.WriteLine(sprintf "gradcheck passed: %d gradients, worst error %s" errors.Length ((errors |> List.map (fun e -> e.Worst) |> List.fold max 0.0).ToString("0.00e+00", Globalization.CultureInfo.InvariantCulture)))
+            Clean
+        | culprit ->
+            console.Out.WriteLine(sprintf "gradcheck FAILED: the backward pass of %s disagrees with finite differences" culprit)
+            ModelErrors
+    with
+    | :? CheckpointError as e -> console.Err.WriteLine(sprintf "dsl: checkpoint %s" e.Message); CannotRun
+    | Failure message -> console.Err.WriteLine("dsl: " + message); CannotRun

@@ -38,6 +38,18 @@ let private explainCommand () =
     command.SetAction(fun (r: ParseResult) -> Commands.explain (console ()) (r.GetValue file) (r.GetValue markdown))
     command
 
+let private gradcheckCommand () =
+    let file = Argument<string>("file", Description = "a model file (.cnn)")
+    let weights = Option<string>("--weights", Description = "check at these trained weights instead of random ones")
+    let breakLayer = Option<string>("--break", Description = "break this layer's backward pass on purpose, to see what a failure looks like")
+    let command = Command("gradcheck", "Check every gradient of the model against finite differences, in double precision.")
+    command.Arguments.Add file
+    command.Options.Add weights
+    command.Options.Add breakLayer
+    command.SetAction(fun (r: ParseResult) ->
+        Commands.gradcheck (console ()) (r.GetValue file) (r.GetValue weights |> Option.ofObj) (r.GetValue breakLayer |> Option.ofObj))
+    command
+
 let private runOptions () =
     let data = Option<string>("--data", Description = "data set name (fashion-mnist, mnist, cifar10, xor, shapes) or folder")
     let epochs = Option<Nullable<int>>("--epochs", Description = "number of epochs")
@@ -96,6 +108,7 @@ let main argv =
     root.Subcommands.Add(checkCommand ())
     root.Subcommands.Add(summaryCommand ())
     root.Subcommands.Add(explainCommand ())
+    root.Subcommands.Add(gradcheckCommand ())
     root.Subcommands.Add(runCommand ())
     root.Subcommands.Add(evalCommand ())
     root.Parse(argv).Invoke()

@@ -93,22 +93,36 @@ public sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>Runs every layer forward. Dropout masks depend on the seed and the step, so
     /// repeated calls within a step (gradient checks) see the same mask.</summary>
-    public void Forward(bool training)
-    {
-        Denormals.FlushToZero();
-        foreach (var layer in _layers)
-        {
-            layer.StepSeed = _seed * 0x9E3779B97F4A7C15UL ^ ((ulong)layer.Node.Id << 40) ^ _step;
-            layer.Forward(training);
-        }
-    }
+    public void Forward(bool training) => ForwardFrom(0, training);
 
     /// <summary>Backpropagates OutputGradient (set by a loss) to every parameter.</summary>
     public void Backward()
     {
         Denormals.FlushToZero();
         for (int i = 0; i < _layers.Length - 1; i++) _layers[i].Output.Gradient.AsSpan().Clear();
-        for (int i = _layers.Length - 1; i > 0; i--) _layers[i].Backward();
+        for (int i = _layers.Length - 1; i > 0; i--)
+        {
+            // A layer's output gradient is complete here: every consumer comes later in the graph.
+            BackwardObserver?.Invoke(i, false);
+            _layers[i].Backward();
+            BackwardObserver?.Invoke(i, true);
+        }
+    }
+
+    /// <summary>Called before (false) and after (true) each layer's backward pass, with the
+    /// layer's index: gradient checks read complete output gradients there.</summary>
+    public Action<int, bool>? BackwardObserver { get; set; }
+
+    /// <summary>Runs the layers from `start` on (the earlier outputs are kept as they are).</summary>
+    public void ForwardFrom(int start, bool training)
+    {
+        Denormals.FlushToZero();
+        for (int i = start; i < _layers.Length; i++)
+        {
+            var layer = _layers[i];
+            layer.StepSeed = _seed * 0x9E3779B97F4A7C15UL ^ ((ulong)layer.Node.Id << 40) ^ _step;
+            layer.Forward(training);
+        }
     }
 
     /// <summary>Moves to the next training step (new dropout masks).</summary>

@@ -70,3 +70,21 @@ let ``summary of a broken model prints its diagnostics and exits 1`` () =
     Assert.Equal(1, code)
     Assert.Equal("", out)
     Assert.Contains("error CNN303", err)
+
+[<Fact>]
+let ``explain prints the seed's worked numbers`` () =
+    let code, out, _ = run (fun c -> Commands.explain c (Path.Combine(root, "models", "mnist-handworked.cnn")) false)
+    Assert.Equal(0, code)
+    Assert.Contains("params = (3*3*32 + 1) * 64 = 18,496", out)
+    Assert.Contains("Total params: 1,199,882", out)
+
+[<Fact>]
+let ``gradcheck passes on a model and names the layer broken on purpose`` () =
+    let path = Path.Combine(root, "models", "lenet.cnn")
+    let code, out, _ = run (fun c -> Commands.gradcheck c path None None)
+    Assert.Equal(0, code)
+    Assert.Contains("at input 16x16x1", out)
+    Assert.Contains("gradcheck passed", out)
+    let code, out, _ = run (fun c -> Commands.gradcheck c path None (Some "max_pooling2d_1"))
+    Assert.Equal(1, code)
+    Assert.Contains("gradcheck FAILED: the backward pass of max_pooling2d_1", out)
