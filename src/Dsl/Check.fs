@@ -194,7 +194,7 @@ let private readOptions (b: Builder) (layer: Layer) : Options =
                 if List.contains w Parser.layerKeywords then
                     Some (sprintf "'%s' is a layer: separate layers with ';' or a new line" w)
                 else
-                    M.didYouMean w (allowed |> List.filter (fun a -> not (a.EndsWith "N")))
+                    M.didYouMean w (allowed |> List.filter (fun a -> not (a.EndsWith("N", StringComparison.Ordinal))))
                     |> Option.orElse (
                         if allowed.IsEmpty then Some (sprintf "%s takes no options" word)
                         else Some (sprintf "%s takes: %s" word (String.Join(", ", allowed))))

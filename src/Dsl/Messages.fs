@@ -77,7 +77,7 @@ let suggest (word: string) (candidates: string seq) =
     let word = word.ToLowerInvariant()
     candidates
     |> Seq.map (fun c -> c, distance word c)
-    |> Seq.filter (fun (c, d) -> d <= max 1 (min 3 (c.Length / 3)) || (word.Length >= 3 && c.StartsWith word))
+    |> Seq.filter (fun (c, d) -> d <= max 1 (min 3 (c.Length / 3)) || (word.Length >= 3 && c.StartsWith(word, StringComparison.Ordinal)))
     |> Seq.sortBy snd
     |> Seq.tryHead
     |> Option.map fst

@@ -102,7 +102,7 @@ let private gluedDims (text: string) : DimPart list option =
     let parts = text.Split 'x'
     // A sign is read so that `s-1` is reported as a bad stride, not as an unknown word.
     let isInteger (p: string) =
-        let digits = if p.StartsWith "-" then p.Substring 1 else p
+        let digits = if p.StartsWith("-", StringComparison.Ordinal) then p.Substring 1 else p
         digits.Length > 0 && digits.Length < 10 && digits |> Seq.forall Char.IsDigit
     if parts |> Array.forall isInteger then
         Some [ for p in parts -> Size (Int (int64 p)) ]
@@ -282,7 +282,7 @@ let private describe (text: string) (line: int64) (col: int64) (index: int64) (e
     let plain = messages |> Array.choose (function :? ErrorMessage.Message as m -> Some m.String | _ -> None)
     let found, length = foundAt text (int index)
     let pos = { Line = int line; Col = int col; Length = length }
-    match plain |> Array.tryFind (fun m -> m.StartsWith "CNN004|") with
+    match plain |> Array.tryFind (fun m -> m.StartsWith("CNN004|", StringComparison.Ordinal)) with
     | Some m ->
         // "CNN004|length|message": the error is raised after the number; point at its start.
         let parts = m.Split('|', 3)
@@ -347,7 +347,7 @@ let parse (text: string) : Program * Diagnostic list =
         { Items = []; Training = None }, [ d ]
     | None ->
     // A byte-order mark is not part of the program.
-    let text = if text.StartsWith "\uFEFF" then " " + text.Substring 1 else text
+    let text = if text.Length > 0 && text[0] = '\uFEFF' then " " + text.Substring 1 else text
     use stream = new CharStream<unit>(text, 0, text.Length)
     let items = ResizeArray()
     let settings = ResizeArray()
