@@ -353,3 +353,76 @@ let gradcheck (console: Console) (file: string) (weights: string option) (breakL
     with
     | :? CheckpointError as e -> console.Err.WriteLine(sprintf "dsl: checkpoint %s" e.Message); CannotRun
     | Failure message -> console.Err.WriteLine("dsl: " + message); CannotRun
+
+/// A layer's values as one matrix per channel, numbers aligned.
+let matrixText (shape: Shape) (values: float[]) =
+    let h, w, c = match shape with Image (Dim.Known h, Dim.Known w, c) -> h, w, c | Vector n -> 1, n, 1 | _ -> 1, values.Length, 1
+    let number (v: float) =
+        let v = if abs v < 1e-12 then 0.0 else v
+        if v = Math.Round v && abs v < 1e15 then (int64 v).ToString(Globalization.CultureInfo.InvariantCulture)
+        else v.ToString("G6", Globalization.CultureInfo.InvariantCulture)
+    let cells = Array.init values.Length (fun i -> number values[i])
+    let width = cells |> Array.map String.length |> Array.max
+    let sb = Text.StringBuilder()
+    for k in 0 .. c - 1 do
+        if c > 1 then sb.AppendLine(sprintf "  channel %d:" (k + 1)) |> ignore
+        for y in 0 .. h - 1 do
+            sb.Append("    ") |> ignore
+            for x in 0 .. w - 1 do sb.Append(cells[(y * w + x) * c + k].PadLeft(width + 1)) |> ignore
+            sb.AppendLine() |> ignore
+    sb.ToString()
+
+/// `dsl apply FILE INPUT`: one forward pass, printing every layer's output.
+let apply (console: Console) (file: string) (input: string) (weights: string option) (seed: int) : int =
+    match readModel console file with
+    | None -> CannotRun
+    | Some text ->
+    match Frontend.compile text with
+    | Error diagnostics ->
+        console.Err.Write(Diagnostic.renderAll file text diagnostics)
+        ModelErrors
+    | Ok (graph, _) ->
+    try
+        let wanted = match graph.Input.OutputShape with Image (_, _, c) -> Some c | Vector _ -> None
+        let image = InputFiles.Read(input, Option.toNullable wanted)
+        // A dynamic input takes the size of what is applied.
+        let graph =
+            match graph.Input.OutputShape with
+            | Image (h, w, _) when h = Dim.Dynamic || w = Dim.Dynamic ->
+                match Frontend.compileWithInput text image.Height image.Width with
+                | Some (Ok (g, _)) -> g
+                | Some (Error ds) ->
+                    raise (DataError(input, sprintf "at %dx%d the model does not check: %s" image.Height image.Width (ds |> List.map (fun d -> d.Message) |> String.concat "; ")))
+                | None -> graph
+            | _ -> graph
+        let expected = graph.Input.OutputShape
+        let fits =
+            match expected with
+            | Image (Dim.Known h, Dim.Known w, c) -> h = image.Height && w = image.Width && c = image.Channels
+            | Vector n -> n = image.Values.Length
+            | _ -> false
+        if not fits then
+            raise (DataError(input, sprintf "is %dx%dx%d but the model's input is %O; give a matching input or change the model's input line" image.Height image.Width image.Channels expected))
+        let net = Network<double>(graph, 1, seed)
+        weights |> Option.iter (fun w ->
+            let struct (_, tensors) = Checkpoint.Load(w, graph)
+            for p in net.Weights do
+                match tensors.TryGetValue p.Name with
+                | true, values -> for i in 0 .. values.Length - 1 do p.Value[i] <- float values[i]
+                | _ -> raise (CheckpointError(w, sprintf "has no tensor '%s'" p.Name)))
+        image.Values.AsSpan().CopyTo(net.Input)
+        net.Forward(false)
+        for layer in net.Layers do
+            let node = layer.Node
+            let kind =
+                match node.Kind with
+                | LayerKind.FixedConv f -> sprintf "%s kernel" f.Name
+                | _ -> Summary.typeName node
+            console.Out.WriteLine(sprintf "%s (%s): %O" node.Name kind node.OutputShape)
+            console.Out.Write(matrixText node.OutputShape layer.Output.Value)
+        if weights.IsNone && net.Layers |> Seq.exists (fun l -> l.Parameters.Count > 0) then
+            console.Err.WriteLine "dsl: learned layers ran with their initial (random) weights; give --weights CHECKPOINT for trained ones"
+        Clean
+    with
+    | :? DataError as e -> console.Err.WriteLine(sprintf "dsl: %s" e.Message); CannotRun
+    | :? CheckpointError as e -> console.Err.WriteLine(sprintf "dsl: checkpoint %s" e.Message); CannotRun

@@ -50,6 +50,20 @@ let private gradcheckCommand () =
         Commands.gradcheck (console ()) (r.GetValue file) (r.GetValue weights |> Option.ofObj) (r.GetValue breakLayer |> Option.ofObj))
     command
 
+let private applyCommand () =
+    let file = Argument<string>("file", Description = "a model file (.cnn)")
+    let input = Argument<string>("input", Description = "a text matrix (rows of numbers; channels separated by a blank line) or an image")
+    let weights = Option<string>("--weights", Description = "a checkpoint (learned layers otherwise keep their random initial weights)")
+    let seed = Option<int>("--seed", Description = "seed of the initial weights")
+    let command = Command("apply", "Run the model on one input and print every layer's output.")
+    command.Arguments.Add file
+    command.Arguments.Add input
+    command.Options.Add weights
+    command.Options.Add seed
+    command.SetAction(fun (r: ParseResult) ->
+        Commands.apply (console ()) (r.GetValue file) (r.GetValue input) (r.GetValue weights |> Option.ofObj) (r.GetValue seed))
+    command
+
 let private runOptions () =
     let data = Option<string>("--data", Description = "data set name (fashion-mnist, mnist, cifar10, xor, shapes) or folder")
     let epochs = Option<Nullable<int>>("--epochs", Description = "number of epochs")
@@ -109,6 +123,7 @@ let main argv =
     root.Subcommands.Add(summaryCommand ())
     root.Subcommands.Add(explainCommand ())
     root.Subcommands.Add(gradcheckCommand ())
+    root.Subcommands.Add(applyCommand ())
     root.Subcommands.Add(runCommand ())
     root.Subcommands.Add(evalCommand ())
     root.Parse(argv).Invoke()

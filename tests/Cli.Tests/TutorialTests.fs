@@ -1,0 +1,39 @@
+module CnnDsl.Cli.Tests.TutorialTests
+
+open System
+open System.Diagnostics
+open System.IO
+open System.Text.RegularExpressions
+open Xunit
+
+let rec private findRoot (dir: DirectoryInfo) =
+    if File.Exists(Path.Combine(dir.FullName, "CnnDsl.sln")) then dir.FullName else findRoot dir.Parent
+
+let private root = findRoot (DirectoryInfo AppContext.BaseDirectory)
+
+/// Every `$ dsl ...` command of docs/tutorial.md with the output the page shows.
+let steps () : obj[] seq =
+    let text = File.ReadAllText(Path.Combine(root, "docs", "tutorial.md")).Replace("\r\n", "\n")
+    Regex.Matches(text, "```sh\n\\$ dsl ([^\n]*)\n```\n```text\n(.*?)```", RegexOptions.Singleline)
+    |> Seq.map (fun m -> [| box m.Groups[1].Value; box m.Groups[2].Value |])
+
+/// Gradient errors differ in their last digits between GEMM backends; the verdicts may not.
+let private normalise (s: string) =
+    Regex.Replace(s.Replace("\r\n", "\n"), "worst error \\d\\.\\d\\de-(1\\d|0[7-9])", "worst error (tiny)")
+
+[<Theory>]
+[<MemberData(nameof steps)>]
+let ``the tutorial's commands print what the tutorial shows`` (arguments: string) (expected: string) =
+    let info = ProcessStartInfo("dotnet", sprintf "\"%s\" %s" (Path.Combine(AppContext.BaseDirectory, "dsl.dll")) arguments)
+    info.WorkingDirectory <- root
+    info.RedirectStandardOutput <- true
+    info.RedirectStandardError <- true
+    use p = Process.Start info
+    let out = p.StandardOutput.ReadToEnd()
+    p.StandardError.ReadToEnd() |> ignore
+    p.WaitForExit()
+    Assert.Equal(normalise expected, normalise out)
+
+[<Fact>]
+let ``the tutorial has its steps`` () =
+    Assert.True(Seq.length (steps ()) >= 14)
