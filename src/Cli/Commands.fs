@@ -216,6 +216,21 @@ let run (console: Console) (file: string) (options: RunOptions) (stop: Threading
         console.Err.WriteLine("dsl: " + message)
         CannotRun
     | Ok (settings, dataName) ->
+    // Refuse before allocating what the machine cannot give (the operating system would kill
+    // the run later, losing its work); a tenth is left for the data and the program itself.
+    let plan = MemoryPlan.Estimate(graph, settings.BatchSize)
+    let available = Memory.AvailableBytes()
+    let budget = available / 10L * 9L
+    if plan.Total > budget then
+        let fits = Memory.LargestBatch(graph, budget, settings.BatchSize)
+        console.Err.WriteLine(
+            sprintf "dsl: %s needs %s at batch %d (activations and gradients %s, layer buffers %s, parameters and gradients %s, optimizer state %s), but %s of memory is available; %s"
+                file (Summary.bytesText plan.Total) settings.BatchSize (Summary.bytesText plan.Activations) (Summary.bytesText plan.Workspace)
+                (Summary.bytesText plan.Parameters) (Summary.bytesText plan.OptimizerState) (Summary.bytesText available)
+                (if fits > 0 then sprintf "the largest batch that fits is %d: use --batch %d" fits fits
+                 else "even batch 1 does not fit: use a smaller input or fewer filters"))
+        CannotRun
+    else
     try
         let split = DataSets.Load dataName |> limitSplit options.Limit
         let live = not options.Quiet && not options.Json && not System.Console.IsOutputRedirected && obj.ReferenceEquals(console.Out, System.Console.Out)

@@ -7,6 +7,7 @@ open System.Runtime.InteropServices
 open System.Threading
 open Xunit
 open CnnDsl.Cli
+open CnnDsl.Runtime
 
 let rec private findRoot (dir: DirectoryInfo) =
     if File.Exists(Path.Combine(dir.FullName, "CnnDsl.sln")) then dir.FullName else findRoot dir.Parent
@@ -24,6 +25,11 @@ let private model (text: string) =
     let path = temp () + ".cnn"
     File.WriteAllText(path, text)
     path
+
+let private graph (text: string) =
+    match CnnDsl.Dsl.Frontend.compile text with
+    | Ok (g, _) -> g
+    | Error _ -> failwith "model does not check"
 
 let private shapesModel = "input 16x16x1\nconv 8 3x3 relu\nmaxpool 2\nconv 8 3x3 relu\ndense 3 softmax\ntrain\n  data shapes\n  optimizer adam\n  epochs 3\n  batch 16\n  seed 4\n"
 
@@ -104,3 +110,13 @@ let ``SIGINT stops at a batch, saves, and --resume ends with the weights of an u
         resumed.WaitForExit()
         Assert.Equal(0, resumed.ExitCode)
         Assert.Equal<byte[]>(File.ReadAllBytes(Path.Combine(straight, "last.ckpt")), File.ReadAllBytes(Path.Combine(stopped, "last.ckpt")))
+
+[<Fact>]
+let ``a run that cannot fit in memory is refused before allocating, with the batch that fits`` () =
+    let code, _, err = run (fun c -> Commands.run c (Path.Combine(root, "models", "vgg16.cnn")) { Commands.RunOptions.Empty with Batch = Some 256; Data = Some "shapes"; Out = Some (temp ()) } CancellationToken.None)
+    Assert.Equal(2, code)
+    Assert.Contains("needs 186.62 GB at batch 256", err)
+    let m = Text.RegularExpressions.Regex.Match(err, "the largest batch that fits is (\\d+)")
+    Assert.True(m.Success, err)
+    let batch = int m.Groups[1].Value
+    Assert.True(MemoryPlan.Estimate(graph (File.ReadAllText(Path.Combine(root, "models", "vgg16.cnn"))), batch).Total <= Memory.AvailableBytes())

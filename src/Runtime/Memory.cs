@@ -1,0 +1,32 @@
+namespace CnnDsl.Runtime;
+
+/// <summary>The memory the machine can give a run, read before anything is allocated.</summary>
+public static class Memory
+{
+    /// <summary>MemAvailable from /proc/meminfo where there is one (what can be allocated
+    /// without swapping), else the runtime's view of the machine's memory.</summary>
+    public static long AvailableBytes()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/meminfo"))
+                if (line.StartsWith("MemAvailable:", StringComparison.Ordinal))
+                    return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        return GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+    }
+
+    /// <summary>The largest batch size whose plan fits in `budget` bytes (0 when none does).</summary>
+    public static int LargestBatch(CnnDsl.Graph.Graph graph, long budget, int upTo)
+    {
+        int lo = 0, hi = upTo;
+        while (lo < hi)
+        {
+            int mid = (lo + hi + 1) / 2;
+            if (MemoryPlan.Estimate(graph, mid).Total <= budget) lo = mid; else hi = mid - 1;
+        }
+        return lo;
+    }
+}
