@@ -108,7 +108,7 @@ let private invariant (v: float) = v.ToString("0.####", Globalization.CultureInf
 
 /// The settings of a run: the command line over the file over Keras's defaults
 /// (optimizer rmsprop, as Keras's compile; batch 32; one epoch; no validation split).
-let settingsOf (file: string) (graph: Graph) (o: RunOptions) : Result<TrainingSettings * string, string> =
+let settingsOf (file: string) (graph: Graph) (o: RunOptions) : Result<TrainingSettings * string option, string> =
     let t = graph.Training
     let optimizer =
         let name = o.Optimizer |> Option.orElse (t.Optimizer |> Option.map (function Optimizer.Adam _ -> "adam" | Optimizer.Sgd _ -> "sgd" | Optimizer.RmsProp _ -> "rmsprop"))
@@ -126,8 +126,7 @@ let settingsOf (file: string) (graph: Graph) (o: RunOptions) : Result<TrainingSe
         | Some lr, Optimizer.RmsProp (_, r, m, e) -> Optimizer.RmsProp (lr, r, m, e)
     match optimizer, o.Data |> Option.orElse t.Data with
     | Error e, _ -> Error e
-    | _, None -> Error (sprintf "no data set: add 'data fashion-mnist' to the train section of %s, or give --data NAME|FOLDER" file)
-    | Ok opt, Some data ->
+    | Ok opt, data ->
         let name = Path.GetFileNameWithoutExtension file
         let settings =
             TrainingSettings(
@@ -231,6 +230,11 @@ let run (console: Console) (file: string) (options: RunOptions) (stop: Threading
                  else "even batch 1 does not fit: use a smaller input or fewer filters"))
         CannotRun
     else
+    match dataName with
+    | None ->
+        console.Err.WriteLine(sprintf "dsl: no data set: add 'data fashion-mnist' to the train section of %s, or give --data NAME|FOLDER" file)
+        CannotRun
+    | Some dataName ->
     try
         let split = DataSets.Load dataName |> limitSplit options.Limit
         let live = not options.Quiet && not options.Json && not System.Console.IsOutputRedirected && obj.ReferenceEquals(console.Out, System.Console.Out)
@@ -293,7 +297,8 @@ let eval (console: Console) (file: string) (options: RunOptions) : int =
     | Ok (graph, _) ->
     match settingsOf file graph options with
     | Error message -> console.Err.WriteLine("dsl: " + message); CannotRun
-    | Ok (settings, dataName) ->
+    | Ok (_, None) -> console.Err.WriteLine(sprintf "dsl: no data set: add 'data NAME' to the train section of %s, or give --data NAME|FOLDER" file); CannotRun
+    | Ok (settings, Some dataName) ->
     try
         let split = DataSets.Load dataName |> limitSplit options.Limit
         let trainer = Trainer(graph, split.Train, TrainingSettings(1, settings.BatchSize, 0, 0.0, settings.Optimizer, settings.Loss, 0.0, settings.OutputFolder), ConsoleReport(console, true, false, false, settings.BatchSize))

@@ -113,7 +113,7 @@ let ``SIGINT stops at a batch, saves, and --resume ends with the weights of an u
 
 [<Fact>]
 let ``a run that cannot fit in memory is refused before allocating, with the batch that fits`` () =
-    let code, _, err = run (fun c -> Commands.run c (Path.Combine(root, "models", "vgg16.cnn")) { Commands.RunOptions.Empty with Batch = Some 256; Data = Some "shapes"; Out = Some (temp ()) } CancellationToken.None)
+    let code, _, err = run (fun c -> Commands.run c (Path.Combine(root, "models", "vgg16.cnn")) { Commands.RunOptions.Empty with Batch = Some 256; Out = Some (temp ()) } CancellationToken.None)
     Assert.Equal(2, code)
     Assert.Contains("needs 186.62 GB at batch 256", err)
     let m = Text.RegularExpressions.Regex.Match(err, "the largest batch that fits is (\\d+)")
