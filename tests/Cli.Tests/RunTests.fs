@@ -120,3 +120,21 @@ let ``a run that cannot fit in memory is refused before allocating, with the bat
     Assert.True(m.Success, err)
     let batch = int m.Groups[1].Value
     Assert.True(MemoryPlan.Estimate(graph (File.ReadAllText(Path.Combine(root, "models", "vgg16.cnn"))), batch).Total <= Memory.AvailableBytes())
+
+[<Fact>]
+let ``SIGKILL at random moments never leaves a corrupt checkpoint (50 kills)`` () =
+    let file = model (shapesModel.Replace("epochs 3", "epochs 1000"))
+    let out = temp ()
+    let rng = Random 8
+    let g = graph (File.ReadAllText file)
+    let mutable loaded = 0
+    for _ in 1 .. 50 do
+        use p = dsl (sprintf "run \"%s\" --out \"%s\" --limit 160 --quiet" file out)
+        Thread.Sleep(rng.Next(250, 1200))
+        p.Kill()
+        p.WaitForExit()
+        let path = Path.Combine(out, "last.ckpt")
+        if File.Exists path then
+            CnnDsl.Runtime.Training.Checkpoint.Load(path, g) |> ignore // throws on a corrupt file
+            loaded <- loaded + 1
+    Assert.True(loaded >= 40, sprintf "only %d of 50 runs had written a checkpoint before the kill" loaded)
