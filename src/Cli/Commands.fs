@@ -134,7 +134,9 @@ let settingsOf (file: string) (graph: Graph) (o: RunOptions) : Result<TrainingSe
                 defaultArg o.Seed (defaultArg t.Seed 0), defaultArg o.Validation (defaultArg t.ValidationSplit 0.0),
                 withRate opt, defaultArg t.Loss Loss.CrossEntropy, defaultArg t.WeightDecay 0.0,
                 defaultArg o.Out (Path.Combine("runs", name)),
-                Augment = (t.Augment |> List.toArray :> Collections.Generic.IReadOnlyList<string>))
+                Augment = (t.Augment |> List.toArray :> Collections.Generic.IReadOnlyList<string>),
+                Schedule = Option.toObj t.Schedule,
+                EarlyStopping = Option.toNullable t.EarlyStopping)
         Ok (settings, data)
 
 let private optimizerText (opt: Optimizer) =
@@ -246,7 +248,7 @@ let run (console: Console) (file: string) (options: RunOptions) (stop: Threading
             elif options.Resume then raise (CheckpointError(trainer.LastCheckpoint, "nothing to resume: no checkpoint here yet; run without --resume"))
             else
                 options.Weights |> Option.iter (fun w -> trainer.Load(w, false) |> ignore)
-                TrainingPosition(0, 0, 0L, 0L, Double.NegativeInfinity)
+                TrainingPosition.Start
         let notice = match Blas.Gemm.Notice with null -> "" | n -> "\n" + n
         (report :> ITrainingReport).Started(
             sprintf "Model %s: %s parameters (%s trainable)\nData %s: %s training, %s validation, %s test examples of %s\nTraining: %d epochs, batch %d, %s, loss %s, seed %d%s%s\nEngine: %s; denormals %s; checkpoints in %s%s"
@@ -259,7 +261,7 @@ let run (console: Console) (file: string) (options: RunOptions) (stop: Threading
                 Blas.Gemm.Current.Description (if Denormals.Enabled then "flushed to zero" else "kept") settings.OutputFolder notice)
         let records = trainer.Run(start, stop)
         if stop.IsCancellationRequested then Interrupted
-        elif records.Count < settings.Epochs - start.Epoch then Diverged
+        elif records.Count < settings.Epochs - start.Epoch && not trainer.StoppedEarly then Diverged
         else
             let test = trainer.Evaluate(split.Test)
             if options.Json then

@@ -644,7 +644,7 @@ let private training (b: Builder) (section: Located<Setting list> option) : Trai
     let settings = section |> Option.map (fun s -> s.Value) |> Option.defaultValue []
     let keys =
         [ "data"; "optimizer"; "lr"; "momentum"; "nesterov"; "beta1"; "beta2"; "epsilon"; "rho"; "loss"; "epochs"
-          "batch"; "validation"; "seed"; "weightdecay"; "augment" ]
+          "batch"; "validation"; "seed"; "weightdecay"; "augment"; "schedule"; "earlystop" ]
     let seen = Dictionary<string, Setting>()
     for s in settings do
         let k = s.Key.Value
@@ -755,12 +755,32 @@ let private training (b: Builder) (section: Located<Setting list> option) : Trai
                         (Some (M.didYouMean (Pretty.settingValue other) allowed |> Option.defaultValue "choose from: shift, flip, rotate"))
                     None)
         | _ -> []
+    let schedule =
+        match seen.TryGetValue "schedule" with
+        | true, s ->
+            let number (v: Located<SettingValue>) = match v.Value with Num (Int i) -> Some (float i) | Num (Float f) -> Some f | _ -> None
+            match s.Values |> List.map (fun v -> v.Value) with
+            | [ Word "cosine" ] -> Some Schedule.Cosine
+            | Word "step" :: _ ->
+                match s.Values |> List.tail |> List.map number with
+                | [ Some every; Some factor ] when every >= 1.0 && every = floor every && factor > 0.0 && factor <= 1.0 -> Some (Schedule.Step (int every, factor))
+                | _ -> bad s "'schedule step' takes the number of epochs and a factor in (0, 1]" "for example: schedule step 10 0.5"; None
+            | Word "plateau" :: _ ->
+                // Keras's ReduceLROnPlateau defaults: patience 10, factor 0.1.
+                match s.Values |> List.tail |> List.map number with
+                | [] -> Some (Schedule.Plateau (10, 0.1))
+                | [ Some p; Some factor ] when p >= 1.0 && p = floor p && factor > 0.0 && factor < 1.0 -> Some (Schedule.Plateau (int p, factor))
+                | _ -> bad s "'schedule plateau' takes a patience in epochs and a factor in (0, 1)" "for example: schedule plateau 3 0.5"; None
+            | _ -> bad s "'schedule' is step, cosine or plateau" "for example: schedule cosine"; None
+        | _ -> None
     { Data = data; Optimizer = optimizer; Loss = loss
       Epochs = wholeAtLeast "epochs" 1L; BatchSize = wholeAtLeast "batch" 1L
       ValidationSplit = numberIn "validation" 0.0 1.0 false true
       Seed = single "seed" (fun s v -> match v.Value with Num (Int i) when i >= 0L && i <= int64 Int32.MaxValue -> Some (int i) | _ -> bad s "'seed' must be a whole number from 0" "for example: seed 42"; None)
       WeightDecay = numberIn "weightdecay" 0.0 inf false false
-      Augment = augment }
+      Augment = augment
+      Schedule = schedule
+      EarlyStopping = wholeAtLeast "earlystop" 1L }
 
 // ---- the whole program ----
 

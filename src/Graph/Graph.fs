@@ -136,6 +136,17 @@ type Optimizer =
     | Adam of learningRate: float * beta1: float * beta2: float * epsilon: float
     | RmsProp of learningRate: float * rho: float * momentum: float * epsilon: float
 
+/// How the learning rate changes over a run (Keras's LearningRateScheduler, CosineDecay and
+/// ReduceLROnPlateau).
+[<RequireQualifiedAccess>]
+type Schedule =
+    /// multiply the rate by `factor` every `every` epochs
+    | Step of every: int * factor: float
+    /// cosine decay from the rate to 0 over the run
+    | Cosine
+    /// multiply the rate by `factor` after `patience` epochs without a better validation loss
+    | Plateau of patience: int * factor: float
+
 /// Training settings from the file's `train` section. Each is optional:
 /// the runtime applies Keras's defaults and the command line overrides.
 type Training =
@@ -147,10 +158,13 @@ type Training =
       ValidationSplit: float option
       Seed: int option
       WeightDecay: float option
-      Augment: string list }
+      Augment: string list
+      Schedule: Schedule option
+      /// stop after this many epochs without a better validation loss (Keras's EarlyStopping)
+      EarlyStopping: int option }
     static member Empty =
         { Data = None; Optimizer = None; Loss = None; Epochs = None; BatchSize = None
-          ValidationSplit = None; Seed = None; WeightDecay = None; Augment = [] }
+          ValidationSplit = None; Seed = None; WeightDecay = None; Augment = []; Schedule = None; EarlyStopping = None }
 
 /// Nodes in topological order: every node's inputs come before it.
 /// The first node is the Input node and the last node is the output.

@@ -167,3 +167,12 @@ let ``the training section becomes settings with Keras's defaults`` () =
 [<Fact>]
 let ``softmax may be followed by a reshape`` () =
     Assert.True(Result.isOk (compile "input 8\ndense 100 softmax\nreshape 10x10x1"))
+
+[<Fact>]
+let ``learning-rate schedules and early stopping are read, with Keras's plateau defaults`` () =
+    let schedule text = (graph ("input 2\ndense 1\ntrain\n  " + text)).Training
+    Assert.Equal(Some (Schedule.Step (10, 0.5)), (schedule "schedule step 10 0.5").Schedule)
+    Assert.Equal(Some Schedule.Cosine, (schedule "schedule cosine").Schedule)
+    Assert.Equal(Some (Schedule.Plateau (10, 0.1)), (schedule "schedule plateau").Schedule)
+    Assert.Equal(Some 4, (schedule "earlystop 4").EarlyStopping)
+    Assert.Equal("CNN502", (only "CNN502" "input 2\ndense 1\ntrain\n  schedule step 0 2").Code)

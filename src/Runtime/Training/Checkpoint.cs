@@ -4,7 +4,16 @@ using System.Text;
 namespace CnnDsl.Runtime.Training;
 
 /// <summary>Where a run stands: what a resumed run needs besides the tensors.</summary>
-public sealed record TrainingPosition(int Epoch, int Batch, long NetworkStep, long OptimizerStep, double BestValidation);
+public sealed record TrainingPosition(int Epoch, int Batch, long NetworkStep, long OptimizerStep, double BestValidation)
+{
+    /// <summary>The learning-rate schedule's scale, and the monitored loss's best value and
+    /// the epochs since (for reduce-on-plateau and early stopping).</summary>
+    public double LearningRateScale { get; init; } = 1;
+    public double BestLoss { get; init; } = double.PositiveInfinity;
+    public int EpochsWithoutImprovement { get; init; }
+
+    public static TrainingPosition Start => new(0, 0, 0, 0, double.NegativeInfinity);
+}
 
 public sealed class CheckpointError(string file, string message) : Exception($"{file}: {message}");
 
@@ -37,6 +46,7 @@ public static class Checkpoint
             w.Write(Version);
             w.Write(ArchitectureHash(graph));
             w.Write(position.Epoch); w.Write(position.Batch); w.Write(position.NetworkStep); w.Write(position.OptimizerStep); w.Write(position.BestValidation);
+            w.Write(position.LearningRateScale); w.Write(position.BestLoss); w.Write(position.EpochsWithoutImprovement);
             var list = tensors.ToList();
             w.Write(list.Count);
             foreach (var (name, values) in list)
@@ -76,7 +86,10 @@ public static class Checkpoint
         if (version != Version) throw new CheckpointError(path, $"format version {version}; this program reads version {Version}");
         if (!r.ReadBytes(32).AsSpan().SequenceEqual(ArchitectureHash(graph)))
             throw new CheckpointError(path, "it was saved from a different model (the architecture differs); train this model anew, or load the model the checkpoint came from");
-        var position = new TrainingPosition(r.ReadInt32(), r.ReadInt32(), r.ReadInt64(), r.ReadInt64(), r.ReadDouble());
+        var position = new TrainingPosition(r.ReadInt32(), r.ReadInt32(), r.ReadInt64(), r.ReadInt64(), r.ReadDouble())
+        {
+            LearningRateScale = r.ReadDouble(), BestLoss = r.ReadDouble(), EpochsWithoutImprovement = r.ReadInt32(),
+        };
         int count = r.ReadInt32();
         var tensors = new Dictionary<string, float[]>();
         for (int t = 0; t < count; t++)

@@ -30,7 +30,11 @@ public sealed class Optimizers
     /// <summary>Updates taken so far (Adam's bias correction counts them).</summary>
     public long Step { get; set; }
 
-    public double LearningRate => _settings switch
+    /// <summary>What a learning-rate schedule multiplies the configured rate by.</summary>
+    public double LearningRateScale { get; set; } = 1;
+
+    /// <summary>The rate in effect: the configured one times the schedule's scale.</summary>
+    public double LearningRate => LearningRateScale * _settings switch
     {
         Optimizer.Sgd s => s.learningRate,
         Optimizer.Adam a => a.learningRate,
@@ -58,9 +62,9 @@ public sealed class Optimizers
             }
             switch (_settings)
             {
-                case Optimizer.Sgd s: Sgd(w, g, _first[i], (float)s.learningRate, (float)s.momentum, s.nesterov); break;
+                case Optimizer.Sgd s: Sgd(w, g, _first[i], (float)LearningRate, (float)s.momentum, s.nesterov); break;
                 case Optimizer.Adam a: Adam(w, g, _first[i], _second[i], a); break;
-                case Optimizer.RmsProp r: RmsProp(w, g, _first[i], _second[i], r); break;
+                case Optimizer.RmsProp r: RmsProp(w, g, _first[i], _second[i], r, (float)LearningRate); break;
             }
         }
     }
@@ -81,7 +85,7 @@ public sealed class Optimizers
     private void Adam(Span<float> w, ReadOnlySpan<float> g, Span<float> m, Span<float> v, Optimizer.Adam a)
     {
         float b1 = (float)a.beta1, b2 = (float)a.beta2, eps = (float)a.epsilon;
-        var lrT = (float)(a.learningRate * Math.Sqrt(1 - Math.Pow(a.beta2, Step)) / (1 - Math.Pow(a.beta1, Step)));
+        var lrT = (float)(LearningRate * Math.Sqrt(1 - Math.Pow(a.beta2, Step)) / (1 - Math.Pow(a.beta1, Step)));
         int j = 0;
         if (Vector.IsHardwareAccelerated)
         {
@@ -107,9 +111,9 @@ public sealed class Optimizers
     }
 
     /// <summary>v = rho v + (1 - rho) g^2; step = lr g / (sqrt(v) + eps); with momentum m = momentum m + step, w -= m.</summary>
-    private static void RmsProp(Span<float> w, ReadOnlySpan<float> g, Span<float> m, Span<float> v, Optimizer.RmsProp r)
+    private static void RmsProp(Span<float> w, ReadOnlySpan<float> g, Span<float> m, Span<float> v, Optimizer.RmsProp r, float lr)
     {
-        float rho = (float)r.rho, lr = (float)r.learningRate, eps = (float)r.epsilon, momentum = (float)r.momentum;
+        float rho = (float)r.rho, eps = (float)r.epsilon, momentum = (float)r.momentum;
         for (int j = 0; j < w.Length; j++)
         {
             v[j] = rho * v[j] + (1 - rho) * g[j] * g[j];

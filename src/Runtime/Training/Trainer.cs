@@ -10,6 +10,12 @@ public sealed record TrainingSettings(
 {
     /// <summary>Augmentations for training images: any of shift, flip, rotate.</summary>
     public IReadOnlyList<string> Augment { get; init; } = [];
+
+    /// <summary>How the learning rate changes; null keeps it constant.</summary>
+    public Schedule? Schedule { get; init; }
+
+    /// <summary>Stop after this many epochs without a better monitored loss; null never stops early.</summary>
+    public int? EarlyStopping { get; init; }
 }
 
 public sealed record EpochRecord(int Epoch, int Epochs, double Seconds, double Loss, double Accuracy,
@@ -78,6 +84,9 @@ public sealed class Trainer
     public string LastCheckpoint => Path.Combine(_settings.OutputFolder, "last.ckpt");
     public string BestCheckpoint => Path.Combine(_settings.OutputFolder, "best.ckpt");
     public int TrainCount => _train.Count;
+
+    /// <summary>Set when early stopping ended the last Run.</summary>
+    public bool StoppedEarly { get; private set; }
     public int ValidationCount => _validation?.Count ?? 0;
 
     /// <summary>The model must read the data's images and predict its classes.</summary>
@@ -176,8 +185,20 @@ public sealed class Trainer
         int batch = _settings.BatchSize, batches = _train.Count / batch;
         var records = new List<EpochRecord>();
         double best = start.BestValidation;
+        double scale = start.LearningRateScale, bestLoss = start.BestLoss;
+        int stale = start.EpochsWithoutImprovement;
+        TrainingPosition Position(int epoch, int batchIndex) =>
+            new(epoch, batchIndex, Network.Step, Optimizer.Step, best) { LearningRateScale = scale, BestLoss = bestLoss, EpochsWithoutImprovement = stale };
         for (int epoch = start.Epoch; epoch < _settings.Epochs; epoch++)
         {
+            // Per-epoch schedules (Keras's step decay and cosine decay, by epoch).
+            scale = _settings.Schedule switch
+            {
+                Schedule.Step s => Math.Pow(s.factor, epoch / s.every),
+                var s when s != null && s.IsCosine => 0.5 * (1 + Math.Cos(Math.PI * epoch / _settings.Epochs)),
+                _ => scale,
+            };
+            Optimizer.LearningRateScale = scale;
             var order = Order(epoch);
             var clock = Stopwatch.StartNew();
             double lossSum = 0; long correct = 0, seen = 0;
@@ -186,7 +207,7 @@ public sealed class Trainer
             {
                 if (stop.IsCancellationRequested)
                 {
-                    Save(LastCheckpoint, new TrainingPosition(epoch, b, Network.Step, Optimizer.Step, best));
+                    Save(LastCheckpoint, Position(epoch, b));
                     _report.Stopped($"stopped at epoch {epoch + 1}, batch {b}; saved {LastCheckpoint}; continue with --resume");
                     return records;
                 }
@@ -214,13 +235,25 @@ public sealed class Trainer
                 seen == 0 ? double.NaN : (double)correct / seen, validation?.Loss, validation?.Accuracy, seen / seconds);
             records.Add(record);
             var score = validation?.Accuracy ?? record.Accuracy;
+            // Reduce-on-plateau and early stopping watch the validation loss (the training loss
+            // without a validation split), as Keras's callbacks do by default.
+            var monitored = validation?.Loss ?? record.Loss;
+            if (monitored < bestLoss) { bestLoss = monitored; stale = 0; } else stale++;
+            if (_settings.Schedule is Schedule.Plateau plateau && stale > 0 && stale % plateau.patience == 0)
+                scale *= plateau.factor;
             if (score > best)
             {
                 best = score;
-                Save(BestCheckpoint, new TrainingPosition(epoch + 1, 0, Network.Step, Optimizer.Step, best));
+                Save(BestCheckpoint, Position(epoch + 1, 0));
             }
-            Save(LastCheckpoint, new TrainingPosition(epoch + 1, 0, Network.Step, Optimizer.Step, best));
+            Save(LastCheckpoint, Position(epoch + 1, 0));
             _report.EpochDone(record);
+            if (_settings.EarlyStopping is int patience && stale >= patience)
+            {
+                _report.Stopped($"early stopping after epoch {epoch + 1}: no better {(validation != null ? "validation " : "")}loss for {patience} epochs (best {bestLoss:F4})");
+                StoppedEarly = true;
+                return records;
+            }
         }
         return records;
     }

@@ -38,7 +38,7 @@ let private weights (t: Trainer) = t.Network.Weights |> Seq.collect (fun p -> p.
 let ``a small model learns the generated shapes`` () =
     let report = Silent()
     let t = Trainer(model, data.Train, settings (folder ()) 4, report)
-    t.Run(TrainingPosition(0, 0, 0L, 0L, Double.NegativeInfinity), CancellationToken.None) |> ignore
+    t.Run(TrainingPosition.Start, CancellationToken.None) |> ignore
     Assert.Equal(4, report.Records.Count)
     Assert.True(report.Records[3].Loss < report.Records[0].Loss)
     let test = t.Evaluate(data.Test)
@@ -49,18 +49,18 @@ let ``a small model learns the generated shapes`` () =
 let ``the same seed gives the same weights`` () =
     let run () =
         let t = Trainer(model, data.Train, settings (folder ()) 1, Silent())
-        t.Run(TrainingPosition(0, 0, 0L, 0L, Double.NegativeInfinity), CancellationToken.None) |> ignore
+        t.Run(TrainingPosition.Start, CancellationToken.None) |> ignore
         weights t
     Assert.Equal<float32[]>(run (), run ())
 
 [<Fact>]
 let ``stopping mid-epoch and resuming ends with the weights of an uninterrupted run`` () =
     let straight = Trainer(model, data.Train, settings (folder ()) 2, Silent())
-    straight.Run(TrainingPosition(0, 0, 0L, 0L, Double.NegativeInfinity), CancellationToken.None) |> ignore
+    straight.Run(TrainingPosition.Start, CancellationToken.None) |> ignore
     let out = folder ()
     use source = new CancellationTokenSource()
     let first = Trainer(model, data.Train, settings out 2, StopAfter(7, source), ProgressInterval = TimeSpan.Zero)
-    first.Run(TrainingPosition(0, 0, 0L, 0L, Double.NegativeInfinity), source.Token) |> ignore
+    first.Run(TrainingPosition.Start, source.Token) |> ignore
     Assert.True(source.IsCancellationRequested)
     let second = Trainer(model, data.Train, settings out 2, Silent())
     let position = second.Load(second.LastCheckpoint, true)
@@ -80,6 +80,26 @@ let ``a diverging loss stops the run at its batch`` () =
     let report = Silent()
     let s = TrainingSettings(1, 16, 5, 0.0, Optimizer.Sgd (1e30, 0.0, false), Loss.MeanSquaredError, 0.0, folder ())
     let t = Trainer(graph "input 16x16x1\ndense 3", data.Train, s, report)
-    t.Run(TrainingPosition(0, 0, 0L, 0L, Double.NegativeInfinity), CancellationToken.None) |> ignore
+    t.Run(TrainingPosition.Start, CancellationToken.None) |> ignore
     Assert.Empty(report.Records)
     Assert.Contains("learning rate", report.Stops |> Seq.exactlyOne)
+
+[<Fact>]
+let ``schedules set the rate per epoch, and early stopping ends a run that stopped improving`` () =
+    let record = Silent()
+    let adam = Optimizer.Adam (0.01, 0.9, 0.999, 1e-7)
+    let s = TrainingSettings(6, 16, 5, 0.2, adam, Loss.CrossEntropy, 0.0, folder (), Schedule = Schedule.Step (2, 0.5))
+    let t = Trainer(model, data.Train, s, record)
+    t.Run(TrainingPosition.Start, CancellationToken.None) |> ignore
+    Assert.Equal(0.01 * 0.25, t.Optimizer.LearningRate, 12) // epochs 5 and 6 run at 0.01 * 0.5^2
+    let cosine = Trainer(model, data.Train, TrainingSettings(4, 16, 5, 0.2, adam, Loss.CrossEntropy, 0.0, folder (), Schedule = Schedule.Cosine), Silent())
+    cosine.Run(TrainingPosition.Start, CancellationToken.None) |> ignore
+    Assert.Equal(0.01 * 0.5 * (1.0 + cos (Math.PI * 3.0 / 4.0)), cosine.Optimizer.LearningRate, 12)
+    // A learning rate of 0 never improves the loss: early stopping after `patience` epochs.
+    let frozen = Silent()
+    let still = TrainingSettings(20, 16, 5, 0.2, Optimizer.Sgd (0.0, 0.0, false), Loss.CrossEntropy, 0.0, folder (), EarlyStopping = Nullable 2)
+    let t = Trainer(model, data.Train, still, frozen)
+    t.Run(TrainingPosition.Start, CancellationToken.None) |> ignore
+    Assert.True(t.StoppedEarly)
+    Assert.Equal(3, frozen.Records.Count)
+    Assert.Contains("early stopping after epoch 3", frozen.Stops |> Seq.exactlyOne)
