@@ -43,9 +43,11 @@ public static class DataSets
         if (key == "xor") return Xor();
         if (key == "shapes") return Shapes(2000, 500, 1);
         if (Directory.Exists(nameOrPath)) return LoadFolder(nameOrPath, Path.GetFileName(Path.GetFullPath(nameOrPath).TrimEnd('/')));
+        if (File.Exists(nameOrPath) && nameOrPath.EndsWith(".csv", StringComparison.OrdinalIgnoreCase))
+            return HoldOut(CsvImages.Read(nameOrPath, Path.GetFileNameWithoutExtension(nameOrPath)));
         if (!FolderNames.TryGetValue(key, out var folders))
             throw new DataError(nameOrPath,
-                "no such folder, and not a known data set; use fashion-mnist, mnist, cifar10, xor, shapes or a folder holding IDX or CIFAR-10 binary files");
+                "no such folder or .csv file, and not a known data set; use fashion-mnist, mnist, cifar10, xor, shapes, a .csv file, or a folder holding IDX files, CIFAR-10 binary batches or a folder of images per class");
         var tried = new List<string>();
         foreach (var root in SearchFolders())
             foreach (var f in folders)
@@ -72,9 +74,34 @@ public static class DataSets
         var test = Find(folder, "test_batch.bin");
         if (train.All(f => f != null) && test != null)
             return new DataSplit(Cifar10.Read(name, train!), Cifar10.Read(name, [test]));
+        // Image folders: train/ and test/ with a folder per class, or just a folder per class.
+        string trainDir = Path.Combine(folder, "train"), testDir = Path.Combine(folder, "test");
+        if (Directory.Exists(trainDir) && Directory.Exists(testDir) && ImageFolder.Looks(trainDir))
+        {
+            var trainSet = ImageFolder.Read(trainDir, name);
+            return new DataSplit(trainSet, ImageFolder.Read(testDir, name, trainSet.ClassNames));
+        }
+        if (ImageFolder.Looks(folder)) return HoldOut(ImageFolder.Read(folder, name));
         var missing = IdxFiles.Where(f => Find(folder, f) == null).Select(f => f + "[.gz]");
         throw new DataError(folder,
-            $"holds neither the four IDX files (missing {string.Join(", ", missing)}) nor CIFAR-10's data_batch_1..5.bin and test_batch.bin");
+            $"holds neither the four IDX files (missing {string.Join(", ", missing)}), nor CIFAR-10's data_batch_1..5.bin and test_batch.bin, nor a folder of images per class");
+    }
+
+    /// <summary>A set with no test part of its own: every tenth example (a class-balanced,
+    /// order-independent choice) becomes the test set.</summary>
+    public static DataSplit HoldOut(Dataset all)
+    {
+        var test = Enumerable.Range(0, all.Count).Where(i => i % 10 == 9).ToArray();
+        var train = Enumerable.Range(0, all.Count).Where(i => i % 10 != 9).ToArray();
+        return new DataSplit(Pick(all, train), Pick(all, test));
+    }
+
+    private static Dataset Pick(Dataset all, int[] indices)
+    {
+        var pixels = new byte[indices.Length * all.ExampleSize];
+        for (int i = 0; i < indices.Length; i++)
+            all.Pixels.AsSpan(indices[i] * all.ExampleSize, all.ExampleSize).CopyTo(pixels.AsSpan(i * all.ExampleSize));
+        return new Dataset(all.Name, all.Height, all.Width, all.Channels, pixels, indices.Select(i => all.Labels[i]).ToArray(), all.ClassNames);
     }
 
     /// <summary>Seed 001's XOR: the four points, as one-pixel pairs scaled to 0 and 1.</summary>
