@@ -448,3 +448,41 @@ let apply (console: Console) (file: string) (input: string) (weights: string opt
     with
     | :? DataError as e -> console.Err.WriteLine(sprintf "dsl: %s" e.Message); CannotRun
     | :? CheckpointError as e -> console.Err.WriteLine(sprintf "dsl: checkpoint %s" e.Message); CannotRun
+
+/// `dsl predict FILE --weights W IMAGE...`: the top classes of each image, with probabilities.
+let predict (console: Console) (file: string) (weights: string option) (images: string list) (top: int) : int =
+    match weights with
+    | None -> console.Err.WriteLine "dsl: predict needs --weights CHECKPOINT (for example runs/lenet/best.ckpt)"; CannotRun
+    | Some weights ->
+    match readModel console file with
+    | None -> CannotRun
+    | Some text ->
+    match Frontend.compile text with
+    | Error diagnostics ->
+        console.Err.Write(Diagnostic.renderAll file text diagnostics)
+        ModelErrors
+    | Ok (graph, _) ->
+    try
+        let net = Network<float32>(graph, 1, 0)
+        let struct (_, tensors) = Checkpoint.Load(weights, graph)
+        Checkpoint.Restore(weights, tensors, net.Weights |> Seq.map (fun p -> struct (p.Name, p.Value)))
+        let classes = DataSets.ClassNamesOf(Option.toObj graph.Training.Data)
+        let wanted = match graph.Input.OutputShape with Image (_, _, c) -> Some c | Vector _ -> None
+        for image in images do
+            let input = InputFiles.Read(image, Option.toNullable wanted)
+            let fits =
+                match graph.Input.OutputShape with
+                | Image (Dim.Known h, Dim.Known w, c) -> h = input.Height && w = input.Width && c = input.Channels
+                | shape -> Cost.elements shape = Some (int64 input.Values.Length)
+            if not fits then
+                raise (DataError(image, sprintf "is %dx%dx%d but the model's input is %O; resize it first" input.Height input.Width input.Channels graph.Input.OutputShape))
+            for i in 0 .. input.Values.Length - 1 do net.Input[i] <- float32 input.Values[i]
+            net.Forward(false)
+            let output = net.Output.ToArray()
+            let ranked = output |> Array.mapi (fun i p -> i, p) |> Array.sortByDescending snd |> Array.truncate top
+            let name i = if isNull classes || i >= classes.Length then string i else classes[i]
+            console.Out.WriteLine(sprintf "%s: %s" image (String.Join(", ", ranked |> Array.map (fun (i, p) -> sprintf "%s %.4f" (name i) p))))
+        Clean
+    with
+    | :? DataError as e -> console.Err.WriteLine(sprintf "dsl: %s" e.Message); CannotRun
+    | :? CheckpointError as e -> console.Err.WriteLine(sprintf "dsl: checkpoint %s" e.Message); CannotRun

@@ -64,6 +64,20 @@ let private applyCommand () =
         Commands.apply (console ()) (r.GetValue file) (r.GetValue input) (r.GetValue weights |> Option.ofObj) (r.GetValue seed))
     command
 
+let private predictCommand () =
+    let file = Argument<string>("file", Description = "a model file (.cnn)")
+    let images = Argument<string[]>("images", Description = "images (png, jpg, bmp) or text matrices", Arity = ArgumentArity.OneOrMore)
+    let weights = Option<string>("--weights", Description = "a checkpoint of the model")
+    let top = Option<int>("--top", Description = "how many classes to show", DefaultValueFactory = (fun _ -> 3))
+    let command = Command("predict", "Print the most likely classes of each image, with their probabilities.")
+    command.Arguments.Add file
+    command.Arguments.Add images
+    command.Options.Add weights
+    command.Options.Add top
+    command.SetAction(fun (r: ParseResult) ->
+        Commands.predict (console ()) (r.GetValue file) (r.GetValue weights |> Option.ofObj) (List.ofArray (r.GetValue images)) (r.GetValue top))
+    command
+
 let private runOptions () =
     let data = Option<string>("--data", Description = "data set name (fashion-mnist, mnist, cifar10, xor, shapes) or folder")
     let epochs = Option<Nullable<int>>("--epochs", Description = "number of epochs")
@@ -126,4 +140,5 @@ let main argv =
     root.Subcommands.Add(applyCommand ())
     root.Subcommands.Add(runCommand ())
     root.Subcommands.Add(evalCommand ())
+    root.Subcommands.Add(predictCommand ())
     root.Parse(argv).Invoke()

@@ -138,3 +138,17 @@ let ``SIGKILL at random moments never leaves a corrupt checkpoint (50 kills)`` (
             CnnDsl.Runtime.Training.Checkpoint.Load(path, g) |> ignore // throws on a corrupt file
             loaded <- loaded + 1
     Assert.True(loaded >= 40, sprintf "only %d of 50 runs had written a checkpoint before the kill" loaded)
+
+[<Fact>]
+let ``predict names the most likely classes of an image`` () =
+    let out = temp ()
+    let file = model shapesModel
+    let code, _, err = run (fun c -> Commands.run c file { Commands.RunOptions.Empty with Out = Some out; Quiet = true } CancellationToken.None)
+    Assert.True((code = 0), err)
+    let set = CnnDsl.Runtime.Data.DataSets.Shapes(1, 1, 9).Test
+    let matrix = temp () + ".txt"
+    File.WriteAllLines(matrix, [ for y in 0 .. 15 -> String.Join(" ", [ for x in 0 .. 15 -> string (float set.Pixels[y * 16 + x] / 255.0) ]) ])
+    let code, text, err = run (fun c -> Commands.predict c file (Some (Path.Combine(out, "best.ckpt"))) [ matrix ] 2)
+    Assert.True((code = 0), err)
+    let expected = set.ClassNames[set.Labels[0]]
+    Assert.StartsWith(sprintf "%s: %s 0." matrix expected, text)

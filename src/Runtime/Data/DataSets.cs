@@ -11,6 +11,8 @@ public static class DataSets
     public static readonly string[] FashionMnistClasses =
         ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 
+    private static readonly string[] ShapeClasses = ["horizontal", "vertical", "square"];
+
     private static readonly string[] Digits = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 
     private static readonly Dictionary<string, string[]> FolderNames = new()
@@ -18,6 +20,16 @@ public static class DataSets
         ["fashion-mnist"] = ["fashion-mnist", "fashion_mnist", "FashionMNIST"],
         ["mnist"] = ["mnist", "MNIST"],
         ["cifar10"] = ["cifar-10", "cifar10", "cifar-10-batches-bin"],
+    };
+
+    /// <summary>The class names of a named data set, without loading it (null when unknown).</summary>
+    public static string[]? ClassNamesOf(string? name) => name?.Trim().ToLowerInvariant() switch
+    {
+        "fashion-mnist" => FashionMnistClasses,
+        "mnist" => Digits,
+        "cifar10" => Cifar10.ClassNames,
+        "shapes" => ShapeClasses,
+        _ => null,
     };
 
     public static IEnumerable<string> SearchFolders()
@@ -136,7 +148,7 @@ public static class DataSets
                         img[y * 16 + x] = (byte)(200 + rng.Next(55));
                     }
             }
-            return new Dataset("shapes", 16, 16, 1, pixels, labels, ["horizontal", "vertical", "square"]);
+            return new Dataset("shapes", 16, 16, 1, pixels, labels, ShapeClasses);
         }
         return new DataSplit(Make(train, seed), Make(test, seed + 1));
     }
