@@ -25,6 +25,20 @@ let private readModel (console: Console) (path: string) : string option =
         console.Err.WriteLine(sprintf "dsl: cannot read '%s': %s" path e.Message)
         None
 
+/// Reads and checks a model, printing its diagnostics; runs `f` on a clean model (with the
+/// file's text, for commands that re-check it at another input size).
+let private withModel (console: Console) (file: string) (f: string -> CnnDsl.Graph.Graph -> int) : int =
+    match readModel console file with
+    | None -> CannotRun
+    | Some text ->
+        match Frontend.compile text with
+        | Ok (graph, warnings) ->
+            console.Err.Write(Diagnostic.renderAll file text warnings)
+            f text graph
+        | Error diagnostics ->
+            console.Err.Write(Diagnostic.renderAll file text diagnostics)
+            ModelErrors
+
 /// `dsl check FILE...`: diagnostics only; nothing when clean.
 let check (console: Console) (files: string list) (json: bool) : int =
     let results =
@@ -58,32 +72,16 @@ let memoryText (graph: CnnDsl.Graph.Graph) (batch: int) =
 
 /// `dsl summary FILE [--batch N]`: the Keras-like table; diagnostics (to stderr) when the model has errors.
 let summary (console: Console) (file: string) (batch: int option) : int =
-    match readModel console file with
-    | None -> CannotRun
-    | Some text ->
-        match Frontend.compile text with
-        | Ok (graph, warnings) ->
-            console.Err.Write(Diagnostic.renderAll file text warnings)
-            console.Out.Write(Summary.render (Path.GetFileNameWithoutExtension file) graph)
-            batch |> Option.iter (fun b -> console.Out.Write(memoryText graph b))
-            Clean
-        | Error diagnostics ->
-            console.Err.Write(Diagnostic.renderAll file text diagnostics)
-            ModelErrors
+    withModel console file (fun _ graph ->
+        console.Out.Write(Summary.render (Path.GetFileNameWithoutExtension file) graph)
+        batch |> Option.iter (fun b -> console.Out.Write(memoryText graph b))
+        Clean)
 
 /// `dsl explain FILE [--markdown]`: each layer's size and parameter formulas with its numbers.
 let explain (console: Console) (file: string) (markdown: bool) : int =
-    match readModel console file with
-    | None -> CannotRun
-    | Some text ->
-        match Frontend.compile text with
-        | Ok (graph, warnings) ->
-            console.Err.Write(Diagnostic.renderAll file text warnings)
-            console.Out.Write(if markdown then Explain.markdown graph else Explain.text graph)
-            Clean
-        | Error diagnostics ->
-            console.Err.Write(Diagnostic.renderAll file text diagnostics)
-            ModelErrors
+    withModel console file (fun _ graph ->
+        console.Out.Write(if markdown then Explain.markdown graph else Explain.text graph)
+        Clean)
 
 // ---- dsl run / dsl eval ----
 
@@ -100,6 +98,13 @@ type RunOptions =
     static member Empty =
         { Data = None; Epochs = None; Batch = None; LearningRate = None; Optimizer = None; Seed = None
           Validation = None; Out = None; Resume = false; Quiet = false; Json = false; Limit = None; Weights = None }
+
+/// Runs a command's body, turning bad data, checkpoints and files into one-line messages.
+let private guarded (console: Console) (body: unit -> int) : int =
+    try body () with
+    | :? DataError as e -> console.Err.WriteLine("dsl: data: " + e.Message); CannotRun
+    | :? CheckpointError as e -> console.Err.WriteLine("dsl: checkpoint " + e.Message); CannotRun
+    | :? IOException | :? UnauthorizedAccessException as e -> console.Err.WriteLine("dsl: " + e.Message); CannotRun
 
 /// Exit codes beyond the checker's: an interrupted run (as a shell reports SIGINT), a diverged one.
 let Interrupted, Diverged = 130, 3
@@ -203,15 +208,7 @@ let private limitSplit (limit: int option) (split: DataSplit) =
 
 /// `dsl run FILE`: train, checkpoint every epoch, then evaluate on the test set.
 let run (console: Console) (file: string) (options: RunOptions) (stop: Threading.CancellationToken) : int =
-    match readModel console file with
-    | None -> CannotRun
-    | Some text ->
-    match Frontend.compile text with
-    | Error diagnostics ->
-        console.Err.Write(Diagnostic.renderAll file text diagnostics)
-        ModelErrors
-    | Ok (graph, warnings) ->
-    console.Err.Write(Diagnostic.renderAll file text warnings)
+    withModel console file (fun _ graph ->
     match settingsOf file graph options with
     | Error message ->
         console.Err.WriteLine("dsl: " + message)
@@ -237,7 +234,7 @@ let run (console: Console) (file: string) (options: RunOptions) (stop: Threading
         console.Err.WriteLine(sprintf "dsl: no data set: add 'data fashion-mnist' to the train section of %s, or give --data NAME|FOLDER" file)
         CannotRun
     | Some dataName ->
-    try
+    guarded console (fun () ->
         let split = DataSets.Load dataName |> limitSplit options.Limit
         let live = not options.Quiet && not options.Json && not System.Console.IsOutputRedirected && obj.ReferenceEquals(console.Out, System.Console.Out)
         let report = ConsoleReport(console, options.Quiet, options.Json, live, settings.BatchSize)
@@ -270,17 +267,7 @@ let run (console: Console) (file: string) (options: RunOptions) (stop: Threading
                 console.Out.WriteLine(sprintf "Test: loss %.4f - accuracy %.4f (%s examples)" test.Loss test.Accuracy (Messages.thousands (int64 split.Test.Count)))
                 console.Out.Write(confusionText test)
             else console.Out.WriteLine(sprintf "test accuracy %.4f" test.Accuracy)
-            Clean
-    with
-    | :? DataError as e ->
-        console.Err.WriteLine(sprintf "dsl: data: %s" e.Message)
-        CannotRun
-    | :? CheckpointError as e ->
-        console.Err.WriteLine(sprintf "dsl: checkpoint %s" e.Message)
-        CannotRun
-    | :? IOException | :? UnauthorizedAccessException as e ->
-        console.Err.WriteLine(sprintf "dsl: %s" e.Message)
-        CannotRun
+            Clean))
 
 /// `dsl eval FILE --weights W`: the test set's loss, accuracy and confusion matrix.
 let eval (console: Console) (file: string) (options: RunOptions) : int =
@@ -289,41 +276,24 @@ let eval (console: Console) (file: string) (options: RunOptions) : int =
         console.Err.WriteLine "dsl: eval needs --weights CHECKPOINT (for example runs/lenet/best.ckpt)"
         CannotRun
     | Some weights ->
-    match readModel console file with
-    | None -> CannotRun
-    | Some text ->
-    match Frontend.compile text with
-    | Error diagnostics ->
-        console.Err.Write(Diagnostic.renderAll file text diagnostics)
-        ModelErrors
-    | Ok (graph, _) ->
+    withModel console file (fun _ graph ->
     match settingsOf file graph options with
     | Error message -> console.Err.WriteLine("dsl: " + message); CannotRun
     | Ok (_, None) -> console.Err.WriteLine(sprintf "dsl: no data set: add 'data NAME' to the train section of %s, or give --data NAME|FOLDER" file); CannotRun
     | Ok (settings, Some dataName) ->
-    try
+    guarded console (fun () ->
         let split = DataSets.Load dataName |> limitSplit options.Limit
         let trainer = Trainer(graph, split.Train, TrainingSettings(1, settings.BatchSize, 0, 0.0, settings.Optimizer, settings.Loss, 0.0, settings.OutputFolder), ConsoleReport(console, true, false, false, settings.BatchSize))
         trainer.Load(weights, false) |> ignore
         let test = trainer.Evaluate(split.Test)
         console.Out.WriteLine(sprintf "Test: loss %.4f - accuracy %.4f (%s examples)" test.Loss test.Accuracy (Messages.thousands (int64 split.Test.Count)))
         console.Out.Write(confusionText test)
-        Clean
-    with
-    | :? DataError as e -> console.Err.WriteLine(sprintf "dsl: data: %s" e.Message); CannotRun
-    | :? CheckpointError as e -> console.Err.WriteLine(sprintf "dsl: checkpoint %s" e.Message); CannotRun
+        Clean))
 
 /// `dsl gradcheck FILE`: the test suite's gradient check on the user's model, in double
 /// precision at a small input size, with a verdict per layer.
 let gradcheck (console: Console) (file: string) (weights: string option) (breakLayer: string option) : int =
-    match readModel console file with
-    | None -> CannotRun
-    | Some text ->
-    match Frontend.compile text with
-    | Error diagnostics ->
-        console.Err.Write(Diagnostic.renderAll file text diagnostics)
-        ModelErrors
-    | Ok (graph, _) ->
+    withModel console file (fun text graph ->
     // A big input costs time, not coverage: try smaller sizes the model still accepts
     // (unless trained weights fix the input size of a dense layer).
     let size (g: Graph) = match g.Input.OutputShape with Image (Dim.Known h, Dim.Known w, _) -> Some (max h w) | Image _ -> Some Int32.MaxValue | Vector _ -> None
@@ -334,47 +304,41 @@ let gradcheck (console: Console) (file: string) (weights: string option) (breakL
             |> List.tryPick (fun n -> match Frontend.compileWithInput text n n with Some (Ok (g, _)) -> Some g | _ -> None)
             |> Option.defaultValue graph
         | _ -> graph
-    let dynamic = small.Nodes |> List.exists (fun n -> (Cost.elements n.OutputShape).IsNone)
-    if dynamic then
+    if small.Nodes |> List.exists (fun n -> (Cost.elements n.OutputShape).IsNone) then
         console.Err.WriteLine "dsl: gradcheck needs a fixed input size, and none of 8..32 fits this model"
         CannotRun
     else
-    try
-        let net = Network<float>(small, 2, 1, true)
-        let netDouble = Network<double>(small, 2, 1, true)
-        weights |> Option.iter (fun w ->
-            let struct (_, tensors) = Checkpoint.Load(w, small)
-            for p in netDouble.Weights do
-                match tensors.TryGetValue p.Name with
-                | true, values -> for i in 0 .. values.Length - 1 do p.Value[i] <- float values[i]
-                | _ -> raise (CheckpointError(w, sprintf "has no tensor '%s'" p.Name)))
-        ignore net
+    match breakLayer with
+    | Some name when not (small.Nodes |> List.exists (fun n -> n.Name = name)) ->
+        console.Err.WriteLine(sprintf "dsl: no layer named '%s' (dsl summary lists the names)" name)
+        CannotRun
+    | _ ->
+    guarded console (fun () ->
+        let net = Network<double>(small, 2, 1, true)
+        weights |> Option.iter (fun w -> Checkpoint.LoadWeights(w, small, net.Weights))
         GradientCheck.KeepParameters <- weights.IsSome
+        // --break: scale the gradient a layer passes back, as a wrong backward pass would.
         let fault =
             breakLayer |> Option.map (fun name ->
-                match netDouble.Layers |> Seq.tryFindIndex (fun l -> l.Node.Name = name) with
-                | None -> failwithf "no layer named '%s' (see dsl summary)" name
-                | Some index ->
-                    Action<int, bool>(fun i after ->
-                        if after && i = index then
-                            for input in netDouble.Layers[i].Inputs do
-                                for j in 0 .. input.Gradient.Length - 1 do input.Gradient[j] <- input.Gradient[j] * 1.5))
-        let errors = GradientCheck.RunWithFault(netDouble, 1, 24, Option.toObj fault) |> List.ofSeq
+                let index = net.Layers |> Seq.findIndex (fun l -> l.Node.Name = name)
+                Action<int, bool>(fun i after ->
+                    if after && i = index then
+                        for input in net.Layers[i].Inputs do
+                            for j in 0 .. input.Gradient.Length - 1 do input.Gradient[j] <- input.Gradient[j] * 1.5))
+        let errors = GradientCheck.RunWithFault(net, 1, 24, Option.toObj fault) |> List.ofSeq
+        let scientific (v: float) = v.ToString("0.00e+00", Globalization.CultureInfo.InvariantCulture)
         console.Out.WriteLine(sprintf "Gradient check of %s at input %O, batch 2, float64, central differences (eps %g), tolerance %g:" file small.Input.OutputShape GradientCheck.Epsilon GradientCheck.Tolerance)
         let width = errors |> List.map (fun e -> e.Layer.Length + e.Tensor.Length + 3) |> List.fold max 20
         for e in errors do
             let label = sprintf "%s %s" e.Layer (if e.Tensor.Contains '/' then e.Tensor.Substring(e.Tensor.IndexOf '/' + 1) else e.Tensor)
-            console.Out.WriteLine(sprintf "  %-*s worst error %s  %s" width label (e.Worst.ToString("0.00e+00", Globalization.CultureInfo.InvariantCulture)) (if e.Worst <= GradientCheck.Tolerance then "ok" else "WRONG"))
-        match GradientCheck.Culprit(netDouble, errors) with
+            console.Out.WriteLine(sprintf "  %-*s worst error %s  %s" width label (scientific e.Worst) (if e.Worst <= GradientCheck.Tolerance then "ok" else "WRONG"))
+        match GradientCheck.Culprit(net, errors) with
         | null ->
-            console.Out.WriteLine(sprintf "gradcheck passed: %d gradients, worst error %s" errors.Length ((errors |> List.map (fun e -> e.Worst) |> List.fold max 0.0).ToString("0.00e+00", Globalization.CultureInfo.InvariantCulture)))
+            console.Out.WriteLine(sprintf "gradcheck passed: %d gradients, worst error %s" errors.Length (scientific (errors |> List.map (fun e -> e.Worst) |> List.fold max 0.0)))
             Clean
         | culprit ->
             console.Out.WriteLine(sprintf "gradcheck FAILED: the backward pass of %s disagrees with finite differences" culprit)
-            ModelErrors
-    with
-    | :? CheckpointError as e -> console.Err.WriteLine(sprintf "dsl: checkpoint %s" e.Message); CannotRun
-    | Failure message -> console.Err.WriteLine("dsl: " + message); CannotRun
+            ModelErrors))
 
 /// A layer's values as one matrix per channel, numbers aligned.
 let matrixText (shape: Shape) (values: float[]) =
@@ -394,17 +358,21 @@ let matrixText (shape: Shape) (values: float[]) =
             sb.AppendLine() |> ignore
     sb.ToString()
 
+
+/// An input must have the model's input shape (a vector model takes any shape of its length).
+let private checkInput (graph: Graph) (file: string) (image: InputImage) =
+    let fits =
+        match graph.Input.OutputShape with
+        | Image (Dim.Known h, Dim.Known w, c) -> h = image.Height && w = image.Width && c = image.Channels
+        | shape -> Cost.elements shape = Some (int64 image.Values.Length)
+    if not fits then
+        raise (DataError(file, sprintf "is %dx%dx%d but the model's input is %O; give a matching input (resize images first) or change the model's input line"
+                                    image.Height image.Width image.Channels graph.Input.OutputShape))
+
 /// `dsl apply FILE INPUT`: one forward pass, printing every layer's output.
 let apply (console: Console) (file: string) (input: string) (weights: string option) (seed: int) : int =
-    match readModel console file with
-    | None -> CannotRun
-    | Some text ->
-    match Frontend.compile text with
-    | Error diagnostics ->
-        console.Err.Write(Diagnostic.renderAll file text diagnostics)
-        ModelErrors
-    | Ok (graph, _) ->
-    try
+    withModel console file (fun text graph ->
+    guarded console (fun () ->
         let wanted = match graph.Input.OutputShape with Image (_, _, c) -> Some c | Vector _ -> None
         let image = InputFiles.Read(input, Option.toNullable wanted)
         // A dynamic input takes the size of what is applied.
@@ -417,72 +385,37 @@ let apply (console: Console) (file: string) (input: string) (weights: string opt
                     raise (DataError(input, sprintf "at %dx%d the model does not check: %s" image.Height image.Width (ds |> List.map (fun d -> d.Message) |> String.concat "; ")))
                 | None -> graph
             | _ -> graph
-        let expected = graph.Input.OutputShape
-        let fits =
-            match expected with
-            | Image (Dim.Known h, Dim.Known w, c) -> h = image.Height && w = image.Width && c = image.Channels
-            | Vector n -> n = image.Values.Length
-            | _ -> false
-        if not fits then
-            raise (DataError(input, sprintf "is %dx%dx%d but the model's input is %O; give a matching input or change the model's input line" image.Height image.Width image.Channels expected))
+        checkInput graph input image
         let net = Network<double>(graph, 1, seed)
-        weights |> Option.iter (fun w ->
-            let struct (_, tensors) = Checkpoint.Load(w, graph)
-            for p in net.Weights do
-                match tensors.TryGetValue p.Name with
-                | true, values -> for i in 0 .. values.Length - 1 do p.Value[i] <- float values[i]
-                | _ -> raise (CheckpointError(w, sprintf "has no tensor '%s'" p.Name)))
+        weights |> Option.iter (fun w -> Checkpoint.LoadWeights(w, graph, net.Weights))
         image.Values.AsSpan().CopyTo(net.Input)
         net.Forward(false)
         for layer in net.Layers do
             let node = layer.Node
-            let kind =
-                match node.Kind with
-                | LayerKind.FixedConv f -> sprintf "%s kernel" f.Name
-                | _ -> Summary.typeName node
+            let kind = match node.Kind with LayerKind.FixedConv f -> sprintf "%s kernel" f.Name | _ -> Summary.typeName node
             console.Out.WriteLine(sprintf "%s (%s): %O" node.Name kind node.OutputShape)
             console.Out.Write(matrixText node.OutputShape layer.Output.Value)
         if weights.IsNone && net.Layers |> Seq.exists (fun l -> l.Parameters.Count > 0) then
             console.Err.WriteLine "dsl: learned layers ran with their initial (random) weights; give --weights CHECKPOINT for trained ones"
-        Clean
-    with
-    | :? DataError as e -> console.Err.WriteLine(sprintf "dsl: %s" e.Message); CannotRun
-    | :? CheckpointError as e -> console.Err.WriteLine(sprintf "dsl: checkpoint %s" e.Message); CannotRun
+        Clean))
 
 /// `dsl predict FILE --weights W IMAGE...`: the top classes of each image, with probabilities.
 let predict (console: Console) (file: string) (weights: string option) (images: string list) (top: int) : int =
     match weights with
     | None -> console.Err.WriteLine "dsl: predict needs --weights CHECKPOINT (for example runs/lenet/best.ckpt)"; CannotRun
     | Some weights ->
-    match readModel console file with
-    | None -> CannotRun
-    | Some text ->
-    match Frontend.compile text with
-    | Error diagnostics ->
-        console.Err.Write(Diagnostic.renderAll file text diagnostics)
-        ModelErrors
-    | Ok (graph, _) ->
-    try
+    withModel console file (fun _ graph ->
+    guarded console (fun () ->
         let net = Network<float32>(graph, 1, 0)
-        let struct (_, tensors) = Checkpoint.Load(weights, graph)
-        Checkpoint.Restore(weights, tensors, net.Weights |> Seq.map (fun p -> struct (p.Name, p.Value)))
+        Checkpoint.LoadWeights(weights, graph, net.Weights)
         let classes = DataSets.ClassNamesOf(Option.toObj graph.Training.Data)
         let wanted = match graph.Input.OutputShape with Image (_, _, c) -> Some c | Vector _ -> None
         for image in images do
             let input = InputFiles.Read(image, Option.toNullable wanted)
-            let fits =
-                match graph.Input.OutputShape with
-                | Image (Dim.Known h, Dim.Known w, c) -> h = input.Height && w = input.Width && c = input.Channels
-                | shape -> Cost.elements shape = Some (int64 input.Values.Length)
-            if not fits then
-                raise (DataError(image, sprintf "is %dx%dx%d but the model's input is %O; resize it first" input.Height input.Width input.Channels graph.Input.OutputShape))
+            checkInput graph image input
             for i in 0 .. input.Values.Length - 1 do net.Input[i] <- float32 input.Values[i]
             net.Forward(false)
-            let output = net.Output.ToArray()
-            let ranked = output |> Array.mapi (fun i p -> i, p) |> Array.sortByDescending snd |> Array.truncate top
+            let ranked = net.Output.ToArray() |> Array.mapi (fun i p -> i, p) |> Array.sortByDescending snd |> Array.truncate top
             let name i = if isNull classes || i >= classes.Length then string i else classes[i]
             console.Out.WriteLine(sprintf "%s: %s" image (String.Join(", ", ranked |> Array.map (fun (i, p) -> sprintf "%s %.4f" (name i) p))))
-        Clean
-    with
-    | :? DataError as e -> console.Err.WriteLine(sprintf "dsl: %s" e.Message); CannotRun
-    | :? CheckpointError as e -> console.Err.WriteLine(sprintf "dsl: checkpoint %s" e.Message); CannotRun
+        Clean))

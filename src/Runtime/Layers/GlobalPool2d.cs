@@ -52,7 +52,7 @@ public sealed class GlobalPool2d<T> : Layer<T> where T : unmanaged, IFloatingPoi
         var dy = Output.Gradient.AsSpan();
         if (!_kind.IsAverage)
         {
-            for (int o = 0; o < dy.Length; o++) dx[_chosen[o]] += dy[o];
+            Vectorised.ScatterAdd(dx, dy, _chosen);
             return;
         }
         var share = T.One / T.CreateChecked(_cells);

@@ -71,7 +71,7 @@ public sealed class Pool2d<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
         var dy = Output.Gradient.AsSpan();
         if (!_kind.IsAverage)
         {
-            for (int o = 0; o < dy.Length; o++) if (_chosen[o] >= 0) dx[_chosen[o]] += dy[o];
+            Vectorised.ScatterAdd(dx, dy, _chosen);
             return;
         }
         for (int b = 0; b < Batch; b++)

@@ -50,4 +50,12 @@ public static class Vectorised
             vd[i] = Vector.ConditionalSelect(Vector.GreaterThan(vy[i], Vector<T>.Zero), vd[i], Vector<T>.Zero);
         for (int i = vy.Length * Vector<T>.Count; i < y.Length; i++) if (!(y[i] > T.Zero)) dy[i] = T.Zero;
     }
+
+    /// <summary>dst[indices[i]] += src[i] for every i whose index is not negative (the
+    /// backward pass of max and min pooling, which remember the cell each output took).</summary>
+    public static void ScatterAdd<T>(Span<T> dst, ReadOnlySpan<T> src, ReadOnlySpan<int> indices) where T : unmanaged, INumber<T>
+    {
+        for (int i = 0; i < src.Length; i++)
+            if (indices[i] >= 0) dst[indices[i]] += src[i];
+    }
 }
