@@ -131,3 +131,27 @@ let ``valid models with a token deleted, duplicated or swapped never throw`` (se
     let models = TestSupport.models ()
     let _, text = models[rng.Next models.Length]
     noException (mutate rng text)
+
+/// Not a speed target (that is measured, not tested): a bound loose enough for a busy CI
+/// machine that still catches quadratic behaviour, which would take minutes here.
+[<Fact>]
+let ``a 1 MB model file and a 1 MB line end without quadratic blow-up`` () =
+    let lines = "input 8x8x4\n" + String.replicate 50000 "conv 4 3x3 same relu\n"
+    Assert.True(lines.Length > 1_000_000)
+    let watch = Diagnostics.Stopwatch.StartNew()
+    let program, errors = Parser.parse lines
+    Assert.Empty errors
+    Assert.Equal(50001, program.Items.Length)
+    Assert.True(Result.isOk (Check.check program))
+    Assert.True(watch.Elapsed.TotalSeconds < 10.0, sprintf "took %.2f s" watch.Elapsed.TotalSeconds)
+    let longLine = "input 2\ndense 1 " + String.replicate 200000 "relu "
+    match Frontend.compile longLine with
+    | Error ds -> Assert.Contains(ds, fun d -> d.Code = "CNN006")
+    | Ok _ -> failwith "200,000 activations on one layer should be reported"
+
+[<Fact>]
+let ``control characters, CRLF and an empty file end in diagnostics`` () =
+    for text in [ ""; "\r\n\r\n"; "input 2\r\ndense 1\u0007"; "\u0000\u0001"; "input 28x28x1\n\tconv 8 3x3\n" ] do
+        match Frontend.compile text with
+        | Ok _ -> ()
+        | Error ds -> Assert.All(ds, fun d -> Assert.True(d.Pos.Line >= 0 && d.Message <> ""))
