@@ -419,3 +419,26 @@ let predict (console: Console) (file: string) (weights: string option) (images: 
             let name i = if isNull classes || i >= classes.Length then string i else classes[i]
             console.Out.WriteLine(sprintf "%s: %s" image (String.Join(", ", ranked |> Array.map (fun (i, p) -> sprintf "%s %.4f" (name i) p))))
         Clean))
+
+/// `dsl export FILE [--weights W] -o OUT.onnx`: the model as ONNX (opset 13), NHWC in and out.
+let export (console: Console) (file: string) (weights: string option) (output: string) : int =
+    withModel console file (fun _ graph ->
+    if graph.Nodes |> List.exists (fun n -> (Cost.elements n.OutputShape).IsNone) then
+        console.Err.WriteLine "dsl: export needs a fixed input size; give the model's input line one (dynamic sizes are not exported yet)"
+        CannotRun
+    else
+    guarded console (fun () ->
+        let net = Network<float32>(graph, 1, 0)
+        match weights with
+        | Some w -> Checkpoint.LoadWeights(w, graph, net.Weights)
+        | None -> console.Err.WriteLine "dsl: no --weights given: exporting the initial (random) weights"
+        try
+            let bytes = Export.OnnxExport.Export(graph, net)
+            let temporary = output + ".tmp"
+            File.WriteAllBytes(temporary, bytes)
+            File.Move(temporary, output, true)
+            console.Out.WriteLine(sprintf "wrote %s (%s, ONNX opset 13, input NHWC %O)" output (Summary.bytesText (int64 bytes.Length)) graph.Input.OutputShape)
+            Clean
+        with :? Export.ExportError as e ->
+            console.Err.WriteLine("dsl: cannot export: " + e.Message)
+            CannotRun))

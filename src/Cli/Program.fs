@@ -78,6 +78,17 @@ let private predictCommand () =
         Commands.predict (console ()) (r.GetValue file) (r.GetValue weights |> Option.ofObj) (List.ofArray (r.GetValue images)) (r.GetValue top))
     command
 
+let private exportCommand () =
+    let file = Argument<string>("file", Description = "a model file (.cnn)")
+    let weights = Option<string>("--weights", Description = "a checkpoint (the initial weights otherwise)")
+    let output = Option<string>("--output", "-o", Description = "the .onnx file to write", Required = true)
+    let command = Command("export", "Write the model and its weights as an ONNX file (opset 13).")
+    command.Arguments.Add file
+    command.Options.Add weights
+    command.Options.Add output
+    command.SetAction(fun (r: ParseResult) -> Commands.export (console ()) (r.GetValue file) (r.GetValue weights |> Option.ofObj) (r.GetValue output))
+    command
+
 let private runOptions () =
     let data = Option<string>("--data", Description = "data set name (fashion-mnist, mnist, cifar10, xor, shapes) or folder")
     let epochs = Option<Nullable<int>>("--epochs", Description = "number of epochs")
@@ -141,4 +152,5 @@ let main argv =
     root.Subcommands.Add(runCommand ())
     root.Subcommands.Add(evalCommand ())
     root.Subcommands.Add(predictCommand ())
+    root.Subcommands.Add(exportCommand ())
     root.Parse(argv).Invoke()

@@ -59,7 +59,7 @@ public sealed class Conv2d<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
 
     /// <summary>Depthwise constant kernels as a full HWIO matrix: input channel c feeds only
     /// output channels c * n .. c * n + n - 1 (channel-major, as the graph defines them).</summary>
-    private static T[] FixedWeights(double[][][] kernels, int channels)
+    public static T[] FixedWeights(double[][][] kernels, int channels)
     {
         int kh = kernels[0].Length, kw = kernels[0][0].Length, n = kernels.Length, f = channels * n;
         var w = new T[kh * kw * channels * f];

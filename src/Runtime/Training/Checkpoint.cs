@@ -28,7 +28,8 @@ public sealed class CheckpointError(string file, string message) : Exception($"{
 public static class Checkpoint
 {
     private static readonly byte[] Magic = "CNNDSLCK"u8.ToArray();
-    private const int Version = 1;
+    /// <summary>2: the position also holds the learning-rate scale and the early-stopping state.</summary>
+    private const int Version = 2;
 
     /// <summary>SHA-256 of the graph's nodes (kinds, hyper-parameters, shapes, names).</summary>
     public static byte[] ArchitectureHash(CnnDsl.Graph.Graph graph)
@@ -80,6 +81,15 @@ public static class Checkpoint
         var body = bytes.AsSpan(0, bytes.Length - 32);
         if (!SHA256.HashData(body).AsSpan().SequenceEqual(bytes.AsSpan(bytes.Length - 32)))
             throw new CheckpointError(path, "the checksum does not match: the file is truncated or damaged; use an earlier checkpoint (best.ckpt or last.ckpt)");
+        try { return Read(path, graph, bytes); }
+        catch (Exception e) when (e is EndOfStreamException or OverflowException or IOException or ArgumentException)
+        {
+            throw new CheckpointError(path, $"the file is damaged ({e.Message}); use an earlier checkpoint");
+        }
+    }
+
+    private static (TrainingPosition, Dictionary<string, float[]>) Read(string path, CnnDsl.Graph.Graph graph, byte[] bytes)
+    {
         using var r = new BinaryReader(new MemoryStream(bytes, 0, bytes.Length - 32));
         r.ReadBytes(Magic.Length);
         int version = r.ReadInt32();

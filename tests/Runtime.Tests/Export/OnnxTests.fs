@@ -1,0 +1,66 @@
+module CnnDsl.Runtime.Tests.OnnxTests
+
+open System
+open System.IO
+open Xunit
+open Microsoft.ML.OnnxRuntime
+open Microsoft.ML.OnnxRuntime.Tensors
+open CnnDsl.Graph
+open CnnDsl.Dsl
+open CnnDsl.Runtime
+open CnnDsl.Runtime.Export
+open CnnDsl.Runtime.Tests.TestSupport
+
+let private root =
+    let rec up (d: DirectoryInfo) = if File.Exists(Path.Combine(d.FullName, "CnnDsl.sln")) then d.FullName else up d.Parent
+    up (DirectoryInfo AppContext.BaseDirectory)
+
+/// Exports with random weights (and random batchnorm statistics), runs the file in ONNX
+/// Runtime and compares with the runtime's own forward pass.
+let private compare (g: Graph) =
+    let batch = 2
+    let net = Network<float32>(g, batch, 3)
+    let rng = Random 5
+    for p in net.Weights do
+        if not (p.Name.EndsWith "/kernel") then
+            for i in 0 .. p.Value.Length - 1 do
+                p.Value[i] <- if p.Name.EndsWith "variance" then float32 (0.5 + rng.NextDouble()) else float32 (rng.NextDouble() - 0.5)
+    for i in 0 .. net.Input.Length - 1 do net.Input[i] <- float32 (rng.NextDouble())
+    net.Forward(false)
+    let expected = net.Output.ToArray()
+    let bytes = OnnxExport.Export(g, net)
+    use session = new InferenceSession(bytes)
+    let dims =
+        match g.Input.OutputShape with
+        | Image (Dim.Known h, Dim.Known w, c) -> [| batch; h; w; c |]
+        | Vector n -> [| batch; n |]
+        | s -> failwithf "dynamic %O" s
+    let tensor = DenseTensor<float32>(Memory<float32>(net.Input.ToArray()), ReadOnlySpan dims)
+    use results = session.Run([ NamedOnnxValue.CreateFromTensor("input", tensor) ])
+    let actual = (Seq.head results).AsEnumerable<float32>() |> Array.ofSeq
+    Assert.Equal(expected.Length, actual.Length)
+    let worst = Array.map2 (fun (a: float32) b -> abs (float a - float b)) expected actual |> Array.max
+    Assert.True(worst < 1e-4, sprintf "max abs difference %g" worst)
+
+/// Models with over ten million parameters are exported at a 32x32 input to keep the test fast.
+let models () : obj[] seq =
+    Directory.GetFiles(Path.Combine(root, "models"), "*.cnn") |> Array.sort |> Seq.map (fun f -> [| box (Path.GetFileName f) |])
+
+[<Theory>]
+[<MemberData(nameof models)>]
+let ``every model in models/ exports and matches ONNX Runtime`` (file: string) =
+    let text = File.ReadAllText(Path.Combine(root, "models", file))
+    let g = graph text
+    let parameters = g.Nodes |> List.sumBy (fun n -> let t, f = Cost.parameters n in t + f)
+    let dynamic = g.Nodes |> List.exists (fun n -> (Cost.elements n.OutputShape).IsNone)
+    let g =
+        if parameters > 10_000_000L || dynamic then
+            match Frontend.compileWithInput text 32 32 with
+            | Some (Ok (small, _)) -> small
+            | _ -> g
+        else g
+    compare g
+
+[<Fact>]
+let ``min pooling, fixed kernels, reshape and every activation export too`` () =
+    compare (graph "input 9x8x2\nsobel same\nminpool 2\nconv 4 3x3 s2 same d1 elu\nreshape 4x2x2\nconv 3 1x1 leakyrelu 0.2\nglobalminpool\ndense 6 tanh\nbatchnorm sigmoid\ndense 3 softmax")
