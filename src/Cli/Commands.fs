@@ -244,7 +244,13 @@ let run (console: Console) (file: string) (options: RunOptions) (stop: Threading
             if options.Resume && File.Exists trainer.LastCheckpoint then trainer.Load(trainer.LastCheckpoint, true)
             elif options.Resume then raise (CheckpointError(trainer.LastCheckpoint, "nothing to resume: no checkpoint here yet; run without --resume"))
             else
-                options.Weights |> Option.iter (fun w -> trainer.Load(w, false) |> ignore)
+                options.Weights |> Option.iter (fun w ->
+                    let struct (copied, kept) = trainer.Transfer w
+                    if copied.Count = 0 then raise (CheckpointError(w, "has no tensor whose name and size match this model's; layer names come from dsl summary"))
+                    if not options.Json then
+                        console.Out.WriteLine(
+                            sprintf "Transferred %d tensors from %s%s" copied.Count w
+                                (if kept.Count = 0 then "" else sprintf "; %d start from scratch (%s)" kept.Count (String.Join(", ", kept)))))
                 TrainingPosition.Start
         let notice = match Blas.Gemm.Notice with null -> "" | n -> "\n" + n
         (report :> ITrainingReport).Started(

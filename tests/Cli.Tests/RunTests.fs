@@ -152,3 +152,15 @@ let ``predict names the most likely classes of an image`` () =
     Assert.True((code = 0), err)
     let expected = set.ClassNames[set.Labels[0]]
     Assert.StartsWith(sprintf "%s: %s 0." matrix expected, text)
+
+[<Fact>]
+let ``--weights transfers the layers whose names and sizes match, from another model`` () =
+    let out = temp ()
+    let code, _, err = run (fun c -> Commands.run c (model shapesModel) { Commands.RunOptions.Empty with Out = Some out; Quiet = true; Epochs = Some 1 } CancellationToken.None)
+    Assert.True((code = 0), err)
+    // The same convolutions, frozen, under a new head of another size.
+    let other = shapesModel.Replace("conv 8 3x3 relu\nmaxpool 2", "conv 8 3x3 relu frozen\nmaxpool 2").Replace("dense 3 softmax", "dense 16 relu\ndense 3 softmax")
+    let code, text, err = run (fun c -> Commands.run c (model other) { Commands.RunOptions.Empty with Out = Some (temp ()); Weights = Some (Path.Combine(out, "last.ckpt")); Epochs = Some 1 } CancellationToken.None)
+    Assert.True((code = 0), err)
+    Assert.Contains("Transferred 4 tensors from", text)
+    Assert.Contains("start from scratch (dense/kernel, dense/bias, dense_1/kernel, dense_1/bias)", text)

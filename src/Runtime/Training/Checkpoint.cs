@@ -72,7 +72,13 @@ public static class Checkpoint
     }
 
     /// <summary>Reads a checkpoint written for this graph; a CheckpointError says what is wrong.</summary>
-    public static (TrainingPosition Position, Dictionary<string, float[]> Tensors) Load(string path, CnnDsl.Graph.Graph graph)
+    public static (TrainingPosition Position, Dictionary<string, float[]> Tensors) Load(string path, CnnDsl.Graph.Graph graph) =>
+        Load(path, graph, sameArchitecture: true);
+
+    /// <summary>Reads a checkpoint of any model (transfer learning): only the checksum and format are checked.</summary>
+    public static Dictionary<string, float[]> LoadTensors(string path) => Load(path, null, sameArchitecture: false).Tensors;
+
+    private static (TrainingPosition Position, Dictionary<string, float[]> Tensors) Load(string path, CnnDsl.Graph.Graph? graph, bool sameArchitecture)
     {
         if (!File.Exists(path)) throw new CheckpointError(path, "no such checkpoint");
         var bytes = File.ReadAllBytes(path);
@@ -81,20 +87,21 @@ public static class Checkpoint
         var body = bytes.AsSpan(0, bytes.Length - 32);
         if (!SHA256.HashData(body).AsSpan().SequenceEqual(bytes.AsSpan(bytes.Length - 32)))
             throw new CheckpointError(path, "the checksum does not match: the file is truncated or damaged; use an earlier checkpoint (best.ckpt or last.ckpt)");
-        try { return Read(path, graph, bytes); }
+        try { return Read(path, graph, bytes, sameArchitecture); }
         catch (Exception e) when (e is EndOfStreamException or OverflowException or IOException or ArgumentException)
         {
             throw new CheckpointError(path, $"the file is damaged ({e.Message}); use an earlier checkpoint");
         }
     }
 
-    private static (TrainingPosition, Dictionary<string, float[]>) Read(string path, CnnDsl.Graph.Graph graph, byte[] bytes)
+    private static (TrainingPosition, Dictionary<string, float[]>) Read(string path, CnnDsl.Graph.Graph? graph, byte[] bytes, bool sameArchitecture)
     {
         using var r = new BinaryReader(new MemoryStream(bytes, 0, bytes.Length - 32));
         r.ReadBytes(Magic.Length);
         int version = r.ReadInt32();
         if (version != Version) throw new CheckpointError(path, $"format version {version}; this program reads version {Version}");
-        if (!r.ReadBytes(32).AsSpan().SequenceEqual(ArchitectureHash(graph)))
+        var hash = r.ReadBytes(32);
+        if (sameArchitecture && !hash.AsSpan().SequenceEqual(ArchitectureHash(graph!)))
             throw new CheckpointError(path, "it was saved from a different model (the architecture differs); train this model anew, or load the model the checkpoint came from");
         var position = new TrainingPosition(r.ReadInt32(), r.ReadInt32(), r.ReadInt64(), r.ReadInt64(), r.ReadDouble())
         {

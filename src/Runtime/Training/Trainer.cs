@@ -120,6 +120,26 @@ public sealed class Trainer
         return position;
     }
 
+    /// <summary>Transfer learning: copies the tensors of another model's checkpoint whose names
+    /// and sizes match this model's (so layers named alike in both start from the learned
+    /// values, `frozen` ones stay there); returns the names copied and the names kept as initialised.</summary>
+    public (List<string> Copied, List<string> Kept) Transfer(string path)
+    {
+        var tensors = Checkpoint.LoadTensors(path);
+        var copied = new List<string>();
+        var kept = new List<string>();
+        foreach (var p in Network.Weights)
+        {
+            if (tensors.TryGetValue(p.Name, out var saved) && saved.Length == p.Value.Length)
+            {
+                saved.CopyTo(p.Value, 0);
+                copied.Add(p.Name);
+            }
+            else kept.Add(p.Name);
+        }
+        return (copied, kept);
+    }
+
     /// <summary>The order of an epoch's examples: a permutation drawn from (seed, epoch) alone,
     /// so that a resumed run sees the same batches.</summary>
     private int[] Order(int epoch)
