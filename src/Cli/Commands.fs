@@ -376,7 +376,7 @@ let private checkInput (graph: Graph) (file: string) (image: InputImage) =
                                     image.Height image.Width image.Channels graph.Input.OutputShape))
 
 /// `dsl apply FILE INPUT`: one forward pass, printing every layer's output.
-let apply (console: Console) (file: string) (input: string) (weights: string option) (seed: int) : int =
+let apply (console: Console) (file: string) (input: string) (weights: string option) (seed: int) (png: string option) : int =
     withModel console file (fun text graph ->
     guarded console (fun () ->
         let wanted = match graph.Input.OutputShape with Image (_, _, c) -> Some c | Vector _ -> None
@@ -400,7 +400,14 @@ let apply (console: Console) (file: string) (input: string) (weights: string opt
             let node = layer.Node
             let kind = match node.Kind with LayerKind.FixedConv f -> sprintf "%s kernel" f.Name | _ -> Summary.typeName node
             console.Out.WriteLine(sprintf "%s (%s): %O" node.Name kind node.OutputShape)
-            console.Out.Write(matrixText node.OutputShape layer.Output.Value)
+            match png with
+            | Some folder ->
+                Directory.CreateDirectory folder |> ignore
+                let struct (h, w, c) = Shapes.Hwc node.OutputShape
+                let path = Path.Combine(folder, Export.FeatureMaps.FileName(node.Id, node.Name))
+                File.WriteAllBytes(path, Export.FeatureMaps.Png(ReadOnlySpan layer.Output.Value, h, w, c))
+                console.Out.WriteLine("  " + path)
+            | None -> console.Out.Write(matrixText node.OutputShape layer.Output.Value)
         if weights.IsNone && net.Layers |> Seq.exists (fun l -> l.Parameters.Count > 0) then
             console.Err.WriteLine "dsl: learned layers ran with their initial (random) weights; give --weights CHECKPOINT for trained ones"
         Clean))

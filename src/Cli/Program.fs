@@ -55,13 +55,15 @@ let private applyCommand () =
     let input = Argument<string>("input", Description = "a text matrix (rows of numbers; channels separated by a blank line) or an image")
     let weights = Option<string>("--weights", Description = "a checkpoint (learned layers otherwise keep their random initial weights)")
     let seed = Option<int>("--seed", Description = "seed of the initial weights")
+    let png = Option<string>("--png", Description = "write each layer's output as a PNG into this folder instead of printing it")
     let command = Command("apply", "Run the model on one input and print every layer's output.")
     command.Arguments.Add file
     command.Arguments.Add input
     command.Options.Add weights
     command.Options.Add seed
+    command.Options.Add png
     command.SetAction(fun (r: ParseResult) ->
-        Commands.apply (console ()) (r.GetValue file) (r.GetValue input) (r.GetValue weights |> Option.ofObj) (r.GetValue seed))
+        Commands.apply (console ()) (r.GetValue file) (r.GetValue input) (r.GetValue weights |> Option.ofObj) (r.GetValue seed) (r.GetValue png |> Option.ofObj))
     command
 
 let private predictCommand () =

@@ -99,3 +99,15 @@ let ``export writes an ONNX file, and refuses a dynamic model with a reason`` ()
     let code, _, err = run (fun c -> Commands.export c (Path.Combine(root, "models", "fully-convolutional-dynamic.cnn")) None out)
     Assert.Equal(2, code)
     Assert.Contains("fixed input size", err)
+
+[<Fact>]
+let ``apply --png writes each layer's maps as a PNG that decodes and is not blank`` () =
+    let folder = Path.Combine(Path.GetTempPath(), Path.GetRandomFileName())
+    let code, out, _ = run (fun c -> Commands.apply c (Path.Combine(root, "examples", "vertical-edge.cnn")) (Path.Combine(root, "examples", "vertical-edge.txt")) None 0 (Some folder))
+    Assert.Equal(0, code)
+    let file = Path.Combine(folder, "01-vedge.png")
+    Assert.Contains(file, out)
+    use stream = File.OpenRead file
+    let image = StbImageSharp.ImageResult.FromStream(stream, StbImageSharp.ColorComponents.Grey)
+    Assert.Equal((64, 64), (image.Width, image.Height)) // 4x4 cells enlarged 16 times
+    Assert.True(image.Data |> Array.distinct |> Array.length > 1)
