@@ -306,12 +306,14 @@ let gradcheck (console: Console) (file: string) (weights: string option) (breakL
     let small =
         match size graph, weights with
         | Some s, None when s > 16 ->
-            [ 16; 12; 24; 32; 8 ]
+            // The smallest square input from 16 up that the model accepts (AlexNet needs 67),
+            // then the smaller ones.
+            [ yield! [ 16 .. min s 256 ]; yield! [ 15 .. -1 .. 4 ] ]
             |> List.tryPick (fun n -> match Frontend.compileWithInput text n n with Some (Ok (g, _)) -> Some g | _ -> None)
             |> Option.defaultValue graph
         | _ -> graph
     if small.Nodes |> List.exists (fun n -> (Cost.elements n.OutputShape).IsNone) then
-        console.Err.WriteLine "dsl: gradcheck needs a fixed input size, and none of 8..32 fits this model"
+        console.Err.WriteLine "dsl: gradcheck needs a fixed input size, and no size from 4 to 256 fits this model"
         CannotRun
     else
     match breakLayer with
