@@ -2,17 +2,8 @@ module CnnDsl.Cli.Tests.CommandsTests
 
 open System.IO
 open Xunit
+open CnnDsl.Cli.Tests.TestSupport
 open CnnDsl.Cli
-
-let rec private findRoot (dir: DirectoryInfo) =
-    if File.Exists(Path.Combine(dir.FullName, "CnnDsl.sln")) then dir.FullName else findRoot dir.Parent
-
-let private root = findRoot (DirectoryInfo(System.AppContext.BaseDirectory))
-
-let private run (command: Commands.Console -> int) =
-    let out, err = new StringWriter(), new StringWriter()
-    let code = command { Out = out; Err = err }
-    code, out.ToString(), err.ToString()
 
 let private tempModel (text: string) =
     let path = Path.Combine(Path.GetTempPath(), Path.GetRandomFileName() + ".cnn")

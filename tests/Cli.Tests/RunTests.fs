@@ -6,18 +6,9 @@ open System.IO
 open System.Runtime.InteropServices
 open System.Threading
 open Xunit
+open CnnDsl.Cli.Tests.TestSupport
 open CnnDsl.Cli
 open CnnDsl.Runtime
-
-let rec private findRoot (dir: DirectoryInfo) =
-    if File.Exists(Path.Combine(dir.FullName, "CnnDsl.sln")) then dir.FullName else findRoot dir.Parent
-
-let private root = findRoot (DirectoryInfo AppContext.BaseDirectory)
-
-let private run (command: Commands.Console -> int) =
-    let out, err = new StringWriter(), new StringWriter()
-    let code = command { Out = out; Err = err }
-    code, out.ToString(), err.ToString()
 
 let private temp () = Path.Combine(Path.GetTempPath(), "cnndsl-run-" + Path.GetRandomFileName())
 

@@ -5,11 +5,7 @@ open System.Diagnostics
 open System.IO
 open System.Text.RegularExpressions
 open Xunit
-
-let rec private findRoot (dir: DirectoryInfo) =
-    if File.Exists(Path.Combine(dir.FullName, "CnnDsl.sln")) then dir.FullName else findRoot dir.Parent
-
-let private root = findRoot (DirectoryInfo AppContext.BaseDirectory)
+open CnnDsl.Cli.Tests.TestSupport
 
 /// Every `$ dsl ...` command of docs/tutorial.md with the output the page shows.
 let steps () : obj[] seq =
