@@ -46,15 +46,13 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
         var n = T.CreateChecked(_n);
         var mean = _sum.AsSpan();
         var variance = _sumProduct.AsSpan();
+        // NHWC: each pixel is a row of the C channels, so every step runs along contiguous rows.
         if (training)
         {
-            mean.Clear();
-            variance.Clear();
-            for (int i = 0; i < _n; i++)
-                for (int ch = 0; ch < _c; ch++) mean[ch] += x[i * _c + ch];
+            Vectorised.SumRows<T>(x, mean);
             for (int ch = 0; ch < _c; ch++) mean[ch] /= n;
-            for (int i = 0; i < _n; i++)
-                for (int ch = 0; ch < _c; ch++) { var d = x[i * _c + ch] - mean[ch]; variance[ch] += d * d; }
+            variance.Clear();
+            for (int i = 0; i < _n; i++) SquaredDeviation(x.Slice(i * _c, _c), mean, variance);
             for (int ch = 0; ch < _c; ch++)
             {
                 variance[ch] /= n;
@@ -69,13 +67,7 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
         }
         for (int ch = 0; ch < _c; ch++) _inverseStd[ch] = T.One / T.Sqrt(variance[ch] + _epsilon);
         for (int i = 0; i < _n; i++)
-            for (int ch = 0; ch < _c; ch++)
-            {
-                int j = i * _c + ch;
-                var xhat = (x[j] - mean[ch]) * _inverseStd[ch];
-                _normalised[j] = xhat;
-                y[j] = _gamma.Value[ch] * xhat + _beta.Value[ch];
-            }
+            Normalise(x.Slice(i * _c, _c), mean, _inverseStd, _gamma.Value, _beta.Value, _normalised.AsSpan(i * _c, _c), y.Slice(i * _c, _c));
         Activate();
     }
 
@@ -85,15 +77,9 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
         var dy = Output.Gradient.AsSpan();
         var sumDy = _sum.AsSpan();
         var sumDyXhat = _sumProduct.AsSpan();
-        sumDy.Clear();
+        Vectorised.SumRows<T>(dy, sumDy);
         sumDyXhat.Clear();
-        for (int i = 0; i < _n; i++)
-            for (int ch = 0; ch < _c; ch++)
-            {
-                int j = i * _c + ch;
-                sumDy[ch] += dy[j];
-                sumDyXhat[ch] += dy[j] * _normalised[j];
-            }
+        for (int i = 0; i < _n; i++) MultiplyAdd(dy.Slice(i * _c, _c), _normalised.AsSpan(i * _c, _c), sumDyXhat);
         if (Node.Trainable)
         {
             sumDyXhat.CopyTo(_gamma.Gradient);
@@ -102,11 +88,57 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
         if (!InputNeedsGradient[0]) return;
         var dx = Inputs[0].Gradient.AsSpan();
         var n = T.CreateChecked(_n);
+        // dx = k (n dy - sum(dy) - xhat sum(dy xhat)) with k = gamma / sqrt(var + eps) / n per channel;
+        // _inverseStd becomes k here (forward sets it again before the next use).
+        for (int ch = 0; ch < _c; ch++) _inverseStd[ch] = _gamma.Value[ch] * _inverseStd[ch] / n;
         for (int i = 0; i < _n; i++)
-            for (int ch = 0; ch < _c; ch++)
-            {
-                int j = i * _c + ch;
-                dx[j] += _gamma.Value[ch] * _inverseStd[ch] / n * (n * dy[j] - sumDy[ch] - _normalised[j] * sumDyXhat[ch]);
-            }
+            InputGradient(dy.Slice(i * _c, _c), _normalised.AsSpan(i * _c, _c), _inverseStd, sumDy, sumDyXhat, n, dx.Slice(i * _c, _c));
+    }
+
+    private static void SquaredDeviation(ReadOnlySpan<T> x, ReadOnlySpan<T> mean, Span<T> into)
+    {
+        int j = 0, w = Vector<T>.Count;
+        for (; j + w <= x.Length; j += w)
+        {
+            var d = new Vector<T>(x[j..]) - new Vector<T>(mean[j..]);
+            (new Vector<T>(into[j..]) + d * d).CopyTo(into[j..]);
+        }
+        for (; j < x.Length; j++) { var d = x[j] - mean[j]; into[j] += d * d; }
+    }
+
+    private static void Normalise(ReadOnlySpan<T> x, ReadOnlySpan<T> mean, ReadOnlySpan<T> inverseStd, ReadOnlySpan<T> gamma, ReadOnlySpan<T> beta, Span<T> xhat, Span<T> y)
+    {
+        int j = 0, w = Vector<T>.Count;
+        for (; j + w <= x.Length; j += w)
+        {
+            var h = (new Vector<T>(x[j..]) - new Vector<T>(mean[j..])) * new Vector<T>(inverseStd[j..]);
+            h.CopyTo(xhat[j..]);
+            (new Vector<T>(gamma[j..]) * h + new Vector<T>(beta[j..])).CopyTo(y[j..]);
+        }
+        for (; j < x.Length; j++)
+        {
+            xhat[j] = (x[j] - mean[j]) * inverseStd[j];
+            y[j] = gamma[j] * xhat[j] + beta[j];
+        }
+    }
+
+    private static void MultiplyAdd(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> into)
+    {
+        int j = 0, w = Vector<T>.Count;
+        for (; j + w <= a.Length; j += w)
+            (new Vector<T>(into[j..]) + new Vector<T>(a[j..]) * new Vector<T>(b[j..])).CopyTo(into[j..]);
+        for (; j < a.Length; j++) into[j] += a[j] * b[j];
+    }
+
+    private static void InputGradient(ReadOnlySpan<T> dy, ReadOnlySpan<T> xhat, ReadOnlySpan<T> k, ReadOnlySpan<T> sumDy, ReadOnlySpan<T> sumDyXhat, T n, Span<T> dx)
+    {
+        int j = 0, w = Vector<T>.Count;
+        var vn = new Vector<T>(n);
+        for (; j + w <= dy.Length; j += w)
+        {
+            var g = new Vector<T>(k[j..]) * (vn * new Vector<T>(dy[j..]) - new Vector<T>(sumDy[j..]) - new Vector<T>(xhat[j..]) * new Vector<T>(sumDyXhat[j..]));
+            (new Vector<T>(dx[j..]) + g).CopyTo(dx[j..]);
+        }
+        for (; j < dy.Length; j++) dx[j] += k[j] * (n * dy[j] - sumDy[j] - xhat[j] * sumDyXhat[j]);
     }
 }

@@ -21,3 +21,7 @@ let ``batchnorm normalises each channel over the batch, and inference uses the m
     net.Forward(false)
     let mean, variance = 0.025, 0.99 + 0.0125
     assertClose 1e-12 [| for x in 1. .. 4. -> (x - mean) / sqrt (variance + 0.001) |] (net.Output.ToArray())
+
+[<Property(MaxTest = 10)>]
+let ``batchnorm gradients with enough channels for the vector path and a tail`` (c0: byte) =
+    assertGradients (sprintf "input 2x2x%d\nbatchnorm" (5 + int c0 % 8)) 2
