@@ -1,5 +1,7 @@
 // CnnDsl benchmarks: a plain timed harness (medians over repeated runs after a warm-up),
 // not timed tests. Usage: cnndsl-bench [gemm|layers|denormals|all] [--seconds S]
+//   cnndsl-bench train|infer --model FILE --batch B [--warmup N] [--seconds S]: the CnnDsl side of
+//   the comparison with libtorch (bench/compare.sh; bench/Torch is the other side).
 using System.Diagnostics;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -18,6 +20,7 @@ var backends = new List<IGemm>();
 if (MklGemm.TryLoad(out _) is { } mkl) backends.Add(mkl);
 backends.Add(new ManagedGemm());
 
+if (what is "train" or "infer") return EngineBench(what);
 if (what is "gemm" or "all") GemmBench();
 if (what is "layers" or "all") LayersBench();
 if (what is "denormals" or "all") DenormalsBench();
@@ -94,6 +97,45 @@ void LayersBench()
             Console.WriteLine($"RESULT step backend={Name(backend)} model={model} batch={batch} ms={step * 1e3:F1} images_per_s={batch / step:F0} allocated_bytes={allocated} (forward+backward, no optimizer)");
         }
     }
+}
+
+// The product's own training step (Trainer.TrainBatch: fill, forward, loss, backward, Adam) or
+// its forward pass, on real batches, timed after a warm-up; prints one RESULT line.
+int EngineBench(string mode)
+{
+    string Arg(string name, string fallback) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault() ?? fallback;
+    var file = Arg("--model", "models/lenet.cnn");
+    int batch = int.Parse(Arg("--batch", "32")), warmup = int.Parse(Arg("--warmup", "5"));
+    var graph = Compile(Path.IsPathRooted(file) ? file : Path.Combine(root, file));
+    var (h, w, c) = CnnDsl.Runtime.Shapes.Hwc(graph.Input.OutputShape);
+    var dataName = graph.Training.Data is { } d ? d.Value : "fashion-mnist";
+    var (data, source) = BenchData.Load(dataName, h, w, c);
+    var baseline = BenchData.ResidentMegabytes();
+    var settings = new CnnDsl.Runtime.Training.TrainingSettings(1, batch, 0, 0.0,
+        CnnDsl.Graph.Optimizer.NewAdam(0.001, 0.9, 0.999, 1e-7), CnnDsl.Graph.Loss.CrossEntropy, 0.0, Path.GetTempPath());
+    var trainer = new CnnDsl.Runtime.Training.Trainer(graph, data, settings, new SilentReport());
+    var order = BenchData.Order(data.Count);
+    int batches = data.Count / batch, next = 0;
+    ReadOnlySpan<int> Next() { var s = order.AsSpan(next % batches * batch, batch); next++; return s; }
+    void Step() { if (mode == "train") trainer.TrainBatch(Next()); else trainer.PredictBatch(data, Next()); }
+    for (int i = 0; i < warmup; i++) Step();
+    var times = new List<double>(100_000);
+    long allocated = GC.GetTotalAllocatedBytes(true);
+    var all = Stopwatch.StartNew();
+    while (all.Elapsed.TotalSeconds < seconds || times.Count < 3)
+    {
+        long t0 = Stopwatch.GetTimestamp();   // not a Stopwatch object: the loop must not allocate
+        Step();
+        times.Add(Stopwatch.GetElapsedTime(t0).TotalSeconds);
+    }
+    all.Stop();
+    allocated = GC.GetTotalAllocatedBytes(true) - allocated;
+    var memory = BenchData.ResidentMegabytes();
+    Console.WriteLine($"# {Gemm.Current.Description}; data {source}");
+    Console.WriteLine($"RESULT kind={mode} engine=cnndsl model={Path.GetFileNameWithoutExtension(file)} threads={Environment.GetEnvironmentVariable("MKL_NUM_THREADS") ?? "default"} batch={batch} batches={times.Count} " +
+        $"img_per_s={times.Count * batch / all.Elapsed.TotalSeconds:F0} median_batch_ms={BenchData.Median(times) * 1e3:F2} alloc_bytes_per_batch={allocated / times.Count} " +
+        $"peak_rss_mb={memory.Peak:F0} data_rss_mb={baseline.Now:F0}");
+    return 0;
 }
 
 void DenormalsBench()
@@ -173,4 +215,12 @@ static double FmaPeak(int threads)
         GC.KeepAlive(acc);
     });
     return threads * (double)(iterations / 12 * 12) * 16 / sw.Elapsed.TotalSeconds / 1e9;
+}
+
+sealed class SilentReport : CnnDsl.Runtime.Training.ITrainingReport
+{
+    public void Started(string description) { }
+    public void Progress(int epoch, int batch, int batches, double loss, double accuracy, double imagesPerSecond) { }
+    public void EpochDone(CnnDsl.Runtime.Training.EpochRecord record) { }
+    public void Stopped(string message) { }
 }

@@ -198,6 +198,32 @@ public sealed class Trainer
         return best;
     }
 
+    /// <summary>One training step on the training examples at `indices` (a full batch):
+    /// forward, loss, backward and the optimizer's update, unless the loss is not finite.
+    /// Returns the batch's mean loss and how many it got right.</summary>
+    public (double Loss, int Correct) TrainBatch(ReadOnlySpan<int> indices)
+    {
+        Fill(_train, indices, augment: true);
+        Network.Forward(training: true);
+        var (loss, right) = Score(indices.Length);
+        if (!double.IsFinite(loss)) return (loss, right);
+        Network.Backward();
+        Optimizer.Update();
+        Network.NextStep();
+        return (loss, right);
+    }
+
+    /// <summary>The forward pass alone (inference) on examples of a set; returns how many it got right.</summary>
+    public int PredictBatch(Dataset set, ReadOnlySpan<int> indices)
+    {
+        Fill(set, indices);
+        Network.Forward(training: false);
+        var output = Network.Output;
+        int per = Network.OutputSize, correct = 0;
+        for (int i = 0; i < indices.Length; i++) if (Predict(output.Slice(i * per, per)) == _labels[i]) correct++;
+        return correct;
+    }
+
     /// <summary>Trains from the position (epoch 0, batch 0 for a new run) until the last epoch
     /// or until `stop` is set; returns the epochs' records.</summary>
     public List<EpochRecord> Run(TrainingPosition start, CancellationToken stop)
@@ -231,17 +257,12 @@ public sealed class Trainer
                     _report.Stopped($"stopped at epoch {epoch + 1}, batch {b}; saved {LastCheckpoint}; continue with --resume");
                     return records;
                 }
-                Fill(_train, order.AsSpan(b * batch, batch), augment: true);
-                Network.Forward(training: true);
-                var (loss, right) = Score(batch);
+                var (loss, right) = TrainBatch(order.AsSpan(b * batch, batch));
                 if (!double.IsFinite(loss))
                 {
                     _report.Stopped($"the loss became {loss} at epoch {epoch + 1}, batch {b}: the learning rate ({Optimizer.LearningRate}) may be too high, or the inputs unnormalised; the last good checkpoint is {LastCheckpoint}");
                     return records;
                 }
-                Network.Backward();
-                Optimizer.Update();
-                Network.NextStep();
                 lossSum += loss * batch; correct += right; seen += batch;
                 if (lastReport.Elapsed >= ProgressInterval || b == batches - 1)
                 {
