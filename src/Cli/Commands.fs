@@ -70,11 +70,16 @@ let memoryText (graph: CnnDsl.Graph.Graph) (batch: int) =
             batch (Summary.bytesText plan.Total) (Summary.bytesText plan.Activations) (Summary.bytesText plan.Workspace)
             (Summary.bytesText plan.Parameters) (Summary.bytesText plan.OptimizerState)
 
-/// `dsl summary FILE [--batch N]`: the Keras-like table; diagnostics (to stderr) when the model has errors.
-let summary (console: Console) (file: string) (batch: int option) : int =
+/// `dsl summary FILE [--batch N] [--graph dot|mermaid]`: the Keras-like table, or the layer
+/// graph as text for Graphviz or Mermaid; diagnostics (to stderr) when the model has errors.
+let summary (console: Console) (file: string) (batch: int option) (diagram: string option) : int =
     withModel console file (fun _ graph ->
-        console.Out.Write(Summary.render (Path.GetFileNameWithoutExtension file) graph)
-        batch |> Option.iter (fun b -> console.Out.Write(memoryText graph b))
+        match diagram with
+        | Some "dot" -> console.Out.Write(Diagram.dot (Path.GetFileNameWithoutExtension file) graph)
+        | Some _ -> console.Out.Write(Diagram.mermaid graph)
+        | None ->
+            console.Out.Write(Summary.render (Path.GetFileNameWithoutExtension file) graph)
+            batch |> Option.iter (fun b -> console.Out.Write(memoryText graph b))
         Clean)
 
 /// `dsl explain FILE [--markdown]`: each layer's size and parameter formulas with its numbers.

@@ -21,12 +21,15 @@ let private summaryCommand () =
     let batch = Option<int>("--batch", Description = "also print the training working set at this batch size")
     batch.Validators.Add(fun result ->
         if result.GetValueOrDefault<int>() < 1 then result.AddError "--batch must be a whole number of at least 1")
+    let graph = Option<string>("--graph", Description = "print the layer graph instead, as Graphviz DOT (dot) or Mermaid (mermaid), shapes on the edges")
+    graph.AcceptOnlyFromAmong("dot", "mermaid") |> ignore
     let command = Command("summary", "Print the layer table: output shapes, parameters, multiply-adds and memory.")
     command.Arguments.Add file
     command.Options.Add batch
+    command.Options.Add graph
     command.SetAction(fun (r: ParseResult) ->
         let b = r.GetResult batch |> Option.ofObj |> Option.map (fun _ -> r.GetValue batch)
-        Commands.summary (console ()) (r.GetValue file) b)
+        Commands.summary (console ()) (r.GetValue file) b (r.GetValue graph |> Option.ofObj))
     command
 
 let private explainCommand () =

@@ -47,7 +47,7 @@ let ``a missing file is a clear message and exit 2, not a stack trace`` () =
 
 [<Fact>]
 let ``summary prints the table with Keras's totals`` () =
-    let code, out, _ = run (fun c -> Commands.summary c (Path.Combine(root, "models", "fashion-mnist.cnn")) (Some 32))
+    let code, out, _ = run (fun c -> Commands.summary c (Path.Combine(root, "models", "fashion-mnist.cnn")) (Some 32) None)
     Assert.Equal(0, code)
     Assert.Contains("Model: \"fashion-mnist\"", out)
     Assert.Contains("Total params: 2,150,410 (8.20 MB)", out)
@@ -57,7 +57,7 @@ let ``summary prints the table with Keras's totals`` () =
 [<Fact>]
 let ``summary of a broken model prints its diagnostics and exits 1`` () =
     let path = tempModel "input ?x?x1\nflatten\n"
-    let code, out, err = run (fun c -> Commands.summary c path None)
+    let code, out, err = run (fun c -> Commands.summary c path None None)
     Assert.Equal(1, code)
     Assert.Equal("", out)
     Assert.Contains("error CNN303", err)

@@ -38,14 +38,6 @@ let ``every model in models/ checks clean`` () =
         | Ok _ -> ()
         | Error ds -> failwithf "%s:\n%s" name (Diagnostic.renderAll name text ds)
 
-/// Golden files pin the exact text of `dsl summary` and `dsl check`, so that any change
-/// to either is a visible diff. Set UPDATE_GOLDEN=1 to rewrite them after a deliberate change.
-let private golden (name: string) (actual: string) =
-    let path = repoPath [ "tests"; "Dsl.Tests"; "golden"; name ]
-    if Environment.GetEnvironmentVariable "UPDATE_GOLDEN" = "1" then File.WriteAllText(path, actual)
-    Assert.True(File.Exists path, sprintf "missing golden file %s (run with UPDATE_GOLDEN=1)" path)
-    Assert.Equal(File.ReadAllText(path).Replace("\r\n", "\n"), actual)
-
 [<Theory>]
 [<InlineData("lenet")>]
 [<InlineData("fashion-mnist")>]

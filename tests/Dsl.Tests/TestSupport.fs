@@ -2,7 +2,9 @@
 /// generators of syntax trees (used by the round-trip and robustness properties).
 module CnnDsl.Dsl.Tests.TestSupport
 
+open System
 open System.IO
+open Xunit
 open FsCheck
 open FsCheck.FSharp
 open CnnDsl.Dsl
@@ -178,3 +180,11 @@ let models () =
     Directory.GetFiles(repoPath [ "models" ], "*.cnn")
     |> Array.sort
     |> Array.map (fun f -> Path.GetFileName f, File.ReadAllText f)
+
+/// Golden files pin the exact text of `dsl summary`, `dsl check` and `summary --graph`, so that any change
+/// to either is a visible diff. Set UPDATE_GOLDEN=1 to rewrite them after a deliberate change.
+let golden (name: string) (actual: string) =
+    let path = repoPath [ "tests"; "Dsl.Tests"; "golden"; name ]
+    if Environment.GetEnvironmentVariable "UPDATE_GOLDEN" = "1" then File.WriteAllText(path, actual)
+    Assert.True(File.Exists path, sprintf "missing golden file %s (run with UPDATE_GOLDEN=1)" path)
+    Assert.Equal(File.ReadAllText(path).Replace("\r\n", "\n"), actual)
