@@ -99,10 +99,10 @@ open CnnDsl.Runtime.Training
 type RunOptions =
     { Data: string option; Epochs: int option; Batch: int option; LearningRate: float option
       Optimizer: string option; Seed: int option; Validation: float option; Out: string option
-      Resume: bool; Quiet: bool; Json: bool; Limit: int option; Weights: string option }
+      Resume: bool; Quiet: bool; Json: bool; Limit: int option; Weights: string option; Plot: string option }
     static member Empty =
         { Data = None; Epochs = None; Batch = None; LearningRate = None; Optimizer = None; Seed = None
-          Validation = None; Out = None; Resume = false; Quiet = false; Json = false; Limit = None; Weights = None }
+          Validation = None; Out = None; Resume = false; Quiet = false; Json = false; Limit = None; Weights = None; Plot = None }
 
 /// Runs a command's body, turning bad data, checkpoints and files into one-line messages.
 let private guarded (console: Console) (body: unit -> int) : int =
@@ -189,6 +189,44 @@ type private ConsoleReport(console: Console, quiet: bool, json: bool, live: bool
             if live then console.Out.WriteLine()
             console.Err.WriteLine("dsl: " + message)
 
+/// `--plot DIR`: after every epoch, DIR/history.csv gains the epoch's line and DIR/curves.png
+/// is redrawn from it (a resumed run keeps the epochs before its start).
+type private PlotReport(inner: ITrainingReport, folder: string, title: string) =
+    let history = Path.Combine(folder, "history.csv")
+    let header = "epoch,seconds,loss,accuracy,val_loss,val_accuracy,images_per_second"
+    let text (v: float) = v.ToString("R", Globalization.CultureInfo.InvariantCulture)
+    let number (s: string) = if s = "" then Nullable() else Nullable(Double.Parse(s, Globalization.CultureInfo.InvariantCulture))
+    let records = Collections.Generic.List<EpochRecord>()
+    do Directory.CreateDirectory folder |> ignore
+    /// A run starting at `firstEpoch` (0 unless resumed) keeps the history's earlier epochs.
+    member _.Begin(firstEpoch: int) =
+        records.Clear()
+        if firstEpoch > 0 && File.Exists history then
+            for line in File.ReadAllLines history |> Array.skip 1 do
+                match line.Split ',' with
+                | [| e; s; l; a; vl; va; ips |] ->
+                    match Int32.TryParse e with
+                    | true, n when n <= firstEpoch ->
+                        try records.Add(EpochRecord(n, 0, (number s).Value, (number l).Value, (number a).Value, number vl, number va, (number ips).Value))
+                        with :? FormatException | :? InvalidOperationException -> ()
+                    | _ -> ()
+                | _ -> ()
+    member _.Save() =
+        let v (x: Nullable<float>) = if x.HasValue then text x.Value else ""
+        let lines = records |> Seq.map (fun r -> String.Join(",", string r.Epoch, text r.Seconds, text r.Loss, text r.Accuracy, v r.ValidationLoss, v r.ValidationAccuracy, text r.ImagesPerSecond))
+        let temporary = history + ".tmp"
+        File.WriteAllLines(temporary, Seq.append [ header ] lines)
+        File.Move(temporary, history, true)
+        Pictures.write (Path.Combine(folder, "curves.png")) (Pictures.curves title (List.ofSeq records))
+    interface ITrainingReport with
+        member _.Started(d) = inner.Started d
+        member _.Progress(e, b, n, l, a, r) = inner.Progress(e, b, n, l, a, r)
+        member this.EpochDone(r) =
+            records.Add r
+            this.Save()
+            inner.EpochDone r
+        member _.Stopped(m) = inner.Stopped m
+
 let private confusionText (e: Evaluation) =
     let names = e.ClassNames
     let n = names.Length
@@ -211,9 +249,23 @@ let private limitSplit (limit: int option) (split: DataSplit) =
     | Some n -> DataSplit(split.Train.Slice(0, min n split.Train.Count), split.Test.Slice(0, min (max 1 (n / 5)) split.Test.Count))
     | None -> split
 
+let private isDynamic (graph: Graph) =
+    match graph.Input.OutputShape with Image (h, w, _) -> h = Dim.Dynamic || w = Dim.Dynamic | Vector _ -> false
+
+/// A model with a dynamic input (`input ?x?x1`) trains and evaluates at its data set's size.
+let private sizedToData (text: string) (graph: Graph) (data: Dataset) =
+    if not (isDynamic graph) then graph
+    else
+        match Frontend.compileWithInput text data.Height data.Width with
+        | Some (Ok (g, _)) -> g
+        | Some (Error ds) ->
+            raise (DataError(data.Name, sprintf "is %s, and at %dx%d the model does not check: %s" data.ShapeText data.Height data.Width
+                                            (ds |> List.map (fun d -> d.Message) |> String.concat "; ")))
+        | None -> graph
+
 /// `dsl run FILE`: train, checkpoint every epoch, then evaluate on the test set.
 let run (console: Console) (file: string) (options: RunOptions) (stop: Threading.CancellationToken) : int =
-    withModel console file (fun _ graph ->
+    withModel console file (fun text graph ->
     match settingsOf file graph options with
     | Error message ->
         console.Err.WriteLine("dsl: " + message)
@@ -221,18 +273,22 @@ let run (console: Console) (file: string) (options: RunOptions) (stop: Threading
     | Ok (settings, dataName) ->
     // Refuse before allocating what the machine cannot give (the operating system would kill
     // the run later, losing its work); a tenth is left for the data and the program itself.
-    let plan = MemoryPlan.Estimate(graph, settings.BatchSize)
-    let available = Memory.AvailableBytes()
-    let budget = available / 10L * 9L
-    if plan.Total > budget then
-        let fits = Memory.LargestBatch(graph, budget, settings.BatchSize)
-        console.Err.WriteLine(
-            sprintf "dsl: %s needs %s at batch %d (activations and gradients %s, layer buffers %s, parameters and gradients %s, optimizer state %s), but %s of memory is available; %s"
-                file (Summary.bytesText plan.Total) settings.BatchSize (Summary.bytesText plan.Activations) (Summary.bytesText plan.Workspace)
-                (Summary.bytesText plan.Parameters) (Summary.bytesText plan.OptimizerState) (Summary.bytesText available)
-                (if fits > 0 then sprintf "the largest batch that fits is %d: use --batch %d" fits fits
-                 else "even batch 1 does not fit: use a smaller input or fewer filters"))
-        CannotRun
+    let fits (graph: Graph) =
+        let plan = MemoryPlan.Estimate(graph, settings.BatchSize)
+        let available = Memory.AvailableBytes()
+        let budget = available / 10L * 9L
+        if plan.Total <= budget then true
+        else
+            let fits = Memory.LargestBatch(graph, budget, settings.BatchSize)
+            console.Err.WriteLine(
+                sprintf "dsl: %s needs %s at batch %d (activations and gradients %s, layer buffers %s, parameters and gradients %s, optimizer state %s), but %s of memory is available; %s"
+                    file (Summary.bytesText plan.Total) settings.BatchSize (Summary.bytesText plan.Activations) (Summary.bytesText plan.Workspace)
+                    (Summary.bytesText plan.Parameters) (Summary.bytesText plan.OptimizerState) (Summary.bytesText available)
+                    (if fits > 0 then sprintf "the largest batch that fits is %d: use --batch %d" fits fits
+                     else "even batch 1 does not fit: use a smaller input or fewer filters"))
+            false
+    // A fixed-size model is measured before its data is read; a dynamic one once the data gives its size.
+    if not (isDynamic graph) && not (fits graph) then CannotRun
     else
     match dataName with
     | None ->
@@ -241,8 +297,12 @@ let run (console: Console) (file: string) (options: RunOptions) (stop: Threading
     | Some dataName ->
     guarded console (fun () ->
         let split = DataSets.Load dataName |> limitSplit options.Limit
+        let graph = sizedToData text graph split.Train
+        if not (fits graph) then CannotRun else
         let live = not options.Quiet && not options.Json && not System.Console.IsOutputRedirected && obj.ReferenceEquals(console.Out, System.Console.Out)
-        let report = ConsoleReport(console, options.Quiet, options.Json, live, settings.BatchSize)
+        let consoleReport = ConsoleReport(console, options.Quiet, options.Json, live, settings.BatchSize) :> ITrainingReport
+        let plot = options.Plot |> Option.map (fun folder -> PlotReport(consoleReport, folder, Path.GetFileNameWithoutExtension file))
+        let report = match plot with Some p -> p :> ITrainingReport | None -> consoleReport
         let trainer = Trainer(graph, split.Train, settings, report)
         let trainable, frozen = graph.Nodes |> List.map Cost.parameters |> List.fold (fun (a, b) (x, y) -> a + x, b + y) (0L, 0L)
         let start =
@@ -257,13 +317,14 @@ let run (console: Console) (file: string) (options: RunOptions) (stop: Threading
                             sprintf "Transferred %d tensors from %s%s" copied.Count w
                                 (if kept.Count = 0 then "" else sprintf "; %d start from scratch (%s)" kept.Count (String.Join(", ", kept)))))
                 TrainingPosition.Start
+        plot |> Option.iter (fun p -> p.Begin start.Epoch)
         let notice = match Blas.Gemm.Notice with null -> "" | n -> "\n" + n
-        (report :> ITrainingReport).Started(
-            sprintf "Model %s: %s parameters (%s trainable)\nData %s: %s training, %s validation, %s test examples of %s\nTraining: %d epochs, batch %d, %s, loss %s, seed %d%s%s\nEngine: %s; denormals %s; checkpoints in %s%s"
+        report.Started(
+            sprintf "Model %s: %s parameters (%s trainable)\nData %s: %s training, %s validation, %s test examples of %s\nTraining: %d epoch%s, batch %d, %s, loss %s, seed %d%s%s\nEngine: %s; denormals %s; checkpoints in %s%s"
                 file (Messages.thousands (trainable + frozen)) (Messages.thousands trainable)
                 split.Train.Name (Messages.thousands (int64 trainer.TrainCount)) (Messages.thousands (int64 trainer.ValidationCount))
                 (Messages.thousands (int64 split.Test.Count)) split.Train.ShapeText
-                settings.Epochs settings.BatchSize (optimizerText settings.Optimizer) (lossText settings.Loss) settings.Seed
+                settings.Epochs (if settings.Epochs = 1 then "" else "s") settings.BatchSize (optimizerText settings.Optimizer) (lossText settings.Loss) settings.Seed
                 (if settings.Augment.Count > 0 then ", augment " + String.Join(" ", settings.Augment) else "")
                 (if start.Epoch > 0 || start.Batch > 0 then sprintf "\nResuming at epoch %d, batch %d" (start.Epoch + 1) start.Batch else "")
                 Blas.Gemm.Current.Description (if Denormals.Enabled then "flushed to zero" else "kept") settings.OutputFolder notice)
@@ -278,28 +339,52 @@ let run (console: Console) (file: string) (options: RunOptions) (stop: Threading
                 console.Out.WriteLine(sprintf "Test: loss %.4f - accuracy %.4f (%s examples)" test.Loss test.Accuracy (Messages.thousands (int64 split.Test.Count)))
                 console.Out.Write(confusionText test)
             else console.Out.WriteLine(sprintf "test accuracy %.4f" test.Accuracy)
+            options.Plot |> Option.iter (fun folder ->
+                let path = Path.Combine(folder, "confusion.png")
+                Pictures.write path (Pictures.confusion (sprintf "%s: test accuracy %.4f" (Path.GetFileNameWithoutExtension file) test.Accuracy) test.Confusion test.ClassNames)
+                if not options.Json && not options.Quiet then
+                    console.Out.WriteLine(sprintf "Pictures: %s, %s" (Path.Combine(folder, "curves.png")) path))
             Clean))
 
-/// `dsl eval FILE --weights W`: the test set's loss, accuracy and confusion matrix.
-let eval (console: Console) (file: string) (options: RunOptions) : int =
+/// Evaluates a checkpoint on the model's test set and hands the result to `f`.
+let private evaluate (console: Console) (command: string) (file: string) (options: RunOptions) (f: Evaluation -> int) : int =
     match options.Weights with
     | None ->
-        console.Err.WriteLine "dsl: eval needs --weights CHECKPOINT (for example runs/lenet/best.ckpt)"
+        console.Err.WriteLine(sprintf "dsl: %s needs --weights CHECKPOINT (for example runs/lenet/best.ckpt)" command)
         CannotRun
     | Some weights ->
-    withModel console file (fun _ graph ->
+    withModel console file (fun text graph ->
     match settingsOf file graph options with
     | Error message -> console.Err.WriteLine("dsl: " + message); CannotRun
     | Ok (_, None) -> console.Err.WriteLine(sprintf "dsl: no data set: add 'data NAME' to the train section of %s, or give --data NAME|FOLDER" file); CannotRun
     | Ok (settings, Some dataName) ->
     guarded console (fun () ->
         let split = DataSets.Load dataName |> limitSplit options.Limit
+        let graph = sizedToData text graph split.Train
         let trainer = Trainer(graph, split.Train, TrainingSettings(1, settings.BatchSize, 0, 0.0, settings.Optimizer, settings.Loss, 0.0, settings.OutputFolder), ConsoleReport(console, true, false, false, settings.BatchSize))
         trainer.Load(weights, false) |> ignore
         let test = trainer.Evaluate(split.Test)
         console.Out.WriteLine(sprintf "Test: loss %.4f - accuracy %.4f (%s examples)" test.Loss test.Accuracy (Messages.thousands (int64 split.Test.Count)))
+        f test))
+
+/// `dsl eval FILE --weights W`: the test set's loss, accuracy and confusion matrix.
+let eval (console: Console) (file: string) (options: RunOptions) : int =
+    evaluate console "eval" file options (fun test ->
         console.Out.Write(confusionText test)
-        Clean))
+        Clean)
+
+/// A picture's default file name: the model's and the layer's names, made safe for a path.
+let private pictureName (file: string) (what: string) =
+    let safe (s: string) = String(s |> Seq.map (fun c -> if Char.IsAsciiLetterOrDigit c || c = '-' || c = '_' then c else '_') |> Array.ofSeq)
+    sprintf "%s-%s.png" (safe (Path.GetFileNameWithoutExtension file)) (safe what)
+
+/// `dsl show confusion FILE --weights W [-o OUT]`: the test set's confusion matrix as a heat map.
+let showConfusion (console: Console) (file: string) (options: RunOptions) (output: string option) : int =
+    evaluate console "show confusion" file options (fun test ->
+        let path = defaultArg output (pictureName file "confusion")
+        Pictures.write path (Pictures.confusion (sprintf "%s: test accuracy %.4f" (Path.GetFileNameWithoutExtension file) test.Accuracy) test.Confusion test.ClassNames)
+        console.Out.WriteLine(sprintf "wrote %s" path)
+        Clean)
 
 /// `dsl gradcheck FILE`: the test suite's gradient check on the user's model, in double
 /// precision at a small input size, with a verdict per layer.
@@ -382,23 +467,28 @@ let private checkInput (graph: Graph) (file: string) (image: InputImage) =
         raise (DataError(file, sprintf "is %dx%dx%d but the model's input is %O; give a matching input (resize images first) or change the model's input line"
                                     image.Height image.Width image.Channels graph.Input.OutputShape))
 
+/// The graph at the size of an input: a dynamic input takes the size of what is applied;
+/// a fixed one must match it.
+let private sizedFor (text: string) (graph: Graph) (input: string) (image: InputImage) =
+    let graph =
+        match graph.Input.OutputShape with
+        | Image (h, w, _) when h = Dim.Dynamic || w = Dim.Dynamic ->
+            match Frontend.compileWithInput text image.Height image.Width with
+            | Some (Ok (g, _)) -> g
+            | Some (Error ds) ->
+                raise (DataError(input, sprintf "at %dx%d the model does not check: %s" image.Height image.Width (ds |> List.map (fun d -> d.Message) |> String.concat "; ")))
+            | None -> graph
+        | _ -> graph
+    checkInput graph input image
+    graph
+
 /// `dsl apply FILE INPUT`: one forward pass, printing every layer's output.
 let apply (console: Console) (file: string) (input: string) (weights: string option) (seed: int) (png: string option) : int =
     withModel console file (fun text graph ->
     guarded console (fun () ->
         let wanted = match graph.Input.OutputShape with Image (_, _, c) -> Some c | Vector _ -> None
         let image = InputFiles.Read(input, Option.toNullable wanted)
-        // A dynamic input takes the size of what is applied.
-        let graph =
-            match graph.Input.OutputShape with
-            | Image (h, w, _) when h = Dim.Dynamic || w = Dim.Dynamic ->
-                match Frontend.compileWithInput text image.Height image.Width with
-                | Some (Ok (g, _)) -> g
-                | Some (Error ds) ->
-                    raise (DataError(input, sprintf "at %dx%d the model does not check: %s" image.Height image.Width (ds |> List.map (fun d -> d.Message) |> String.concat "; ")))
-                | None -> graph
-            | _ -> graph
-        checkInput graph input image
+        let graph = sizedFor text graph input image
         let net = Network<double>(graph, 1, seed)
         weights |> Option.iter (fun w -> Checkpoint.LoadWeights(w, graph, net.Weights))
         image.Values.AsSpan().CopyTo(net.Input)
@@ -441,15 +531,24 @@ let predict (console: Console) (file: string) (weights: string option) (images: 
         Clean))
 
 /// `dsl export FILE [--weights W] -o OUT.onnx`: the model as ONNX (opset 13), NHWC in and out.
+/// A dynamic input (`?x?xC`) becomes symbolic dimensions; its weights do not depend on the size,
+/// so they are held by a network built at the first size the model accepts.
 let export (console: Console) (file: string) (weights: string option) (output: string) : int =
-    withModel console file (fun _ graph ->
-    if graph.Nodes |> List.exists (fun n -> (Cost.elements n.OutputShape).IsNone) then
-        console.Err.WriteLine "dsl: export needs a fixed input size; give the model's input line one (dynamic sizes are not exported yet)"
+    withModel console file (fun text graph ->
+    let concrete =
+        if not (isDynamic graph) then Some graph
+        else [ 28; 32; yield! [ 16 .. 256 ] ] |> List.tryPick (fun n -> match Frontend.compileWithInput text n n with Some (Ok (g, _)) -> Some g | _ -> None)
+    match concrete with
+    | None ->
+        console.Err.WriteLine "dsl: export builds the network at a size from 16 to 256, and the model accepts none of them"
         CannotRun
-    else
+    | Some concrete ->
     guarded console (fun () ->
-        let net = Network<float32>(graph, 1, 0)
+        let net = Network<float32>(concrete, 1, 0)
         match weights with
+        | Some w when isDynamic graph ->
+            // The checkpoint was trained at its data's size; match tensors by name and length.
+            Checkpoint.Restore(w, Checkpoint.LoadTensors w, net.Weights |> Seq.map (fun p -> struct (p.Name, p.Value)))
         | Some w -> Checkpoint.LoadWeights(w, graph, net.Weights)
         | None -> console.Err.WriteLine "dsl: no --weights given: exporting the initial (random) weights"
         try
@@ -462,3 +561,115 @@ let export (console: Console) (file: string) (weights: string option) (output: s
         with :? Export.ExportError as e ->
             console.Err.WriteLine("dsl: cannot export: " + e.Message)
             CannotRun))
+
+/// Loads a checkpoint into a network, or says that the weights are the initial ones.
+let private loadOrWarn (console: Console) (graph: Graph) (net: Network<float32>) (weights: string option) =
+    match weights with
+    | Some w -> Checkpoint.LoadWeights(w, graph, net.Weights)
+    | None -> console.Err.WriteLine "dsl: no --weights given: showing the initial (random) weights"
+
+/// `dsl show filters FILE --weights W [--layer NAME] [-o OUT]`: a convolution's kernels as a
+/// grid of small images; a first layer on colour input shows each kernel in colour.
+let showFilters (console: Console) (file: string) (weights: string option) (layer: string option) (output: string option) : int =
+    withModel console file (fun _ graph ->
+    let convs = graph.Nodes |> List.filter (fun n -> n.Kind.IsConv)
+    let chosen = match layer with Some name -> convs |> List.tryFind (fun n -> n.Name = name) | None -> List.tryHead convs
+    match chosen with
+    | None ->
+        console.Err.WriteLine(
+            match layer, convs with
+            | _, [] -> sprintf "dsl: %s has no learned convolution to show" file
+            | Some name, _ -> sprintf "dsl: no convolution named '%s'; the convolutions are %s" name (convs |> List.map (fun n -> n.Name) |> String.concat ", ")
+            | None, _ -> "dsl: no convolution")
+        CannotRun
+    | Some node ->
+    guarded console (fun () ->
+        let net = Network<float32>(graph, 1, 0)
+        loadOrWarn console graph net weights
+        let kernel = net.Layers[node.Id].Parameters[0]
+        let kh, kw, c, f = kernel.Shape[0], kernel.Shape[1], kernel.Shape[2], kernel.Shape[3]
+        let at y x ch filter = float kernel.Value[((y * kw + x) * c + ch) * f + filter]
+        let scale = Pictures.scaleFor 48 (max kh kw)
+        let block =
+            if c = 3 then
+                // RGB input: each kernel as one colour picture, scaled by its own range.
+                let cells = [ for filter in 0 .. f - 1 ->
+                                let values = [| for y in 0 .. kh - 1 do for x in 0 .. kw - 1 do for ch in 0 .. 2 -> at y x ch filter |]
+                                { Pictures.Height = kh; Pictures.Width = kw; Pictures.Colour = true; Pictures.Values = Pictures.normalise values } ]
+                sprintf "%d kernels of %dx%dx3, in colour (each scaled to its own range)" f kh kw, cells, scale, 8
+            elif c = 1 then
+                let cells = [ for filter in 0 .. f - 1 ->
+                                let values = [| for y in 0 .. kh - 1 do for x in 0 .. kw - 1 -> at y x 0 filter |]
+                                { Pictures.Height = kh; Pictures.Width = kw; Pictures.Colour = false; Pictures.Values = Pictures.normalise values } ]
+                sprintf "%d kernels of %dx%d (black: most negative, white: most positive)" f kh kw, cells, scale, 8
+            else
+                // Deeper layers: one row per kernel (up to 32), one cell per input channel (up to 16).
+                let rows, columns = min f 32, min c 16
+                let cells = [ for filter in 0 .. rows - 1 do
+                                let values = [| for ch in 0 .. columns - 1 do for y in 0 .. kh - 1 do for x in 0 .. kw - 1 -> at y x ch filter |] |> Pictures.normalise
+                                for ch in 0 .. columns - 1 ->
+                                    { Pictures.Height = kh; Pictures.Width = kw; Pictures.Colour = false; Pictures.Values = Array.sub values (ch * kh * kw) (kh * kw) } ]
+                sprintf "rows: kernels 1-%d of %d; columns: input channels 1-%d of %d (%dx%d each)" rows f columns c kh kw, cells, scale, columns
+        let path = defaultArg output (pictureName file (node.Name + "-filters"))
+        Pictures.write path (Pictures.sheet (sprintf "%s, layer %s" (Path.GetFileName file) node.Name) [ block ])
+        console.Out.WriteLine(sprintf "wrote %s (%s: %d kernels of %dx%dx%d)" path node.Name f kh kw c)
+        Clean))
+
+/// `dsl show activations FILE --weights W (IMAGE | --test N) [-o OUT]`: the input and the
+/// feature maps after every convolution and pooling layer for one input, one block per layer.
+let showActivations (console: Console) (file: string) (weights: string option) (image: string option) (testIndex: int option) (data: string option) (output: string option) : int =
+    withModel console file (fun text graph ->
+    guarded console (fun () ->
+        let wanted = match graph.Input.OutputShape with Image (_, _, c) -> Some c | Vector _ -> None
+        let input, label, classes =
+            match image, testIndex with
+            | Some path, None -> InputFiles.Read(path, Option.toNullable wanted), Path.GetFileName path, DataSets.ClassNamesOf(Option.toObj graph.Training.Data)
+            | None, Some n ->
+                match data |> Option.orElse graph.Training.Data with
+                | None -> raise (DataError(file, "has no data set for --test: add 'data NAME' to its train section, or give --data NAME|FOLDER"))
+                | Some name ->
+                    let test = (DataSets.Load name).Test
+                    if n < 0 || n >= test.Count then raise (DataError(name, sprintf "--test %d: the test set has examples 0 to %d" n (test.Count - 1)))
+                    let values = Array.zeroCreate<float> test.ExampleSize
+                    test.CopyExample(n, Span values)
+                    let names = test.ClassNames
+                    InputImage(test.Height, test.Width, test.Channels, values),
+                    sprintf "test example %d (%s)" n (if test.Labels[n] < names.Length then names[test.Labels[n]] else string test.Labels[n]),
+                    names
+            | _ -> raise (DataError(file, "show activations needs one input: an image file, or --test N for the N-th test example"))
+        let graph = sizedFor text graph (defaultArg image file) input
+        let net = Network<float32>(graph, 1, 0)
+        loadOrWarn console graph net weights
+        for i in 0 .. input.Values.Length - 1 do net.Input[i] <- float32 input.Values[i]
+        net.Forward(false)
+        let maps (h: int) (w: int) (c: int) (values: float[]) (limit: int) =
+            [ for ch in 0 .. min c limit - 1 ->
+                let channel = Array.init (h * w) (fun i -> values[i * c + ch])
+                { Pictures.Height = h; Pictures.Width = w; Pictures.Colour = false; Pictures.Values = Pictures.normalise channel } ]
+        let inputBlock =
+            let h, w, c = input.Height, input.Width, input.Channels
+            let cells =
+                if c = 3 then [ { Pictures.Height = h; Pictures.Width = w; Pictures.Colour = true; Pictures.Values = Array.map (fun v -> Math.Clamp(v, 0.0, 1.0)) input.Values } ]
+                else maps h w c input.Values 16
+            sprintf "input %dx%dx%d: %s" h w c label, cells, Pictures.scaleFor 84 (max h w), 16
+        let layerBlocks =
+            [ for layer in net.Layers do
+                let node = layer.Node
+                match node.Kind, node.OutputShape with
+                | (LayerKind.Conv _ | LayerKind.FixedConv _ | LayerKind.Pool _), Image (Dim.Known h, Dim.Known w, c) ->
+                    let values = layer.Output.Value |> Array.map float
+                    let shown = min c 32
+                    let caption = sprintf "%s (%s) %dx%dx%d%s" node.Name (Summary.typeName node) h w c (if shown < c then sprintf ", channels 1-%d" shown else "")
+                    yield caption, maps h w c values 32, Pictures.scaleFor 56 (max h w), 16
+                | _ -> () ]
+        let prediction =
+            let output = net.Output.ToArray()
+            if output.Length > 1 then
+                let best = Array.findIndex (fun v -> v = Array.max output) output
+                let name = if isNull classes || best >= classes.Length then string best else classes[best]
+                sprintf "; predicted %s (%.2f)" name output[best]
+            else ""
+        let path = defaultArg output (pictureName file "activations")
+        Pictures.write path (Pictures.sheet (sprintf "%s: feature maps%s" (Path.GetFileName file) prediction) (inputBlock :: layerBlocks))
+        console.Out.WriteLine(sprintf "wrote %s (%d layers)" path layerBlocks.Length)
+        Clean))

@@ -108,18 +108,19 @@ let private runOptions () =
     let json = Option<bool>("--json", Description = "print one JSON record per epoch")
     let limit = Option<Nullable<int>>("--limit", Description = "use only the first N training examples (and N/5 test examples)")
     let weights = Option<string>("--weights", Description = "a checkpoint to start from (run) or to evaluate (eval)")
+    let plot = Option<string>("--plot", Description = "draw the training curves (curves.png, after every epoch) and the test confusion matrix (confusion.png) into this folder")
     let positive (o: Option<Nullable<int>>) name =
         o.Validators.Add(fun r -> let v = r.GetValueOrDefault<Nullable<int>>() in if v.HasValue && v.Value < 1 then r.AddError(sprintf "%s must be at least 1" name))
     positive epochs "--epochs"; positive batch "--batch"; positive limit "--limit"
     lr.Validators.Add(fun r -> let v = r.GetValueOrDefault<Nullable<float>>() in if v.HasValue && not (v.Value > 0.0) then r.AddError "--lr must be above 0")
     validation.Validators.Add(fun r -> let v = r.GetValueOrDefault<Nullable<float>>() in if v.HasValue && (v.Value < 0.0 || v.Value >= 1.0) then r.AddError "--validation must be in [0, 1)")
-    let all: System.CommandLine.Option list = [ data; epochs; batch; lr; optimizer; seed; validation; out; resume; quiet; json; limit; weights ]
+    let all: System.CommandLine.Option list = [ data; epochs; batch; lr; optimizer; seed; validation; out; resume; quiet; json; limit; weights; plot ]
     let read (r: ParseResult) : Commands.RunOptions =
         let n (o: Option<Nullable<'a>>) = let v = r.GetValue o in if v.HasValue then Some v.Value else None
         { Data = r.GetValue data |> Option.ofObj; Epochs = n epochs; Batch = n batch; LearningRate = n lr
           Optimizer = r.GetValue optimizer |> Option.ofObj; Seed = n seed; Validation = n validation
           Out = r.GetValue out |> Option.ofObj; Resume = r.GetValue resume; Quiet = r.GetValue quiet; Json = r.GetValue json
-          Limit = n limit; Weights = r.GetValue weights |> Option.ofObj }
+          Limit = n limit; Weights = r.GetValue weights |> Option.ofObj; Plot = r.GetValue plot |> Option.ofObj }
     all, read
 
 let private runCommand () =
@@ -146,6 +147,50 @@ let private evalCommand () =
     command.SetAction(fun (r: ParseResult) -> Commands.eval (console ()) (r.GetValue file) (read r))
     command
 
+let private showCommand () =
+    let output () = Option<string>("--output", "-o", Description = "the PNG file to write (default: MODEL-WHAT.png here)")
+    let weights () = Option<string>("--weights", Description = "a checkpoint of the model")
+    let filters =
+        let file = Argument<string>("file", Description = "a model file (.cnn)")
+        let weights, output = weights (), output ()
+        let layer = Option<string>("--layer", Description = "the convolution to show (default: the first)")
+        let command = Command("filters", "Draw a convolution's learned kernels as a grid of small images.")
+        command.Arguments.Add file
+        for o in [ weights :> System.CommandLine.Option; layer; output ] do command.Options.Add o
+        command.SetAction(fun (r: ParseResult) ->
+            Commands.showFilters (console ()) (r.GetValue file) (r.GetValue weights |> Option.ofObj) (r.GetValue layer |> Option.ofObj) (r.GetValue output |> Option.ofObj))
+        command
+    let activations =
+        let file = Argument<string>("file", Description = "a model file (.cnn)")
+        let image = Argument<string>("image", Description = "an image (png, jpg, bmp) or a text matrix", Arity = ArgumentArity.ZeroOrOne)
+        let weights, output = weights (), output ()
+        let test = Option<Nullable<int>>("--test", Description = "use the N-th example of the model's test set instead of an image")
+        let data = Option<string>("--data", Description = "the data set for --test (default: the model's)")
+        let command = Command("activations", "Draw the feature maps after every convolution and pooling layer for one input.")
+        command.Arguments.Add file
+        command.Arguments.Add image
+        for o in [ weights :> System.CommandLine.Option; test; data; output ] do command.Options.Add o
+        command.SetAction(fun (r: ParseResult) ->
+            let t = r.GetValue test
+            Commands.showActivations (console ()) (r.GetValue file) (r.GetValue weights |> Option.ofObj) (r.GetValue image |> Option.ofObj)
+                (if t.HasValue then Some t.Value else None) (r.GetValue data |> Option.ofObj) (r.GetValue output |> Option.ofObj))
+        command
+    let confusion =
+        let file = Argument<string>("file", Description = "a model file (.cnn)")
+        let options, read = runOptions ()
+        let output = output ()
+        let command = Command("confusion", "Draw the test set's confusion matrix as a heat map with class names.")
+        command.Arguments.Add file
+        for o in options do command.Options.Add o
+        command.Options.Add output
+        command.SetAction(fun (r: ParseResult) -> Commands.showConfusion (console ()) (r.GetValue file) (read r) (r.GetValue output |> Option.ofObj))
+        command
+    let command = Command("show", "Draw what a model learned as PNG pictures: filters, activations, confusion.")
+    command.Subcommands.Add filters
+    command.Subcommands.Add activations
+    command.Subcommands.Add confusion
+    command
+
 [<EntryPoint>]
 let main argv =
     let root = RootCommand("dsl: write, check, train and understand convolutional networks from a text file.")
@@ -158,4 +203,5 @@ let main argv =
     root.Subcommands.Add(evalCommand ())
     root.Subcommands.Add(predictCommand ())
     root.Subcommands.Add(exportCommand ())
+    root.Subcommands.Add(showCommand ())
     root.Parse(argv).Invoke()

@@ -18,5 +18,11 @@ public static class Shapes
         return h * w * c;
     }
 
-    public static int Channels(Shape shape) => Hwc(shape).C;
+    /// <summary>Channels (or a vector's length): known even when the spatial size is dynamic.</summary>
+    public static int Channels(Shape shape) => shape switch
+    {
+        Shape.Image image => image.channels,
+        Shape.Vector v => v.length,
+        _ => throw new ArgumentException($"unknown shape {shape}"),
+    };
 }

@@ -39,6 +39,18 @@ let ``run trains, prints Keras-style epochs and a test report with a confusion m
     Assert.Contains("Test: loss ", evalText)
 
 [<Fact>]
+let ``a dynamic-input model trains at its data's size and its checkpoint exports`` () =
+    let out = temp ()
+    let file = model "input ?x?x1\nconv 8 3x3 relu\nglobalmaxpool\ndense 3 softmax\ntrain\n  data shapes\n  optimizer adam\n  batch 16\n"
+    let code, text, err = run (fun c -> Commands.run c file { Commands.RunOptions.Empty with Out = Some out } CancellationToken.None)
+    Assert.True((code = 0), err)
+    Assert.Contains("examples of 16x16x1", text)
+    let onnx = temp () + ".onnx"
+    let code, text, err = run (fun c -> Commands.export c file (Some (Path.Combine(out, "last.ckpt"))) onnx)
+    Assert.True((code = 0), err)
+    Assert.Contains("input NHWC ?x?x1", text)
+
+[<Fact>]
 let ``--json prints one record per epoch and the test result`` () =
     let code, text, _ = run (fun c -> Commands.run c (model shapesModel) { Commands.RunOptions.Empty with Out = Some (temp ()); Epochs = Some 2; Json = true } CancellationToken.None)
     Assert.Equal(0, code)

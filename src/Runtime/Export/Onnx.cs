@@ -193,7 +193,7 @@ public sealed class OnnxExport
                 return;
             case LayerKind.Conv or LayerKind.FixedConv:
             {
-                var (_, _, c) = Shapes.Hwc(node.InputShapes.Head);
+                var c = Shapes.Channels(node.InputShapes.Head);
                 var f = Shapes.Channels(node.OutputShape);
                 Window w;
                 float[] hwio;

@@ -61,6 +61,35 @@ let ``every model in models/ exports and matches ONNX Runtime`` (file: string) =
         else g
     compare g
 
+/// `input ?x?x1`: the ONNX input has symbolic height and width, and one exported file runs
+/// at several sizes, each matching the runtime compiled at that size with the same weights.
+[<Fact>]
+let ``a dynamic input exports with symbolic sizes and runs at any size`` () =
+    let text = File.ReadAllText(Path.Combine(root, "models", "fully-convolutional-dynamic.cnn"))
+    let sized h w = match Frontend.compileWithInput text h w with Some (Ok (g, _)) -> g | _ -> failwithf "%dx%d does not check" h w
+    let batch = 2
+    let source = Network<float32>(sized 28 28, batch, 3)
+    let rng = Random 6
+    for p in source.Weights do
+        if not (p.Name.EndsWith "/kernel") then
+            for i in 0 .. p.Value.Length - 1 do p.Value[i] <- float32 (rng.NextDouble() - 0.5)
+    use session = new InferenceSession(OnnxExport.Export(graph text, source))
+    let dims = session.InputMetadata["input"].Dimensions
+    Assert.Equal<int[]>([| -1; -1; -1; 1 |], dims)
+    for h, w in [ 28, 28; 40, 36 ] do
+        let net = Network<float32>(sized h w, batch, 3)
+        let weights = source.Weights |> Seq.map (fun p -> p.Name, p.Value) |> dict
+        for p in net.Weights do weights[p.Name].CopyTo(p.Value, 0)
+        for i in 0 .. net.Input.Length - 1 do net.Input[i] <- float32 (rng.NextDouble())
+        net.Forward(false)
+        let expected = net.Output.ToArray()
+        let tensor = DenseTensor<float32>(Memory<float32>(net.Input.ToArray()), ReadOnlySpan [| batch; h; w; 1 |])
+        use results = session.Run([ NamedOnnxValue.CreateFromTensor("input", tensor) ])
+        let actual = (Seq.head results).AsEnumerable<float32>() |> Array.ofSeq
+        Assert.Equal(expected.Length, actual.Length)
+        let worst = Array.map2 (fun (a: float32) b -> abs (float a - float b)) expected actual |> Array.max
+        Assert.True(worst < 1e-4, sprintf "%dx%d: max abs difference %g" h w worst)
+
 [<Fact>]
 let ``min pooling, fixed kernels, reshape and every activation export too`` () =
     compare (graph "input 9x8x2\nsobel same\nminpool 2\nconv 4 3x3 s2 same d1 elu\nreshape 4x2x2\nconv 3 1x1 leakyrelu 0.2\nglobalminpool\ndense 6 tanh\nbatchnorm sigmoid\ndense 3 softmax")
