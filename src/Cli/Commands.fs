@@ -230,6 +230,7 @@ type private PlotReport(inner: ITrainingReport, folder: string, title: string) =
 let private confusionText (e: Evaluation) =
     let names = e.ClassNames
     let n = names.Length
+    let columns = e.Confusion.GetLength 1   // n, or n + 1 with a column for outputs beyond the classes
     let sb = Text.StringBuilder()
     let width = max 6 (names |> Array.map String.length |> Array.max)
     sb.AppendLine("Per class (accuracy):") |> ignore
@@ -237,10 +238,11 @@ let private confusionText (e: Evaluation) =
     sb.AppendLine("Confusion matrix (rows: true class, columns: predicted):") |> ignore
     sb.Append(String(' ', width + 2)) |> ignore
     for p in 0 .. n - 1 do sb.Append(sprintf "%6d" p) |> ignore
+    if columns > n then sb.Append("  other") |> ignore
     sb.AppendLine() |> ignore
     for c in 0 .. n - 1 do
         sb.Append(sprintf "  %-*s" width names[c]) |> ignore
-        for p in 0 .. n - 1 do sb.Append(sprintf "%6d" e.Confusion[c, p]) |> ignore
+        for p in 0 .. columns - 1 do sb.Append(sprintf "%6d" e.Confusion[c, p]) |> ignore
         sb.AppendLine() |> ignore
     sb.ToString()
 
@@ -251,6 +253,12 @@ let private limitSplit (limit: int option) (split: DataSplit) =
 
 let private isDynamic (graph: Graph) =
     match graph.Input.OutputShape with Image (h, w, _) -> h = Dim.Dynamic || w = Dim.Dynamic | Vector _ -> false
+
+/// A data set by name or path; the generated `shapes` set is made at the model's input size.
+let private loadData (name: string) (graph: Graph) =
+    match graph.Input.OutputShape with
+    | Image (Dim.Known h, Dim.Known w, c) -> DataSets.Load(name, h, w, c)
+    | _ -> DataSets.Load name
 
 /// A model with a dynamic input (`input ?x?x1`) trains and evaluates at its data set's size.
 let private sizedToData (text: string) (graph: Graph) (data: Dataset) =
@@ -296,13 +304,18 @@ let run (console: Console) (file: string) (options: RunOptions) (stop: Threading
         CannotRun
     | Some dataName ->
     guarded console (fun () ->
-        let split = DataSets.Load dataName |> limitSplit options.Limit
+        let split = loadData dataName graph |> limitSplit options.Limit
         let graph = sizedToData text graph split.Train
         if not (fits graph) then CannotRun else
         let live = not options.Quiet && not options.Json && not System.Console.IsOutputRedirected && obj.ReferenceEquals(console.Out, System.Console.Out)
         let consoleReport = ConsoleReport(console, options.Quiet, options.Json, live, settings.BatchSize) :> ITrainingReport
         let plot = options.Plot |> Option.map (fun folder -> PlotReport(consoleReport, folder, Path.GetFileNameWithoutExtension file))
         let report = match plot with Some p -> p :> ITrainingReport | None -> consoleReport
+        let outputs = Cost.elements graph.Output.OutputShape |> Option.defaultValue 0L
+        if outputs > int64 split.Train.ClassNames.Length && outputs > 1L && not options.Json then
+            console.Out.WriteLine(
+                sprintf "Note: the model has %d outputs and %s has %d classes; the other outputs are never the answer (the confusion matrix counts them as 'other')"
+                    outputs split.Train.Name split.Train.ClassNames.Length)
         let trainer = Trainer(graph, split.Train, settings, report)
         let trainable, frozen = graph.Nodes |> List.map Cost.parameters |> List.fold (fun (a, b) (x, y) -> a + x, b + y) (0L, 0L)
         let start =
@@ -359,7 +372,7 @@ let private evaluate (console: Console) (command: string) (file: string) (option
     | Ok (_, None) -> console.Err.WriteLine(sprintf "dsl: no data set: add 'data NAME' to the train section of %s, or give --data NAME|FOLDER" file); CannotRun
     | Ok (settings, Some dataName) ->
     guarded console (fun () ->
-        let split = DataSets.Load dataName |> limitSplit options.Limit
+        let split = loadData dataName graph |> limitSplit options.Limit
         let graph = sizedToData text graph split.Train
         let trainer = Trainer(graph, split.Train, TrainingSettings(1, settings.BatchSize, 0, 0.0, settings.Optimizer, settings.Loss, 0.0, settings.OutputFolder), ConsoleReport(console, true, false, false, settings.BatchSize))
         trainer.Load(weights, false) |> ignore
@@ -628,7 +641,7 @@ let showActivations (console: Console) (file: string) (weights: string option) (
                 match data |> Option.orElse graph.Training.Data with
                 | None -> raise (DataError(file, "has no data set for --test: add 'data NAME' to its train section, or give --data NAME|FOLDER"))
                 | Some name ->
-                    let test = (DataSets.Load name).Test
+                    let test = (loadData name graph).Test
                     if n < 0 || n >= test.Count then raise (DataError(name, sprintf "--test %d: the test set has examples 0 to %d" n (test.Count - 1)))
                     let values = Array.zeroCreate<float> test.ExampleSize
                     test.CopyExample(n, Span values)

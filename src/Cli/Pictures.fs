@@ -67,32 +67,33 @@ let curves (title: string) (records: EpochRecord list) : byte[] =
 /// one, each cell's count written in it.
 let confusion (title: string) (matrix: int[,]) (names: string[]) : byte[] =
     let n = Array2D.length1 matrix
+    // an extra column holds predictions outside the data's classes
+    let names, columns = (if Array2D.length2 matrix > n then Array.append names [| "other" |] else names), Array2D.length2 matrix
     use plot = new ScottPlot.Plot()
     plot.Font.Set(font) |> ignore
     // Row r of the data is drawn at y = n - 1 - r, so the first class is at the top, as printed.
-    let data = Array2D.init n n (fun r c -> float matrix[r, c])
+    let data = Array2D.init n columns (fun r c -> float matrix[r, c])
     let heat = plot.Add.Heatmap(data)
     heat.Colormap <- ScottPlot.Colormaps.Viridis()
     heat.CellAlignment <- ScottPlot.Alignment.MiddleCenter
     let top = data |> Seq.cast<float> |> Seq.fold max 0.0
     for r in 0 .. n - 1 do
-        for c in 0 .. n - 1 do
+        for c in 0 .. columns - 1 do
             let label = plot.Add.Text(string matrix[r, c], float c, float (n - 1 - r))
             label.LabelAlignment <- ScottPlot.Alignment.MiddleCenter
             label.LabelFontSize <- 11.0f
             label.LabelFontColor <- if data[r, c] > top * 0.6 then ScottPlot.Colors.Black else ScottPlot.Colors.White
-    let positions = Array.init n float
-    plot.Axes.Bottom.SetTicks(positions, names)
+    plot.Axes.Bottom.SetTicks(Array.init columns float, names)
     plot.Axes.Bottom.TickLabelStyle.Rotation <- -45.0f
     plot.Axes.Bottom.TickLabelStyle.Alignment <- ScottPlot.Alignment.MiddleRight
     plot.Axes.Bottom.MinimumSize <- 110.0f
-    plot.Axes.Left.SetTicks(Array.init n (fun r -> float (n - 1 - r)), names)
-    plot.Axes.SetLimits(-0.5, float n - 0.5, -0.5, float n - 0.5)
+    plot.Axes.Left.SetTicks(Array.init n (fun r -> float (n - 1 - r)), Array.truncate n names)
+    plot.Axes.SetLimits(-0.5, float columns - 0.5, -0.5, float n - 0.5)
     plot.Title(title)
     plot.XLabel "predicted class"
     plot.YLabel "true class"
     plot.Add.ColorBar(heat) |> ignore
-    plot.GetImageBytes(200 + 60 * n, 160 + 55 * n, ScottPlot.ImageFormat.Png)
+    plot.GetImageBytes(200 + 60 * columns, 160 + 55 * n, ScottPlot.ImageFormat.Png)
 
 // ---- grids of small maps ----
 

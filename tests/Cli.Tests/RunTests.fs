@@ -51,6 +51,27 @@ let ``a dynamic-input model trains at its data's size and its checkpoint exports
     Assert.Contains("input NHWC ?x?x1", text)
 
 [<Fact>]
+let ``more outputs than classes runs, as in Keras, with a note and an 'other' column; fewer is refused`` () =
+    let wide = model "input 16x16x1\nconv 4 3x3 relu\nglobalmaxpool\ndense 5 softmax\ntrain\n  data shapes\n  batch 16\n"
+    let code, text, err = run (fun c -> Commands.run c wide { Commands.RunOptions.Empty with Out = Some (temp ()); Limit = Some 160 } CancellationToken.None)
+    Assert.True((code = 0), err)
+    Assert.Contains("the model has 5 outputs and shapes has 3 classes", text)
+    Assert.Contains("     2  other", text)
+    let narrow = model "input 16x16x1\nconv 4 3x3 relu\nglobalmaxpool\ndense 2 softmax\ntrain\n  data shapes\n"
+    let code, _, err = run (fun c -> Commands.run c narrow { Commands.RunOptions.Empty with Out = Some (temp ()) } CancellationToken.None)
+    Assert.Equal(2, code)
+    Assert.Contains("the model ends in 2 values but shapes has 3 classes", err)
+
+[<Fact>]
+let ``the generated shapes set takes the model's input size`` () =
+    let set = CnnDsl.Runtime.Data.DataSets.Load("shapes", 40, 30, 3).Train
+    Assert.Equal("40x30x3", set.ShapeText)
+    // a figure is drawn: some pixels are bright, in every channel alike
+    let pixels = set.Pixels.AsSpan(0, 40 * 30 * 3).ToArray()
+    Assert.True(pixels |> Array.exists (fun p -> p >= 200uy))
+    Assert.True(pixels |> Array.chunkBySize 3 |> Array.forall (fun p -> p[0] = p[1] && p[1] = p[2]))
+
+[<Fact>]
 let ``--json prints one record per epoch and the test result`` () =
     let code, text, _ = run (fun c -> Commands.run c (model shapesModel) { Commands.RunOptions.Empty with Out = Some (temp ()); Epochs = Some 2; Json = true } CancellationToken.None)
     Assert.Equal(0, code)

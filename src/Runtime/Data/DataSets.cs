@@ -125,31 +125,49 @@ public static class DataSets
         return new DataSplit(set, set);
     }
 
-    /// <summary>A small generated image set for quick tries and tests: 16x16 grey images of
-    /// a horizontal bar, a vertical bar or a square at random places, with noise.</summary>
-    public static DataSplit Shapes(int train, int test, int seed)
+    /// <summary>A small generated image set for quick tries and tests: grey images (16x16
+    /// unless a model asks for another size) of a horizontal bar, a vertical bar or a square at
+    /// random places, with noise; colour images repeat the grey level in every channel.</summary>
+    public static DataSplit Shapes(int train, int test, int seed, int height = 16, int width = 16, int channels = 1)
     {
+        // The figure is 5/16 of the smaller side, placed at least 2/16 from the edges, as at 16x16.
+        int side = Math.Min(height, width), length = Math.Max(1, side * 5 / 16), margin = Math.Max(0, side * 2 / 16);
+        int size = height * width * channels;
         Dataset Make(int count, int s)
         {
             var rng = new Random(s);
-            var pixels = new byte[count * 256];
+            var pixels = new byte[count * size];
             var labels = new int[count];
             for (int n = 0; n < count; n++)
             {
-                int label = rng.Next(3), x0 = rng.Next(2, 10), y0 = rng.Next(2, 10);
+                int label = rng.Next(3);
+                int x0 = rng.Next(margin, Math.Max(margin + 1, width - margin - length + 1));
+                int y0 = rng.Next(margin, Math.Max(margin + 1, height - margin - length + 1));
+                int thick = Math.Max(1, length / 5);
                 labels[n] = label;
-                var img = pixels.AsSpan(n * 256, 256);
-                for (int i = 0; i < 256; i++) img[i] = (byte)rng.Next(40);
-                for (int d = 0; d < 5; d++)
-                    for (int e = 0; e < (label == 2 ? 5 : 1); e++)
+                var img = pixels.AsSpan(n * size, size);
+                for (int i = 0; i < height * width; i++)
+                {
+                    var v = (byte)rng.Next(40);
+                    for (int ch = 0; ch < channels; ch++) img[i * channels + ch] = v;
+                }
+                for (int d = 0; d < length; d++)
+                    for (int e = 0; e < (label == 2 ? length : thick); e++)
                     {
                         int y = label == 0 ? y0 + e : y0 + d, x = label == 0 ? x0 + d : x0 + e;
-                        if (label == 2) { y = y0 + d; x = x0 + e; }
-                        img[y * 16 + x] = (byte)(200 + rng.Next(55));
+                        if (y >= height || x >= width) continue;
+                        var v = (byte)(200 + rng.Next(55));
+                        for (int ch = 0; ch < channels; ch++) img[(y * width + x) * channels + ch] = v;
                     }
             }
-            return new Dataset("shapes", 16, 16, 1, pixels, labels, ShapeClasses);
+            return new Dataset("shapes", height, width, channels, pixels, labels, ShapeClasses);
         }
         return new DataSplit(Make(train, seed), Make(test, seed + 1));
     }
+
+    /// <summary>Load, with the generated `shapes` set made at a model's input size.</summary>
+    public static DataSplit Load(string nameOrPath, int height, int width, int channels) =>
+        nameOrPath.Trim().Equals("shapes", StringComparison.OrdinalIgnoreCase)
+            ? Shapes(2000, 500, 1, height, width, channels)
+            : Load(nameOrPath);
 }

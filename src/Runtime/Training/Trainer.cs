@@ -97,8 +97,10 @@ public sealed class Trainer
         bool same = input is Shape.Image ? Shapes.Hwc(input) == (data.Height, data.Width, data.Channels) : elements == data.ExampleSize;
         if (!same)
             throw new DataError(data.Name, $"the model's input is {input} but {data.Name}'s examples are {data.ShapeText}; make the model's first line 'input {data.ShapeText}'");
+        // More outputs than classes is allowed, as in Keras (a 1000-class VGG16 on a small set):
+        // the extra outputs are never the answer; fewer could not name every label.
         int outputs = Shapes.Elements(graph.Output.OutputShape);
-        if (outputs != data.ClassNames.Length && outputs != 1)
+        if (outputs < data.ClassNames.Length && outputs != 1)
             throw new DataError(data.Name, $"the model ends in {outputs} values but {data.Name} has {data.ClassNames.Length} classes; make the last layer 'dense {data.ClassNames.Length} softmax'");
     }
 
@@ -303,7 +305,10 @@ public sealed class Trainer
     public Evaluation Evaluate(Dataset set)
     {
         int batch = _settings.BatchSize;
-        var confusion = new int[_classes, _classes];
+        // rows: true class; columns: predicted class, and one more for a prediction outside the
+        // data's classes when the model has more outputs than the data has classes
+        int per0 = Network.OutputSize;
+        var confusion = new int[_classes, per0 > _classes ? _classes + 1 : _classes];
         double lossSum = 0; long correct = 0;
         var indices = new int[batch];
         int per = Network.OutputSize;
@@ -317,7 +322,7 @@ public sealed class Trainer
             lossSum += loss * count;
             correct += right;
             var output = Network.Output;
-            for (int i = 0; i < count; i++) confusion[_labels[i], Predict(output.Slice(i * per, per))]++;
+            for (int i = 0; i < count; i++) confusion[_labels[i], Math.Min(Predict(output.Slice(i * per, per)), _classes)]++;
         }
         return new Evaluation(lossSum / set.Count, (double)correct / set.Count, confusion, set.ClassNames);
     }
