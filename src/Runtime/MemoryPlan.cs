@@ -5,7 +5,8 @@ namespace CnnDsl.Runtime;
 /// <summary>
 /// The memory a network of a given batch size allocates, computed from the graph alone
 /// (before anything is allocated): activations and their gradients, each layer's own
-/// buffers (im2col columns, pooling arg-max indices, batchnorm and dropout buffers),
+/// buffers (im2col columns, pooling arg-max indices, batchnorm and dropout buffers), the
+/// column buffers the large convolutions share,
 /// parameters, their gradients and the optimizer's state. A test holds it equal to what
 /// Network allocates.
 /// </summary>
@@ -26,6 +27,7 @@ public sealed record MemoryPlan(long Activations, long Workspace, long Parameter
             // values and gradients (batchnorm's moving statistics keep a gradient array too)
             parameters += 2 * (trainable + frozen) * elementSize;
         }
+        workspace += 2 * Layers.ColumnPlan.SharedElements(graph, batch) * elementSize;
         long optimizer = graph.Nodes.Sum(n => Cost.parameters(n).Item1) * optimizerSlots * elementSize;
         return new MemoryPlan(activations, workspace, parameters, optimizer);
     }
@@ -38,13 +40,11 @@ public sealed record MemoryPlan(long Activations, long Workspace, long Parameter
         {
             case LayerKind.Conv or LayerKind.FixedConv:
                 var window = node.Kind is LayerKind.Conv c ? c.Item.Window : ((LayerKind.FixedConv)node.Kind).Item.Window;
-                var (h, w, ch) = Shapes.Hwc(node.InputShapes.Head);
-                var (oh, ow, f) = Shapes.Hwc(node.OutputShape);
+                int ch = Shapes.Channels(node.InputShapes.Head), f = Shapes.Channels(node.OutputShape);
                 long constant = node.Kind.IsFixedConv ? (long)window.KernelH * window.KernelW * ch * f * elementSize : 0;
-                bool identity = window.KernelH == 1 && window.KernelW == 1 && window.StrideH == 1 && window.StrideW == 1 &&
-                    window.Padding.Top == 0 && window.Padding.Bottom == 0 && window.Padding.Left == 0 && window.Padding.Right == 0;
-                long columns = identity ? 0 : 2L * batch * oh * ow * window.KernelH * window.KernelW * ch * elementSize;
-                return columns + constant;
+                // columns and their gradient, unless they live in the shared buffers (counted once)
+                var plan = Layers.ColumnPlan.For(node, batch);
+                return (plan.Shared ? 0 : 2 * plan.Elements * elementSize) + constant;
             case LayerKind.Pool pool:
                 return pool.Item.Kind.IsAverage ? 0 : output * sizeof(int);
             case LayerKind.GlobalPool kind:

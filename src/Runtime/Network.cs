@@ -12,6 +12,7 @@ namespace CnnDsl.Runtime;
 public sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly Layer<T>[] _layers;
+    private readonly SharedColumns<T>? _sharedColumns;
     private readonly ulong _seed;
     private ulong _step;
 
@@ -25,10 +26,12 @@ public sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
         _seed = (ulong)seed;
         var nodes = graph.Nodes.ToArray();
         _layers = new Layer<T>[nodes.Length];
+        long shared = ColumnPlan.SharedElements(graph, batch);
+        _sharedColumns = shared > 0 ? new SharedColumns<T>(shared) : null;
         foreach (var node in nodes)
         {
             var inputs = node.Inputs.Select(id => _layers[id].Output).ToArray();
-            var layer = Create(node, inputs, batch);
+            var layer = Create(node, inputs, batch, _sharedColumns);
             layer.InputNeedsGradient = node.Inputs.Select(id => id != 0 || inputGradient).ToArray();
             _layers[node.Id] = layer;
         }
@@ -53,10 +56,14 @@ public sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>Parameters and non-learned state (batchnorm statistics): what a checkpoint holds.</summary>
     public IEnumerable<Parameter<T>> Weights => _layers.SelectMany(l => l.Parameters.Concat(l.State));
 
-    private static Layer<T> Create(Node node, Activations<T>[] inputs, int batch) => node.Kind switch
+    /// <summary>Bytes of the column buffers the large convolutions share (see ColumnPlan).</summary>
+    public long SharedWorkspaceBytes =>
+        _sharedColumns == null ? 0 : 2L * _sharedColumns.Columns.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
+
+    private static Layer<T> Create(Node node, Activations<T>[] inputs, int batch, SharedColumns<T>? shared) => node.Kind switch
     {
         var k when k.IsInput || k.IsActivationLayer => new ActivationLayer<T>(node, inputs, batch),
-        LayerKind.Conv or LayerKind.FixedConv => new Conv2d<T>(node, inputs, batch),
+        LayerKind.Conv or LayerKind.FixedConv => new Conv2d<T>(node, inputs, batch, shared),
         LayerKind.Pool => new Pool2d<T>(node, inputs, batch),
         LayerKind.GlobalPool => new GlobalPool2d<T>(node, inputs, batch),
         LayerKind.Dense => new Dense<T>(node, inputs, batch),

@@ -89,5 +89,5 @@ let ``the memory plan equals what a network allocates`` () =
         let activations = net.Layers |> Seq.sumBy (fun l -> 2L * int64 l.Output.Value.Length * 4L)
         let weights = net.Weights |> Seq.sumBy (fun p -> 2L * int64 p.Value.Length * 4L)
         Assert.Equal(activations, plan.Activations)
-        Assert.Equal(net.Layers |> Seq.sumBy (fun l -> l.WorkspaceBytes), plan.Workspace)
+        Assert.Equal((net.Layers |> Seq.sumBy (fun l -> l.WorkspaceBytes)) + net.SharedWorkspaceBytes, plan.Workspace)
         Assert.Equal(weights, plan.Parameters)

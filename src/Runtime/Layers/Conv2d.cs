@@ -19,9 +19,11 @@ public sealed class Conv2d<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
     private readonly T[]? _weightGradient;
     private readonly Parameter<T>? _kernel, _bias;
     private readonly T[]? _col, _colGradient;
+    private readonly ColumnPlan _plan;
     private readonly Parameter<T>[] _parameters;
 
-    public Conv2d(Node node, Activations<T>[] inputs, int batch) : base(node, inputs, batch)
+    /// <param name="shared">the network's shared column buffers, used when the plan says so</param>
+    public Conv2d(Node node, Activations<T>[] inputs, int batch, SharedColumns<T>? shared = null) : base(node, inputs, batch)
     {
         var (h, w, c) = Shapes.Hwc(node.InputShapes.Head);
         var (oh, ow, f) = Shapes.Hwc(node.OutputShape);
@@ -45,9 +47,17 @@ public sealed class Conv2d<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
         _filters = f;
         _im2col = new Im2Col(h, w, c, oh, ow, window);
         _parameters = new[] { _kernel, _bias }.Where(p => p != null).Select(p => p!).ToArray();
-        if (!_im2col.IsIdentity)
+        _plan = ColumnPlan.For(node, batch);
+        if (_plan.Shared)
         {
-            _col = new T[_im2col.Rows(batch) * _im2col.Columns];
+            if (shared == null || shared.Columns.Length < _plan.Elements)
+                throw new ArgumentException($"{node.Name} needs the network's shared column buffers of {_plan.Elements} values");
+            _col = shared.Columns;
+            _colGradient = shared.Gradient;
+        }
+        else if (_plan.Elements > 0)
+        {
+            _col = new T[_plan.Elements];
             _colGradient = new T[_col.Length];
         }
     }
@@ -55,7 +65,8 @@ public sealed class Conv2d<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
     public Parameter<T>? Kernel => _kernel;
     public Parameter<T>? Bias => _bias;
     public override IReadOnlyList<Parameter<T>> Parameters => _parameters;
-    public override long WorkspaceBytes => BytesOf(_col) + BytesOf(_colGradient) + (_kernel == null ? BytesOf(_weights) : 0);
+    /// <summary>The layer's own buffers (shared columns are counted once, by the network).</summary>
+    public override long WorkspaceBytes => (_plan.Shared ? 0 : BytesOf(_col) + BytesOf(_colGradient)) + (_kernel == null ? BytesOf(_weights) : 0);
 
     /// <summary>Depthwise constant kernels as a full HWIO matrix: input channel c feeds only
     /// output channels c * n .. c * n + n - 1 (channel-major, as the graph defines them).</summary>
@@ -73,15 +84,23 @@ public sealed class Conv2d<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
 
     public override void Forward(bool training)
     {
-        int p = _im2col.Rows(Batch), k = _im2col.Columns;
-        ReadOnlySpan<T> col = Inputs[0].Value;
-        if (_col != null)
-        {
-            _im2col.Expand<T>(Inputs[0].Value, _col, Batch);
-            col = _col;
-        }
+        int k = _im2col.Columns, rowsPerImage = _im2col.Rows(1);
         var y = Output.Value.AsSpan();
-        Gemm.Multiply(false, false, p, _filters, k, T.One, col, k, _weights, _filters, T.Zero, y, _filters);
+        if (_col == null)
+        {
+            // 1x1 stride 1: the input is the column matrix.
+            Gemm.Multiply(false, false, _im2col.Rows(Batch), _filters, k, T.One, Inputs[0].Value, k, _weights, _filters, T.Zero, y, _filters);
+        }
+        else
+        {
+            for (int first = 0; first < Batch; first += _plan.ImagesPerChunk)
+            {
+                int count = Math.Min(_plan.ImagesPerChunk, Batch - first), rows = count * rowsPerImage;
+                _im2col.Expand<T>(Inputs[0].Value, _col, first, count);
+                Gemm.Multiply(false, false, rows, _filters, k, T.One, _col, k, _weights, _filters, T.Zero,
+                    y.Slice(first * rowsPerImage * _filters, rows * _filters), _filters);
+            }
+        }
         if (_bias != null) Vectorised.AddToRows(y, _bias.Value);
         Activate();
     }
@@ -89,22 +108,33 @@ public sealed class Conv2d<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
     public override void Backward()
     {
         ActivationBackward();
-        int p = _im2col.Rows(Batch), k = _im2col.Columns;
+        int k = _im2col.Columns, rowsPerImage = _im2col.Rows(1);
         ReadOnlySpan<T> dy = Output.Gradient;
-        if (Node.Trainable && _weightGradient != null)
+        bool weights = Node.Trainable && _weightGradient != null, input = InputNeedsGradient[0];
+        if (weights && _bias != null) Vectorised.SumRows(dy, _bias.Gradient);
+        if (_col == null)
         {
-            ReadOnlySpan<T> col = _col ?? Inputs[0].Value;
-            Gemm.Multiply(true, false, k, _filters, p, T.One, col, k, dy, _filters, T.Zero, _weightGradient, _filters);
-            if (_bias != null) Vectorised.SumRows(dy, _bias.Gradient);
-        }
-        if (!InputNeedsGradient[0]) return;
-        if (_colGradient == null)
-        {
+            int p = _im2col.Rows(Batch);
+            if (weights) Gemm.Multiply(true, false, k, _filters, p, T.One, Inputs[0].Value, k, dy, _filters, T.Zero, _weightGradient, _filters);
             // 1x1 stride 1: the column matrix is the input, so dcol is the input gradient.
-            Gemm.Multiply(false, true, p, k, _filters, T.One, dy, _filters, _weights, _filters, T.One, Inputs[0].Gradient, k);
+            if (input) Gemm.Multiply(false, true, p, k, _filters, T.One, dy, _filters, _weights, _filters, T.One, Inputs[0].Gradient, k);
             return;
         }
-        Gemm.Multiply(false, true, p, k, _filters, T.One, dy, _filters, _weights, _filters, T.Zero, _colGradient, k);
-        _im2col.Collapse<T>(_colGradient, Inputs[0].Gradient, Batch);
+        for (int first = 0; first < Batch; first += _plan.ImagesPerChunk)
+        {
+            int count = Math.Min(_plan.ImagesPerChunk, Batch - first), rows = count * rowsPerImage;
+            var dyChunk = dy.Slice(first * rowsPerImage * _filters, rows * _filters);
+            if (weights)
+            {
+                // Shared columns were overwritten by later layers: rebuild this chunk's.
+                if (_plan.Shared) _im2col.Expand<T>(Inputs[0].Value, _col, first, count);
+                Gemm.Multiply(true, false, k, _filters, rows, T.One, _col, k, dyChunk, _filters, first == 0 ? T.Zero : T.One, _weightGradient, _filters);
+            }
+            if (input)
+            {
+                Gemm.Multiply(false, true, rows, k, _filters, T.One, dyChunk, _filters, _weights, _filters, T.Zero, _colGradient, k);
+                _im2col.Collapse<T>(_colGradient, Inputs[0].Gradient, first, count);
+            }
+        }
     }
 }

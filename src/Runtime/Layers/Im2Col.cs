@@ -20,7 +20,7 @@ public readonly struct Im2Col(int height, int width, int channels, int outHeight
     public void Expand<T>(ReadOnlySpan<T> input, Span<T> col, int batch) where T : unmanaged, INumber<T> =>
         Expand(input, col, 0, batch);
 
-    /// <summary>The rows of images first .. first + count - 1 (the others are untouched).</summary>
+    /// <summary>The rows of images first .. first + count - 1, written from the start of `col`.</summary>
     public void Expand<T>(ReadOnlySpan<T> input, Span<T> col, int first, int count) where T : unmanaged, INumber<T>
     {
         int k = Columns, c = channels, kw = window.KernelW, run = kw * c;
@@ -30,7 +30,7 @@ public readonly struct Im2Col(int height, int width, int channels, int outHeight
             var image = input.Slice(b * imageSize, imageSize);
             for (int oy = 0; oy < outHeight; oy++)
             {
-                int row0 = (b * outHeight + oy) * outWidth;
+                int row0 = ((b - first) * outHeight + oy) * outWidth;
                 for (int ky = 0; ky < window.KernelH; ky++)
                 {
                     int iy = oy * window.StrideH - window.Padding.Top + ky * window.DilationH;
@@ -70,7 +70,7 @@ public readonly struct Im2Col(int height, int width, int channels, int outHeight
     public void Collapse<T>(ReadOnlySpan<T> col, Span<T> input, int batch) where T : unmanaged, INumber<T> =>
         Collapse(col, input, 0, batch);
 
-    /// <summary>Adds the rows of images first .. first + count - 1 into those images' gradients.</summary>
+    /// <summary>Adds `col`'s rows, those of images first .. first + count - 1, into those images' gradients.</summary>
     public void Collapse<T>(ReadOnlySpan<T> col, Span<T> input, int first, int count) where T : unmanaged, INumber<T>
     {
         int k = Columns, c = channels, kw = window.KernelW, run = kw * c;
@@ -80,7 +80,7 @@ public readonly struct Im2Col(int height, int width, int channels, int outHeight
             var image = input.Slice(b * imageSize, imageSize);
             for (int oy = 0; oy < outHeight; oy++)
             {
-                int row0 = (b * outHeight + oy) * outWidth;
+                int row0 = ((b - first) * outHeight + oy) * outWidth;
                 for (int ky = 0; ky < window.KernelH; ky++)
                 {
                     int iy = oy * window.StrideH - window.Padding.Top + ky * window.DilationH;
@@ -125,7 +125,5 @@ public readonly struct Im2Col(int height, int width, int channels, int outHeight
     }
 
     /// <summary>A 1x1, stride-1, unpadded window reads the input as it is: no copy needed.</summary>
-    public bool IsIdentity =>
-        window.KernelH == 1 && window.KernelW == 1 && window.StrideH == 1 && window.StrideW == 1 &&
-        window.Padding.Top == 0 && window.Padding.Left == 0 && window.Padding.Bottom == 0 && window.Padding.Right == 0;
+    public bool IsIdentity => ColumnPlan.IsIdentity(window);
 }

@@ -104,3 +104,39 @@ let ``seed 000: conv backward with relu and MSE against ones`` () =
         assertClose 1e-6 [| 0.83250606; 0.75945675; 0.75945675; 0.4834994 |] conv.Kernel.Gradient
         // the seed prints Keras's float32 result
         Assert.InRange(conv.Bias.Gradient[0], 0.5188656 - 2e-6, 0.5188656 + 2e-6))
+
+/// Runs `f` with column limits so small that every convolution with columns is chunked
+/// (one or two images at a time) through the network's shared buffers.
+let private chunked (images: int) (f: unit -> 'a) : 'a =
+    let limit, chunk = ColumnPlan.PrivateLimit, ColumnPlan.ChunkElements
+    ColumnPlan.PrivateLimit <- 1L
+    ColumnPlan.ChunkElements <- 1L + int64 (images - 1) * 10_000L
+    try f () finally
+        ColumnPlan.PrivateLimit <- limit
+        ColumnPlan.ChunkElements <- chunk
+
+[<Property(MaxTest = 25)>]
+let ``chunked convolutions through shared columns have right gradients`` k s p d extra c f mode act =
+    // two stacked convs share the buffers, so the first one's columns must be rebuilt in backward
+    chunked 1 (fun () -> assertGradients (convModel k s p d extra c f mode act + "\nconv 2 2x2 same") 3)
+
+[<Fact>]
+let ``chunked and whole-batch columns give the same outputs and gradients, and the plan counts the shared buffers once`` () =
+    let text = "input 9x8x3\nconv 4 3x3 same relu\nconv 5 3x3 s2 relu\nconv 3 1x1\nglobalavgpool\ndense 2 softmax"
+    let run () =
+        let net = network text 3
+        let rng = Random 4
+        copyFrom (randomArray rng net.Input.Length) net.Input
+        net.Forward(true)
+        Losses.CrossEntropy(net, ReadOnlySpan [| 0; 1; 1 |]) |> ignore
+        net.Backward()
+        net.Output.ToArray(), (net.Parameters |> Seq.collect (fun p -> p.Gradient) |> Array.ofSeq), net
+    let outputs, gradients, whole = run ()
+    Assert.Equal(0L, whole.SharedWorkspaceBytes)
+    chunked 2 (fun () ->
+        let outputs2, gradients2, net = run ()
+        assertClose 1e-12 outputs outputs2
+        assertClose 1e-12 gradients gradients2
+        let plan = MemoryPlan.Estimate(graph text, 3, sizeof<float>)
+        Assert.True(net.SharedWorkspaceBytes > 0L)
+        Assert.Equal((net.Layers |> Seq.sumBy (fun l -> l.WorkspaceBytes)) + net.SharedWorkspaceBytes, plan.Workspace))

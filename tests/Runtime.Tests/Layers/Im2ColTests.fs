@@ -54,14 +54,19 @@ let ``im2col is the definition, and col2im its adjoint`` (h0: byte) (w0: byte) (
         Assert.Equal(left, right, 9)
 
 [<Fact>]
-let ``one image of a batch can be expanded alone`` () =
+let ``one image of a batch is expanded into the start of a chunk buffer, and collapsed back into its place`` () =
     let window = { KernelH = 3; KernelW = 3; StrideH = 1; StrideW = 1; DilationH = 1; DilationW = 1; Padding = { Top = 1; Bottom = 1; Left = 1; Right = 1 }; PaddingMode = Same }
     let im2col = Im2Col(4, 4, 2, 4, 4, window)
     let x = Array.init (3 * 32) float
     let all = Array.zeroCreate (im2col.Rows 3 * im2col.Columns)
     im2col.Expand<float>(ReadOnlySpan x, Span all, 3)
-    let part = Array.create all.Length -1.0
-    im2col.Expand<float>(ReadOnlySpan x, Span part, 1, 1)
     let rows = im2col.Rows 1 * im2col.Columns
-    Assert.Equal<float[]>(all[rows .. 2 * rows - 1], part[rows .. 2 * rows - 1])
-    Assert.True(part[.. rows - 1] |> Array.forall ((=) -1.0))
+    let part = Array.create (rows + 1) -1.0
+    im2col.Expand<float>(ReadOnlySpan x, Span part, 1, 1)
+    Assert.Equal<float[]>(all[rows .. 2 * rows - 1], part[.. rows - 1])
+    Assert.Equal(-1.0, part[rows])
+    // and col2im adds one image's rows into that image only
+    let back = Array.zeroCreate x.Length
+    im2col.Collapse<float>(ReadOnlySpan part[.. rows - 1], Span back, 1, 1)
+    Assert.True(back[.. 31] |> Array.forall ((=) 0.0) && back[64 ..] |> Array.forall ((=) 0.0))
+    Assert.True(back[32 .. 63] |> Array.exists ((<>) 0.0))

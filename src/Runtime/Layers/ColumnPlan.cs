@@ -1,0 +1,57 @@
+using CnnDsl.Graph;
+
+namespace CnnDsl.Runtime.Layers;
+
+/// <summary>
+/// Where a convolution keeps its im2col columns. A small column matrix (the whole batch's
+/// rows within <see cref="PrivateLimit"/> values) is the layer's own: one GEMM per pass, and
+/// backward reuses forward's columns. A large one (VGG16's early layers at 224x224 take
+/// hundreds of MB per image) runs in chunks of whole images through one buffer that every such
+/// layer of the network shares, and backward rebuilds each chunk's columns: memory then grows
+/// with the largest chunk, not with the sum of every layer's full-batch columns.
+/// </summary>
+public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long Elements)
+{
+    /// <summary>Values a layer may keep for its own columns (64 MB of float).</summary>
+    public static long PrivateLimit { get; set; } = 16L << 20;
+
+    /// <summary>Values in one chunk of the shared buffer (16 MB of float; at least one image).</summary>
+    public static long ChunkElements { get; set; } = 4L << 20;
+
+    /// <summary>The plan for a convolution node at a batch size; Elements is the size of each
+    /// of the two buffers (columns and their gradient), 0 for a 1x1 stride-1 convolution.</summary>
+    public static ColumnPlan For(Node node, int batch)
+    {
+        var window = node.Kind switch
+        {
+            LayerKind.Conv conv => conv.Item.Window,
+            LayerKind.FixedConv fixedConv => fixedConv.Item.Window,
+            _ => throw new ArgumentException($"{node.Name} is not a convolution"),
+        };
+        if (IsIdentity(window)) return new ColumnPlan(false, batch, 0);
+        var (_, _, c) = Shapes.Hwc(node.InputShapes.Head);
+        var (oh, ow, _) = Shapes.Hwc(node.OutputShape);
+        long perImage = (long)oh * ow * window.KernelH * window.KernelW * c;
+        if (perImage * batch <= PrivateLimit) return new ColumnPlan(false, batch, perImage * batch);
+        int images = (int)Math.Clamp(ChunkElements / perImage, 1, batch);
+        return new ColumnPlan(true, images, perImage * images);
+    }
+
+    /// <summary>A 1x1, stride-1, unpadded window reads the input as it is: no columns needed.</summary>
+    public static bool IsIdentity(Window w) =>
+        w.KernelH == 1 && w.KernelW == 1 && w.StrideH == 1 && w.StrideW == 1 &&
+        w.Padding.Top == 0 && w.Padding.Left == 0 && w.Padding.Bottom == 0 && w.Padding.Right == 0;
+
+    /// <summary>Values of the shared buffers a network needs (each of two): the largest chunk.</summary>
+    public static long SharedElements(CnnDsl.Graph.Graph graph, int batch) =>
+        graph.Nodes.Where(n => n.Kind.IsConv || n.Kind.IsFixedConv)
+            .Select(n => For(n, batch)).Where(p => p.Shared).Select(p => p.Elements).DefaultIfEmpty(0).Max();
+}
+
+/// <summary>The columns buffers that the chunked convolutions of one network share (only one
+/// layer runs at a time).</summary>
+public sealed class SharedColumns<T>(long elements) where T : unmanaged
+{
+    public T[] Columns { get; } = new T[elements];
+    public T[] Gradient { get; } = new T[elements];
+}
