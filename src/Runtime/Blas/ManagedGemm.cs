@@ -6,12 +6,15 @@ namespace CnnDsl.Runtime.Blas;
 
 /// <summary>
 /// A blocked, vectorised, multi-threaded GEMM in C#, used when MKL is missing.
-/// Transposed operands are first packed into row-major copies (thread-local buffers that
-/// grow once and are reused), then a 4-row x 2-vector register tile runs over K blocks.
+/// B is packed into panels two vectors wide (a thread-local buffer that grows once and is
+/// reused), A is read in place either way round, and a 6-row x 2-vector register tile of fused
+/// multiply-adds (12 independent accumulators: enough to cover the FMA latency on two ports)
+/// runs over K blocks, row tiles in parallel.
 /// </summary>
 public sealed class ManagedGemm : IGemm
 {
     private const int KBlock = 256;
+    private const int TileRows = 6;
     /// <summary>Below this many multiply-adds a product runs on one thread.</summary>
     private const long ParallelWork = 1L << 18;
 
@@ -37,17 +40,6 @@ public sealed class ManagedGemm : IGemm
         return buffer;
     }
 
-    /// <summary>op(X) as a row-major rows x cols copy.</summary>
-    private static void Transpose<T>(ReadOnlySpan<T> x, int ld, int rows, int cols, Span<T> into) where T : unmanaged
-    {
-        // x holds the cols x rows matrix (row stride ld); into[r, c] = x[c, r].
-        for (int c = 0; c < cols; c++)
-        {
-            var src = x.Slice(c * ld, rows);
-            for (int r = 0; r < rows; r++) into[r * cols + c] = src[r];
-        }
-    }
-
     private static void Run<T>(bool transA, bool transB, int m, int n, int k, T alpha,
         ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, T beta, Span<T> c, int ldc)
         where T : unmanaged, INumber<T>
@@ -61,63 +53,54 @@ public sealed class ManagedGemm : IGemm
             else if (beta != T.One) for (int j = 0; j < n; j++) row[j] *= beta;
         }
         if (k == 0 || T.IsZero(alpha)) return;
-        if (transA && !transB)
+        // op(A)[i, p] sits at a[i * rowStride + p * colStride]: a transposed A (the weight
+        // gradient's col^T) is read in place, its 6 rows of one k being 6 adjacent values.
+        int rowStride = transA ? 1 : lda, colStride = transA ? lda : 1;
+        // op(B)[p, j] sits at b[p * bRow + j * bCol]. Its columns are packed in panels of two
+        // vectors (k x 2w values each, contiguous), so that the tile streams B; the columns past
+        // the last whole panel are read in place.
+        int bRow = transB ? 1 : ldb, bCol = transB ? ldb : 1;
+        int w2 = 2 * Vector<T>.Count, panels = n / w2;
+        var packed = Grow(ref Scratch<T>.B, Math.Max(1, panels * k * w2));
+        for (int t = 0; t < panels; t++)
         {
-            // A^T B (weight gradients, K large): transpose A one K-slab at a time, small enough
-            // to stay in cache, and run the row kernel on each slab; transposing all of A at
-            // once would stream it through memory with strided writes.
-            const int slab = 64;
-            var packedA = Grow(ref Scratch<T>.A, m * slab);
-            for (int p0 = 0; p0 < k; p0 += slab)
-            {
-                int kb = Math.Min(slab, k - p0);
-                for (int p = 0; p < kb; p++)
+            var panel = packed.AsSpan(t * k * w2, k * w2);
+            if (!transB)
+                for (int q = 0; q < k; q++) b.Slice(q * ldb + t * w2, w2).CopyTo(panel.Slice(q * w2, w2));
+            else
+                for (int jj = 0; jj < w2; jj++)
                 {
-                    var src = a.Slice((p0 + p) * lda, m);
-                    for (int i = 0; i < m; i++) packedA[i * kb + p] = src[i];
+                    var column = b.Slice((t * w2 + jj) * ldb, k);
+                    for (int q = 0; q < k; q++) panel[q * w2 + jj] = column[q];
                 }
-                RunRows(packedA, kb, b.Slice(p0 * ldb), ldb, c, ldc, m, n, kb, alpha);
-            }
-            return;
         }
-        if (transA)
-        {
-            var packed = Grow(ref Scratch<T>.A, m * k);
-            Transpose(a, lda, m, k, packed);
-            a = packed; lda = k;
-        }
-        if (transB)
-        {
-            var packed = Grow(ref Scratch<T>.B, k * n);
-            Transpose(b, ldb, k, n, packed);
-            b = packed; ldb = n;
-        }
-        RunRows(a, lda, b, ldb, c, ldc, m, n, k, alpha);
+        RunRows(a, rowStride, colStride, packed, b, bRow, bCol, c, ldc, m, n, k, alpha);
     }
 
-    /// <summary>C += alpha * A B for row-major A [m, k] and B [k, n], rows of C in parallel.</summary>
-    private static void RunRows<T>(ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc, int m, int n, int k, T alpha)
+    /// <summary>C += alpha * op(A) op(B), both strided as Run says, B's whole panels packed; rows of C in parallel.</summary>
+    private static void RunRows<T>(ReadOnlySpan<T> a, int rowStride, int colStride, ReadOnlySpan<T> panels, ReadOnlySpan<T> b, int bRow, int bCol,
+        Span<T> c, int ldc, int m, int n, int k, T alpha)
         where T : unmanaged, INumber<T>
     {
         unsafe
         {
-            fixed (T* pa = a) fixed (T* pb = b) fixed (T* pc = c)
+            fixed (T* pa = a) fixed (T* pp = panels) fixed (T* pb = b) fixed (T* pc = c)
             {
-                var job = new Job<T>(pa, lda, pb, ldb, pc, ldc, n, k, alpha);
-                int blocks = (m + 3) / 4;
+                var job = new Job<T>(pa, rowStride, colStride, pp, pb, bRow, bCol, pc, ldc, n, k, alpha);
+                int blocks = (m + TileRows - 1) / TileRows;
                 if ((long)m * n * k < ParallelWork || blocks == 1)
-                    for (int blk = 0; blk < blocks; blk++) job.Rows(blk * 4, Math.Min(4, m - blk * 4));
+                    for (int blk = 0; blk < blocks; blk++) job.Rows(blk * TileRows, Math.Min(TileRows, m - blk * TileRows));
                 else
                     Parallel.For(0, blocks, blk =>
                     {
                         Denormals.FlushToZero();
-                        job.Rows(blk * 4, Math.Min(4, m - blk * 4));
+                        job.Rows(blk * TileRows, Math.Min(TileRows, m - blk * TileRows));
                     });
             }
         }
     }
 
-    private readonly unsafe struct Job<T>(T* a, int lda, T* b, int ldb, T* c, int ldc, int n, int k, T alpha)
+    private readonly unsafe struct Job<T>(T* a, int rs, int cs, T* panels, T* b, int bRow, int bCol, T* c, int ldc, int n, int k, T alpha)
         where T : unmanaged, INumber<T>
     {
         /// <summary>C[i0..i0+rows, :] += alpha * A[i0.., :] * B.</summary>
@@ -134,27 +117,47 @@ public sealed class ManagedGemm : IGemm
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector<T> Fma(Vector<T> x, Vector<T> y, Vector<T> acc)
+        {
+            // The type tests are constants after JIT specialisation.
+            if (typeof(T) == typeof(float))
+                return Vector.FusedMultiplyAdd(x.As<T, float>(), y.As<T, float>(), acc.As<T, float>()).As<float, T>();
+            if (typeof(T) == typeof(double))
+                return Vector.FusedMultiplyAdd(x.As<T, double>(), y.As<T, double>(), acc.As<T, double>()).As<double, T>();
+            return acc + x * y;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private void Tile(int i0, int rows, int j, int k0, int kEnd)
         {
             int w = Vector<T>.Count;
-            Vector<T> c00 = default, c01 = default, c10 = default, c11 = default,
-                      c20 = default, c21 = default, c30 = default, c31 = default;
-            T* a0 = a + i0 * lda, a1 = a0 + (rows > 1 ? lda : 0), a2 = a0 + (rows > 2 ? 2 * lda : 0), a3 = a0 + (rows > 3 ? 3 * lda : 0);
+            Vector<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
+                      c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+            // Rows past the end read row 0 again (their sums are never stored).
+            T* a0 = a + i0 * rs;
+            T* panel = panels + (long)(j / (2 * w)) * k * 2 * w;
+            int r1 = rows > 1 ? rs : 0, r2 = rows > 2 ? 2 * rs : 0, r3 = rows > 3 ? 3 * rs : 0;
+            int r4 = rows > 4 ? 4 * rs : 0, r5 = rows > 5 ? 5 * rs : 0;
             for (int p = k0; p < kEnd; p++)
             {
-                var bRow = b + p * ldb + j;
-                var b0 = Unsafe.ReadUnaligned<Vector<T>>(bRow);
-                var b1 = Unsafe.ReadUnaligned<Vector<T>>(bRow + w);
-                var x = new Vector<T>(a0[p]); c00 += x * b0; c01 += x * b1;
-                x = new Vector<T>(a1[p]); c10 += x * b0; c11 += x * b1;
-                x = new Vector<T>(a2[p]); c20 += x * b0; c21 += x * b1;
-                x = new Vector<T>(a3[p]); c30 += x * b0; c31 += x * b1;
+                var bp = panel + p * 2 * w;
+                var b0 = Unsafe.ReadUnaligned<Vector<T>>(bp);
+                var b1 = Unsafe.ReadUnaligned<Vector<T>>(bp + w);
+                T* ap = a0 + p * cs;
+                var x = new Vector<T>(ap[0]); c00 = Fma(x, b0, c00); c01 = Fma(x, b1, c01);
+                x = new Vector<T>(ap[r1]); c10 = Fma(x, b0, c10); c11 = Fma(x, b1, c11);
+                x = new Vector<T>(ap[r2]); c20 = Fma(x, b0, c20); c21 = Fma(x, b1, c21);
+                x = new Vector<T>(ap[r3]); c30 = Fma(x, b0, c30); c31 = Fma(x, b1, c31);
+                x = new Vector<T>(ap[r4]); c40 = Fma(x, b0, c40); c41 = Fma(x, b1, c41);
+                x = new Vector<T>(ap[r5]); c50 = Fma(x, b0, c50); c51 = Fma(x, b1, c51);
             }
             var s = new Vector<T>(alpha);
             Store(i0, j, c00 * s, c01 * s);
             if (rows > 1) Store(i0 + 1, j, c10 * s, c11 * s);
             if (rows > 2) Store(i0 + 2, j, c20 * s, c21 * s);
             if (rows > 3) Store(i0 + 3, j, c30 * s, c31 * s);
+            if (rows > 4) Store(i0 + 4, j, c40 * s, c41 * s);
+            if (rows > 5) Store(i0 + 5, j, c50 * s, c51 * s);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -170,8 +173,8 @@ public sealed class ManagedGemm : IGemm
             for (int r = 0; r < rows; r++)
             {
                 T sum = T.Zero;
-                var ar = a + (i0 + r) * lda;
-                for (int p = k0; p < kEnd; p++) sum += ar[p] * b[p * ldb + j];
+                var ar = a + (i0 + r) * rs;
+                for (int p = k0; p < kEnd; p++) sum += ar[p * cs] * b[p * bRow + j * bCol];
                 c[(i0 + r) * ldc + j] += alpha * sum;
             }
         }
