@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.InteropServices;
 using CnnDsl.Graph;
 
 namespace CnnDsl.Runtime.Layers;
@@ -35,32 +36,108 @@ public sealed class Pool2d<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
 
     public override void Forward(bool training)
     {
-        var x = Inputs[0].Value.AsSpan();
-        var y = Output.Value.AsSpan();
-        bool isMax = _kind.IsMax, isAverage = _kind.IsAverage;
+        if (typeof(T) == typeof(float) && !_kind.IsAverage && _c >= Vector<float>.Count)
+            ForwardVectorised(MemoryMarshal.Cast<T, float>(Inputs[0].Value.AsSpan()), MemoryMarshal.Cast<T, float>(Output.Value.AsSpan()), _kind.IsMax);
+        else if (_kind.IsAverage)
+            ForwardAverage();
+        else
+            ForwardScalar();
+        Activate();
+    }
+
+    private static readonly Vector<int> Lanes = CreateLanes();
+    private static Vector<int> CreateLanes()
+    {
+        Span<int> lanes = stackalloc int[Vector<int>.Count];
+        for (int i = 0; i < lanes.Length; i++) lanes[i] = i;
+        return new Vector<int>(lanes);
+    }
+
+    /// <summary>Max or min pooling in float, Vector&lt;float&gt;.Count channels at a time (NHWC
+    /// keeps a pixel's channels adjacent), the chosen cells' indices kept alongside.</summary>
+    private void ForwardVectorised(ReadOnlySpan<float> x, Span<float> y, bool isMax)
+    {
+        int width = Vector<float>.Count;
+        var xv = x; var chosen = _chosen.AsSpan();
         for (int b = 0; b < Batch; b++)
             for (int oy = 0; oy < _oh; oy++)
                 for (int ox = 0; ox < _ow; ox++)
                 {
                     var (y0, y1, x0, x1) = Cells(oy, ox);
                     int outBase = ((b * _oh + oy) * _ow + ox) * _c;
-                    int count = (y1 - y0) * (x1 - x0);
-                    for (int ch = 0; ch < _c; ch++)
+                    int ch = 0;
+                    for (; ch + width <= _c; ch += width)
                     {
-                        T acc = T.Zero;
-                        int best = -1;
+                        var best = Vector<float>.Zero;
+                        var index = new Vector<int>(-1);
+                        bool first = true;
                         for (int iy = y0; iy < y1; iy++)
                             for (int ix = x0; ix < x1; ix++)
                             {
                                 int i = ((b * _h + iy) * _w + ix) * _c + ch;
-                                if (isAverage) acc += x[i];
-                                else if (best < 0 || (isMax ? x[i] > acc : x[i] < acc)) { acc = x[i]; best = i; }
+                                var v = new Vector<float>(xv.Slice(i, width));
+                                var candidate = new Vector<int>(i) + Lanes;
+                                if (first) { best = v; index = candidate; first = false; continue; }
+                                // strictly better only: ties keep the first cell, as the scalar path does
+                                var better = isMax ? Vector.GreaterThan(v, best) : Vector.LessThan(v, best);
+                                best = Vector.ConditionalSelect(better, v, best);
+                                index = Vector.ConditionalSelect(better, candidate, index);
                             }
-                        if (isAverage) y[outBase + ch] = count > 0 ? acc / T.CreateChecked(count) : T.Zero;
-                        else { y[outBase + ch] = acc; _chosen[outBase + ch] = best; }
+                        best.CopyTo(y.Slice(outBase + ch, width));
+                        index.CopyTo(chosen.Slice(outBase + ch, width));
                     }
+                    for (; ch < _c; ch++) Choose(b, y0, y1, x0, x1, ch, outBase, MemoryMarshal.Cast<float, T>(y), MemoryMarshal.Cast<float, T>(xv), isMax);
                 }
-        Activate();
+    }
+
+    private void Choose(int b, int y0, int y1, int x0, int x1, int ch, int outBase, Span<T> y, ReadOnlySpan<T> x, bool isMax)
+    {
+        T acc = T.Zero;
+        int best = -1;
+        for (int iy = y0; iy < y1; iy++)
+            for (int ix = x0; ix < x1; ix++)
+            {
+                int i = ((b * _h + iy) * _w + ix) * _c + ch;
+                if (best < 0 || (isMax ? x[i] > acc : x[i] < acc)) { acc = x[i]; best = i; }
+            }
+        y[outBase + ch] = acc;
+        _chosen[outBase + ch] = best;
+    }
+
+    private void ForwardScalar()
+    {
+        var x = Inputs[0].Value.AsSpan();
+        var y = Output.Value.AsSpan();
+        bool isMax = _kind.IsMax;
+        for (int b = 0; b < Batch; b++)
+            for (int oy = 0; oy < _oh; oy++)
+                for (int ox = 0; ox < _ow; ox++)
+                {
+                    var (y0, y1, x0, x1) = Cells(oy, ox);
+                    int outBase = ((b * _oh + oy) * _ow + ox) * _c;
+                    for (int ch = 0; ch < _c; ch++) Choose(b, y0, y1, x0, x1, ch, outBase, y, x, isMax);
+                }
+    }
+
+    /// <summary>The mean of the window's cells inside the input, a channel row at a time.</summary>
+    private void ForwardAverage()
+    {
+        var x = Inputs[0].Value.AsSpan();
+        var y = Output.Value.AsSpan();
+        for (int b = 0; b < Batch; b++)
+            for (int oy = 0; oy < _oh; oy++)
+                for (int ox = 0; ox < _ow; ox++)
+                {
+                    var (y0, y1, x0, x1) = Cells(oy, ox);
+                    int count = (y1 - y0) * (x1 - x0);
+                    var row = y.Slice(((b * _oh + oy) * _ow + ox) * _c, _c);
+                    row.Clear();
+                    if (count == 0) continue;
+                    for (int iy = y0; iy < y1; iy++)
+                        for (int ix = x0; ix < x1; ix++)
+                            Vectorised.Add(row, x.Slice(((b * _h + iy) * _w + ix) * _c, _c));
+                    Vectorised.Scale(row, T.One / T.CreateChecked(count));
+                }
     }
 
     public override void Backward()
@@ -82,13 +159,10 @@ public sealed class Pool2d<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
                     int count = (y1 - y0) * (x1 - x0);
                     if (count == 0) continue;
                     var share = T.One / T.CreateChecked(count);
-                    int outBase = ((b * _oh + oy) * _ow + ox) * _c;
+                    var gradient = dy.Slice(((b * _oh + oy) * _ow + ox) * _c, _c);
                     for (int iy = y0; iy < y1; iy++)
                         for (int ix = x0; ix < x1; ix++)
-                        {
-                            int inBase = ((b * _h + iy) * _w + ix) * _c;
-                            for (int ch = 0; ch < _c; ch++) dx[inBase + ch] += dy[outBase + ch] * share;
-                        }
+                            Vectorised.AddScaled(dx.Slice(((b * _h + iy) * _w + ix) * _c, _c), gradient, share);
                 }
     }
 }

@@ -18,6 +18,26 @@ public static class Vectorised
         for (; i < dst.Length; i++) dst[i] += src[i];
     }
 
+    /// <summary>x[i] *= factor</summary>
+    public static void Scale<T>(Span<T> x, T factor) where T : unmanaged, INumber<T>
+    {
+        var v = MemoryMarshal.Cast<T, Vector<T>>(x);
+        var f = new Vector<T>(factor);
+        for (int i = 0; i < v.Length; i++) v[i] *= f;
+        for (int i = v.Length * Vector<T>.Count; i < x.Length; i++) x[i] *= factor;
+    }
+
+    /// <summary>dst[i] += factor * src[i]</summary>
+    public static void AddScaled<T>(Span<T> dst, ReadOnlySpan<T> src, T factor) where T : unmanaged, INumber<T>
+    {
+        var d = MemoryMarshal.Cast<T, Vector<T>>(dst);
+        var s = MemoryMarshal.Cast<T, Vector<T>>(src);
+        var f = new Vector<T>(factor);
+        int vectors = Math.Min(d.Length, s.Length);
+        for (int v = 0; v < vectors; v++) d[v] += f * s[v];
+        for (int i = vectors * Vector<T>.Count; i < dst.Length; i++) dst[i] += factor * src[i];
+    }
+
     /// <summary>Adds a row vector to every row of a rows x row.Length matrix (bias).</summary>
     public static void AddToRows<T>(Span<T> matrix, ReadOnlySpan<T> row) where T : unmanaged, INumber<T>
     {

@@ -47,3 +47,23 @@ let ``seed 000: average pooling forward and backward with MSE against ones`` () 
     net.Backward()
     let block r c = [| 0.375; 0.53125; 0.59375; 0.5 |][(r / 2) * 2 + c / 2]
     assertClose 1e-12 (Array.init 16 (fun i -> block (i / 4) (i % 4))) (net.InputGradient.ToArray())
+
+/// The float path takes Vector<float>.Count channels at a time; the double path (which the
+/// gradient checks above run) one. Both must choose the same cells and route the same gradients.
+[<Property(MaxTest = 30)>]
+let ``vectorised float pooling chooses the cells the scalar path chooses`` (kind: byte) (k0: byte) (s0: byte) (same: bool) (c0: byte) (seed: int) =
+    let op = [| "maxpool"; "minpool"; "avgpool" |][int kind % 3]
+    let k, s, c = 1 + int k0 % 3, 1 + int s0 % 2, 8 + int c0 % 13
+    let text = sprintf "input 7x6x%d\n%s %dx%d s%d %s" c op k k s (if same then "same" else "")
+    let g = graph text
+    let single = Network<float32>(g, 2, 1, true)
+    let twice = Network<double>(g, 2, 1, true)
+    let rng = Random seed
+    let x = Array.init single.Input.Length (fun _ -> float32 (rng.NextDouble() - 0.5))
+    let dy = Array.init single.OutputSize (fun _ -> rng.NextDouble() - 0.5) |> Array.replicate 2 |> Array.concat
+    for i in 0 .. x.Length - 1 do single.Input[i] <- x[i]; twice.Input[i] <- float x[i]
+    single.Forward(true); twice.Forward(true)
+    assertClose 1e-6 (twice.Output.ToArray()) (single.Output.ToArray() |> Array.map float)
+    for i in 0 .. dy.Length - 1 do single.OutputGradient[i] <- float32 dy[i]; twice.OutputGradient[i] <- dy[i]
+    single.Backward(); twice.Backward()
+    assertClose 1e-6 (twice.InputGradient.ToArray()) (single.InputGradient.ToArray() |> Array.map float)
