@@ -11,7 +11,7 @@ namespace CnnDsl.Runtime.Layers;
 /// Fixed kernels (sobel, a literal matrix ...) run here too, with a constant W and no
 /// parameter gradients.
 /// </summary>
-public sealed class Conv2d<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
+public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly Im2Col _im2col;
     private readonly int _filters;
@@ -20,6 +20,9 @@ public sealed class Conv2d<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
     private readonly Parameter<T>? _kernel, _bias;
     private readonly T[]? _col, _colGradient;
     private readonly ColumnPlan _plan;
+    // What IBatchWork.Run does, and for which chunk (set before BatchParallel.For).
+    private bool _collapse;
+    private int _chunkFirst;
     private readonly Parameter<T>[] _parameters;
 
     /// <param name="shared">the network's shared column buffers, used when the plan says so</param>
@@ -96,7 +99,7 @@ public sealed class Conv2d<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
             for (int first = 0; first < Batch; first += _plan.ImagesPerChunk)
             {
                 int count = Math.Min(_plan.ImagesPerChunk, Batch - first), rows = count * rowsPerImage;
-                _im2col.Expand<T>(Inputs[0].Value, _col, first, count);
+                Expand(first, count);
                 Gemm.Multiply(false, false, rows, _filters, k, T.One, _col, k, _weights, _filters, T.Zero,
                     y.Slice(first * rowsPerImage * _filters, rows * _filters), _filters);
             }
@@ -127,14 +130,32 @@ public sealed class Conv2d<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
             if (weights)
             {
                 // Shared columns were overwritten by later layers: rebuild this chunk's.
-                if (_plan.Shared) _im2col.Expand<T>(Inputs[0].Value, _col, first, count);
+                if (_plan.Shared) Expand(first, count);
                 Gemm.Multiply(true, false, k, _filters, rows, T.One, _col, k, dyChunk, _filters, first == 0 ? T.Zero : T.One, _weightGradient, _filters);
             }
             if (input)
             {
                 Gemm.Multiply(false, true, rows, k, _filters, T.One, dyChunk, _filters, _weights, _filters, T.Zero, _colGradient, k);
-                _im2col.Collapse<T>(_colGradient, Inputs[0].Gradient, first, count);
+                _chunkFirst = first;
+                _collapse = true;
+                BatchParallel.For(count, (long)rows * k, this);
             }
         }
+    }
+
+    /// <summary>im2col of images first .. first + count - 1 into the column buffer, split over the cores.</summary>
+    private void Expand(int first, int count)
+    {
+        _chunkFirst = first;
+        _collapse = false;
+        BatchParallel.For(count, (long)count * _im2col.Rows(1) * _im2col.Columns, this);
+    }
+
+    /// <summary>Images first .. first + count - 1 of the current chunk (counted from its start).</summary>
+    void IBatchWork.Run(int first, int count)
+    {
+        int offset = first * _im2col.Rows(1) * _im2col.Columns;
+        if (_collapse) _im2col.Collapse<T>(_colGradient.AsSpan(offset), Inputs[0].Gradient, _chunkFirst + first, count);
+        else _im2col.Expand<T>(Inputs[0].Value, _col.AsSpan(offset), _chunkFirst + first, count);
     }
 }

@@ -9,8 +9,9 @@ namespace CnnDsl.Runtime.Layers;
 /// chosen input cell, so backward routes each gradient to that cell only; average spreads
 /// it evenly over the window's cells. Padding cells take no part (as in TensorFlow).
 /// </summary>
-public sealed class Pool2d<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
+public sealed class Pool2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloatingPointIeee754<T>
 {
+    private bool _backward;   // what IBatchWork.Run does (set before BatchParallel.For)
     private readonly int _h, _w, _c, _oh, _ow;
     private readonly Window _window;
     private readonly PoolKind _kind;
@@ -36,13 +37,29 @@ public sealed class Pool2d<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
 
     public override void Forward(bool training)
     {
-        if (typeof(T) == typeof(float) && !_kind.IsAverage && _c >= Vector<float>.Count)
-            ForwardVectorised(MemoryMarshal.Cast<T, float>(Inputs[0].Value.AsSpan()), MemoryMarshal.Cast<T, float>(Output.Value.AsSpan()), _kind.IsMax);
-        else if (_kind.IsAverage)
-            ForwardAverage();
-        else
-            ForwardScalar();
+        _backward = false;
+        BatchParallel.For(Batch, Inputs[0].Value.Length, this);
         Activate();
+    }
+
+    /// <summary>Images first .. first + count - 1, forward or backward.</summary>
+    void IBatchWork.Run(int first, int count)
+    {
+        int end = first + count;
+        if (_backward)
+        {
+            if (_kind.IsAverage) BackwardAverage(first, end);
+            else
+            {
+                // each output of these images routes to a cell of the same images
+                int per = _oh * _ow * _c;
+                Vectorised.ScatterAdd(Inputs[0].Gradient.AsSpan(), Output.Gradient.AsSpan(first * per, count * per), _chosen.AsSpan(first * per, count * per));
+            }
+        }
+        else if (typeof(T) == typeof(float) && !_kind.IsAverage && _c >= Vector<float>.Count)
+            ForwardVectorised(MemoryMarshal.Cast<T, float>(Inputs[0].Value.AsSpan()), MemoryMarshal.Cast<T, float>(Output.Value.AsSpan()), _kind.IsMax, first, end);
+        else if (_kind.IsAverage) ForwardAverage(first, end);
+        else ForwardScalar(first, end);
     }
 
     private static readonly Vector<int> Lanes = CreateLanes();
@@ -55,11 +72,11 @@ public sealed class Pool2d<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
 
     /// <summary>Max or min pooling in float, Vector&lt;float&gt;.Count channels at a time (NHWC
     /// keeps a pixel's channels adjacent), the chosen cells' indices kept alongside.</summary>
-    private void ForwardVectorised(ReadOnlySpan<float> x, Span<float> y, bool isMax)
+    private void ForwardVectorised(ReadOnlySpan<float> x, Span<float> y, bool isMax, int firstImage, int endImage)
     {
         int width = Vector<float>.Count;
         var xv = x; var chosen = _chosen.AsSpan();
-        for (int b = 0; b < Batch; b++)
+        for (int b = firstImage; b < endImage; b++)
             for (int oy = 0; oy < _oh; oy++)
                 for (int ox = 0; ox < _ow; ox++)
                 {
@@ -104,12 +121,12 @@ public sealed class Pool2d<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
         _chosen[outBase + ch] = best;
     }
 
-    private void ForwardScalar()
+    private void ForwardScalar(int firstImage, int endImage)
     {
         var x = Inputs[0].Value.AsSpan();
         var y = Output.Value.AsSpan();
         bool isMax = _kind.IsMax;
-        for (int b = 0; b < Batch; b++)
+        for (int b = firstImage; b < endImage; b++)
             for (int oy = 0; oy < _oh; oy++)
                 for (int ox = 0; ox < _ow; ox++)
                 {
@@ -120,11 +137,11 @@ public sealed class Pool2d<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
     }
 
     /// <summary>The mean of the window's cells inside the input, a channel row at a time.</summary>
-    private void ForwardAverage()
+    private void ForwardAverage(int firstImage, int endImage)
     {
         var x = Inputs[0].Value.AsSpan();
         var y = Output.Value.AsSpan();
-        for (int b = 0; b < Batch; b++)
+        for (int b = firstImage; b < endImage; b++)
             for (int oy = 0; oy < _oh; oy++)
                 for (int ox = 0; ox < _ow; ox++)
                 {
@@ -144,14 +161,15 @@ public sealed class Pool2d<T> : Layer<T> where T : unmanaged, IFloatingPointIeee
     {
         ActivationBackward();
         if (!InputNeedsGradient[0]) return;
+        _backward = true;
+        BatchParallel.For(Batch, Inputs[0].Value.Length, this);
+    }
+
+    private void BackwardAverage(int firstImage, int endImage)
+    {
         var dx = Inputs[0].Gradient.AsSpan();
         var dy = Output.Gradient.AsSpan();
-        if (!_kind.IsAverage)
-        {
-            Vectorised.ScatterAdd(dx, dy, _chosen);
-            return;
-        }
-        for (int b = 0; b < Batch; b++)
+        for (int b = firstImage; b < endImage; b++)
             for (int oy = 0; oy < _oh; oy++)
                 for (int ox = 0; ox < _ow; ox++)
                 {

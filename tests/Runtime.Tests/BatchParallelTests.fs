@@ -1,0 +1,54 @@
+module CnnDsl.Runtime.Tests.BatchParallelTests
+
+open System
+open System.Threading
+open Xunit
+open CnnDsl.Runtime
+open CnnDsl.Runtime.Tests.GradientCheck
+
+type private Recorder(batch: int) =
+    let owner = Array.create batch -1
+    member _.Owner = owner
+    interface IBatchWork with
+        member _.Run(first, count) =
+            for i in first .. first + count - 1 do
+                // a second visit would show as a thread id written twice
+                if owner[i] <> -1 then failwithf "image %d ran twice" i
+                owner[i] <- Thread.CurrentThread.ManagedThreadId
+
+[<Fact>]
+let ``every image runs exactly once, shared among the threads`` () =
+    for batch in [ 1; 2; 3; 7; 64 ] do
+        let work = Recorder batch
+        BatchParallel.For(batch, Int64.MaxValue, work)
+        Assert.True(work.Owner |> Array.forall (fun o -> o <> -1))
+        let threads = work.Owner |> Array.distinct |> Array.length
+        Assert.Equal(min batch BatchParallel.Threads, threads)
+
+[<Fact>]
+let ``small work stays on the calling thread`` () =
+    let work = Recorder 8
+    BatchParallel.For(8, 10L, work)
+    Assert.True(work.Owner |> Array.forall ((=) Thread.CurrentThread.ManagedThreadId))
+
+type private Failing() =
+    interface IBatchWork with
+        member _.Run(first, _) = if first > 0 then invalidOp "worker failed"
+
+[<Fact>]
+let ``a worker's exception reaches the caller, and the workers keep working`` () =
+    if BatchParallel.Threads > 1 then
+        Assert.ThrowsAny<Exception>(fun () -> BatchParallel.For(4, Int64.MaxValue, Failing())) |> ignore
+        let work = Recorder 4
+        BatchParallel.For(4, Int64.MaxValue, work)
+        Assert.True(work.Owner |> Array.forall (fun o -> o <> -1))
+
+/// With every piece of work split (no size threshold), the layers that split their work over
+/// the batch (im2col, col2im, pooling) still have right gradients.
+[<Fact>]
+let ``split layers have right gradients`` () =
+    let minimum = BatchParallel.MinimumWork
+    BatchParallel.MinimumWork <- 0L
+    try
+        assertGradients "input 6x7x2\nconv 3 3x3 same relu\nmaxpool 2 same\nconv 2 2x2 s2\navgpool 2 same\nminpool 1\nflatten\ndense 2" 5 |> ignore
+    finally BatchParallel.MinimumWork <- minimum
