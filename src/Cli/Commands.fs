@@ -189,38 +189,48 @@ type private ConsoleReport(console: Console, quiet: bool, json: bool, live: bool
             if live then console.Out.WriteLine()
             console.Err.WriteLine("dsl: " + message)
 
-/// `--plot DIR`: after every epoch, DIR/history.csv gains the epoch's line and DIR/curves.png
-/// is redrawn from it (a resumed run keeps the epochs before its start).
+/// `--plot DIR`: after every epoch, DIR/history.csv gains the epoch's line, DIR/progress.csv
+/// the running figures reported within it, and DIR/curves.png is redrawn from both (a resumed
+/// run keeps what came before its start).
 type private PlotReport(inner: ITrainingReport, folder: string, title: string) =
     let history = Path.Combine(folder, "history.csv")
+    let progressFile = Path.Combine(folder, "progress.csv")
     let header = "epoch,seconds,loss,accuracy,val_loss,val_accuracy,images_per_second"
     let text (v: float) = v.ToString("R", Globalization.CultureInfo.InvariantCulture)
-    let number (s: string) = if s = "" then Nullable() else Nullable(Double.Parse(s, Globalization.CultureInfo.InvariantCulture))
+    let parse (s: string) = match Double.TryParse(s, Globalization.NumberStyles.Float, Globalization.CultureInfo.InvariantCulture) with | true, v -> Some v | _ -> None
+    let optional (s: string) = if s = "" then Some (Nullable()) else parse s |> Option.map Nullable
     let records = Collections.Generic.List<EpochRecord>()
+    let progress = Collections.Generic.List<Pictures.Progress>()
+    let rows (path: string) = if File.Exists path then File.ReadAllLines path |> Array.skip 1 |> Array.map (fun l -> l.Split ',') else [||]
+    let save (path: string) (head: string) (lines: string seq) =
+        let temporary = path + ".tmp"
+        File.WriteAllLines(temporary, Seq.append [ head ] lines)
+        File.Move(temporary, path, true)
     do Directory.CreateDirectory folder |> ignore
-    /// A run starting at `firstEpoch` (0 unless resumed) keeps the history's earlier epochs.
+    /// A run starting at `firstEpoch` (0 unless resumed) keeps the files' earlier epochs.
     member _.Begin(firstEpoch: int) =
         records.Clear()
-        if firstEpoch > 0 && File.Exists history then
-            for line in File.ReadAllLines history |> Array.skip 1 do
-                match line.Split ',' with
-                | [| e; s; l; a; vl; va; ips |] ->
-                    match Int32.TryParse e with
-                    | true, n when n <= firstEpoch ->
-                        try records.Add(EpochRecord(n, 0, (number s).Value, (number l).Value, (number a).Value, number vl, number va, (number ips).Value))
-                        with :? FormatException | :? InvalidOperationException -> ()
-                    | _ -> ()
+        progress.Clear()
+        if firstEpoch > 0 then
+            for row in rows history do
+                match row |> Array.map optional with
+                | [| Some e; Some s; Some l; Some a; Some vl; Some va; Some ips |] when e.HasValue && e.Value <= float firstEpoch && s.HasValue && l.HasValue && a.HasValue && ips.HasValue ->
+                    records.Add(EpochRecord(int e.Value, 0, s.Value, l.Value, a.Value, vl, va, ips.Value))
+                | _ -> ()
+            for row in rows progressFile do
+                match row |> Array.map parse with
+                | [| Some x; Some l; Some a |] when x <= float firstEpoch -> progress.Add { Epoch = x; Loss = l; Accuracy = a }
                 | _ -> ()
     member _.Save() =
         let v (x: Nullable<float>) = if x.HasValue then text x.Value else ""
-        let lines = records |> Seq.map (fun r -> String.Join(",", string r.Epoch, text r.Seconds, text r.Loss, text r.Accuracy, v r.ValidationLoss, v r.ValidationAccuracy, text r.ImagesPerSecond))
-        let temporary = history + ".tmp"
-        File.WriteAllLines(temporary, Seq.append [ header ] lines)
-        File.Move(temporary, history, true)
-        Pictures.write (Path.Combine(folder, "curves.png")) (Pictures.curves title (List.ofSeq records))
+        save history header (records |> Seq.map (fun r -> String.Join(",", string r.Epoch, text r.Seconds, text r.Loss, text r.Accuracy, v r.ValidationLoss, v r.ValidationAccuracy, text r.ImagesPerSecond)))
+        save progressFile "epoch,loss,accuracy" (progress |> Seq.map (fun p -> String.Join(",", text p.Epoch, text p.Loss, text p.Accuracy)))
+        Pictures.write (Path.Combine(folder, "curves.png")) (Pictures.curves title (List.ofSeq records) (List.ofSeq progress))
     interface ITrainingReport with
         member _.Started(d) = inner.Started d
-        member _.Progress(e, b, n, l, a, r) = inner.Progress(e, b, n, l, a, r)
+        member _.Progress(e, b, n, l, a, r) =
+            progress.Add { Epoch = float e + float b / float (max 1 n); Loss = l; Accuracy = a }
+            inner.Progress(e, b, n, l, a, r)
         member this.EpochDone(r) =
             records.Add r
             this.Save()

@@ -27,16 +27,26 @@ let write (path: string) (bytes: byte[]) =
 
 // ---- training curves ----
 
-/// Loss and accuracy per epoch, training and validation, side by side (1200 x 450).
-let curves (title: string) (records: EpochRecord list) : byte[] =
+/// One point of the running (epoch-so-far) training loss and accuracy, at a fractional epoch.
+type Progress = { Epoch: float; Loss: float; Accuracy: float }
+
+/// Loss and accuracy per epoch, training and validation, side by side (1200 x 450); the
+/// running training figures within epochs as a thin line, so that even one epoch is a curve.
+let curves (title: string) (records: EpochRecord list) (progress: Progress list) : byte[] =
     let width, height = 1200, 450
     let epochs = records |> List.map (fun r -> float r.Epoch) |> List.toArray
-    let panel (name: string) (train: EpochRecord -> float) (validation: EpochRecord -> Nullable<float>) =
+    let panel (name: string) (train: EpochRecord -> float) (validation: EpochRecord -> Nullable<float>) (running: Progress -> float) =
         let plot = new ScottPlot.Plot()
         plot.Font.Set(font) |> ignore
+        if not progress.IsEmpty then
+            let r = plot.Add.Scatter(progress |> List.map (fun p -> p.Epoch) |> List.toArray, progress |> List.map running |> List.toArray)
+            r.LegendText <- "training (running, within the epoch)"
+            r.LineWidth <- 1.0f
+            r.MarkerSize <- 0.0f
         let t = plot.Add.Scatter(epochs, records |> List.map train |> List.toArray)
-        t.LegendText <- "training"
+        t.LegendText <- "training (epoch)"
         t.LineWidth <- 2.0f
+        t.MarkerSize <- 7.0f
         let held = records |> List.filter (fun r -> (validation r).HasValue)
         if not held.IsEmpty then
             let v = plot.Add.Scatter(held |> List.map (fun r -> float r.Epoch) |> List.toArray,
@@ -48,11 +58,12 @@ let curves (title: string) (records: EpochRecord list) : byte[] =
         plot.YLabel name
         plot.ShowLegend(ScottPlot.Alignment.UpperRight) |> ignore
         // whole epochs only on the x axis
-        plot.Axes.Bottom.TickGenerator <- ScottPlot.TickGenerators.NumericAutomatic(IntegerTicksOnly = true)
-        if epochs.Length = 1 then plot.Axes.SetLimitsX(0.5, 1.5)
+        if progress.IsEmpty then
+            plot.Axes.Bottom.TickGenerator <- ScottPlot.TickGenerators.NumericAutomatic(IntegerTicksOnly = true)
+            if epochs.Length = 1 then plot.Axes.SetLimitsX(0.5, 1.5)
         plot
-    use loss = panel "loss" (fun r -> r.Loss) (fun r -> r.ValidationLoss)
-    use accuracy = panel "accuracy" (fun r -> r.Accuracy) (fun r -> r.ValidationAccuracy)
+    use loss = panel "loss" (fun r -> r.Loss) (fun r -> r.ValidationLoss) (fun p -> p.Loss)
+    use accuracy = panel "accuracy" (fun r -> r.Accuracy) (fun r -> r.ValidationAccuracy) (fun p -> p.Accuracy)
     // Each panel is drawn on its own (a plot clears the whole canvas it is given), then placed.
     use surface = SKSurface.Create(SKImageInfo(width, height))
     surface.Canvas.Clear SKColors.White

@@ -29,7 +29,8 @@ let private record epoch loss accuracy =
 
 [<Fact>]
 let ``training curves are a 1200x450 PNG with both panels drawn`` () =
-    let image = decode (Pictures.curves "model" [ record 1 1.2 0.6; record 2 0.8 0.7; record 3 0.6 0.8 ])
+    let running = [ for i in 1 .. 30 -> { Pictures.Progress.Epoch = float i / 10.0; Pictures.Progress.Loss = 1.5 / float i; Pictures.Progress.Accuracy = 0.5 + 0.01 * float i } ]
+    let image = decode (Pictures.curves "model" [ record 1 1.2 0.6; record 2 0.8 0.7; record 3 0.6 0.8 ] running)
     Assert.Equal(1200, image.Width)
     Assert.Equal(450, image.Height)
     // each half (loss, accuracy) has its own axes, lines and text
@@ -78,6 +79,9 @@ let ``run --plot and dsl show write readable pictures of a trained model`` () =
     let history = File.ReadAllLines(Path.Combine(pictures, "history.csv"))
     Assert.Equal(3, history.Length)   // header and two epochs
     Assert.StartsWith("2,", history[2])
+    // the last running point of each epoch closes it
+    let progress = File.ReadAllLines(Path.Combine(pictures, "progress.csv"))
+    Assert.Contains("2,", progress[progress.Length - 1])
     let curves = decode (File.ReadAllBytes(Path.Combine(pictures, "curves.png")))
     Assert.True(colours curves 0 600 > 20 && colours curves 600 1200 > 20)
     let confusion = decode (File.ReadAllBytes(Path.Combine(pictures, "confusion.png")))
