@@ -12,7 +12,9 @@ public interface IBatchWork
 /// threads; the work between them ran on one core. Parallel.For allocates per call, and the
 /// runtime allocates nothing per batch, so this keeps its own worker threads, started once,
 /// each waiting on its own semaphore; the calling thread takes the first share.
-/// CNNDSL_LAYER_THREADS sets how many threads share the work (1 turns it off; default: the cores).
+/// CNNDSL_LAYER_THREADS sets how many threads share the work; the default is 1 (off): on a
+/// machine that is also running other work, every hand-over to a worker waits for the
+/// scheduler, and a step measured 5x slower that way (bench/threading.sh compares).
 /// </summary>
 public static class BatchParallel
 {
@@ -24,29 +26,45 @@ public static class BatchParallel
         public Exception? Error;
     }
 
-    private static readonly Worker[] Workers = CreateWorkers();
+    private static readonly List<Worker> Workers = [];
     private static readonly CountdownEvent Done = new(1);
     private static readonly object Gate = new();
+    private static int _threads = Configured();
 
-    /// <summary>Threads that share a piece of work, the caller's included.</summary>
-    public static int Threads => Workers.Length + 1;
+    /// <summary>Threads that share a piece of work, the caller's included (workers are started
+    /// when first needed and kept).</summary>
+    public static int Threads
+    {
+        get => _threads;
+        set
+        {
+            lock (Gate)
+            {
+                _threads = Math.Max(1, value);
+                while (Workers.Count < _threads - 1)
+                {
+                    var worker = new Worker();
+                    Workers.Add(worker);
+                    new Thread(() => Loop(worker)) { IsBackground = true, Name = $"cnndsl-layer-{Workers.Count}" }.Start();
+                }
+            }
+        }
+    }
 
     /// <summary>Below this many values touched, work stays on the calling thread (waking a
     /// worker costs microseconds).</summary>
     public static long MinimumWork { get; set; } = 1 << 15;
 
-    private static Worker[] CreateWorkers()
+    private static int Configured()
     {
-        int threads = Environment.ProcessorCount;
-        if (int.TryParse(Environment.GetEnvironmentVariable("CNNDSL_LAYER_THREADS"), out var wanted) && wanted >= 1)
-            threads = wanted;
-        var workers = new Worker[Math.Max(0, threads - 1)];
-        for (int i = 0; i < workers.Length; i++)
+        int threads = int.TryParse(Environment.GetEnvironmentVariable("CNNDSL_LAYER_THREADS"), out var wanted) && wanted >= 1 ? wanted : 1;
+        for (int i = 1; i < threads; i++)
         {
-            var worker = workers[i] = new Worker();
-            new Thread(() => Loop(worker)) { IsBackground = true, Name = $"cnndsl-layer-{i + 1}" }.Start();
+            var worker = new Worker();
+            Workers.Add(worker);
+            new Thread(() => Loop(worker)) { IsBackground = true, Name = $"cnndsl-layer-{i}" }.Start();
         }
-        return workers;
+        return threads;
     }
 
     private static void Loop(Worker worker)
@@ -65,8 +83,8 @@ public static class BatchParallel
     /// the values the whole batch touches, to leave small work on one thread.</summary>
     public static void For(int batch, long size, IBatchWork work)
     {
-        int shares = (int)Math.Min(Threads, batch);
-        if (shares <= 1 || size < MinimumWork || Workers.Length == 0 || !Monitor.TryEnter(Gate))
+        int shares = Math.Min(_threads, batch);
+        if (shares <= 1 || size < MinimumWork || !Monitor.TryEnter(Gate))
         {
             // one thread (also when another network is already using the workers)
             work.Run(0, batch);

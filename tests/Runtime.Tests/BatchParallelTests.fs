@@ -16,20 +16,37 @@ type private Recorder(batch: int) =
                 if owner[i] <> -1 then failwithf "image %d ran twice" i
                 owner[i] <- Thread.CurrentThread.ManagedThreadId
 
+/// Runs f with the work split over two threads (the default is one).
+let private split (f: unit -> 'a) : 'a =
+    let threads, minimum = BatchParallel.Threads, BatchParallel.MinimumWork
+    BatchParallel.Threads <- 2
+    BatchParallel.MinimumWork <- 0L
+    try f () finally
+        BatchParallel.Threads <- threads
+        BatchParallel.MinimumWork <- minimum
+
 [<Fact>]
 let ``every image runs exactly once, shared among the threads`` () =
+  split (fun () ->
     for batch in [ 1; 2; 3; 7; 64 ] do
         let work = Recorder batch
         BatchParallel.For(batch, Int64.MaxValue, work)
         Assert.True(work.Owner |> Array.forall (fun o -> o <> -1))
         let threads = work.Owner |> Array.distinct |> Array.length
-        Assert.Equal(min batch BatchParallel.Threads, threads)
+        Assert.Equal(min batch 2, threads))
 
 [<Fact>]
-let ``small work stays on the calling thread`` () =
+let ``small work, and one thread, stay on the calling thread`` () =
+    let threads = BatchParallel.Threads
+    BatchParallel.Threads <- 2
+    try
+        let work = Recorder 8
+        BatchParallel.For(8, 10L, work)
+        Assert.True(work.Owner |> Array.forall ((=) Thread.CurrentThread.ManagedThreadId))
+    finally BatchParallel.Threads <- threads
     let work = Recorder 8
-    BatchParallel.For(8, 10L, work)
-    Assert.True(work.Owner |> Array.forall ((=) Thread.CurrentThread.ManagedThreadId))
+    BatchParallel.For(8, Int64.MaxValue, work)
+    Assert.True(BatchParallel.Threads > 1 || work.Owner |> Array.forall ((=) Thread.CurrentThread.ManagedThreadId))
 
 type private Failing() =
     interface IBatchWork with
@@ -37,18 +54,15 @@ type private Failing() =
 
 [<Fact>]
 let ``a worker's exception reaches the caller, and the workers keep working`` () =
-    if BatchParallel.Threads > 1 then
+    split (fun () ->
         Assert.ThrowsAny<Exception>(fun () -> BatchParallel.For(4, Int64.MaxValue, Failing())) |> ignore
         let work = Recorder 4
         BatchParallel.For(4, Int64.MaxValue, work)
-        Assert.True(work.Owner |> Array.forall (fun o -> o <> -1))
+        Assert.True(work.Owner |> Array.forall (fun o -> o <> -1)))
 
 /// With every piece of work split (no size threshold), the layers that split their work over
 /// the batch (im2col, col2im, pooling) still have right gradients.
 [<Fact>]
 let ``split layers have right gradients`` () =
-    let minimum = BatchParallel.MinimumWork
-    BatchParallel.MinimumWork <- 0L
-    try
-        assertGradients "input 6x7x2\nconv 3 3x3 same relu\nmaxpool 2 same\nconv 2 2x2 s2\navgpool 2 same\nminpool 1\nflatten\ndense 2" 5 |> ignore
-    finally BatchParallel.MinimumWork <- minimum
+    split (fun () ->
+        assertGradients "input 6x7x2\nconv 3 3x3 same relu\nmaxpool 2 same\nconv 2 2x2 s2\navgpool 2 same\nminpool 1\nflatten\ndense 2" 5 |> ignore)

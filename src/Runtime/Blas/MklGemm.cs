@@ -90,7 +90,15 @@ public sealed unsafe class MklGemm : IGemm
             };
             why = "";
             var shortVersion = version.Split(" Product")[0];
-            return new MklGemm($"{shortVersion}, {branch}, {_shim}, Intel OpenMP threading, {MKL_Get_Max_Threads()} threads");
+            // MKL_THREADING_LAYER picks the layer libmkl_rt loads (Intel OpenMP unless set).
+            var layer = (Environment.GetEnvironmentVariable("MKL_THREADING_LAYER") ?? "").Trim().ToUpperInvariant() switch
+            {
+                "GNU" => "GNU OpenMP threading",
+                "SEQUENTIAL" => "sequential",
+                "TBB" => "TBB threading",
+                _ => "Intel OpenMP threading",
+            };
+            return new MklGemm($"{shortVersion}, {branch}, {_shim}, {layer}, {MKL_Get_Max_Threads()} threads");
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or BadImageFormatException)
         {
