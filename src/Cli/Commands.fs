@@ -343,14 +343,14 @@ let run (console: Console) (file: string) (options: RunOptions) (stop: Threading
         plot |> Option.iter (fun p -> p.Begin start.Epoch)
         let notice = match Blas.Gemm.Notice with null -> "" | n -> "\n" + n
         report.Started(
-            sprintf "Model %s: %s parameters (%s trainable)\nData %s: %s training, %s validation, %s test examples of %s\nTraining: %d epoch%s, batch %d, %s, loss %s, seed %d%s%s\nEngine: %s; im2col and pooling on %d threads; denormals %s; checkpoints in %s%s"
+            sprintf "Model %s: %s parameters (%s trainable)\nData %s: %s training, %s validation, %s test examples of %s\nTraining: %d epoch%s, batch %d, %s, loss %s, seed %d%s%s\nEngine: %s; im2col and pooling on %s; denormals %s; checkpoints in %s%s"
                 file (Messages.thousands (trainable + frozen)) (Messages.thousands trainable)
                 split.Train.Name (Messages.thousands (int64 trainer.TrainCount)) (Messages.thousands (int64 trainer.ValidationCount))
                 (Messages.thousands (int64 split.Test.Count)) split.Train.ShapeText
                 settings.Epochs (if settings.Epochs = 1 then "" else "s") settings.BatchSize (optimizerText settings.Optimizer) (lossText settings.Loss) settings.Seed
                 (if settings.Augment.Count > 0 then ", augment " + String.Join(" ", settings.Augment) else "")
                 (if start.Epoch > 0 || start.Batch > 0 then sprintf "\nResuming at epoch %d, batch %d" (start.Epoch + 1) start.Batch else "")
-                Blas.Gemm.Current.Description BatchParallel.Threads (if Denormals.Enabled then "flushed to zero" else "kept") settings.OutputFolder notice)
+                Blas.Gemm.Current.Description (if BatchParallel.Threads = 1 then "one thread" else sprintf "%d threads" BatchParallel.Threads) (if Denormals.Enabled then "flushed to zero" else "kept") settings.OutputFolder notice)
         let records = trainer.Run(start, stop)
         if stop.IsCancellationRequested then Interrupted
         elif records.Count < settings.Epochs - start.Epoch && not trainer.StoppedEarly then Diverged
