@@ -668,7 +668,9 @@ let showActivations (console: Console) (file: string) (weights: string option) (
         let maps (h: int) (w: int) (c: int) (values: float[]) (limit: int) =
             [ for ch in 0 .. min c limit - 1 ->
                 let channel = Array.init (h * w) (fun i -> values[i * c + ch])
-                { Pictures.Height = h; Pictures.Width = w; Pictures.Colour = false; Pictures.Values = Pictures.normalise channel } ]
+                // a map that is the same everywhere (a unit that never fires) shows black, not mid-grey
+                let shown = if Array.max channel = Array.min channel then Array.zeroCreate channel.Length else Pictures.normalise channel
+                { Pictures.Height = h; Pictures.Width = w; Pictures.Colour = false; Pictures.Values = shown } ]
         let inputBlock =
             let h, w, c = input.Height, input.Width, input.Channels
             let cells =

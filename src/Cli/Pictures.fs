@@ -56,7 +56,8 @@ let curves (title: string) (records: EpochRecord list) (progress: Progress list)
         plot.Title(sprintf "%s: %s" title name)
         plot.XLabel "epoch"
         plot.YLabel name
-        plot.ShowLegend(ScottPlot.Alignment.UpperRight) |> ignore
+        // loss falls and accuracy rises: keep the legend off the lines' ends
+        plot.ShowLegend(if name = "loss" then ScottPlot.Alignment.UpperRight else ScottPlot.Alignment.LowerRight) |> ignore
         // whole epochs only on the x axis
         if progress.IsEmpty then
             plot.Axes.Bottom.TickGenerator <- ScottPlot.TickGenerators.NumericAutomatic(IntegerTicksOnly = true)
