@@ -297,7 +297,8 @@ let run (console: Console) (file: string) (options: RunOptions) (stop: Threading
         let budget = available / 10L * 9L
         if plan.Total <= budget then true
         else
-            let fits = Memory.LargestBatch(graph, budget, settings.BatchSize)
+            // The suggestion keeps 5% in hand, so that it still fits when free memory moves a little.
+            let fits = Memory.LargestBatch(graph, budget / 100L * 95L, settings.BatchSize)
             console.Err.WriteLine(
                 sprintf "dsl: %s needs %s at batch %d (activations and gradients %s, layer buffers %s, parameters and gradients %s, optimizer state %s), but %s of memory is available; %s"
                     file (Summary.bytesText plan.Total) settings.BatchSize (Summary.bytesText plan.Activations) (Summary.bytesText plan.Workspace)

@@ -40,32 +40,34 @@ public static class Checkpoint
 
     public static void Save(string path, CnnDsl.Graph.Graph graph, TrainingPosition position, IEnumerable<(string Name, float[] Values)> tensors)
     {
-        using var memory = new MemoryStream();
-        using (var w = new BinaryWriter(memory, Encoding.UTF8, leaveOpen: true))
-        {
-            w.Write(Magic);
-            w.Write(Version);
-            w.Write(ArchitectureHash(graph));
-            w.Write(position.Epoch); w.Write(position.Batch); w.Write(position.NetworkStep); w.Write(position.OptimizerStep); w.Write(position.BestValidation);
-            w.Write(position.LearningRateScale); w.Write(position.BestLoss); w.Write(position.EpochsWithoutImprovement);
-            var list = tensors.ToList();
-            w.Write(list.Count);
-            foreach (var (name, values) in list)
-            {
-                w.Write(name);
-                w.Write(values.Length);
-                foreach (var v in values) w.Write(v);
-            }
-        }
-        var hash = SHA256.HashData(memory.GetBuffer().AsSpan(0, (int)memory.Length));
-        memory.Write(hash);
+        // Streamed to the file through the hash: a checkpoint of VGG16 is 1.1 GB, and a copy in
+        // memory (twice, with the best and the last checkpoint) is what the memory plan leaves out.
         var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
         Directory.CreateDirectory(directory);
         var temporary = path + ".tmp";
-        using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
+        using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
         {
-            memory.Position = 0;
-            memory.CopyTo(file);
+            using var sha = SHA256.Create();
+            using (var hashing = new CryptoStream(file, sha, CryptoStreamMode.Write, leaveOpen: true))
+            using (var w = new BinaryWriter(hashing, Encoding.UTF8, leaveOpen: true))
+            {
+                w.Write(Magic);
+                w.Write(Version);
+                w.Write(ArchitectureHash(graph));
+                w.Write(position.Epoch); w.Write(position.Batch); w.Write(position.NetworkStep); w.Write(position.OptimizerStep); w.Write(position.BestValidation);
+                w.Write(position.LearningRateScale); w.Write(position.BestLoss); w.Write(position.EpochsWithoutImprovement);
+                var list = tensors.ToList();
+                w.Write(list.Count);
+                foreach (var (name, values) in list)
+                {
+                    w.Write(name);
+                    w.Write(values.Length);
+                    // little-endian floats, as BinaryWriter writes them one by one
+                    if (BitConverter.IsLittleEndian) w.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
+                    else foreach (var v in values) w.Write(v);
+                }
+            }
+            file.Write(sha.Hash!);
             file.Flush(flushToDisk: true);
         }
         File.Move(temporary, path, overwrite: true);
