@@ -27,7 +27,7 @@ public sealed record MemoryPlan(long Activations, long Workspace, long Parameter
             // values and gradients (batchnorm's moving statistics keep a gradient array too)
             parameters += 2 * (trainable + frozen) * elementSize;
         }
-        workspace += 2 * Layers.ColumnPlan.SharedElements(graph, batch) * elementSize;
+        workspace += Layers.ColumnPlan.SharedElements(graph, batch) * elementSize;
         long optimizer = graph.Nodes.Sum(n => Cost.parameters(n).Item1) * optimizerSlots * elementSize;
         return new MemoryPlan(activations, workspace, parameters, optimizer);
     }
@@ -42,9 +42,9 @@ public sealed record MemoryPlan(long Activations, long Workspace, long Parameter
                 var window = node.Kind is LayerKind.Conv c ? c.Item.Window : ((LayerKind.FixedConv)node.Kind).Item.Window;
                 int ch = Shapes.Channels(node.InputShapes.Head), f = Shapes.Channels(node.OutputShape);
                 long constant = node.Kind.IsFixedConv ? (long)window.KernelH * window.KernelW * ch * f * elementSize : 0;
-                // columns and their gradient, unless they live in the shared buffers (counted once)
+                // the column buffer, unless it is the shared one (counted once)
                 var plan = Layers.ColumnPlan.For(node, batch);
-                return (plan.Shared ? 0 : 2 * plan.Elements * elementSize) + constant;
+                return (plan.Shared ? 0 : plan.Elements * elementSize) + constant;
             case LayerKind.Pool pool:
                 return pool.Item.Kind.IsAverage ? 0 : output * sizeof(int);
             case LayerKind.GlobalPool kind:

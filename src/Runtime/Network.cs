@@ -58,7 +58,7 @@ public sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>Bytes of the column buffers the large convolutions share (see ColumnPlan).</summary>
     public long SharedWorkspaceBytes =>
-        _sharedColumns == null ? 0 : 2L * _sharedColumns.Columns.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
+        _sharedColumns == null ? 0 : (long)_sharedColumns.Columns.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
 
     private static Layer<T> Create(Node node, Activations<T>[] inputs, int batch, SharedColumns<T>? shared) => node.Kind switch
     {

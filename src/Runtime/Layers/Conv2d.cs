@@ -18,11 +18,14 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
     private readonly T[] _weights;
     private readonly T[]? _weightGradient;
     private readonly Parameter<T>? _kernel, _bias;
-    private readonly T[]? _col, _colGradient;
+    // One buffer serves the columns and, in backward once the weight gradient has read them,
+    // their gradient (the next forward pass rebuilds the columns anyway).
+    private readonly T[]? _col;
     private readonly ColumnPlan _plan;
     // What IBatchWork.Run does, and for which chunk (set before BatchParallel.For).
     private bool _collapse;
     private int _chunkFirst;
+    private Memory<T> _chunkColumns;
     private readonly Parameter<T>[] _parameters;
 
     /// <param name="shared">the network's shared column buffers, used when the plan says so</param>
@@ -56,12 +59,10 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
             if (shared == null || shared.Columns.Length < _plan.Elements)
                 throw new ArgumentException($"{node.Name} needs the network's shared column buffers of {_plan.Elements} values");
             _col = shared.Columns;
-            _colGradient = shared.Gradient;
         }
         else if (_plan.Elements > 0)
         {
             _col = new T[_plan.Elements];
-            _colGradient = new T[_col.Length];
         }
     }
 
@@ -69,7 +70,7 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
     public Parameter<T>? Bias => _bias;
     public override IReadOnlyList<Parameter<T>> Parameters => _parameters;
     /// <summary>The layer's own buffers (shared columns are counted once, by the network).</summary>
-    public override long WorkspaceBytes => (_plan.Shared ? 0 : BytesOf(_col) + BytesOf(_colGradient)) + (_kernel == null ? BytesOf(_weights) : 0);
+    public override long WorkspaceBytes => (_plan.Shared ? 0 : BytesOf(_col)) + (_kernel == null ? BytesOf(_weights) : 0);
 
     /// <summary>Depthwise constant kernels as a full HWIO matrix: input channel c feeds only
     /// output channels c * n .. c * n + n - 1 (channel-major, as the graph defines them).</summary>
@@ -96,11 +97,15 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
         }
         else
         {
-            for (int first = 0; first < Batch; first += _plan.ImagesPerChunk)
+            // Own columns are written in cache-sized chunks too, each multiplied while it is
+            // still in cache; they stay in place for backward's weight gradient.
+            int chunk = _plan.Shared ? _plan.ImagesPerChunk : Math.Max(1, (int)(ColumnPlan.CacheElements / Math.Max(1, (long)rowsPerImage * k)));
+            for (int first = 0; first < Batch; first += chunk)
             {
-                int count = Math.Min(_plan.ImagesPerChunk, Batch - first), rows = count * rowsPerImage;
-                Expand(first, count);
-                Gemm.Multiply(false, false, rows, _filters, k, T.One, _col, k, _weights, _filters, T.Zero,
+                int count = Math.Min(chunk, Batch - first), rows = count * rowsPerImage;
+                var columns = _plan.Shared ? _col.AsMemory() : _col.AsMemory(first * rowsPerImage * k);
+                Expand(first, count, columns);
+                Gemm.Multiply(false, false, rows, _filters, k, T.One, columns.Span, k, _weights, _filters, T.Zero,
                     y.Slice(first * rowsPerImage * _filters, rows * _filters), _filters);
             }
         }
@@ -130,12 +135,12 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
             if (weights)
             {
                 // Shared columns were overwritten by later layers: rebuild this chunk's.
-                if (_plan.Shared) Expand(first, count);
+                if (_plan.Shared) Expand(first, count, _col);
                 Gemm.Multiply(true, false, k, _filters, rows, T.One, _col, k, dyChunk, _filters, first == 0 ? T.Zero : T.One, _weightGradient, _filters);
             }
             if (input)
             {
-                Gemm.Multiply(false, true, rows, k, _filters, T.One, dyChunk, _filters, _weights, _filters, T.Zero, _colGradient, k);
+                Gemm.Multiply(false, true, rows, k, _filters, T.One, dyChunk, _filters, _weights, _filters, T.Zero, _col, k);
                 _chunkFirst = first;
                 _collapse = true;
                 BatchParallel.For(count, (long)rows * k, this);
@@ -144,10 +149,11 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
     }
 
     /// <summary>im2col of images first .. first + count - 1 into the column buffer, split over the cores.</summary>
-    private void Expand(int first, int count)
+    private void Expand(int first, int count, Memory<T> columns)
     {
         _chunkFirst = first;
         _collapse = false;
+        _chunkColumns = columns;
         BatchParallel.For(count, (long)count * _im2col.Rows(1) * _im2col.Columns, this);
     }
 
@@ -155,7 +161,7 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
     void IBatchWork.Run(int first, int count)
     {
         int offset = first * _im2col.Rows(1) * _im2col.Columns;
-        if (_collapse) _im2col.Collapse<T>(_colGradient.AsSpan(offset), Inputs[0].Gradient, _chunkFirst + first, count);
-        else _im2col.Expand<T>(Inputs[0].Value, _col.AsSpan(offset), _chunkFirst + first, count);
+        if (_collapse) _im2col.Collapse<T>(_col.AsSpan(offset), Inputs[0].Gradient, _chunkFirst + first, count);
+        else _im2col.Expand<T>(Inputs[0].Value, _chunkColumns.Span.Slice(offset), _chunkFirst + first, count);
     }
 }

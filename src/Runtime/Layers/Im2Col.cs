@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using CnnDsl.Graph;
 
 namespace CnnDsl.Runtime.Layers;
@@ -25,6 +26,11 @@ public readonly struct Im2Col(int height, int width, int channels, int outHeight
     {
         int k = Columns, c = channels, kw = window.KernelW, run = kw * c;
         int imageSize = height * width * c;
+        if (window.DilationW == 1)
+        {
+            ExpandRuns(input, col, first, count);
+            return;
+        }
         for (int b = first; b < first + count; b++)
         {
             var image = input.Slice(b * imageSize, imageSize);
@@ -65,6 +71,50 @@ public readonly struct Im2Col(int height, int width, int channels, int outHeight
                 }
             }
         }
+    }
+
+    /// <summary>Expand without dilation: each (pixel, kernel row) is one run of the input row,
+    /// clipped at the borders. The sizes are checked once here; the loop then works on
+    /// references, as its runs are often a handful of values (5 for LeNet's first layer).</summary>
+    private void ExpandRuns<T>(ReadOnlySpan<T> input, Span<T> col, int first, int count) where T : unmanaged, INumber<T>
+    {
+        int k = Columns, c = channels, kw = window.KernelW, run = kw * c, rowLength = width * c;
+        int imageSize = height * rowLength;
+        if (first < 0 || (long)(first + count) * imageSize > input.Length || (long)count * outHeight * outWidth * k > col.Length)
+            throw new ArgumentException("im2col: the input or the column buffer is too small");
+        ref T colStart = ref MemoryMarshal.GetReference(col);
+        ref T inputStart = ref MemoryMarshal.GetReference(input);
+        for (int b = first; b < first + count; b++)
+            for (int oy = 0; oy < outHeight; oy++)
+            {
+                int row0 = ((b - first) * outHeight + oy) * outWidth;
+                for (int ky = 0; ky < window.KernelH; ky++)
+                {
+                    int iy = oy * window.StrideH - window.Padding.Top + ky * window.DilationH;
+                    ref T firstCell = ref Unsafe.Add(ref colStart, (nint)row0 * k + ky * run);
+                    if (iy < 0 || iy >= height)
+                    {
+                        for (int ox = 0; ox < outWidth; ox++) MemoryMarshal.CreateSpan(ref Unsafe.Add(ref firstCell, (nint)ox * k), run).Clear();
+                        continue;
+                    }
+                    ref T line = ref Unsafe.Add(ref inputStart, (nint)b * imageSize + iy * rowLength);
+                    for (int ox = 0; ox < outWidth; ox++)
+                    {
+                        ref T dst = ref Unsafe.Add(ref firstCell, (nint)ox * k);
+                        int ix0 = ox * window.StrideW - window.Padding.Left;
+                        // kernel columns lo .. hi - 1 fall inside the row
+                        int lo = Math.Max(0, -ix0), hi = Math.Min(kw, width - ix0);
+                        if (lo >= hi) { MemoryMarshal.CreateSpan(ref dst, run).Clear(); continue; }
+                        for (int t = 0; t < lo * c; t++) Unsafe.Add(ref dst, t) = T.Zero;
+                        int n = (hi - lo) * c;
+                        ref T src = ref Unsafe.Add(ref line, (ix0 + lo) * c);
+                        ref T to = ref Unsafe.Add(ref dst, lo * c);
+                        if (n > 16) MemoryMarshal.CreateReadOnlySpan(ref src, n).CopyTo(MemoryMarshal.CreateSpan(ref to, n));
+                        else for (int t = 0; t < n; t++) Unsafe.Add(ref to, t) = Unsafe.Add(ref src, t);
+                        for (int t = hi * c; t < run; t++) Unsafe.Add(ref dst, t) = T.Zero;
+                    }
+                }
+            }
     }
 
     public void Collapse<T>(ReadOnlySpan<T> col, Span<T> input, int batch) where T : unmanaged, INumber<T> =>

@@ -121,10 +121,13 @@ public sealed class Pool2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
         _chosen[outBase + ch] = best;
     }
 
+    /// <summary>Max or min pooling a pixel's channel row at a time: the first cell's row, then
+    /// each later cell's values where strictly better (ties keep the first cell).</summary>
     private void ForwardScalar(int firstImage, int endImage)
     {
         var x = Inputs[0].Value.AsSpan();
         var y = Output.Value.AsSpan();
+        var chosen = _chosen.AsSpan();
         bool isMax = _kind.IsMax;
         for (int b = firstImage; b < endImage; b++)
             for (int oy = 0; oy < _oh; oy++)
@@ -132,7 +135,28 @@ public sealed class Pool2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
                 {
                     var (y0, y1, x0, x1) = Cells(oy, ox);
                     int outBase = ((b * _oh + oy) * _ow + ox) * _c;
-                    for (int ch = 0; ch < _c; ch++) Choose(b, y0, y1, x0, x1, ch, outBase, y, x, isMax);
+                    var best = y.Slice(outBase, _c);
+                    var index = chosen.Slice(outBase, _c);
+                    if (y0 >= y1 || x0 >= x1) { best.Clear(); index.Fill(-1); continue; }
+                    bool first = true;
+                    for (int iy = y0; iy < y1; iy++)
+                        for (int ix = x0; ix < x1; ix++)
+                        {
+                            int at = ((b * _h + iy) * _w + ix) * _c;
+                            var cell = x.Slice(at, _c);
+                            if (first)
+                            {
+                                cell.CopyTo(best);
+                                for (int ch = 0; ch < best.Length; ch++) index[ch] = at + ch;
+                                first = false;
+                                continue;
+                            }
+                            for (int ch = 0; ch < best.Length; ch++)
+                            {
+                                var v = cell[ch];
+                                if (isMax ? v > best[ch] : v < best[ch]) { best[ch] = v; index[ch] = at + ch; }
+                            }
+                        }
                 }
     }
 
