@@ -16,9 +16,12 @@ string root = FindRoot(Directory.GetCurrentDirectory());
 Console.WriteLine($"# cores {Environment.ProcessorCount}; GEMM: {Gemm.Current.Description}; denormals flushed: {Denormals.Enabled}");
 if (Gemm.Notice != null) Console.WriteLine($"# {Gemm.Notice}");
 
+// CNNDSL_GEMM=mkl|managed measures one backend only: the managed GEMM's threads then do not
+// compete with MKL's OpenMP threads, which spin for a while after each MKL call.
+var only = Environment.GetEnvironmentVariable("CNNDSL_GEMM");
 var backends = new List<IGemm>();
-if (MklGemm.TryLoad(out _) is { } mkl) backends.Add(mkl);
-backends.Add(new ManagedGemm());
+if (only != "managed" && MklGemm.TryLoad(out _) is { } mkl) backends.Add(mkl);
+if (only != "mkl") backends.Add(new ManagedGemm());
 
 if (what is "train" or "infer") return EngineBench(what);
 if (what is "gemm" or "all") GemmBench();

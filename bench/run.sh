@@ -10,7 +10,10 @@ bash "$root/scripts/setup.sh"
 out=/tmp/cnndsl-bench-bin
 dotnet build "$root/bench/Bench.csproj" -c Release -o "$out" --nologo -v quiet -clp:ErrorsOnly
 echo "## MKL with the cpu shim (default)"
-dotnet "$out/cnndsl-bench.dll" all --seconds "$seconds"
+CNNDSL_GEMM=mkl dotnet "$out/cnndsl-bench.dll" all --seconds "$seconds"
+echo "## managed GEMM, in its own process (MKL's OpenMP threads would compete with it)"
+CNNDSL_GEMM=managed dotnet "$out/cnndsl-bench.dll" gemm --seconds "$seconds"
+CNNDSL_GEMM=managed dotnet "$out/cnndsl-bench.dll" layers --seconds "$seconds"
 echo "## MKL without the cpu shim (CNNDSL_MKL_CPU_SHIM=0)"
 CNNDSL_MKL_CPU_SHIM=0 dotnet "$out/cnndsl-bench.dll" gemm --seconds "$seconds"
 echo "## denormals kept (CNNDSL_DENORMALS=keep)"

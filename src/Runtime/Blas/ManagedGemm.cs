@@ -89,13 +89,19 @@ public sealed class ManagedGemm : IGemm
                 var job = new Job<T>(pa, rowStride, colStride, pp, pb, bRow, bCol, pc, ldc, n, k, alpha);
                 int blocks = (m + TileRows - 1) / TileRows;
                 if ((long)m * n * k < ParallelWork || blocks == 1)
-                    for (int blk = 0; blk < blocks; blk++) job.Rows(blk * TileRows, Math.Min(TileRows, m - blk * TileRows));
+                    job.Blocks(0, blocks, m);
                 else
-                    Parallel.For(0, blocks, blk =>
+                {
+                    // A few contiguous ranges of row tiles per thread: each range walks K
+                    // outermost, so one K block of packed B (KBlock x n) serves all its tiles
+                    // from cache instead of being streamed once per tile.
+                    int parts = Math.Min(blocks, 4 * Environment.ProcessorCount);
+                    Parallel.For(0, parts, part =>
                     {
                         Denormals.FlushToZero();
-                        job.Rows(blk * TileRows, Math.Min(TileRows, m - blk * TileRows));
+                        job.Blocks(part * blocks / parts, (part + 1) * blocks / parts, m);
                     });
+                }
             }
         }
     }
@@ -104,15 +110,20 @@ public sealed class ManagedGemm : IGemm
         where T : unmanaged, INumber<T>
     {
         /// <summary>C[i0..i0+rows, :] += alpha * A[i0.., :] * B.</summary>
-        public void Rows(int i0, int rows)
+        /// <summary>C[rows of tiles first .. end - 1, :] += alpha * A[those rows, :] * B, K blocks outermost.</summary>
+        public void Blocks(int first, int end, int m)
         {
             int w = Vector<T>.Count;
             for (int k0 = 0; k0 < k; k0 += KBlock)
             {
                 int kEnd = Math.Min(k, k0 + KBlock);
-                int j = 0;
-                for (; j + 2 * w <= n; j += 2 * w) Tile(i0, rows, j, k0, kEnd);
-                for (; j < n; j++) Column(i0, rows, j, k0, kEnd);
+                for (int blk = first; blk < end; blk++)
+                {
+                    int i0 = blk * TileRows, rows = Math.Min(TileRows, m - i0);
+                    int j = 0;
+                    for (; j + 2 * w <= n; j += 2 * w) Tile(i0, rows, j, k0, kEnd);
+                    for (; j < n; j++) Column(i0, rows, j, k0, kEnd);
+                }
             }
         }
 
