@@ -20,6 +20,9 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
     /// about what a core's L2 holds).</summary>
     public static long CacheElements { get; set; } = 256L << 10;
 
+    /// <summary>Rows of the smallest forward product (a chunk of several images at least).</summary>
+    public static int MinimumRows { get; set; } = 8192;
+
     /// <summary>Values in one chunk of the shared buffer (16 MB of float; at least one image).</summary>
     public static long ChunkElements { get; set; } = 4L << 20;
 

@@ -99,7 +99,10 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
         {
             // Own columns are written in cache-sized chunks too, each multiplied while it is
             // still in cache; they stay in place for backward's weight gradient.
-            int chunk = _plan.Shared ? _plan.ImagesPerChunk : Math.Max(1, (int)(ColumnPlan.CacheElements / Math.Max(1, (long)rowsPerImage * k)));
+            // (but never below ColumnPlan.MinimumRows rows: MKL's small products cost more than the cache saves)
+            int chunk = _plan.Shared ? _plan.ImagesPerChunk : Math.Max(
+                (int)(ColumnPlan.CacheElements / Math.Max(1, (long)rowsPerImage * k)),
+                (ColumnPlan.MinimumRows + rowsPerImage - 1) / rowsPerImage);
             for (int first = 0; first < Batch; first += chunk)
             {
                 int count = Math.Min(chunk, Batch - first), rows = count * rowsPerImage;
