@@ -30,7 +30,6 @@ public sealed class ManagedGemm : IGemm
 
     private static class Scratch<T> where T : unmanaged
     {
-        [ThreadStatic] public static T[]? A;
         [ThreadStatic] public static T[]? B;
     }
 

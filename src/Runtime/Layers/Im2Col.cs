@@ -49,24 +49,15 @@ public readonly struct Im2Col(int height, int width, int channels, int outHeight
                     var line = image.Slice(iy * width * c, width * c);
                     for (int ox = 0; ox < outWidth; ox++)
                     {
+                        // dilated: each kernel column is its own run of C values
                         var dst = col.Slice((row0 + ox) * k + offset, run);
                         int ix0 = ox * window.StrideW - window.Padding.Left;
-                        if (window.DilationW == 1)
+                        for (int kx = 0; kx < kw; kx++)
                         {
-                            // kernel columns lo .. hi - 1 fall inside the row
-                            int lo = Math.Max(0, -ix0), hi = Math.Min(kw, width - ix0);
-                            if (lo >= hi) { dst.Clear(); continue; }
-                            if (lo > 0) dst.Slice(0, lo * c).Clear();
-                            Copy(line.Slice((ix0 + lo) * c, (hi - lo) * c), dst.Slice(lo * c));
-                            if (hi < kw) dst.Slice(hi * c).Clear();
+                            int ix = ix0 + kx * window.DilationW;
+                            if (ix < 0 || ix >= width) dst.Slice(kx * c, c).Clear();
+                            else Copy(line.Slice(ix * c, c), dst.Slice(kx * c));
                         }
-                        else
-                            for (int kx = 0; kx < kw; kx++)
-                            {
-                                int ix = ix0 + kx * window.DilationW;
-                                if (ix < 0 || ix >= width) dst.Slice(kx * c, c).Clear();
-                                else Copy(line.Slice(ix * c, c), dst.Slice(kx * c));
-                            }
                     }
                 }
             }
