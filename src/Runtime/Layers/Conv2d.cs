@@ -14,6 +14,7 @@ namespace CnnDsl.Runtime.Layers;
 public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly Im2Col _im2col;
+    private readonly ShiftedGemm _shifted;
     private readonly int _filters;
     private readonly T[] _weights;
     private readonly T[]? _weightGradient;
@@ -52,6 +53,7 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
         }
         _filters = f;
         _im2col = new Im2Col(h, w, c, oh, ow, window);
+        _shifted = new ShiftedGemm(h, w, c, f, window);
         _parameters = new[] { _kernel, _bias }.Where(p => p != null).Select(p => p!).ToArray();
         _plan = ColumnPlan.For(node, batch);
         if (_plan.Shared)
@@ -86,11 +88,19 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
         return w;
     }
 
+    /// <summary>A shifted-GEMM layer's buffer: the padded input, then the extended output.</summary>
+    private Span<T> Padded => _col.AsSpan(0, (int)_shifted.Sizes(Batch).Padded);
+    private Span<T> Extended => _col.AsSpan((int)_shifted.Sizes(Batch).Padded);
+
     public override void Forward(bool training)
     {
         int k = _im2col.Columns, rowsPerImage = _im2col.Rows(1);
         var y = Output.Value.AsSpan();
-        if (_col == null)
+        if (_plan.Shifted)
+        {
+            _shifted.Forward<T>(Inputs[0].Value, _weights, Padded, Extended, y, Batch);
+        }
+        else if (_col == null)
         {
             // 1x1 stride 1: the input is the column matrix.
             Gemm.Multiply(false, false, _im2col.Rows(Batch), _filters, k, T.One, Inputs[0].Value, k, _weights, _filters, T.Zero, y, _filters);
@@ -123,6 +133,11 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
         ReadOnlySpan<T> dy = Output.Gradient;
         bool weights = Node.Trainable && _weightGradient != null, input = InputNeedsGradient[0];
         if (weights && _bias != null) Vectorised.SumRows(dy, _bias.Gradient);
+        if (_plan.Shifted)
+        {
+            _shifted.Backward<T>(Inputs[0].Value, _weights, dy, Padded, Extended, _weightGradient, weights, Inputs[0].Gradient, input, Batch);
+            return;
+        }
         if (_col == null)
         {
             int p = _im2col.Rows(Batch);

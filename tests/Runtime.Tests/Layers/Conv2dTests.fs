@@ -140,3 +140,38 @@ let ``chunked and whole-batch columns give the same outputs and gradients, and t
         let plan = MemoryPlan.Estimate(graph text, 3, sizeof<float>)
         Assert.True(net.SharedWorkspaceBytes > 0L)
         Assert.Equal((net.Layers |> Seq.sumBy (fun l -> l.WorkspaceBytes)) + net.SharedWorkspaceBytes, plan.Workspace))
+
+/// Runs `f` with every stride-1 convolution lowered to shifted GEMMs (ShiftedGemm), whatever its channels.
+let private shifted (f: unit -> 'a) : 'a =
+    let minimum = ColumnPlan.ShiftedMinChannels
+    ColumnPlan.ShiftedMinChannels <- 1
+    ColumnPlan.ShiftedEverywhere <- true
+    try f () finally
+        ColumnPlan.ShiftedMinChannels <- minimum
+        ColumnPlan.ShiftedEverywhere <- false
+
+[<Property(MaxTest = 30)>]
+let ``shifted-GEMM convolutions have right gradients`` k p extra c f mode act (b0: byte) =
+    // stride 1 and no dilation: the cases the shifted path takes
+    shifted (fun () -> assertGradients (convModel k 0uy p 0uy extra c f mode act + "\nconv 2 3x3 same") (1 + int b0 % 2))
+
+[<Fact>]
+let ``shifted GEMMs and im2col give the same outputs and gradients`` () =
+    let text = "input 9x8x3\nconv 4 3x3 same relu\nconv 5 2x3 p1 relu\nconv 3 5x5 valid\nglobalavgpool\ndense 2 softmax"
+    let run () =
+        let net = network text 3
+        let rng = Random 8
+        copyFrom (randomArray rng net.Input.Length) net.Input
+        net.Forward(true)
+        Losses.CrossEntropy(net, ReadOnlySpan [| 0; 1; 1 |]) |> ignore
+        net.Backward()
+        net.Output.ToArray(), (net.Parameters |> Seq.collect (fun p -> p.Gradient) |> Array.ofSeq), net.InputGradient.ToArray(), net
+    let outputs, gradients, inputGradient, _ = run ()
+    shifted (fun () ->
+        let outputs2, gradients2, inputGradient2, net = run ()
+        Assert.Equal(3, net.Layers |> Seq.filter (fun l -> l.Node.Kind.IsConv && (ColumnPlan.For(l.Node, 3)).Shifted) |> Seq.length)
+        assertClose 1e-12 outputs outputs2
+        assertClose 1e-12 gradients gradients2
+        assertClose 1e-12 inputGradient inputGradient2
+        let plan = MemoryPlan.Estimate(graph text, 3, sizeof<float>)
+        Assert.Equal((net.Layers |> Seq.sumBy (fun l -> l.WorkspaceBytes)) + net.SharedWorkspaceBytes, plan.Workspace))
