@@ -29,7 +29,10 @@ public static class BatchParallel
     private static readonly List<Worker> Workers = [];
     private static readonly CountdownEvent Done = new(1);
     private static readonly object Gate = new();
-    private static int _threads = Configured();
+    private static int _threads = 1;
+
+    static BatchParallel() =>
+        Threads = int.TryParse(Environment.GetEnvironmentVariable("CNNDSL_LAYER_THREADS"), out var wanted) && wanted >= 1 ? wanted : 1;
 
     /// <summary>Threads that share a piece of work, the caller's included (workers are started
     /// when first needed and kept).</summary>
@@ -54,18 +57,6 @@ public static class BatchParallel
     /// <summary>Below this many values touched, work stays on the calling thread (waking a
     /// worker costs microseconds).</summary>
     public static long MinimumWork { get; set; } = 1 << 15;
-
-    private static int Configured()
-    {
-        int threads = int.TryParse(Environment.GetEnvironmentVariable("CNNDSL_LAYER_THREADS"), out var wanted) && wanted >= 1 ? wanted : 1;
-        for (int i = 1; i < threads; i++)
-        {
-            var worker = new Worker();
-            Workers.Add(worker);
-            new Thread(() => Loop(worker)) { IsBackground = true, Name = $"cnndsl-layer-{i}" }.Start();
-        }
-        return threads;
-    }
 
     private static void Loop(Worker worker)
     {

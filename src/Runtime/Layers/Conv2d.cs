@@ -23,6 +23,12 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
     // their gradient (the next forward pass rebuilds the columns anyway).
     private readonly T[]? _col;
     private readonly ColumnPlan _plan;
+    // Images whose columns forward writes and multiplies at a time.
+    private readonly int _forwardChunk;
+    // Shifted GEMM: whether the padded buffer holds this batch's input (forward wrote it and
+    // backward has not yet overwritten it with the input's gradient), and whether its border
+    // is still zero.
+    private bool _paddedHoldsInput, _paddedBorderZero = true;
     // What IBatchWork.Run does, and for which chunk (set before BatchParallel.For).
     private bool _collapse;
     private int _chunkFirst;
@@ -66,6 +72,13 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
         {
             _col = new T[_plan.Elements];
         }
+        // Own columns are written in cache-sized chunks, each multiplied while still in cache
+        // (but never below ColumnPlan.MinimumRows rows: MKL's small products cost more than the
+        // cache saves); they stay in place for backward's weight gradient.
+        int rowsPerImage = _im2col.Rows(1);
+        _forwardChunk = _plan.Shared ? _plan.ImagesPerChunk : Math.Max(
+            (int)(ColumnPlan.CacheElements / Math.Max(1, (long)rowsPerImage * _im2col.Columns)),
+            (ColumnPlan.MinimumRows + rowsPerImage - 1) / rowsPerImage);
     }
 
     public Parameter<T>? Kernel => _kernel;
@@ -98,7 +111,8 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
         var y = Output.Value.AsSpan();
         if (_plan.Shifted)
         {
-            _shifted.Forward<T>(Inputs[0].Value, _weights, Padded, Extended, y, Batch);
+            _shifted.Forward<T>(Inputs[0].Value, _weights, Padded, Extended, y, Batch, clearBorder: !_paddedBorderZero);
+            _paddedHoldsInput = _paddedBorderZero = true;
         }
         else if (_col == null)
         {
@@ -107,15 +121,9 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
         }
         else
         {
-            // Own columns are written in cache-sized chunks too, each multiplied while it is
-            // still in cache; they stay in place for backward's weight gradient.
-            // (but never below ColumnPlan.MinimumRows rows: MKL's small products cost more than the cache saves)
-            int chunk = _plan.Shared ? _plan.ImagesPerChunk : Math.Max(
-                (int)(ColumnPlan.CacheElements / Math.Max(1, (long)rowsPerImage * k)),
-                (ColumnPlan.MinimumRows + rowsPerImage - 1) / rowsPerImage);
-            for (int first = 0; first < Batch; first += chunk)
+            for (int first = 0; first < Batch; first += _forwardChunk)
             {
-                int count = Math.Min(chunk, Batch - first), rows = count * rowsPerImage;
+                int count = Math.Min(_forwardChunk, Batch - first), rows = count * rowsPerImage;
                 var columns = _plan.Shared ? _col.AsMemory() : _col.AsMemory(first * rowsPerImage * k);
                 Expand(first, count, columns);
                 Gemm.Multiply(false, false, rows, _filters, k, T.One, columns.Span, k, _weights, _filters, T.Zero,
@@ -135,7 +143,9 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
         if (weights && _bias != null) Vectorised.SumRows(dy, _bias.Gradient);
         if (_plan.Shifted)
         {
-            _shifted.Backward<T>(Inputs[0].Value, _weights, dy, Padded, Extended, _weightGradient, weights, Inputs[0].Gradient, input, Batch);
+            _shifted.Backward<T>(Inputs[0].Value, _weights, dy, Padded, Extended, _weightGradient, weights, Inputs[0].Gradient, input, Batch,
+                padFirst: weights && !_paddedHoldsInput);
+            if (input) _paddedHoldsInput = _paddedBorderZero = false;
             return;
         }
         if (_col == null)

@@ -34,10 +34,11 @@ public readonly struct ShiftedGemm(int height, int width, int channels, int filt
     public static bool Applies(Window w) =>
         w.StrideH == 1 && w.StrideW == 1 && w.DilationH == 1 && w.DilationW == 1;
 
-    public void Forward<T>(ReadOnlySpan<T> input, ReadOnlySpan<T> weights, Span<T> padded, Span<T> extended, Span<T> output, int batch)
-        where T : unmanaged, INumber<T>
+    /// <param name="clearBorder">the padded buffer's border is not zero (backward wrote into it)</param>
+    public void Forward<T>(ReadOnlySpan<T> input, ReadOnlySpan<T> weights, Span<T> padded, Span<T> extended, Span<T> output, int batch,
+        bool clearBorder) where T : unmanaged, INumber<T>
     {
-        Pad(input, padded, batch);
+        Pad(input, padded, batch, clearBorder);
         int rows = batch * PaddedHeight * PaddedWidth, cells = channels * filters;
         for (int ky = 0; ky < window.KernelH; ky++)
             for (int kx = 0; kx < window.KernelW; kx++)
@@ -55,9 +56,10 @@ public readonly struct ShiftedGemm(int height, int width, int channels, int filt
     }
 
     /// <summary>Weight gradient (when asked) and the input gradient (added, when asked). `padded`
-    /// must still hold forward's copy of the input; both buffers are overwritten.</summary>
+    /// holds forward's copy of the input unless `padFirst` says to rebuild it (a second backward
+    /// pass after one forward); the input's gradient then overwrites it, and `extended` too.</summary>
     public void Backward<T>(ReadOnlySpan<T> input, ReadOnlySpan<T> weights, ReadOnlySpan<T> outputGradient, Span<T> padded, Span<T> extended,
-        Span<T> weightGradient, bool wantWeights, Span<T> inputGradient, bool wantInput, int batch)
+        Span<T> weightGradient, bool wantWeights, Span<T> inputGradient, bool wantInput, int batch, bool padFirst)
         where T : unmanaged, INumber<T>
     {
         // dYext: dY in the padded grid's rows, zero in the dropped ones
@@ -70,8 +72,7 @@ public readonly struct ShiftedGemm(int height, int width, int channels, int filt
         int rows = batch * PaddedHeight * PaddedWidth, cells = channels * filters;
         if (wantWeights)
         {
-            // forward's P is still here only if nothing overwrote it: rebuild it (cheap: one copy)
-            Pad(input, padded, batch);
+            if (padFirst) Pad(input, padded, batch, clearBorder: true);
             for (int ky = 0; ky < window.KernelH; ky++)
                 for (int kx = 0; kx < window.KernelW; kx++)
                 {
@@ -97,10 +98,11 @@ public readonly struct ShiftedGemm(int height, int width, int channels, int filt
                     padded.Slice((((n * PaddedHeight + y + window.Padding.Top) * PaddedWidth) + window.Padding.Left) * channels, line));
     }
 
-    /// <summary>The batch into P's interior; the border and the slack stay zero.</summary>
-    private void Pad<T>(ReadOnlySpan<T> input, Span<T> padded, int batch) where T : unmanaged, INumber<T>
+    /// <summary>The batch into P's interior; the border and the slack are zero (cleared first
+    /// when `clearBorder`: the interior is overwritten either way).</summary>
+    private void Pad<T>(ReadOnlySpan<T> input, Span<T> padded, int batch, bool clearBorder) where T : unmanaged, INumber<T>
     {
-        padded.Clear();
+        if (clearBorder) padded.Clear();
         int line = width * channels;
         for (int n = 0; n < batch; n++)
             for (int y = 0; y < height; y++)

@@ -105,6 +105,17 @@ let ``seed 000: conv backward with relu and MSE against ones`` () =
         // the seed prints Keras's float32 result
         Assert.InRange(conv.Bias.Gradient[0], 0.5188656 - 2e-6, 0.5188656 + 2e-6))
 
+/// One forward and backward pass of a batch of 3 random inputs: the outputs, the parameters'
+/// gradients, the input's gradient and the network.
+let private step (text: string) (seed: int) =
+    let net = network text 3
+    let rng = Random seed
+    copyFrom (randomArray rng net.Input.Length) net.Input
+    net.Forward(true)
+    Losses.CrossEntropy(net, ReadOnlySpan [| 0; 1; 1 |]) |> ignore
+    net.Backward()
+    net.Output.ToArray(), (net.Parameters |> Seq.collect (fun p -> p.Gradient) |> Array.ofSeq), net.InputGradient.ToArray(), net
+
 /// Runs `f` with column limits so small that every convolution with columns is chunked
 /// (one or two images at a time) through the network's shared buffers.
 let private chunked (images: int) (f: unit -> 'a) : 'a =
@@ -123,14 +134,7 @@ let ``chunked convolutions through shared columns have right gradients`` k s p d
 [<Fact>]
 let ``chunked and whole-batch columns give the same outputs and gradients, and the plan counts the shared buffers once`` () =
     let text = "input 9x8x3\nconv 4 3x3 same relu\nconv 5 3x3 s2 relu\nconv 3 1x1\nglobalavgpool\ndense 2 softmax"
-    let run () =
-        let net = network text 3
-        let rng = Random 4
-        copyFrom (randomArray rng net.Input.Length) net.Input
-        net.Forward(true)
-        Losses.CrossEntropy(net, ReadOnlySpan [| 0; 1; 1 |]) |> ignore
-        net.Backward()
-        net.Output.ToArray(), (net.Parameters |> Seq.collect (fun p -> p.Gradient) |> Array.ofSeq), net
+    let run () = let o, g, _, net = step text 4 in o, g, net
     let outputs, gradients, whole = run ()
     Assert.Equal(0L, whole.SharedWorkspaceBytes)
     chunked 2 (fun () ->
@@ -158,14 +162,7 @@ let ``shifted-GEMM convolutions have right gradients`` k p extra c f mode act (b
 [<Fact>]
 let ``shifted GEMMs and im2col give the same outputs and gradients`` () =
     let text = "input 9x8x3\nconv 4 3x3 same relu\nconv 5 2x3 p1 relu\nconv 3 5x5 valid\nglobalavgpool\ndense 2 softmax"
-    let run () =
-        let net = network text 3
-        let rng = Random 8
-        copyFrom (randomArray rng net.Input.Length) net.Input
-        net.Forward(true)
-        Losses.CrossEntropy(net, ReadOnlySpan [| 0; 1; 1 |]) |> ignore
-        net.Backward()
-        net.Output.ToArray(), (net.Parameters |> Seq.collect (fun p -> p.Gradient) |> Array.ofSeq), net.InputGradient.ToArray(), net
+    let run () = step text 8
     let outputs, gradients, inputGradient, _ = run ()
     shifted (fun () ->
         let outputs2, gradients2, inputGradient2, net = run ()
