@@ -1,7 +1,8 @@
 // CnnDsl benchmarks: a plain timed harness (medians over repeated runs after a warm-up),
 // not timed tests. Usage: cnndsl-bench [gemm|layers|denormals|all] [--seconds S]
 //   cnndsl-bench train|infer --model FILE --batch B [--warmup N] [--seconds S]: the CnnDsl side of
-//   the comparison with libtorch (bench/compare.sh; bench/Torch is the other side).
+//   the comparison with libtorch (bench/compare.sh; bench/Torch is the other side);
+//   with --layers, where one training step's time goes, layer by layer.
 using System.Diagnostics;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -122,6 +123,7 @@ int EngineBench(string mode)
     ReadOnlySpan<int> Next() { var s = order.AsSpan(next % batches * batch, batch); next++; return s; }
     void Step() { if (mode == "train") trainer.TrainBatch(Next()); else trainer.PredictBatch(data, Next()); }
     for (int i = 0; i < warmup; i++) Step();
+    if (args.Contains("--layers")) { Profile(trainer, Step, batch); return 0; }
     var times = new List<double>(100_000);
     long allocated = GC.GetTotalAllocatedBytes(true);
     var all = Stopwatch.StartNew();
@@ -139,6 +141,24 @@ int EngineBench(string mode)
         $"img_per_s={times.Count * batch / all.Elapsed.TotalSeconds:F0} median_batch_ms={BenchData.Median(times) * 1e3:F2} alloc_bytes_per_batch={allocated / times.Count} " +
         $"peak_rss_mb={memory.Peak:F0} data_rss_mb={baseline.Now:F0}");
     return 0;
+}
+
+// Where one training step's time goes: each layer's forward and backward pass and the
+// optimizer update, timed in place (medians), against the whole step.
+void Profile(CnnDsl.Runtime.Training.Trainer trainer, Action step, int batch)
+{
+    var net = trainer.Network;
+    double sum = 0;
+    foreach (var layer in net.Layers.Skip(1))
+    {
+        var tf = Median(() => layer.Forward(true));
+        var tb = Median(() => layer.Backward());
+        sum += tf + tb;
+        Console.WriteLine($"PROFILE layer={layer.Node.Name,-14} out={string.Join("x", CnnDsl.Runtime.Shapes.Hwc(layer.Node.OutputShape)),-12} fwd_ms={tf * 1e3,8:F3} bwd_ms={tb * 1e3,8:F3}");
+    }
+    var tu = Median(() => trainer.Optimizer.Update());
+    var ts = Median(step);
+    Console.WriteLine($"PROFILE update_ms={tu * 1e3:F3} layers_ms={sum * 1e3:F3} step_ms={ts * 1e3:F3} img_per_s={batch / ts:F0}");
 }
 
 void DenormalsBench()

@@ -50,7 +50,7 @@ public sealed record MemoryPlan(long Activations, long Workspace, long Parameter
             case LayerKind.GlobalPool kind:
                 return kind.Item.IsAverage ? 0 : output * sizeof(int);
             case LayerKind.BatchNormalization:
-                return output * elementSize + 3L * Shapes.Channels(node.OutputShape) * elementSize;
+                return 4L * Shapes.Channels(node.OutputShape) * elementSize; // per-channel mean, 1/std and two sums
             case LayerKind.Dropout:
                 return output * elementSize;
             default:

@@ -39,6 +39,16 @@ let randomArray (rng: Random) (n: int) = Array.init n (fun _ -> rng.NextDouble()
 /// Copies an array into a span (a network's input, output gradient ...).
 let copyFrom (values: 'T[]) (target: Span<'T>) = values.AsSpan().CopyTo(target)
 
+/// Runs f with the direct path's window limit set (0: every convolution goes to im2col or shifted
+/// GEMMs; above 0 any number of filters is allowed, so that the tests reach every kernel).
+let withDirectLimit (limit: int) (f: unit -> 'a) : 'a =
+    let saved, filters = CnnDsl.Runtime.Layers.ColumnPlan.DirectMaxWindowValues, CnnDsl.Runtime.Layers.ColumnPlan.DirectMaxFilters
+    CnnDsl.Runtime.Layers.ColumnPlan.DirectMaxWindowValues <- limit
+    CnnDsl.Runtime.Layers.ColumnPlan.DirectMaxFilters <- Int32.MaxValue
+    try f () finally
+        CnnDsl.Runtime.Layers.ColumnPlan.DirectMaxWindowValues <- saved
+        CnnDsl.Runtime.Layers.ColumnPlan.DirectMaxFilters <- filters
+
 let network (text: string) (batch: int) = Network<double>(graph text, batch, 1, true)
 
 /// Runs a model forward on the given NHWC input (batch 1) and returns its output.

@@ -1,4 +1,6 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using CnnDsl.Graph;
 
 namespace CnnDsl.Runtime.Layers;
@@ -8,13 +10,19 @@ namespace CnnDsl.Runtime.Layers;
 /// y = gamma * (x - mean) / sqrt(var + eps) + beta, with the batch's statistics in training
 /// (and moving averages updated with Keras's momentum) and the moving ones in inference.
 /// Backward (training): dx = gamma / sqrt(var + eps) / N * (N dy - sum(dy) - xhat * sum(dy xhat)).
+/// The data is NHWC, so it is walked flat in whole vectors, with the per-channel values laid
+/// out as a ChannelPattern; xhat is not kept but recomputed from x in backward (one buffer
+/// of the output's size less, and one pass less over memory).
 /// </summary>
 public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly int _c, _n;
     private readonly T _epsilon, _momentum;
     private readonly Parameter<T> _gamma, _beta, _movingMean, _movingVariance;
-    private readonly T[] _normalised, _inverseStd, _sum, _sumProduct;
+    // Per channel: the mean and 1 / sqrt(var + eps) that forward used (backward needs them),
+    // and two sums (the variance in forward; sum(dy) and sum(dy x) in backward).
+    private readonly T[] _mean, _inverseStd, _sum, _sumProduct;
+    private readonly ChannelPattern<T> _pattern;
 
     public BatchNorm(Node node, Activations<T>[] inputs, int batch) : base(node, inputs, batch)
     {
@@ -29,116 +37,82 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
         _movingVariance = new Parameter<T>(node.Name + "/moving_variance", [_c], false);
         _gamma.Value.AsSpan().Fill(T.One);
         _movingVariance.Value.AsSpan().Fill(T.One);
-        _normalised = new T[Output.Value.Length];
+        _mean = new T[_c];
         _inverseStd = new T[_c];
         _sum = new T[_c];
         _sumProduct = new T[_c];
+        _pattern = new ChannelPattern<T>(_c);
     }
 
     public override IReadOnlyList<Parameter<T>> Parameters => [_gamma, _beta];
     public override IReadOnlyList<Parameter<T>> State => [_movingMean, _movingVariance];
-    public override long WorkspaceBytes => BytesOf(_normalised) + BytesOf(_inverseStd) + BytesOf(_sum) + BytesOf(_sumProduct);
+    /// <summary>Four per-channel arrays (MemoryPlan counts them; the pattern's few vectors are not counted).</summary>
+    public override long WorkspaceBytes => BytesOf(_mean) + BytesOf(_inverseStd) + BytesOf(_sum) + BytesOf(_sumProduct);
 
     public override void Forward(bool training)
     {
-        var x = Inputs[0].Value.AsSpan();
+        ReadOnlySpan<T> x = Inputs[0].Value;
         var y = Output.Value.AsSpan();
         var n = T.CreateChecked(_n);
-        var mean = _sum.AsSpan();
-        var variance = _sumProduct.AsSpan();
-        // NHWC: each pixel is a row of the C channels, so every step runs along contiguous rows.
         if (training)
         {
-            Vectorised.SumRows<T>(x, mean);
-            for (int ch = 0; ch < _c; ch++) mean[ch] /= n;
-            variance.Clear();
-            for (int i = 0; i < _n; i++) SquaredDeviation(x.Slice(i * _c, _c), mean, variance);
+            _pattern.Sum(x, _mean);
+            for (int ch = 0; ch < _c; ch++) _mean[ch] /= n;
+            _pattern.SquaredDeviation(x, _mean, _sum);
             for (int ch = 0; ch < _c; ch++)
             {
-                variance[ch] /= n;
-                _movingMean.Value[ch] = _momentum * _movingMean.Value[ch] + (T.One - _momentum) * mean[ch];
-                _movingVariance.Value[ch] = _momentum * _movingVariance.Value[ch] + (T.One - _momentum) * variance[ch];
+                var variance = _sum[ch] / n;
+                _inverseStd[ch] = T.One / T.Sqrt(variance + _epsilon);
+                _movingMean.Value[ch] = _momentum * _movingMean.Value[ch] + (T.One - _momentum) * _mean[ch];
+                _movingVariance.Value[ch] = _momentum * _movingVariance.Value[ch] + (T.One - _momentum) * variance;
             }
         }
         else
         {
-            _movingMean.Value.CopyTo(mean);
-            _movingVariance.Value.CopyTo(variance);
+            _movingMean.Value.CopyTo(_mean, 0);
+            for (int ch = 0; ch < _c; ch++) _inverseStd[ch] = T.One / T.Sqrt(_movingVariance.Value[ch] + _epsilon);
         }
-        for (int ch = 0; ch < _c; ch++) _inverseStd[ch] = T.One / T.Sqrt(variance[ch] + _epsilon);
-        for (int i = 0; i < _n; i++)
-            Normalise(x.Slice(i * _c, _c), mean, _inverseStd, _gamma.Value, _beta.Value, _normalised.AsSpan(i * _c, _c), y.Slice(i * _c, _c));
-        Activate();
+        // y = a x + b with a = gamma / sqrt(var + eps), b = beta - a mean; a ReLU is applied in the same pass.
+        for (int ch = 0; ch < _c; ch++)
+        {
+            _sum[ch] = _gamma.Value[ch] * _inverseStd[ch];
+            _sumProduct[ch] = _beta.Value[ch] - _sum[ch] * _mean[ch];
+        }
+        bool relu = Node.Activation.IsRelu;
+        _pattern.Affine(x, _sum, _sumProduct, y, relu);
+        if (!relu) Activate();
     }
 
     public override void Backward()
     {
-        ActivationBackward();
-        var dy = Output.Gradient.AsSpan();
-        var sumDy = _sum.AsSpan();
-        var sumDyXhat = _sumProduct.AsSpan();
-        Vectorised.SumRows<T>(dy, sumDy);
-        sumDyXhat.Clear();
-        for (int i = 0; i < _n; i++) MultiplyAdd(dy.Slice(i * _c, _c), _normalised.AsSpan(i * _c, _c), sumDyXhat);
+        // A ReLU's backward pass is fused into the two passes below (dy counts where y > 0).
+        bool relu = Node.Activation.IsRelu && !ActivationFusedIntoLoss;
+        if (!relu) ActivationBackward();
+        ReadOnlySpan<T> dy = Output.Gradient;
+        ReadOnlySpan<T> x = Inputs[0].Value;
+        ReadOnlySpan<T> y = relu ? Output.Value : default;
+        // sum(dy xhat) = inverseStd (sum(dy x) - mean sum(dy)): xhat is not stored.
+        _pattern.SumAndDot(dy, x, _sum, _sumProduct, y);
+        for (int ch = 0; ch < _c; ch++) _sumProduct[ch] = _inverseStd[ch] * (_sumProduct[ch] - _mean[ch] * _sum[ch]);
         if (Node.Trainable)
         {
-            sumDyXhat.CopyTo(_gamma.Gradient);
-            sumDy.CopyTo(_beta.Gradient);
+            _sumProduct.CopyTo(_gamma.Gradient, 0);
+            _sum.CopyTo(_beta.Gradient, 0);
         }
         if (!InputNeedsGradient[0]) return;
-        var dx = Inputs[0].Gradient.AsSpan();
+        // dx = k (n dy - sum(dy) - xhat sum(dy xhat)), k = gamma inverseStd / n, xhat = (x - mean) inverseStd,
+        // as dx += a dy + b x + d per channel: a = k n, b = -k inverseStd sum(dy xhat),
+        // d = -k sum(dy) - b mean. The per-channel arrays are reused (forward sets them again).
         var n = T.CreateChecked(_n);
-        // dx = k (n dy - sum(dy) - xhat sum(dy xhat)) with k = gamma / sqrt(var + eps) / n per channel;
-        // _inverseStd becomes k here (forward sets it again before the next use).
-        for (int ch = 0; ch < _c; ch++) _inverseStd[ch] = _gamma.Value[ch] * _inverseStd[ch] / n;
-        for (int i = 0; i < _n; i++)
-            InputGradient(dy.Slice(i * _c, _c), _normalised.AsSpan(i * _c, _c), _inverseStd, sumDy, sumDyXhat, n, dx.Slice(i * _c, _c));
-    }
-
-    private static void SquaredDeviation(ReadOnlySpan<T> x, ReadOnlySpan<T> mean, Span<T> into)
-    {
-        int j = 0, w = Vector<T>.Count;
-        for (; j + w <= x.Length; j += w)
+        for (int ch = 0; ch < _c; ch++)
         {
-            var d = new Vector<T>(x[j..]) - new Vector<T>(mean[j..]);
-            (new Vector<T>(into[j..]) + d * d).CopyTo(into[j..]);
+            var k = _gamma.Value[ch] * _inverseStd[ch] / n;
+            var b = -k * _inverseStd[ch] * _sumProduct[ch];
+            var d = -k * _sum[ch] - b * _mean[ch];
+            _sum[ch] = k * n;
+            _sumProduct[ch] = b;
+            _inverseStd[ch] = d;
         }
-        for (; j < x.Length; j++) { var d = x[j] - mean[j]; into[j] += d * d; }
-    }
-
-    private static void Normalise(ReadOnlySpan<T> x, ReadOnlySpan<T> mean, ReadOnlySpan<T> inverseStd, ReadOnlySpan<T> gamma, ReadOnlySpan<T> beta, Span<T> xhat, Span<T> y)
-    {
-        int j = 0, w = Vector<T>.Count;
-        for (; j + w <= x.Length; j += w)
-        {
-            var h = (new Vector<T>(x[j..]) - new Vector<T>(mean[j..])) * new Vector<T>(inverseStd[j..]);
-            h.CopyTo(xhat[j..]);
-            (new Vector<T>(gamma[j..]) * h + new Vector<T>(beta[j..])).CopyTo(y[j..]);
-        }
-        for (; j < x.Length; j++)
-        {
-            xhat[j] = (x[j] - mean[j]) * inverseStd[j];
-            y[j] = gamma[j] * xhat[j] + beta[j];
-        }
-    }
-
-    private static void MultiplyAdd(ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> into)
-    {
-        int j = 0, w = Vector<T>.Count;
-        for (; j + w <= a.Length; j += w)
-            (new Vector<T>(into[j..]) + new Vector<T>(a[j..]) * new Vector<T>(b[j..])).CopyTo(into[j..]);
-        for (; j < a.Length; j++) into[j] += a[j] * b[j];
-    }
-
-    private static void InputGradient(ReadOnlySpan<T> dy, ReadOnlySpan<T> xhat, ReadOnlySpan<T> k, ReadOnlySpan<T> sumDy, ReadOnlySpan<T> sumDyXhat, T n, Span<T> dx)
-    {
-        int j = 0, w = Vector<T>.Count;
-        var vn = new Vector<T>(n);
-        for (; j + w <= dy.Length; j += w)
-        {
-            var g = new Vector<T>(k[j..]) * (vn * new Vector<T>(dy[j..]) - new Vector<T>(sumDy[j..]) - new Vector<T>(xhat[j..]) * new Vector<T>(sumDyXhat[j..]));
-            (new Vector<T>(dx[j..]) + g).CopyTo(dx[j..]);
-        }
-        for (; j < dy.Length; j++) dx[j] += k[j] * (n * dy[j] - sumDy[j] - xhat[j] * sumDyXhat[j]);
+        _pattern.AddLinear(dy, x, _sum, _sumProduct, _inverseStd, Inputs[0].Gradient, y);
     }
 }

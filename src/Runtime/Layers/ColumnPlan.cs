@@ -10,7 +10,7 @@ namespace CnnDsl.Runtime.Layers;
 /// layer of the network shares, and backward rebuilds each chunk's columns: memory then grows
 /// with the largest chunk, not with the sum of every layer's full-batch columns.
 /// </summary>
-public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long Elements, bool Shifted = false)
+public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long Elements, bool Shifted = false, bool Direct = false)
 {
     /// <summary>Stride-1 convolutions on at least this many input channels run as shifted GEMMs
     /// (ShiftedGemm: no column matrix) when their buffers fit the private limit.</summary>
@@ -19,6 +19,18 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
 
     public static int ShiftedMinChannels { get; set; } =
         int.TryParse(Environment.GetEnvironmentVariable("CNNDSL_SHIFTED_MIN_CHANNELS"), out var c) && c >= 1 ? c : 16;
+
+    /// <summary>Convolutions with at most this many values per window (KH KW C) and at most
+    /// DirectMaxFilters filters run as DirectConv; CNNDSL_DIRECT_MAX_K overrides it (0 turns the
+    /// path off). Measured (bench/Program.cs `train --layers`, forward + backward, against im2col +
+    /// MKL on 2 threads): LeNet's first layer (K 25, 6 filters) 1.38 -> 0.75 ms at batch 32,
+    /// 5.1 -> 2.8 ms at 128; with 32 filters (the Fashion-MNIST model's K 49, cifar10-bn's K 27)
+    /// the forward pass was level and the weight gradient 3-4x slower (it runs on one core and
+    /// reads the input once per vector of filters), so those keep im2col.</summary>
+    public static int DirectMaxWindowValues { get; set; } =
+        int.TryParse(Environment.GetEnvironmentVariable("CNNDSL_DIRECT_MAX_K"), out var k) && k >= 0 ? k : 75;
+
+    public static int DirectMaxFilters { get; set; } = 16;
 
     /// <summary>Values a layer may keep for its own columns (256 MB of float): the seed's
     /// Fashion-MNIST model at batch 128 keeps its own (rebuilding them in backward cost 20%).</summary>
@@ -47,6 +59,11 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
         if (IsIdentity(window)) return new ColumnPlan(false, batch, 0);
         var (h, w, c) = Shapes.Hwc(node.InputShapes.Head);
         var (oh, ow, f) = Shapes.Hwc(node.OutputShape);
+        if (window.KernelH * window.KernelW * c <= DirectMaxWindowValues && f <= DirectMaxFilters && !ShiftedEverywhere)
+        {
+            long elements = new DirectConv<float>(h, w, c, f, oh, ow, window).Elements(batch);
+            if (elements <= PrivateLimit) return new ColumnPlan(false, batch, elements, Direct: true);
+        }
         // Measured (bench/Program.cs `train`, CNNDSL_SHIFTED_MIN_CHANNELS=100000 turns it off):
         // cifar10-bn's same 3x3 convs on 32-128 channels 3-6% faster; the Fashion-MNIST model's
         // 7x7 convs 2.7x slower (49 thin products) and the strided model's 12x12 -> 10x10 conv

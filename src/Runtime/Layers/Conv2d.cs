@@ -15,6 +15,9 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
 {
     private readonly Im2Col _im2col;
     private readonly ShiftedGemm _shifted;
+    private readonly DirectConv<T>? _direct;
+    // The bias and its gradient run over NHWC data with F channels.
+    private readonly ChannelPattern<T> _channels;
     private readonly int _filters;
     private readonly T[] _weights;
     private readonly T[]? _weightGradient;
@@ -58,10 +61,12 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
                 throw new ArgumentException($"{node.Name} is not a convolution");
         }
         _filters = f;
+        _channels = new ChannelPattern<T>(f);
         _im2col = new Im2Col(h, w, c, oh, ow, window);
         _shifted = new ShiftedGemm(h, w, c, f, window);
         _parameters = new[] { _kernel, _bias }.Where(p => p != null).Select(p => p!).ToArray();
         _plan = ColumnPlan.For(node, batch);
+        if (_plan.Direct) _direct = new DirectConv<T>(h, w, c, f, oh, ow, window);
         if (_plan.Shared)
         {
             if (shared == null || shared.Columns.Length < _plan.Elements)
@@ -109,6 +114,14 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
     {
         int k = _im2col.Columns, rowsPerImage = _im2col.Rows(1);
         var y = Output.Value.AsSpan();
+        if (_direct != null)
+        {
+            // the bias is added in the same pass
+            _direct.Forward(Inputs[0].Value, _weights, _bias == null ? default : _bias.Value, _col, y, Batch);
+            _paddedHoldsInput = true;
+            Activate();
+            return;
+        }
         if (_plan.Shifted)
         {
             _shifted.Forward<T>(Inputs[0].Value, _weights, Padded, Extended, y, Batch, clearBorder: !_paddedBorderZero);
@@ -130,7 +143,7 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
                     y.Slice(first * rowsPerImage * _filters, rows * _filters), _filters);
             }
         }
-        if (_bias != null) Vectorised.AddToRows(y, _bias.Value);
+        if (_bias != null) _channels.Add(y, _bias.Value);
         Activate();
     }
 
@@ -140,7 +153,14 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
         int k = _im2col.Columns, rowsPerImage = _im2col.Rows(1);
         ReadOnlySpan<T> dy = Output.Gradient;
         bool weights = Node.Trainable && _weightGradient != null, input = InputNeedsGradient[0];
-        if (weights && _bias != null) Vectorised.SumRows(dy, _bias.Gradient);
+        if (weights && _bias != null) _channels.Sum(dy, _bias.Gradient);
+        if (_direct != null)
+        {
+            _direct.Backward(Inputs[0].Value, _weights, dy, _col, _weightGradient, weights, Inputs[0].Gradient, input, Batch,
+                padFirst: !_paddedHoldsInput);
+            if (input && _direct.Padded) _paddedHoldsInput = false;
+            return;
+        }
         if (_plan.Shifted)
         {
             _shifted.Backward<T>(Inputs[0].Value, _weights, dy, Padded, Extended, _weightGradient, weights, Inputs[0].Gradient, input, Batch,

@@ -12,6 +12,9 @@ public sealed class Dense<T> : Layer<T> where T : unmanaged, IFloatingPointIeee7
     private readonly Parameter<T> _kernel;
     private readonly Parameter<T>? _bias;
 
+    // The bias and its gradient run over rows of `units` values.
+    private readonly ChannelPattern<T> _channels;
+
     public Dense(Node node, Activations<T>[] inputs, int batch) : base(node, inputs, batch)
     {
         var dense = (LayerKind.Dense)node.Kind;
@@ -19,6 +22,7 @@ public sealed class Dense<T> : Layer<T> where T : unmanaged, IFloatingPointIeee7
         _units = dense.units;
         _kernel = new Parameter<T>(node.Name + "/kernel", [_in, _units], node.Trainable);
         _bias = dense.bias ? new Parameter<T>(node.Name + "/bias", [_units], node.Trainable) : null;
+        _channels = new ChannelPattern<T>(_units);
     }
 
     public Parameter<T> Kernel => _kernel;
@@ -29,7 +33,7 @@ public sealed class Dense<T> : Layer<T> where T : unmanaged, IFloatingPointIeee7
     {
         var y = Output.Value.AsSpan();
         Gemm.Multiply<T>(false, false, Batch, _units, _in, T.One, Inputs[0].Value, _in, _kernel.Value, _units, T.Zero, y, _units);
-        if (_bias != null) Vectorised.AddToRows(y, _bias.Value);
+        if (_bias != null) _channels.Add(y, _bias.Value);
         Activate();
     }
 
@@ -40,7 +44,7 @@ public sealed class Dense<T> : Layer<T> where T : unmanaged, IFloatingPointIeee7
         if (Node.Trainable)
         {
             Gemm.Multiply<T>(true, false, _in, _units, Batch, T.One, Inputs[0].Value, _in, dy, _units, T.Zero, _kernel.Gradient, _units);
-            if (_bias != null) Vectorised.SumRows(dy, _bias.Gradient);
+            if (_bias != null) _channels.Sum(dy, _bias.Gradient);
         }
         if (InputNeedsGradient[0])
             Gemm.Multiply<T>(false, true, Batch, _in, _units, T.One, dy, _units, _kernel.Value, _units, T.One, Inputs[0].Gradient, _in);

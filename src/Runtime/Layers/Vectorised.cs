@@ -38,21 +38,6 @@ public static class Vectorised
         for (int i = vectors * Vector<T>.Count; i < dst.Length; i++) dst[i] += factor * src[i];
     }
 
-    /// <summary>Adds a row vector to every row of a rows x row.Length matrix (bias).</summary>
-    public static void AddToRows<T>(Span<T> matrix, ReadOnlySpan<T> row) where T : unmanaged, INumber<T>
-    {
-        for (int start = 0; start + row.Length <= matrix.Length; start += row.Length)
-            Add(matrix.Slice(start, row.Length), row);
-    }
-
-    /// <summary>into[j] = sum over rows of matrix[r, j] (bias gradients).</summary>
-    public static void SumRows<T>(ReadOnlySpan<T> matrix, Span<T> into) where T : unmanaged, INumber<T>
-    {
-        into.Clear();
-        for (int start = 0; start + into.Length <= matrix.Length; start += into.Length)
-            Add(into, matrix.Slice(start, into.Length));
-    }
-
     /// <summary>y = max(y, 0)</summary>
     public static void Relu<T>(Span<T> y) where T : unmanaged, INumber<T>
     {

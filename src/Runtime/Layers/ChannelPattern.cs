@@ -1,0 +1,172 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace CnnDsl.Runtime.Layers;
+
+/// <summary>
+/// Per-channel values of NHWC data repeated to lcm(C, W) values, a whole number of vectors
+/// of W lanes: flat data of any channel count then runs in whole vectors, the vector at
+/// flat position i meeting pattern position i mod lcm(C, W).
+/// </summary>
+public sealed class ChannelPattern<T> where T : unmanaged, INumber<T>
+{
+    private readonly int _c, _length;
+    private readonly T[] _a, _b, _d, _accumulator, _accumulator2;
+
+    public ChannelPattern(int channels)
+    {
+        _c = channels;
+        int w = Vector<T>.Count;
+        _length = channels / Gcd(channels, w) * w;
+        _a = new T[_length]; _b = new T[_length]; _d = new T[_length];
+        _accumulator = new T[_length]; _accumulator2 = new T[_length];
+    }
+
+    private static int Gcd(int a, int b) => b == 0 ? a : Gcd(b, a % b);
+
+    private void Spread(ReadOnlySpan<T> perChannel, T[] into)
+    {
+        for (int p = 0; p < _length; p++) into[p] = perChannel[p % _c];
+    }
+
+    private void Fold(T[] pattern, Span<T> into)
+    {
+        into.Clear();
+        for (int p = 0; p < _length; p++) into[p % _c] += pattern[p];
+    }
+
+    /// <summary>into[c] = sum of x over channel c.</summary>
+    public void Sum(ReadOnlySpan<T> x, Span<T> into)
+    {
+        Array.Clear(_accumulator);
+        int w = Vector<T>.Count, vectors = x.Length / w, p = 0;
+        ref T x0 = ref MemoryMarshal.GetReference(x);
+        ref T s0 = ref MemoryMarshal.GetArrayDataReference(_accumulator);
+        for (int v = 0; v < vectors; v++)
+        {
+            ref T s = ref Unsafe.Add(ref s0, p);
+            Vector.StoreUnsafe(Vector.LoadUnsafe(ref s) + Vector.LoadUnsafe(ref x0, (nuint)(v * w)), ref s);
+            p += w; if (p == _length) p = 0;
+        }
+        for (int i = vectors * w; i < x.Length; i++) _accumulator[i % _length] += x[i];
+        Fold(_accumulator, into);
+    }
+
+    /// <summary>y += b[c] (a bias on every pixel).</summary>
+    public void Add(Span<T> y, ReadOnlySpan<T> b)
+    {
+        Spread(b, _b);
+        int w = Vector<T>.Count, vectors = y.Length / w, p = 0;
+        ref T y0 = ref MemoryMarshal.GetReference(y);
+        ref T b0 = ref MemoryMarshal.GetArrayDataReference(_b);
+        for (int v = 0; v < vectors; v++)
+        {
+            Vector.StoreUnsafe(Vector.LoadUnsafe(ref y0, (nuint)(v * w)) + Vector.LoadUnsafe(ref b0, (nuint)p), ref y0, (nuint)(v * w));
+            p += w; if (p == _length) p = 0;
+        }
+        for (int i = vectors * w; i < y.Length; i++) y[i] += _b[i % _length];
+    }
+
+    /// <summary>into[c] = sum over channel c of (x - mean[c])^2.</summary>
+    public void SquaredDeviation(ReadOnlySpan<T> x, ReadOnlySpan<T> mean, Span<T> into)
+    {
+        Spread(mean, _a);
+        Array.Clear(_accumulator);
+        int w = Vector<T>.Count, vectors = x.Length / w, p = 0;
+        ref T x0 = ref MemoryMarshal.GetReference(x);
+        ref T m0 = ref MemoryMarshal.GetArrayDataReference(_a);
+        ref T s0 = ref MemoryMarshal.GetArrayDataReference(_accumulator);
+        for (int v = 0; v < vectors; v++)
+        {
+            ref T s = ref Unsafe.Add(ref s0, p);
+            var d = Vector.LoadUnsafe(ref x0, (nuint)(v * w)) - Vector.LoadUnsafe(ref m0, (nuint)p);
+            Vector.StoreUnsafe(Vector.LoadUnsafe(ref s) + d * d, ref s);
+            p += w; if (p == _length) p = 0;
+        }
+        for (int i = vectors * w; i < x.Length; i++) { var d = x[i] - _a[i % _length]; _accumulator[i % _length] += d * d; }
+        Fold(_accumulator, into);
+    }
+
+    /// <summary>y = a[c] x + b[c], then max(y, 0) when relu is set.</summary>
+    public void Affine(ReadOnlySpan<T> x, ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> y, bool relu)
+    {
+        Spread(a, _a); Spread(b, _b);
+        int w = Vector<T>.Count, vectors = x.Length / w, p = 0;
+        ref T x0 = ref MemoryMarshal.GetReference(x);
+        ref T y0 = ref MemoryMarshal.GetReference(y);
+        ref T a0 = ref MemoryMarshal.GetArrayDataReference(_a);
+        ref T b0 = ref MemoryMarshal.GetArrayDataReference(_b);
+        for (int v = 0; v < vectors; v++)
+        {
+            var r = Vector.LoadUnsafe(ref a0, (nuint)p) * Vector.LoadUnsafe(ref x0, (nuint)(v * w)) + Vector.LoadUnsafe(ref b0, (nuint)p);
+            // max(r, 0) would turn a NaN into 0 on x86; ConditionalSelect keeps it (the trainer stops on NaN).
+            if (relu) r = Vector.ConditionalSelect(Vector.LessThan(r, Vector<T>.Zero), Vector<T>.Zero, r);
+            Vector.StoreUnsafe(r, ref y0, (nuint)(v * w));
+            p += w; if (p == _length) p = 0;
+        }
+        for (int i = vectors * w; i < x.Length; i++)
+        {
+            var r = _a[i % _length] * x[i] + _b[i % _length];
+            y[i] = relu && r < T.Zero ? T.Zero : r;
+        }
+    }
+
+    /// <summary>sum[c] = sum of dy over channel c; dot[c] = sum of dy x over channel c; where
+    /// `y` is given, dy counts only where y > 0 (a ReLU's backward pass, fused).</summary>
+    public void SumAndDot(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, Span<T> sum, Span<T> dot, ReadOnlySpan<T> y = default)
+    {
+        bool masked = !y.IsEmpty;
+        ref T y0 = ref MemoryMarshal.GetReference(y);
+        Array.Clear(_accumulator); Array.Clear(_accumulator2);
+        int w = Vector<T>.Count, vectors = x.Length / w, p = 0;
+        ref T x0 = ref MemoryMarshal.GetReference(x);
+        ref T g0 = ref MemoryMarshal.GetReference(dy);
+        ref T s0 = ref MemoryMarshal.GetArrayDataReference(_accumulator);
+        ref T t0 = ref MemoryMarshal.GetArrayDataReference(_accumulator2);
+        for (int v = 0; v < vectors; v++)
+        {
+            ref T s = ref Unsafe.Add(ref s0, p);
+            ref T t = ref Unsafe.Add(ref t0, p);
+            var g = Vector.LoadUnsafe(ref g0, (nuint)(v * w));
+            if (masked) g = Vector.ConditionalSelect(Vector.GreaterThan(Vector.LoadUnsafe(ref y0, (nuint)(v * w)), Vector<T>.Zero), g, Vector<T>.Zero);
+            Vector.StoreUnsafe(Vector.LoadUnsafe(ref s) + g, ref s);
+            Vector.StoreUnsafe(Vector.LoadUnsafe(ref t) + g * Vector.LoadUnsafe(ref x0, (nuint)(v * w)), ref t);
+            p += w; if (p == _length) p = 0;
+        }
+        for (int i = vectors * w; i < x.Length; i++)
+        {
+            var g = masked && !(y[i] > T.Zero) ? T.Zero : dy[i];
+            _accumulator[i % _length] += g; _accumulator2[i % _length] += g * x[i];
+        }
+        Fold(_accumulator, sum);
+        Fold(_accumulator2, dot);
+    }
+
+    /// <summary>dx += a[c] dy + b[c] x + d[c]; where `y` is given, dy counts only where y > 0.</summary>
+    public void AddLinear(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, ReadOnlySpan<T> a, ReadOnlySpan<T> b, ReadOnlySpan<T> d, Span<T> dx, ReadOnlySpan<T> y = default)
+    {
+        bool masked = !y.IsEmpty;
+        ref T y0 = ref MemoryMarshal.GetReference(y);
+        Spread(a, _a); Spread(b, _b); Spread(d, _d);
+        int w = Vector<T>.Count, vectors = x.Length / w, p = 0;
+        ref T x0 = ref MemoryMarshal.GetReference(x);
+        ref T g0 = ref MemoryMarshal.GetReference(dy);
+        ref T r0 = ref MemoryMarshal.GetReference(dx);
+        ref T a0 = ref MemoryMarshal.GetArrayDataReference(_a);
+        ref T b0 = ref MemoryMarshal.GetArrayDataReference(_b);
+        ref T d0 = ref MemoryMarshal.GetArrayDataReference(_d);
+        for (int v = 0; v < vectors; v++)
+        {
+            nuint at = (nuint)(v * w);
+            var g = Vector.LoadUnsafe(ref g0, at);
+            if (masked) g = Vector.ConditionalSelect(Vector.GreaterThan(Vector.LoadUnsafe(ref y0, at), Vector<T>.Zero), g, Vector<T>.Zero);
+            var r = Vector.LoadUnsafe(ref r0, at) + Vector.LoadUnsafe(ref a0, (nuint)p) * g
+                    + Vector.LoadUnsafe(ref b0, (nuint)p) * Vector.LoadUnsafe(ref x0, at) + Vector.LoadUnsafe(ref d0, (nuint)p);
+            Vector.StoreUnsafe(r, ref r0, at);
+            p += w; if (p == _length) p = 0;
+        }
+        for (int i = vectors * w; i < x.Length; i++)
+            dx[i] += _a[i % _length] * (masked && !(y[i] > T.Zero) ? T.Zero : dy[i]) + _b[i % _length] * x[i] + _d[i % _length];
+    }
+}

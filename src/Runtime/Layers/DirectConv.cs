@@ -1,0 +1,283 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using CnnDsl.Graph;
+
+namespace CnnDsl.Runtime.Layers;
+
+/// <summary>
+/// A convolution with few values per window (K = KH KW C, a first layer on 1-3 channels) and few
+/// filters (ColumnPlan decides), computed
+/// straight from the input, without a column matrix: im2col would write K values per output pixel
+/// to feed a GEMM whose N (filters) and K are too small for MKL to run near its speed (LeNet's
+/// first layer, K = 25 and N = 6, ran at 9-21 GFLOP/s). Output pixels are taken a few at a time,
+/// filters a vector of W lanes at a time: Y[p, f..f+W] += X[base(p) + offset(k)] W[k, f..f+W] over
+/// the K window cells, the accumulators kept in registers; base(p) is the pixel's window corner in
+/// a zero-padded copy of the input (the input itself when there is no padding) and offset(k) the
+/// cell's place from it, so any stride and dilation run the same way.
+/// Backward: dW[k, f] = sum over p of X[base(p) + offset(k)] dY[p, f] (register-blocked the same
+/// way); dX[base(p) + offset(k)] += dY[p, :] . W[k, :].
+/// The buffer (one array, `Elements` values) holds the padded input, then the weights packed to
+/// whole vectors per cell, the bias likewise, and the weight gradient's accumulators.
+/// </summary>
+public sealed class DirectConv<T> where T : unmanaged, INumber<T>
+{
+    private readonly int _h, _w, _c, _f, _oh, _ow, _hp, _wp, _k, _groups, _lanes;
+    private readonly Window _window;
+    private readonly int[] _offsets;
+
+    public DirectConv(int height, int width, int channels, int filters, int outHeight, int outWidth, Window window)
+    {
+        (_h, _w, _c, _f, _oh, _ow, _window) = (height, width, channels, filters, outHeight, outWidth, window);
+        _hp = height + window.Padding.Top + window.Padding.Bottom;
+        _wp = width + window.Padding.Left + window.Padding.Right;
+        _k = window.KernelH * window.KernelW * channels;
+        _lanes = Vector<T>.Count;
+        _groups = (filters + _lanes - 1) / _lanes;
+        _offsets = new int[_k];
+        for (int ky = 0, i = 0; ky < window.KernelH; ky++)
+            for (int kx = 0; kx < window.KernelW; kx++)
+                for (int ch = 0; ch < channels; ch++)
+                    _offsets[i++] = (ky * window.DilationH * _wp + kx * window.DilationW) * channels + ch;
+    }
+
+    /// <summary>Whether the input is copied into a zero-padded buffer (which backward's input gradient then overwrites).</summary>
+    public bool Padded => _hp != _h || _wp != _w;
+    private long PaddedElements(int batch) => Padded ? (long)batch * _hp * _wp * _c : 0;
+    // A cell's packed weights: F rounded up to 16, a whole number of vectors for float and double
+    // at any vector width up to 512 bits, so that the buffer's size does not depend on T.
+    private int Row => (_f + 15) / 16 * 16;
+
+    /// <summary>Values of the layer's buffer for a batch.</summary>
+    public long Elements(int batch) => PaddedElements(batch) + (long)(2 * _k + 1) * Row;
+
+    private Span<T> PaddedPart(Span<T> buffer, int batch) => buffer[..(int)PaddedElements(batch)];
+    private Span<T> PackedWeights(Span<T> buffer, int batch) => buffer.Slice((int)PaddedElements(batch), _k * Row);
+    private Span<T> PackedBias(Span<T> buffer, int batch) => buffer.Slice((int)PaddedElements(batch) + _k * Row, Row);
+    private Span<T> GradientAccumulators(Span<T> buffer, int batch) => buffer.Slice((int)PaddedElements(batch) + _k * Row + Row, _k * Row);
+
+    /// <summary>Y = conv(X, W) + b (bias may be empty), for the whole batch.</summary>
+    public void Forward(ReadOnlySpan<T> input, ReadOnlySpan<T> weights, ReadOnlySpan<T> bias, Span<T> buffer, Span<T> output, int batch)
+    {
+        var packed = PackedWeights(buffer, batch);
+        var packedBias = PackedBias(buffer, batch);
+        packed.Clear(); packedBias.Clear();
+        for (int i = 0; i < _k; i++) weights.Slice(i * _f, _f).CopyTo(packed.Slice(i * Row));
+        bias.CopyTo(packedBias);
+        ReadOnlySpan<T> x = input;
+        if (Padded)
+        {
+            var p = PaddedPart(buffer, batch);
+            Pad(input, p, batch);
+            x = p;
+        }
+        int strideC = _window.StrideW * _c, block = _groups >= 4 ? 3 : 8;
+        for (int n = 0; n < batch; n++)
+            for (int oy = 0; oy < _oh; oy++)
+            {
+                int rowBase = (n * _hp + oy * _window.StrideH) * _wp * _c, outRow = (n * _oh + oy) * _ow;
+                for (int ox = 0; ox < _ow; ox += block)
+                {
+                    int g = 0;
+                    for (; g + 4 <= _groups; g += 4) Forward4x3(x, packed, packedBias, output, rowBase, strideC, outRow, ox, g);
+                    for (; g < _groups; g++) Forward1x8(x, packed, packedBias, output, rowBase, strideC, outRow, ox, g, block);
+                }
+            }
+    }
+
+    /// <summary>Pixels ox .. ox+2 of an output row (the last repeated past the row's end), filter groups g .. g+3.</summary>
+    private void Forward4x3(ReadOnlySpan<T> x, ReadOnlySpan<T> packed, ReadOnlySpan<T> bias, Span<T> y, int rowBase, int strideC, int outRow, int ox, int g)
+    {
+        int w = _lanes, row = Row, last = _ow - 1;
+        int b0 = rowBase + ox * strideC, b1 = rowBase + Math.Min(ox + 1, last) * strideC, b2 = rowBase + Math.Min(ox + 2, last) * strideC;
+        ref T x0 = ref MemoryMarshal.GetReference(x);
+        ref T wr = ref Unsafe.Add(ref MemoryMarshal.GetReference(packed), g * w);
+        ref T br = ref Unsafe.Add(ref MemoryMarshal.GetReference(bias), g * w);
+        Vector<T> c00 = Vector.LoadUnsafe(ref br), c01 = Vector.LoadUnsafe(ref br, (nuint)w), c02 = Vector.LoadUnsafe(ref br, (nuint)(2 * w)), c03 = Vector.LoadUnsafe(ref br, (nuint)(3 * w));
+        Vector<T> c10 = c00, c11 = c01, c12 = c02, c13 = c03, c20 = c00, c21 = c01, c22 = c02, c23 = c03;
+        for (int k = 0; k < _k; k++)
+        {
+            int o = _offsets[k];
+            ref T wk = ref Unsafe.Add(ref wr, k * row);
+            var w0 = Vector.LoadUnsafe(ref wk); var w1 = Vector.LoadUnsafe(ref wk, (nuint)w);
+            var w2 = Vector.LoadUnsafe(ref wk, (nuint)(2 * w)); var w3 = Vector.LoadUnsafe(ref wk, (nuint)(3 * w));
+            var a = new Vector<T>(Unsafe.Add(ref x0, b0 + o));
+            c00 += a * w0; c01 += a * w1; c02 += a * w2; c03 += a * w3;
+            a = new Vector<T>(Unsafe.Add(ref x0, b1 + o));
+            c10 += a * w0; c11 += a * w1; c12 += a * w2; c13 += a * w3;
+            a = new Vector<T>(Unsafe.Add(ref x0, b2 + o));
+            c20 += a * w0; c21 += a * w1; c22 += a * w2; c23 += a * w3;
+        }
+        int count = Math.Min(3, _ow - ox);
+        Store(y, (outRow + ox) * _f, g, 4, c00, c01, c02, c03);
+        if (count > 1) Store(y, (outRow + ox + 1) * _f, g, 4, c10, c11, c12, c13);
+        if (count > 2) Store(y, (outRow + ox + 2) * _f, g, 4, c20, c21, c22, c23);
+    }
+
+    /// <summary>Pixels ox .. ox+7 of an output row (the last repeated past the row's end), filter group g.</summary>
+    private void Forward1x8(ReadOnlySpan<T> x, ReadOnlySpan<T> packed, ReadOnlySpan<T> bias, Span<T> y, int rowBase, int strideC, int outRow, int ox, int g, int block)
+    {
+        int w = _lanes, row = Row, last = _ow - 1;
+        int b0 = rowBase + ox * strideC, b1 = rowBase + Math.Min(ox + 1, last) * strideC, b2 = rowBase + Math.Min(ox + 2, last) * strideC,
+            b3 = rowBase + Math.Min(ox + 3, last) * strideC, b4 = rowBase + Math.Min(ox + 4, last) * strideC, b5 = rowBase + Math.Min(ox + 5, last) * strideC,
+            b6 = rowBase + Math.Min(ox + 6, last) * strideC, b7 = rowBase + Math.Min(ox + 7, last) * strideC;
+        ref T x0 = ref MemoryMarshal.GetReference(x);
+        ref T wr = ref Unsafe.Add(ref MemoryMarshal.GetReference(packed), g * w);
+        var c0 = Vector.LoadUnsafe(ref Unsafe.Add(ref MemoryMarshal.GetReference(bias), g * w));
+        Vector<T> c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+        for (int k = 0; k < _k; k++)
+        {
+            int o = _offsets[k];
+            var wk = Vector.LoadUnsafe(ref wr, (nuint)(k * row));
+            c0 += new Vector<T>(Unsafe.Add(ref x0, b0 + o)) * wk;
+            c1 += new Vector<T>(Unsafe.Add(ref x0, b1 + o)) * wk;
+            c2 += new Vector<T>(Unsafe.Add(ref x0, b2 + o)) * wk;
+            c3 += new Vector<T>(Unsafe.Add(ref x0, b3 + o)) * wk;
+            c4 += new Vector<T>(Unsafe.Add(ref x0, b4 + o)) * wk;
+            c5 += new Vector<T>(Unsafe.Add(ref x0, b5 + o)) * wk;
+            c6 += new Vector<T>(Unsafe.Add(ref x0, b6 + o)) * wk;
+            c7 += new Vector<T>(Unsafe.Add(ref x0, b7 + o)) * wk;
+        }
+        // Only the first `block` pixels are this block's (a 4x3 block may have taken the others' groups).
+        int count = Math.Min(block, _ow - ox), at = (outRow + ox) * _f;
+        Store(y, at, g, 1, c0); if (count > 1) Store(y, at + _f, g, 1, c1);
+        if (count > 2) Store(y, at + 2 * _f, g, 1, c2); if (count > 3) Store(y, at + 3 * _f, g, 1, c3);
+        if (count > 4) Store(y, at + 4 * _f, g, 1, c4); if (count > 5) Store(y, at + 5 * _f, g, 1, c5);
+        if (count > 6) Store(y, at + 6 * _f, g, 1, c6); if (count > 7) Store(y, at + 7 * _f, g, 1, c7);
+    }
+
+    /// <summary>A pixel's filter groups g .. g+count-1 into y[at + g W ..], only the lanes below F.</summary>
+    private void Store(Span<T> y, int at, int g, int count, Vector<T> v0, Vector<T> v1 = default, Vector<T> v2 = default, Vector<T> v3 = default)
+    {
+        StoreGroup(y, at, g, v0);
+        if (count > 1) StoreGroup(y, at, g + 1, v1);
+        if (count > 2) StoreGroup(y, at, g + 2, v2);
+        if (count > 3) StoreGroup(y, at, g + 3, v3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void StoreGroup(Span<T> y, int at, int g, Vector<T> v)
+    {
+        int w = _lanes, f0 = g * w;
+        // With a single group (F < W) a whole vector may be stored: its lanes past F fall on the
+        // next pixel's values, which are stored later (pixels go in increasing order).
+        if (f0 + w <= _f || (_groups == 1 && at + w <= y.Length))
+            Vector.StoreUnsafe(v, ref MemoryMarshal.GetReference(y), (nuint)(at + f0));
+        else
+            for (int j = 0; f0 + j < _f; j++) y[at + f0 + j] = v[j];
+    }
+
+    /// <summary>dW = sum over pixels of X[base(p) + offset(k)] dY[p, :] (when wanted), and
+    /// dX += the scattered dY W^T (when wanted). Forward's padded copy of the input is read unless
+    /// `padFirst` says to rebuild it (an earlier backward pass overwrote it with the input's gradient).</summary>
+    public void Backward(ReadOnlySpan<T> input, ReadOnlySpan<T> weights, ReadOnlySpan<T> outputGradient, Span<T> buffer, Span<T> weightGradient,
+        bool wantWeights, Span<T> inputGradient, bool wantInput, int batch, bool padFirst)
+    {
+        if (Padded && wantWeights && padFirst) Pad(input, PaddedPart(buffer, batch), batch);
+        ReadOnlySpan<T> x = Padded ? PaddedPart(buffer, batch) : input;
+        int strideC = _window.StrideW * _c;
+        if (wantWeights)
+        {
+            var accumulators = GradientAccumulators(buffer, batch);
+            accumulators.Clear();
+            for (int n = 0; n < batch; n++)
+                for (int oy = 0; oy < _oh; oy++)
+                {
+                    int rowBase = (n * _hp + oy * _window.StrideH) * _wp * _c, outRow = (n * _oh + oy) * _ow;
+                    for (int g = 0; g < _groups; g++)
+                        for (int k = 0; k < _k; k += 8)
+                            WeightGradientRow(x, outputGradient, accumulators, rowBase, strideC, outRow * _f, g, k);
+                }
+            for (int i = 0; i < _k; i++) accumulators.Slice(i * Row, _f).CopyTo(weightGradient.Slice(i * _f, _f));
+        }
+        if (!wantInput) return;
+        Span<T> dx = Padded ? PaddedPart(buffer, batch) : inputGradient;
+        if (Padded) dx.Clear();
+        for (int n = 0; n < batch; n++)
+            for (int oy = 0; oy < _oh; oy++)
+            {
+                int rowBase = (n * _hp + oy * _window.StrideH) * _wp * _c, outRow = (n * _oh + oy) * _ow;
+                for (int ox = 0; ox < _ow; ox++)
+                {
+                    int b = rowBase + ox * strideC;
+                    var dy = outputGradient.Slice((outRow + ox) * _f, _f);
+                    for (int k = 0; k < _k; k++) dx[b + _offsets[k]] += Dot(dy, weights.Slice(k * _f, _f));
+                }
+            }
+        if (!Padded) return;
+        // the interior of dP is the input's gradient (added: a node may feed several layers)
+        int line = _w * _c;
+        for (int n = 0; n < batch; n++)
+            for (int y = 0; y < _h; y++)
+                Vectorised.Add(inputGradient.Slice(((n * _h + y) * _w) * _c, line),
+                    dx.Slice((((n * _hp + y + _window.Padding.Top) * _wp) + _window.Padding.Left) * _c, line));
+    }
+
+    /// <summary>Adds X[base(p) + offset(k)] dY[p, group g] over an output row's pixels to the
+    /// accumulators of cells k .. k+7 (fewer at the end: the missing ones repeat the last cell
+    /// and are not stored), held in registers over the row.</summary>
+    private void WeightGradientRow(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> accumulators, int rowBase, int strideC, int at, int g, int k)
+    {
+        int w = _lanes, row = Row, f0 = g * w, last = _k - 1, count = Math.Min(8, _k - k);
+        int o0 = _offsets[k], o1 = _offsets[Math.Min(k + 1, last)], o2 = _offsets[Math.Min(k + 2, last)], o3 = _offsets[Math.Min(k + 3, last)],
+            o4 = _offsets[Math.Min(k + 4, last)], o5 = _offsets[Math.Min(k + 5, last)], o6 = _offsets[Math.Min(k + 6, last)], o7 = _offsets[Math.Min(k + 7, last)];
+        ref T x0 = ref MemoryMarshal.GetReference(x);
+        ref T d0 = ref MemoryMarshal.GetReference(dy);
+        Vector<T> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+        // a whole vector of dY is read where it stays inside dY (lanes past F are discarded); the
+        // few pixels at the very end take the scalar loop below (no branch in this one, which
+        // keeps the accumulators in registers)
+        int room = dy.Length - at - f0 - w, whole = room < 0 ? 0 : Math.Min(_ow, room / _f + 1);
+        for (int ox = 0; ox < whole; ox++)
+        {
+            int b = rowBase + ox * strideC;
+            var d = Vector.LoadUnsafe(ref d0, (nuint)(at + ox * _f + f0));
+            c0 += new Vector<T>(Unsafe.Add(ref x0, b + o0)) * d;
+            c1 += new Vector<T>(Unsafe.Add(ref x0, b + o1)) * d;
+            c2 += new Vector<T>(Unsafe.Add(ref x0, b + o2)) * d;
+            c3 += new Vector<T>(Unsafe.Add(ref x0, b + o3)) * d;
+            c4 += new Vector<T>(Unsafe.Add(ref x0, b + o4)) * d;
+            c5 += new Vector<T>(Unsafe.Add(ref x0, b + o5)) * d;
+            c6 += new Vector<T>(Unsafe.Add(ref x0, b + o6)) * d;
+            c7 += new Vector<T>(Unsafe.Add(ref x0, b + o7)) * d;
+        }
+        ref T r = ref Unsafe.Add(ref MemoryMarshal.GetReference(accumulators), k * row + f0);
+        Accumulate(ref r, c0);
+        if (count > 1) Accumulate(ref Unsafe.Add(ref r, row), c1);
+        if (count > 2) Accumulate(ref Unsafe.Add(ref r, 2 * row), c2);
+        if (count > 3) Accumulate(ref Unsafe.Add(ref r, 3 * row), c3);
+        if (count > 4) Accumulate(ref Unsafe.Add(ref r, 4 * row), c4);
+        if (count > 5) Accumulate(ref Unsafe.Add(ref r, 5 * row), c5);
+        if (count > 6) Accumulate(ref Unsafe.Add(ref r, 6 * row), c6);
+        if (count > 7) Accumulate(ref Unsafe.Add(ref r, 7 * row), c7);
+        for (int ox = whole; ox < _ow; ox++)
+        {
+            int b = rowBase + ox * strideC, p = at + ox * _f + f0;
+            for (int j = 0; j < count; j++)
+            {
+                var a = x[b + _offsets[k + j]];
+                for (int l = 0; l < w && f0 + l < _f; l++) accumulators[(k + j) * row + f0 + l] += a * dy[p + l];
+            }
+        }
+    }
+
+    private static void Accumulate(ref T into, Vector<T> v) => Vector.StoreUnsafe(Vector.LoadUnsafe(ref into) + v, ref into);
+
+    private static T Dot(ReadOnlySpan<T> a, ReadOnlySpan<T> b)
+    {
+        T sum = T.Zero;
+        for (int i = 0; i < a.Length; i++) sum += a[i] * b[i];
+        return sum;
+    }
+
+    private void Pad(ReadOnlySpan<T> input, Span<T> padded, int batch)
+    {
+        // The border is rewritten every time: backward's input gradient may have overwritten it.
+        padded.Clear();
+        int line = _w * _c;
+        for (int n = 0; n < batch; n++)
+            for (int y = 0; y < _h; y++)
+                input.Slice(((n * _h + y) * _w) * _c, line)
+                    .CopyTo(padded.Slice((((n * _hp + y + _window.Padding.Top) * _wp) + _window.Padding.Left) * _c, line));
+    }
+}

@@ -1,0 +1,63 @@
+module CnnDsl.Runtime.Tests.DirectConvTests
+
+open System
+open Xunit
+open FsCheck.Xunit
+open CnnDsl.Runtime
+open CnnDsl.Runtime.Layers
+open CnnDsl.Runtime.Tests.TestSupport
+open CnnDsl.Runtime.Tests.GradientCheck
+
+/// A convolution on 1-3 channels with up to 40 filters (so that the float path's 4-group and
+/// 1-group kernels and a partial last group all run), any window, stride, padding and dilation.
+let private model (k0: byte) (s0: byte) (p0: byte) (d0: byte) (extra: byte) (c0: byte) (f0: byte) (mode: byte) (bias: bool) =
+    let k, s, d = 1 + int k0 % 4, 1 + int s0 % 3, 1 + int d0 % 2
+    let kw = if int mode % 2 = 0 then max 2 (k - 1) else max 2 k
+    // the input at least as large as the dilated kernel, so that every case has an output
+    let n = d * (max k kw - 1) + 1 + int extra % 5
+    let c, f = 1 + int c0 % 3, 1 + int f0 % 40
+    let padding = match int mode % 3 with 0 -> "valid" | 1 -> "same" | _ -> sprintf "p%d" (int p0 % 3)
+    let kernel = sprintf "%dx%d" k kw
+    sprintf "input %dx%dx%d\nconv %d %s s%d %s d%d relu %s" n (n + 1) c f kernel s padding d (if bias then "" else "nobias")
+
+[<Property(MaxTest = 40)>]
+let ``direct convolutions have right gradients`` k s p d extra c f mode bias (b0: byte) =
+    withDirectLimit 75 <| fun () ->
+    let text = model k s p d extra c f mode bias
+    Assert.True((ColumnPlan.For((graph text).Nodes[1], 2)).Direct, text)
+    assertGradients text (1 + int b0 % 2)
+
+[<Property(MaxTest = 40)>]
+let ``float direct convolutions equal double im2col ones, outputs and gradients`` k s p d extra c f mode bias (seed: int) =
+    let text = model k s p d extra c f mode bias + "\nconv 2 1x1"
+    let g = graph text
+    let single, direct = withDirectLimit 75 (fun () -> Network<float32>(g, 3, 1, true), (ColumnPlan.For(g.Nodes[1], 3)).Direct)
+    let twice = withDirectLimit 0 (fun () -> Network<double>(g, 3, 1, true))
+    Assert.True(direct)
+    let rng = Random seed
+    let x = Array.init single.Input.Length (fun _ -> float32 (rng.NextDouble() - 0.5))
+    for i in 0 .. x.Length - 1 do single.Input[i] <- x[i]; twice.Input[i] <- float x[i]
+    for (a: Parameter<float32>), (b: Parameter<double>) in Seq.zip single.Parameters twice.Parameters do
+        for i in 0 .. a.Value.Length - 1 do a.Value[i] <- float32 (rng.NextDouble() - 0.5); b.Value[i] <- float a.Value[i]
+    single.Forward(true); twice.Forward(true)
+    assertClose 1e-5 (twice.Output.ToArray()) (single.Output.ToArray() |> Array.map float)
+    let dy = Array.init twice.OutputGradient.Length (fun _ -> rng.NextDouble() - 0.5)
+    for i in 0 .. dy.Length - 1 do single.OutputGradient[i] <- float32 dy[i]; twice.OutputGradient[i] <- dy[i]
+    twice.Backward()
+    // twice: a second backward pass must not read the padded copy that the first one overwrote
+    // (the im2col reference reuses its columns for their gradient, so it runs once)
+    for _ in 1 .. 2 do
+        single.Backward()
+        for (a: Parameter<float32>), (b: Parameter<double>) in Seq.zip single.Parameters twice.Parameters do
+            assertClose 1e-4 b.Gradient (a.Gradient |> Array.map float)
+        assertClose 1e-5 (twice.InputGradient.ToArray()) (single.InputGradient.ToArray() |> Array.map float)
+    true
+
+[<Fact>]
+let ``LeNet's first layer runs direct; its second and the 32-filter first layers of the Fashion-MNIST model and cifar10-bn do not`` () =
+    let first name =
+        let g = graph (IO.File.ReadAllText(IO.Path.Combine(__SOURCE_DIRECTORY__, "..", "..", "..", "models", name + ".cnn")))
+        [ for n in g.Nodes do if n.Kind.IsConv then yield (ColumnPlan.For(n, 32)).Direct ]
+    Assert.Equal<bool list>([ true; false ], first "lenet")
+    Assert.Equal<bool list>([ false; false; false; false ], first "fashion-mnist")
+    Assert.Equal<bool list>([ false; false; false; false; false ], first "cifar10-bn")
