@@ -157,8 +157,9 @@ void Profile(CnnDsl.Runtime.Training.Trainer trainer, Action step, int batch)
         Console.WriteLine($"PROFILE layer={layer.Node.Name,-14} out={string.Join("x", CnnDsl.Runtime.Shapes.Hwc(layer.Node.OutputShape)),-12} fwd_ms={tf * 1e3,8:F3} bwd_ms={tb * 1e3,8:F3}");
     }
     var tu = Median(() => trainer.Optimizer.Update());
+    var tc = Median(() => { foreach (var layer in net.Layers) layer.Output.Gradient.AsSpan().Clear(); });
     var ts = Median(step);
-    Console.WriteLine($"PROFILE update_ms={tu * 1e3:F3} layers_ms={sum * 1e3:F3} step_ms={ts * 1e3:F3} img_per_s={batch / ts:F0}");
+    Console.WriteLine($"PROFILE update_ms={tu * 1e3:F3} clear_gradients_ms={tc * 1e3:F3} layers_ms={sum * 1e3:F3} step_ms={ts * 1e3:F3} img_per_s={batch / ts:F0}");
 }
 
 void DenormalsBench()
