@@ -10,7 +10,7 @@ namespace CnnDsl.Runtime.Layers;
 /// layer of the network shares, and backward rebuilds each chunk's columns: memory then grows
 /// with the largest chunk, not with the sum of every layer's full-batch columns.
 /// </summary>
-public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long Elements, bool Shifted = false, bool Direct = false)
+public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long Elements, bool Shifted = false, bool Direct = false, bool Winograd = false)
 {
     /// <summary>Stride-1 convolutions on at least this many input channels run as shifted GEMMs
     /// (ShiftedGemm: no column matrix) when their buffers fit the private limit.</summary>
@@ -31,6 +31,18 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
         int.TryParse(Environment.GetEnvironmentVariable("CNNDSL_DIRECT_MAX_K"), out var k) && k >= 0 ? k : 75;
 
     public static int DirectMaxFilters { get; set; } = 16;
+
+    /// <summary>3x3 stride-1 convolutions on whole vectors of channels and filters, with
+    /// C x F at least WinogradMinProduct, run as WinogradConv; CNNDSL_WINOGRAD=0 turns it off.
+    /// Measured (bench/Program.cs `train --layers`, CNNDSL_WINOGRAD=0 against 1, 2 threads):
+    /// cifar10-bn's 32->64, 64->64 and 64->128 convolutions on 16x16 and 8x8 maps 10-20% faster
+    /// at batch 128 (the whole step 546 -> 710 images/s), the strided model's 64->128 one too
+    /// (step 1,491 -> 1,637); its 32->32 convolution on 32x32 maps was slower than the shifted
+    /// GEMM (23.7 against 18.5 ms forward at batch 128): with K = 32 the 16 products are too thin
+    /// to pay for the transforms.</summary>
+    public static bool UseWinograd { get; set; } = Environment.GetEnvironmentVariable("CNNDSL_WINOGRAD") != "0";
+
+    public static int WinogradMinProduct { get; set; } = 2048;
 
     /// <summary>Values a layer may keep for its own columns (256 MB of float): the seed's
     /// Fashion-MNIST model at batch 128 keeps its own (rebuilding them in backward cost 20%).</summary>
@@ -63,6 +75,11 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
         {
             long elements = new DirectConv<float>(h, w, c, f, oh, ow, window).Elements(batch);
             if (elements <= PrivateLimit) return new ColumnPlan(false, batch, elements, Direct: true);
+        }
+        if (UseWinograd && WinogradConv<float>.Applies(window, c, f) && (long)c * f >= WinogradMinProduct && !ShiftedEverywhere)
+        {
+            long elements = new WinogradConv<float>(h, w, c, f, oh, ow, window).Elements(batch);
+            if (elements <= PrivateLimit) return new ColumnPlan(false, batch, elements, Winograd: true);
         }
         // Measured (bench/Program.cs `train`, CNNDSL_SHIFTED_MIN_CHANNELS=100000 turns it off):
         // cifar10-bn's same 3x3 convs on 32-128 channels 3-6% faster; the Fashion-MNIST model's

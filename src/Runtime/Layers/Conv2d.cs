@@ -16,6 +16,7 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
     private readonly Im2Col _im2col;
     private readonly ShiftedGemm _shifted;
     private readonly DirectConv<T>? _direct;
+    private readonly WinogradConv<T>? _winograd;
     // The bias and its gradient run over NHWC data with F channels.
     private readonly ChannelPattern<T> _channels;
     private readonly int _filters;
@@ -28,9 +29,9 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
     private readonly ColumnPlan _plan;
     // Images whose columns forward writes and multiplies at a time.
     private readonly int _forwardChunk;
-    // Shifted GEMM: whether the padded buffer holds this batch's input (forward wrote it and
-    // backward has not yet overwritten it with the input's gradient), and whether its border
-    // is still zero.
+    // Shifted GEMM, direct and Winograd: whether the buffer holds this batch's (padded or
+    // transformed) input: forward wrote it and backward has not yet overwritten it with the
+    // input's gradient. Shifted GEMM: whether its padded copy's border is still zero.
     private bool _paddedHoldsInput, _paddedBorderZero = true;
     // What IBatchWork.Run does, and for which chunk (set before BatchParallel.For).
     private bool _collapse;
@@ -67,6 +68,7 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
         _parameters = new[] { _kernel, _bias }.Where(p => p != null).Select(p => p!).ToArray();
         _plan = ColumnPlan.For(node, batch);
         if (_plan.Direct) _direct = new DirectConv<T>(h, w, c, f, oh, ow, window);
+        if (_plan.Winograd) _winograd = new WinogradConv<T>(h, w, c, f, oh, ow, window);
         if (_plan.Shared)
         {
             if (shared == null || shared.Columns.Length < _plan.Elements)
@@ -122,7 +124,12 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
             Activate();
             return;
         }
-        if (_plan.Shifted)
+        if (_winograd != null)
+        {
+            _winograd.Forward(Inputs[0].Value, _weights, _col, y, Batch);
+            _paddedHoldsInput = true;
+        }
+        else if (_plan.Shifted)
         {
             _shifted.Forward<T>(Inputs[0].Value, _weights, Padded, Extended, y, Batch, clearBorder: !_paddedBorderZero);
             _paddedHoldsInput = _paddedBorderZero = true;
@@ -159,6 +166,13 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
             _direct.Backward(Inputs[0].Value, _weights, dy, _col, _weightGradient, weights, Inputs[0].Gradient, input, Batch,
                 padFirst: !_paddedHoldsInput);
             if (input && _direct.Padded) _paddedHoldsInput = false;
+            return;
+        }
+        if (_winograd != null)
+        {
+            _winograd.Backward(Inputs[0].Value, dy, _col, _weightGradient, weights, Inputs[0].Gradient, input, Batch,
+                transformFirst: !_paddedHoldsInput);
+            if (input) _paddedHoldsInput = false;
             return;
         }
         if (_plan.Shifted)

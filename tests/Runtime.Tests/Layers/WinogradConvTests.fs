@@ -1,0 +1,68 @@
+module CnnDsl.Runtime.Tests.WinogradConvTests
+
+open System
+open Xunit
+open FsCheck.Xunit
+open CnnDsl.Runtime
+open CnnDsl.Runtime.Layers
+open CnnDsl.Runtime.Tests.TestSupport
+open CnnDsl.Runtime.Tests.GradientCheck
+
+/// A 3x3 stride-1 convolution on 8 or 16 channels (whole vectors) with 8 or 16 filters, on
+/// maps of odd and even sizes (partial tiles at the right and bottom edges), any padding.
+/// (The tests lift the channel x filter threshold, which is there for speed, not correctness.)
+let private model (h0: byte) (w0: byte) (p0: byte) (c0: byte) (f0: byte) (mode: byte) (bias: bool) =
+    let h, w = 3 + int h0 % 5, 3 + int w0 % 5
+    let c, f = 8 * (1 + int c0 % 2), 8 * (1 + int f0 % 2)
+    let padding = match int mode % 3 with 0 -> "valid" | 1 -> "same" | _ -> sprintf "p%d" (int p0 % 3)
+    sprintf "input %dx%dx%d\nconv %d 3x3 %s relu %s" h w c f padding (if bias then "" else "nobias")
+
+let private isWinograd text = (ColumnPlan.For((graph text).Nodes[1], 2)).Winograd
+
+let private winograd (f: unit -> 'a) : 'a =
+    let minimum = ColumnPlan.WinogradMinProduct
+    ColumnPlan.WinogradMinProduct <- 1
+    try withDirectLimit 0 f finally ColumnPlan.WinogradMinProduct <- minimum
+
+// (the direct path, which would take the 8-channel cases, is off in both)
+[<Property(MaxTest = 25)>]
+let ``Winograd convolutions have right gradients`` h w p c f mode bias (b0: byte) =
+    winograd <| fun () ->
+    let text = model h w p c f mode bias
+    Assert.True(isWinograd text, text)
+    assertGradients text (1 + int b0 % 2)
+
+[<Property(MaxTest = 30)>]
+let ``float Winograd convolutions equal double im2col ones, outputs and gradients`` h w p c f mode bias (seed: int) =
+    winograd <| fun () ->
+    let text = model h w p c f mode bias + "\nconv 2 1x1"
+    let g = graph text
+    let single = Network<float32>(g, 3, 1, true)
+    Assert.True(isWinograd text)
+    let twice, reference =
+        ColumnPlan.UseWinograd <- false
+        try Network<double>(g, 3, 1, true), ColumnPlan.For(g.Nodes[1], 3) finally ColumnPlan.UseWinograd <- true
+    Assert.False(reference.Winograd)
+    let rng = Random seed
+    let x = Array.init single.Input.Length (fun _ -> float32 (rng.NextDouble() - 0.5))
+    for i in 0 .. x.Length - 1 do single.Input[i] <- x[i]; twice.Input[i] <- float x[i]
+    for (a: Parameter<float32>), (b: Parameter<double>) in Seq.zip single.Parameters twice.Parameters do
+        for i in 0 .. a.Value.Length - 1 do a.Value[i] <- float32 (rng.NextDouble() - 0.5); b.Value[i] <- float a.Value[i]
+    single.Forward(true); twice.Forward(true)
+    assertClose 1e-4 (twice.Output.ToArray()) (single.Output.ToArray() |> Array.map float)
+    let dy = Array.init twice.OutputGradient.Length (fun _ -> rng.NextDouble() - 0.5)
+    for i in 0 .. dy.Length - 1 do single.OutputGradient[i] <- float32 dy[i]; twice.OutputGradient[i] <- dy[i]
+    twice.Backward()
+    // twice: a second backward pass must not read the transformed input that the first one overwrote
+    for _ in 1 .. 2 do
+        single.Backward()
+        for (a: Parameter<float32>), (b: Parameter<double>) in Seq.zip single.Parameters twice.Parameters do
+            assertClose 1e-4 b.Gradient (a.Gradient |> Array.map float)
+        assertClose 1e-4 (twice.InputGradient.ToArray()) (single.InputGradient.ToArray() |> Array.map float)
+    true
+
+[<Fact>]
+let ``cifar10-bn's convolutions on 32+ x 64+ channels run Winograd, the 32 x 32 one shifted GEMMs`` () =
+    let g = graph (IO.File.ReadAllText(IO.Path.Combine(__SOURCE_DIRECTORY__, "..", "..", "..", "models", "cifar10-bn.cnn")))
+    let plans = [ for n in g.Nodes do if n.Kind.IsConv then let p = ColumnPlan.For(n, 64) in yield p.Winograd, p.Shifted ]
+    Assert.Equal<(bool * bool) list>([ (false, false); (false, true); (true, false); (true, false); (true, false) ], plans)
