@@ -102,11 +102,11 @@ public sealed class DirectConv<T> where T : unmanaged, INumber<T>
             var w0 = Vector.LoadUnsafe(ref wk); var w1 = Vector.LoadUnsafe(ref wk, (nuint)w);
             var w2 = Vector.LoadUnsafe(ref wk, (nuint)(2 * w)); var w3 = Vector.LoadUnsafe(ref wk, (nuint)(3 * w));
             var a = new Vector<T>(Unsafe.Add(ref x0, b0 + o));
-            c00 += a * w0; c01 += a * w1; c02 += a * w2; c03 += a * w3;
+            c00 = MultiplyAdd(a, w0, c00); c01 = MultiplyAdd(a, w1, c01); c02 = MultiplyAdd(a, w2, c02); c03 = MultiplyAdd(a, w3, c03);
             a = new Vector<T>(Unsafe.Add(ref x0, b1 + o));
-            c10 += a * w0; c11 += a * w1; c12 += a * w2; c13 += a * w3;
+            c10 = MultiplyAdd(a, w0, c10); c11 = MultiplyAdd(a, w1, c11); c12 = MultiplyAdd(a, w2, c12); c13 = MultiplyAdd(a, w3, c13);
             a = new Vector<T>(Unsafe.Add(ref x0, b2 + o));
-            c20 += a * w0; c21 += a * w1; c22 += a * w2; c23 += a * w3;
+            c20 = MultiplyAdd(a, w0, c20); c21 = MultiplyAdd(a, w1, c21); c22 = MultiplyAdd(a, w2, c22); c23 = MultiplyAdd(a, w3, c23);
         }
         int count = Math.Min(3, _ow - ox);
         Store(y, (outRow + ox) * _f, g, 4, c00, c01, c02, c03);
@@ -129,14 +129,14 @@ public sealed class DirectConv<T> where T : unmanaged, INumber<T>
         {
             int o = _offsets[k];
             var wk = Vector.LoadUnsafe(ref wr, (nuint)(k * row));
-            c0 += new Vector<T>(Unsafe.Add(ref x0, b0 + o)) * wk;
-            c1 += new Vector<T>(Unsafe.Add(ref x0, b1 + o)) * wk;
-            c2 += new Vector<T>(Unsafe.Add(ref x0, b2 + o)) * wk;
-            c3 += new Vector<T>(Unsafe.Add(ref x0, b3 + o)) * wk;
-            c4 += new Vector<T>(Unsafe.Add(ref x0, b4 + o)) * wk;
-            c5 += new Vector<T>(Unsafe.Add(ref x0, b5 + o)) * wk;
-            c6 += new Vector<T>(Unsafe.Add(ref x0, b6 + o)) * wk;
-            c7 += new Vector<T>(Unsafe.Add(ref x0, b7 + o)) * wk;
+            c0 = MultiplyAdd(new Vector<T>(Unsafe.Add(ref x0, b0 + o)), wk, c0);
+            c1 = MultiplyAdd(new Vector<T>(Unsafe.Add(ref x0, b1 + o)), wk, c1);
+            c2 = MultiplyAdd(new Vector<T>(Unsafe.Add(ref x0, b2 + o)), wk, c2);
+            c3 = MultiplyAdd(new Vector<T>(Unsafe.Add(ref x0, b3 + o)), wk, c3);
+            c4 = MultiplyAdd(new Vector<T>(Unsafe.Add(ref x0, b4 + o)), wk, c4);
+            c5 = MultiplyAdd(new Vector<T>(Unsafe.Add(ref x0, b5 + o)), wk, c5);
+            c6 = MultiplyAdd(new Vector<T>(Unsafe.Add(ref x0, b6 + o)), wk, c6);
+            c7 = MultiplyAdd(new Vector<T>(Unsafe.Add(ref x0, b7 + o)), wk, c7);
         }
         // Only the first `block` pixels are this block's (a 4x3 block may have taken the others' groups).
         int count = Math.Min(block, _ow - ox), at = (outRow + ox) * _f;
@@ -232,14 +232,14 @@ public sealed class DirectConv<T> where T : unmanaged, INumber<T>
         {
             int b = rowBase + ox * strideC;
             var d = Vector.LoadUnsafe(ref d0, (nuint)(at + ox * _f + f0));
-            c0 += new Vector<T>(Unsafe.Add(ref x0, b + o0)) * d;
-            c1 += new Vector<T>(Unsafe.Add(ref x0, b + o1)) * d;
-            c2 += new Vector<T>(Unsafe.Add(ref x0, b + o2)) * d;
-            c3 += new Vector<T>(Unsafe.Add(ref x0, b + o3)) * d;
-            c4 += new Vector<T>(Unsafe.Add(ref x0, b + o4)) * d;
-            c5 += new Vector<T>(Unsafe.Add(ref x0, b + o5)) * d;
-            c6 += new Vector<T>(Unsafe.Add(ref x0, b + o6)) * d;
-            c7 += new Vector<T>(Unsafe.Add(ref x0, b + o7)) * d;
+            c0 = MultiplyAdd(new Vector<T>(Unsafe.Add(ref x0, b + o0)), d, c0);
+            c1 = MultiplyAdd(new Vector<T>(Unsafe.Add(ref x0, b + o1)), d, c1);
+            c2 = MultiplyAdd(new Vector<T>(Unsafe.Add(ref x0, b + o2)), d, c2);
+            c3 = MultiplyAdd(new Vector<T>(Unsafe.Add(ref x0, b + o3)), d, c3);
+            c4 = MultiplyAdd(new Vector<T>(Unsafe.Add(ref x0, b + o4)), d, c4);
+            c5 = MultiplyAdd(new Vector<T>(Unsafe.Add(ref x0, b + o5)), d, c5);
+            c6 = MultiplyAdd(new Vector<T>(Unsafe.Add(ref x0, b + o6)), d, c6);
+            c7 = MultiplyAdd(new Vector<T>(Unsafe.Add(ref x0, b + o7)), d, c7);
         }
         ref T r = ref Unsafe.Add(ref MemoryMarshal.GetReference(accumulators), k * row + f0);
         Accumulate(ref r, c0);
@@ -259,6 +259,18 @@ public sealed class DirectConv<T> where T : unmanaged, INumber<T>
                 for (int l = 0; l < w && f0 + l < _f; l++) accumulators[(k + j) * row + f0 + l] += a * dy[p + l];
             }
         }
+    }
+
+    /// <summary>a b + c, fused where the CPU has FMA (one rounding, and one instruction where there were two).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector<T> MultiplyAdd(Vector<T> a, Vector<T> b, Vector<T> c)
+    {
+        if (System.Runtime.Intrinsics.X86.Fma.IsSupported)
+        {
+            if (typeof(T) == typeof(float)) return Vector.FusedMultiplyAdd(a.As<T, float>(), b.As<T, float>(), c.As<T, float>()).As<float, T>();
+            if (typeof(T) == typeof(double)) return Vector.FusedMultiplyAdd(a.As<T, double>(), b.As<T, double>(), c.As<T, double>()).As<double, T>();
+        }
+        return a * b + c;
     }
 
     private static void Accumulate(ref T into, Vector<T> v) => Vector.StoreUnsafe(Vector.LoadUnsafe(ref into) + v, ref into);
