@@ -128,8 +128,9 @@ int EngineBench(string mode)
     // What the step allocates on this thread (where the whole step runs with the default layer
     // threads), and in the process (which also counts the JIT's background recompilation of
     // methods that are still warming up).
+    var all = new Stopwatch();   // made before the counters are read: it is the loop's only object
     long allocated = GC.GetAllocatedBytesForCurrentThread(), process = GC.GetTotalAllocatedBytes(true);
-    var all = Stopwatch.StartNew();
+    all.Start();
     while (all.Elapsed.TotalSeconds < seconds || times.Count < 3)
     {
         long t0 = Stopwatch.GetTimestamp();   // not a Stopwatch object: the loop must not allocate
@@ -142,7 +143,7 @@ int EngineBench(string mode)
     var memory = BenchData.ResidentMegabytes();
     Console.WriteLine($"# {Gemm.Current.Description}; data {source}");
     Console.WriteLine($"RESULT kind={mode} engine=cnndsl model={Path.GetFileNameWithoutExtension(file)} threads={Environment.GetEnvironmentVariable("MKL_NUM_THREADS") ?? "default"} batch={batch} batches={times.Count} " +
-        $"img_per_s={times.Count * batch / all.Elapsed.TotalSeconds:F0} median_batch_ms={BenchData.Median(times) * 1e3:F2} alloc_bytes_per_batch={allocated / times.Count} process_alloc_bytes_per_batch={process / times.Count} " +
+        $"img_per_s={times.Count * batch / all.Elapsed.TotalSeconds:F0} median_batch_ms={BenchData.Median(times) * 1e3:F2} alloc_bytes_per_batch={allocated / times.Count} alloc_bytes_total={allocated} process_alloc_bytes_per_batch={process / times.Count} " +
         $"peak_rss_mb={memory.Peak:F0} data_rss_mb={baseline.Now:F0}");
     return 0;
 }
