@@ -25,3 +25,29 @@ let ``batchnorm normalises each channel over the batch, and inference uses the m
 [<Property(MaxTest = 10)>]
 let ``batchnorm gradients with enough channels for the vector path and a tail`` (c0: byte) =
     assertGradients (sprintf "input 2x2x%d\nbatchnorm" (5 + int c0 % 8)) 2
+
+/// The float path runs whole vectors of 8 (or 16) over a channel pattern of lcm(C, W) values, with
+/// a scalar tail; the double path 4 at a time. Both must give the same outputs and gradients, for
+/// channel counts below, at and between vector widths (with and without a fused ReLU).
+[<Property(MaxTest = 30)>]
+let ``float batchnorm equals double batchnorm for any channel count`` (c0: byte) (h0: byte) (relu: bool) (seed: int) =
+    let c, h = 1 + int c0 % 20, 1 + int h0 % 3
+    let g = graph (sprintf "input %dx3x%d\nbatchnorm %s\nconv 2 1x1" h c (if relu then "relu" else ""))
+    let single = Network<float32>(g, 3, 1, true)
+    let twice = Network<double>(g, 3, 1, true)
+    let rng = System.Random seed
+    for i in 0 .. single.Input.Length - 1 do
+        let v = float32 (rng.NextDouble() * 4.0 - 1.0)
+        single.Input[i] <- v; twice.Input[i] <- float v
+    for (a: Parameter<float32>), (b: Parameter<double>) in Seq.zip single.Parameters twice.Parameters do
+        for i in 0 .. a.Value.Length - 1 do a.Value[i] <- float32 (rng.NextDouble() - 0.5); b.Value[i] <- float a.Value[i]
+    single.Forward(true); twice.Forward(true)
+    assertClose 1e-4 (twice.Output.ToArray()) (single.Output.ToArray() |> Array.map float)
+    for i in 0 .. twice.OutputGradient.Length - 1 do
+        let d = rng.NextDouble() - 0.5
+        single.OutputGradient[i] <- float32 d; twice.OutputGradient[i] <- d
+    single.Backward(); twice.Backward()
+    for (a: Parameter<float32>), (b: Parameter<double>) in Seq.zip single.Parameters twice.Parameters do
+        assertClose 1e-4 b.Gradient (a.Gradient |> Array.map float)
+    assertClose 1e-4 (twice.InputGradient.ToArray()) (single.InputGradient.ToArray() |> Array.map float)
+    true
