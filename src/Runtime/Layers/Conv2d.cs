@@ -190,21 +190,25 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
             if (input) Gemm.Multiply(false, true, p, k, _filters, T.One, dy, _filters, _weights, _filters, T.One, Inputs[0].Gradient, k);
             return;
         }
-        for (int first = 0; first < Batch; first += _plan.ImagesPerChunk)
+        // Backward goes by forward's chunks: each chunk's columns feed the weight gradient and are
+        // then overwritten by their own gradient and collapsed while still in cache.
+        for (int first = 0; first < Batch; first += _forwardChunk)
         {
-            int count = Math.Min(_plan.ImagesPerChunk, Batch - first), rows = count * rowsPerImage;
+            int count = Math.Min(_forwardChunk, Batch - first), rows = count * rowsPerImage;
             var dyChunk = dy.Slice(first * rowsPerImage * _filters, rows * _filters);
+            var columns = _plan.Shared ? _col.AsMemory() : _col.AsMemory(first * rowsPerImage * k);
             if (weights)
             {
                 // Shared columns were overwritten by later layers: rebuild this chunk's.
-                if (_plan.Shared) Expand(first, count, _col);
-                Gemm.Multiply(true, false, k, _filters, rows, T.One, _col, k, dyChunk, _filters, first == 0 ? T.Zero : T.One, _weightGradient, _filters);
+                if (_plan.Shared) Expand(first, count, columns);
+                Gemm.Multiply(true, false, k, _filters, rows, T.One, columns.Span, k, dyChunk, _filters, first == 0 ? T.Zero : T.One, _weightGradient, _filters);
             }
             if (input)
             {
-                Gemm.Multiply(false, true, rows, k, _filters, T.One, dyChunk, _filters, _weights, _filters, T.Zero, _col, k);
+                Gemm.Multiply(false, true, rows, k, _filters, T.One, dyChunk, _filters, _weights, _filters, T.Zero, columns.Span, k);
                 _chunkFirst = first;
                 _collapse = true;
+                _chunkColumns = columns;
                 BatchParallel.For(count, (long)rows * k, this);
             }
         }
@@ -223,7 +227,7 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
     void IBatchWork.Run(int first, int count)
     {
         int offset = first * _im2col.Rows(1) * _im2col.Columns;
-        if (_collapse) _im2col.Collapse<T>(_col.AsSpan(offset), Inputs[0].Gradient, _chunkFirst + first, count);
+        if (_collapse) _im2col.Collapse<T>(_chunkColumns.Span.Slice(offset), Inputs[0].Gradient, _chunkFirst + first, count);
         else _im2col.Expand<T>(Inputs[0].Value, _chunkColumns.Span.Slice(offset), _chunkFirst + first, count);
     }
 }

@@ -133,6 +133,19 @@ let ``chunked convolutions through shared columns have right gradients`` k s p d
     // two stacked convs share the buffers, so the first one's columns must be rebuilt in backward
     chunked 1 (fun () -> assertGradients (convModel k s p d extra c f mode act + "\nconv 2 2x2 same") 3)
 
+/// Runs `f` with the layers' own columns written, multiplied and backpropagated one image at a time.
+let private ownChunks (f: unit -> 'a) : 'a =
+    let cache, rows = ColumnPlan.CacheElements, ColumnPlan.MinimumRows
+    ColumnPlan.CacheElements <- 1L
+    ColumnPlan.MinimumRows <- 1
+    try f () finally
+        ColumnPlan.CacheElements <- cache
+        ColumnPlan.MinimumRows <- rows
+
+[<Property(MaxTest = 25)>]
+let ``convolutions going by chunks of their own columns have right gradients`` k s p d extra c f mode act =
+    ownChunks (fun () -> withDirectLimit 0 (fun () -> assertGradients (convModel k s p d extra c f mode act + "\nconv 2 2x2 same") 3))
+
 [<Fact>]
 let ``chunked and whole-batch columns give the same outputs and gradients, and the plan counts the shared buffers once`` () =
     let text = "input 9x8x3\nconv 4 3x3 same relu\nconv 5 3x3 s2 relu\nconv 3 1x1\nglobalavgpool\ndense 2 softmax"
