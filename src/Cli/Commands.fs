@@ -343,6 +343,13 @@ let run (console: Console) (file: string) (options: RunOptions) (stop: Threading
                 TrainingPosition.Start
         plot |> Option.iter (fun p -> p.Begin start.Epoch)
         let notice = match Blas.Gemm.Notice with null -> "" | n -> "\n" + n
+        // how each convolution is lowered at this batch size (ColumnPlan chooses by measured speed)
+        let lowerings =
+            [ for n in graph.Nodes do
+                if n.Kind.IsConv || n.Kind.IsFixedConv then yield (Layers.ColumnPlan.For(n, settings.BatchSize)).Lowering, n.Name ]
+            |> List.groupBy fst
+            |> List.map (fun (how, names) -> sprintf "%s (%s)" how (String.Join(", ", names |> List.map snd)))
+        let notice = (if lowerings.IsEmpty then "" else "\nConvolutions: " + String.Join("; ", lowerings)) + notice
         report.Started(
             sprintf "Model %s: %s parameters (%s trainable)\nData %s: %s training, %s validation, %s test examples of %s\nTraining: %d epoch%s, batch %d, %s, loss %s, seed %d%s%s\nEngine: %s; im2col and pooling on %s; denormals %s; checkpoints in %s%s"
                 file (Messages.thousands (trainable + frozen)) (Messages.thousands trainable)

@@ -99,6 +99,11 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
         return new ColumnPlan(true, images, perImage * images);
     }
 
+    /// <summary>How the convolution runs, in words (`dsl run` prints it).</summary>
+    public string Lowering =>
+        Direct ? "direct" : Winograd ? "Winograd F(2x2,3x3)" : Shifted ? "shifted GEMM" : Elements == 0 ? "GEMM (1x1)" :
+        Shared ? "im2col + GEMM in chunks" : "im2col + GEMM";
+
     /// <summary>A 1x1, stride-1, unpadded window reads the input as it is: no columns needed.</summary>
     public static bool IsIdentity(Window w) =>
         w.KernelH == 1 && w.KernelW == 1 && w.StrideH == 1 && w.StrideW == 1 &&
