@@ -30,6 +30,8 @@ let ``run trains, prints Keras-style epochs and a test report with a confusion m
     let code, text, err = run (fun c -> Commands.run c (model shapesModel) { Commands.RunOptions.Empty with Out = Some out; Epochs = Some 2 } CancellationToken.None)
     Assert.True((code = 0), err)
     Assert.Contains("Data shapes: 2,000 training, 0 validation, 500 test examples of 16x16x1", text)
+    // both convolutions have at most 75 values per window and 8 filters
+    Assert.Contains("Convolutions: direct (conv2d, conv2d_1)", text)
     Assert.Contains("Epoch 2/2 - ", text)
     Assert.Contains("Confusion matrix (rows: true class, columns: predicted):", text)
     Assert.Contains("  horizontal ", text)
