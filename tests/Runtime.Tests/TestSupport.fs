@@ -63,3 +63,26 @@ let assertClose (tolerance: float) (expected: float[]) (actual: float[]) =
     for i in 0 .. expected.Length - 1 do
         if abs (expected[i] - actual[i]) > tolerance then
             failwithf "at %d: expected %.8g, got %.8g\nexpected %A\nactual   %A" i expected[i] actual[i] expected actual
+
+/// Gives a float and a double network of the same graph the same random input, parameters and
+/// output gradient, runs forward and backward (the float one's backward `passes` times: a second
+/// pass must not read buffers the first overwrote) and asserts outputs, parameter gradients and
+/// input gradients agree within `tolerance`.
+let assertFloatMatchesDouble (single: Network<float32>) (twice: Network<double>) (seed: int) (passes: int) (tolerance: float) =
+    let rng = Random seed
+    for i in 0 .. single.Input.Length - 1 do
+        let v = float32 (rng.NextDouble() - 0.5)
+        single.Input[i] <- v; twice.Input[i] <- float v
+    for (a: Parameter<float32>), (b: Parameter<double>) in Seq.zip single.Parameters twice.Parameters do
+        for i in 0 .. a.Value.Length - 1 do a.Value[i] <- float32 (rng.NextDouble() - 0.5); b.Value[i] <- float a.Value[i]
+    single.Forward(true); twice.Forward(true)
+    assertClose tolerance (twice.Output.ToArray()) (single.Output.ToArray() |> Array.map float)
+    for i in 0 .. twice.OutputGradient.Length - 1 do
+        let d = rng.NextDouble() - 0.5
+        single.OutputGradient[i] <- float32 d; twice.OutputGradient[i] <- d
+    twice.Backward()
+    for _ in 1 .. passes do
+        single.Backward()
+        for (a: Parameter<float32>), (b: Parameter<double>) in Seq.zip single.Parameters twice.Parameters do
+            assertClose tolerance b.Gradient (a.Gradient |> Array.map float)
+        assertClose tolerance (twice.InputGradient.ToArray()) (single.InputGradient.ToArray() |> Array.map float)

@@ -35,19 +35,5 @@ let ``float batchnorm equals double batchnorm for any channel count`` (c0: byte)
     let g = graph (sprintf "input %dx3x%d\nbatchnorm %s\nconv 2 1x1" h c (if relu then "relu" else ""))
     let single = Network<float32>(g, 3, 1, true)
     let twice = Network<double>(g, 3, 1, true)
-    let rng = System.Random seed
-    for i in 0 .. single.Input.Length - 1 do
-        let v = float32 (rng.NextDouble() * 4.0 - 1.0)
-        single.Input[i] <- v; twice.Input[i] <- float v
-    for (a: Parameter<float32>), (b: Parameter<double>) in Seq.zip single.Parameters twice.Parameters do
-        for i in 0 .. a.Value.Length - 1 do a.Value[i] <- float32 (rng.NextDouble() - 0.5); b.Value[i] <- float a.Value[i]
-    single.Forward(true); twice.Forward(true)
-    assertClose 1e-4 (twice.Output.ToArray()) (single.Output.ToArray() |> Array.map float)
-    for i in 0 .. twice.OutputGradient.Length - 1 do
-        let d = rng.NextDouble() - 0.5
-        single.OutputGradient[i] <- float32 d; twice.OutputGradient[i] <- d
-    single.Backward(); twice.Backward()
-    for (a: Parameter<float32>), (b: Parameter<double>) in Seq.zip single.Parameters twice.Parameters do
-        assertClose 1e-4 b.Gradient (a.Gradient |> Array.map float)
-    assertClose 1e-4 (twice.InputGradient.ToArray()) (single.InputGradient.ToArray() |> Array.map float)
+    assertFloatMatchesDouble single twice seed 1 1e-4
     true

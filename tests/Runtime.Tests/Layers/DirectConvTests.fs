@@ -34,23 +34,7 @@ let ``float direct convolutions equal double im2col ones, outputs and gradients`
     let single, direct = withDirectLimit 75 (fun () -> Network<float32>(g, 3, 1, true), (ColumnPlan.For(g.Nodes[1], 3)).Direct)
     let twice = withDirectLimit 0 (fun () -> Network<double>(g, 3, 1, true))
     Assert.True(direct)
-    let rng = Random seed
-    let x = Array.init single.Input.Length (fun _ -> float32 (rng.NextDouble() - 0.5))
-    for i in 0 .. x.Length - 1 do single.Input[i] <- x[i]; twice.Input[i] <- float x[i]
-    for (a: Parameter<float32>), (b: Parameter<double>) in Seq.zip single.Parameters twice.Parameters do
-        for i in 0 .. a.Value.Length - 1 do a.Value[i] <- float32 (rng.NextDouble() - 0.5); b.Value[i] <- float a.Value[i]
-    single.Forward(true); twice.Forward(true)
-    assertClose 1e-5 (twice.Output.ToArray()) (single.Output.ToArray() |> Array.map float)
-    let dy = Array.init twice.OutputGradient.Length (fun _ -> rng.NextDouble() - 0.5)
-    for i in 0 .. dy.Length - 1 do single.OutputGradient[i] <- float32 dy[i]; twice.OutputGradient[i] <- dy[i]
-    twice.Backward()
-    // twice: a second backward pass must not read the padded copy that the first one overwrote
-    // (the im2col reference reuses its columns for their gradient, so it runs once)
-    for _ in 1 .. 2 do
-        single.Backward()
-        for (a: Parameter<float32>), (b: Parameter<double>) in Seq.zip single.Parameters twice.Parameters do
-            assertClose 1e-4 b.Gradient (a.Gradient |> Array.map float)
-        assertClose 1e-5 (twice.InputGradient.ToArray()) (single.InputGradient.ToArray() |> Array.map float)
+    assertFloatMatchesDouble single twice seed 2 1e-4
     true
 
 [<Fact>]
