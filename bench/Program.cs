@@ -163,8 +163,10 @@ void Profile(CnnDsl.Runtime.Training.Trainer trainer, Action step, int batch)
     }
     var tu = Median(() => trainer.Optimizer.Update());
     var tc = Median(() => { foreach (var layer in net.Layers) layer.Output.Gradient.AsSpan().Clear(); });
+    var tfw = Median(() => net.Forward(true));
+    var tbw = Median(() => net.Backward());
     var ts = Median(step);
-    Console.WriteLine($"PROFILE update_ms={tu * 1e3:F3} clear_gradients_ms={tc * 1e3:F3} layers_ms={sum * 1e3:F3} step_ms={ts * 1e3:F3} img_per_s={batch / ts:F0}");
+    Console.WriteLine($"PROFILE update_ms={tu * 1e3:F3} clear_gradients_ms={tc * 1e3:F3} layers_ms={sum * 1e3:F3} forward_ms={tfw * 1e3:F3} backward_ms={tbw * 1e3:F3} step_ms={ts * 1e3:F3} img_per_s={batch / ts:F0}");
 }
 
 void DenormalsBench()
