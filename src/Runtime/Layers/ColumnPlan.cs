@@ -3,7 +3,10 @@ using CnnDsl.Graph;
 namespace CnnDsl.Runtime.Layers;
 
 /// <summary>
-/// Where a convolution keeps its im2col columns. A small column matrix (the whole batch's
+/// How a convolution is lowered, and where it keeps its buffer. In order: a direct kernel
+/// (DirectConv: small windows, few filters), Winograd F(2x2, 3x3) (WinogradConv), a shifted GEMM
+/// (ShiftedGemm), each where it measured faster and its buffer fits <see cref="PrivateLimit"/>;
+/// otherwise im2col + GEMM. A small column matrix (the whole batch's
 /// rows within <see cref="PrivateLimit"/> values) is the layer's own: one GEMM per pass, and
 /// backward reuses forward's columns. A large one (VGG16's early layers at 224x224 take
 /// hundreds of MB per image) runs in chunks of whole images through one buffer that every such
@@ -12,19 +15,19 @@ namespace CnnDsl.Runtime.Layers;
 /// </summary>
 public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long Elements, bool Shifted = false, bool Direct = false, bool Winograd = false)
 {
-    /// <summary>Stride-1 convolutions on at least this many input channels run as shifted GEMMs
-    /// (ShiftedGemm: no column matrix) when their buffers fit the private limit.</summary>
     /// <summary>Tests: take the shifted path for every stride-1 shape, worth it or not.</summary>
     public static bool ShiftedEverywhere { get; set; }
 
+    /// <summary>Stride-1 convolutions on at least this many input channels run as shifted GEMMs
+    /// (ShiftedGemm: no column matrix) when their buffers fit the private limit.</summary>
     public static int ShiftedMinChannels { get; set; } =
         int.TryParse(Environment.GetEnvironmentVariable("CNNDSL_SHIFTED_MIN_CHANNELS"), out var c) && c >= 1 ? c : 16;
 
     /// <summary>Convolutions with at most this many values per window (KH KW C) and at most
     /// DirectMaxFilters filters run as DirectConv; CNNDSL_DIRECT_MAX_K overrides it (0 turns the
     /// path off). Measured (bench/Program.cs `train --layers`, forward + backward, against im2col +
-    /// MKL on 2 threads): LeNet's first layer (K 25, 6 filters) 1.38 -> 0.75 ms at batch 32,
-    /// 5.1 -> 2.8 ms at 128; with 32 filters (the Fashion-MNIST model's K 49, cifar10-bn's K 27)
+    /// MKL on 2 threads): LeNet's first layer (K 25, 6 filters) 1.38 -> 0.70 ms at batch 32,
+    /// 5.1 -> 2.7 ms at 128; with 32 filters (the Fashion-MNIST model's K 49, cifar10-bn's K 27)
     /// the forward pass was level and the weight gradient 3-4x slower (it runs on one core and
     /// reads the input once per vector of filters), so those keep im2col.</summary>
     public static int DirectMaxWindowValues { get; set; } =

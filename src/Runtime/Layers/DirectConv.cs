@@ -7,8 +7,8 @@ namespace CnnDsl.Runtime.Layers;
 
 /// <summary>
 /// A convolution with few values per window (K = KH KW C, a first layer on 1-3 channels) and few
-/// filters (ColumnPlan decides), computed
-/// straight from the input, without a column matrix: im2col would write K values per output pixel
+/// filters (ColumnPlan decides), computed straight from the input, without a column matrix:
+/// im2col would write K values per output pixel
 /// to feed a GEMM whose N (filters) and K are too small for MKL to run near its speed (LeNet's
 /// first layer, K = 25 and N = 6, ran at 9-21 GFLOP/s). Output pixels are taken a few at a time,
 /// filters a vector of W lanes at a time: Y[p, f..f+W] += X[base(p) + offset(k)] W[k, f..f+W] over
