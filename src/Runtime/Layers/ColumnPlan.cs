@@ -24,16 +24,19 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
         int.TryParse(Environment.GetEnvironmentVariable("CNNDSL_SHIFTED_MIN_CHANNELS"), out var c) && c >= 1 ? c : 16;
 
     /// <summary>Convolutions with at most this many values per window (KH KW C) and at most
-    /// DirectMaxFilters filters run as DirectConv; CNNDSL_DIRECT_MAX_K overrides it (0 turns the
-    /// path off). Measured (bench/Program.cs `train --layers`, forward + backward, against im2col +
-    /// MKL on 2 threads): LeNet's first layer (K 25, 6 filters) 1.38 -> 0.70 ms at batch 32,
-    /// 5.1 -> 2.7 ms at 128; with 32 filters (the Fashion-MNIST model's K 49, cifar10-bn's K 27)
-    /// the forward pass was level and the weight gradient 3-4x slower (it runs on one core and
-    /// reads the input once per vector of filters), so those keep im2col.</summary>
+    /// DirectMaxFilters filters run as DirectConv; CNNDSL_DIRECT_MAX_K and CNNDSL_DIRECT_MAX_F
+    /// override them (0 turns the path off). Measured (bench/Program.cs `train --layers`, forward +
+    /// backward, against im2col + MKL on 2 threads): LeNet's first layer (K 25, 6 filters)
+    /// 1.38 -> 0.70 ms at batch 32, 5.1 -> 2.7 ms at 128; with 32 filters, once the weight gradient
+    /// took four vectors of filters at a time, the strided model's first layer (K 9) 6.7 -> 4.1 ms
+    /// at batch 128, cifar10-bn's (K 27) 6.9 -> 6.3, the Fashion-MNIST model's (K 49) 7.2 -> 6.1
+    /// (and level or better at batch 32). Larger windows (LeNet's second layer, K 150) were 2.6x
+    /// slower: the input gradient is a scalar loop.</summary>
     public static int DirectMaxWindowValues { get; set; } =
         int.TryParse(Environment.GetEnvironmentVariable("CNNDSL_DIRECT_MAX_K"), out var k) && k >= 0 ? k : 75;
 
-    public static int DirectMaxFilters { get; set; } = 16;
+    public static int DirectMaxFilters { get; set; } =
+        int.TryParse(Environment.GetEnvironmentVariable("CNNDSL_DIRECT_MAX_F"), out var f) && f >= 0 ? f : 32;
 
     /// <summary>3x3 stride-1 convolutions on whole vectors of channels and filters, with
     /// C x F at least WinogradMinProduct, run as WinogradConv; CNNDSL_WINOGRAD=0 turns it off.

@@ -6,8 +6,8 @@ using CnnDsl.Graph;
 namespace CnnDsl.Runtime.Layers;
 
 /// <summary>
-/// A convolution with few values per window (K = KH KW C, a first layer on 1-3 channels) and few
-/// filters (ColumnPlan decides), computed straight from the input, without a column matrix:
+/// A convolution with few values per window (K = KH KW C, a first layer on 1-3 channels) and up to
+/// 32 filters (ColumnPlan decides), computed straight from the input, without a column matrix:
 /// im2col would write K values per output pixel
 /// to feed a GEMM whose N (filters) and K are too small for MKL to run near its speed (LeNet's
 /// first layer, K = 25 and N = 6, ran at 9-21 GFLOP/s). Output pixels are taken a few at a time,
@@ -184,7 +184,11 @@ public sealed class DirectConv<T> where T : unmanaged, INumber<T>
                 for (int oy = 0; oy < _oh; oy++)
                 {
                     int rowBase = (n * _hp + oy * _window.StrideH) * _wp * _c, outRow = (n * _oh + oy) * _ow;
-                    for (int g = 0; g < _groups; g++)
+                    int g = 0;
+                    for (; g + 4 <= _groups; g += 4)
+                        for (int k = 0; k < _k; k += 3)
+                            WeightGradientRow4x3(x, outputGradient, accumulators, rowBase, strideC, outRow * _f, g, k);
+                    for (; g < _groups; g++)
                         for (int k = 0; k < _k; k += 8)
                             WeightGradientRow(x, outputGradient, accumulators, rowBase, strideC, outRow * _f, g, k);
                 }
@@ -257,6 +261,56 @@ public sealed class DirectConv<T> where T : unmanaged, INumber<T>
             {
                 var a = x[b + _offsets[k + j]];
                 for (int l = 0; l < w && f0 + l < _f; l++) accumulators[(k + j) * row + f0 + l] += a * dy[p + l];
+            }
+        }
+    }
+
+    /// <summary>As WeightGradientRow for filter groups g .. g+3 and cells k .. k+2 (12 accumulators:
+    /// dY's four vectors are loaded once per pixel for three cells, where the one-group kernel
+    /// loads one vector and reads the input once per group).</summary>
+    private void WeightGradientRow4x3(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> accumulators, int rowBase, int strideC, int at, int g, int k)
+    {
+        int w = _lanes, row = Row, f0 = g * w, last = _k - 1, count = Math.Min(3, _k - k);
+        int o0 = _offsets[k], o1 = _offsets[Math.Min(k + 1, last)], o2 = _offsets[Math.Min(k + 2, last)];
+        ref T x0 = ref MemoryMarshal.GetReference(x);
+        ref T d0 = ref MemoryMarshal.GetReference(dy);
+        Vector<T> c00 = default, c01 = default, c02 = default, c03 = default, c10 = default, c11 = default, c12 = default, c13 = default,
+                  c20 = default, c21 = default, c22 = default, c23 = default;
+        // whole vectors of dY where they stay inside dY (lanes past F are discarded); the last
+        // pixels take the scalar loop below
+        int room = dy.Length - at - f0 - 4 * w, whole = room < 0 ? 0 : Math.Min(_ow, room / _f + 1);
+        for (int ox = 0; ox < whole; ox++)
+        {
+            int b = rowBase + ox * strideC;
+            nuint p = (nuint)(at + ox * _f + f0);
+            var d0v = Vector.LoadUnsafe(ref d0, p); var d1v = Vector.LoadUnsafe(ref d0, p + (nuint)w);
+            var d2v = Vector.LoadUnsafe(ref d0, p + (nuint)(2 * w)); var d3v = Vector.LoadUnsafe(ref d0, p + (nuint)(3 * w));
+            var a = new Vector<T>(Unsafe.Add(ref x0, b + o0));
+            c00 = MultiplyAdd(a, d0v, c00); c01 = MultiplyAdd(a, d1v, c01); c02 = MultiplyAdd(a, d2v, c02); c03 = MultiplyAdd(a, d3v, c03);
+            a = new Vector<T>(Unsafe.Add(ref x0, b + o1));
+            c10 = MultiplyAdd(a, d0v, c10); c11 = MultiplyAdd(a, d1v, c11); c12 = MultiplyAdd(a, d2v, c12); c13 = MultiplyAdd(a, d3v, c13);
+            a = new Vector<T>(Unsafe.Add(ref x0, b + o2));
+            c20 = MultiplyAdd(a, d0v, c20); c21 = MultiplyAdd(a, d1v, c21); c22 = MultiplyAdd(a, d2v, c22); c23 = MultiplyAdd(a, d3v, c23);
+        }
+        ref T r = ref Unsafe.Add(ref MemoryMarshal.GetReference(accumulators), k * row + f0);
+        Accumulate(ref r, c00); Accumulate(ref Unsafe.Add(ref r, w), c01); Accumulate(ref Unsafe.Add(ref r, 2 * w), c02); Accumulate(ref Unsafe.Add(ref r, 3 * w), c03);
+        if (count > 1)
+        {
+            ref T r1 = ref Unsafe.Add(ref r, row);
+            Accumulate(ref r1, c10); Accumulate(ref Unsafe.Add(ref r1, w), c11); Accumulate(ref Unsafe.Add(ref r1, 2 * w), c12); Accumulate(ref Unsafe.Add(ref r1, 3 * w), c13);
+        }
+        if (count > 2)
+        {
+            ref T r2 = ref Unsafe.Add(ref r, 2 * row);
+            Accumulate(ref r2, c20); Accumulate(ref Unsafe.Add(ref r2, w), c21); Accumulate(ref Unsafe.Add(ref r2, 2 * w), c22); Accumulate(ref Unsafe.Add(ref r2, 3 * w), c23);
+        }
+        for (int ox = whole; ox < _ow; ox++)
+        {
+            int b = rowBase + ox * strideC, p = at + ox * _f + f0;
+            for (int j = 0; j < count; j++)
+            {
+                var a = x[b + _offsets[k + j]];
+                for (int l = 0; l < 4 * w && f0 + l < _f; l++) accumulators[(k + j) * row + f0 + l] += a * dy[p + l];
             }
         }
     }

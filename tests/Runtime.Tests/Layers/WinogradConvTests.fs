@@ -50,4 +50,5 @@ let ``float Winograd convolutions equal double im2col ones, outputs and gradient
 let ``cifar10-bn's convolutions on 32+ x 64+ channels run Winograd, the 32 x 32 one shifted GEMMs`` () =
     let g = graph (IO.File.ReadAllText(IO.Path.Combine(__SOURCE_DIRECTORY__, "..", "..", "..", "models", "cifar10-bn.cnn")))
     let plans = [ for n in g.Nodes do if n.Kind.IsConv then let p = ColumnPlan.For(n, 64) in yield p.Winograd, p.Shifted ]
+    // (the first, on 3 channels, runs direct)
     Assert.Equal<(bool * bool) list>([ (false, false); (false, true); (true, false); (true, false); (true, false) ], plans)
