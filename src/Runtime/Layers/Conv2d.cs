@@ -5,9 +5,10 @@ using CnnDsl.Runtime.Blas;
 namespace CnnDsl.Runtime.Layers;
 
 /// <summary>
-/// 2-D convolution (cross-correlation, as every CNN framework computes it) lowered to
-/// im2col + one GEMM for the whole batch: Y[P, F] = col[P, K] x W[K, F] + b.
-/// Backward: dW = col^T dY, db = column sums of dY, dcol = dY W^T, then col2im.
+/// 2-D convolution (cross-correlation, as every CNN framework computes it), lowered as its
+/// ColumnPlan says: a direct kernel (DirectConv), Winograd F(2x2, 3x3) (WinogradConv), a shifted
+/// GEMM (ShiftedGemm), or im2col + GEMM over the batch in chunks: Y[P, F] = col[P, K] x W[K, F] + b.
+/// im2col's backward: dW = col^T dY, db = column sums of dY, dcol = dY W^T, then col2im.
 /// Fixed kernels (sobel, a literal matrix ...) run here too, with a constant W and no
 /// parameter gradients.
 /// </summary>
