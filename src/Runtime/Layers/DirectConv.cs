@@ -209,12 +209,8 @@ public sealed class DirectConv<T> where T : unmanaged, INumber<T>
                 }
             }
         if (!Padded) return;
-        // the interior of dP is the input's gradient (added: a node may feed several layers)
-        int line = _w * _c;
-        for (int n = 0; n < batch; n++)
-            for (int y = 0; y < _h; y++)
-                Vectorised.Add(inputGradient.Slice(((n * _h + y) * _w) * _c, line),
-                    dx.Slice((((n * _hp + y + _window.Padding.Top) * _wp) + _window.Padding.Left) * _c, line));
+        // the interior of dP is the input's gradient
+        new PaddedBatch(_h, _w, _c, _window.Padding).AddInterior<T>(dx, inputGradient, batch);
     }
 
     /// <summary>Adds X[base(p) + offset(k)] dY[p, group g] over an output row's pixels to the
@@ -336,14 +332,7 @@ public sealed class DirectConv<T> where T : unmanaged, INumber<T>
         return sum;
     }
 
-    private void Pad(ReadOnlySpan<T> input, Span<T> padded, int batch)
-    {
-        // The border is rewritten every time: backward's input gradient may have overwritten it.
-        padded.Clear();
-        int line = _w * _c;
-        for (int n = 0; n < batch; n++)
-            for (int y = 0; y < _h; y++)
-                input.Slice(((n * _h + y) * _w) * _c, line)
-                    .CopyTo(padded.Slice((((n * _hp + y + _window.Padding.Top) * _wp) + _window.Padding.Left) * _c, line));
-    }
+    // The border is rewritten every time: backward's input gradient may have overwritten it.
+    private void Pad(ReadOnlySpan<T> input, Span<T> padded, int batch) =>
+        new PaddedBatch(_h, _w, _c, _window.Padding).Pad(input, padded, batch, clearBorder: true);
 }

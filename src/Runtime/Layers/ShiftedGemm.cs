@@ -90,23 +90,10 @@ public readonly struct ShiftedGemm(int height, int width, int channels, int filt
                 Gemm.Multiply(false, true, rows, channels, filters, T.One, extended, filters,
                     weights.Slice(cell * cells, cells), filters, T.One, padded.Slice(shift * channels), channels);
             }
-        // the interior of dP is the input's gradient (added: a node may feed several layers)
-        int line = width * channels;
-        for (int n = 0; n < batch; n++)
-            for (int y = 0; y < height; y++)
-                Vectorised.Add(inputGradient.Slice(((n * height + y) * width) * channels, line),
-                    padded.Slice((((n * PaddedHeight + y + window.Padding.Top) * PaddedWidth) + window.Padding.Left) * channels, line));
+        // the interior of dP is the input's gradient
+        new PaddedBatch(height, width, channels, window.Padding).AddInterior<T>(padded, inputGradient, batch);
     }
 
-    /// <summary>The batch into P's interior; the border and the slack are zero (cleared first
-    /// when `clearBorder`: the interior is overwritten either way).</summary>
-    private void Pad<T>(ReadOnlySpan<T> input, Span<T> padded, int batch, bool clearBorder) where T : unmanaged, INumber<T>
-    {
-        if (clearBorder) padded.Clear();
-        int line = width * channels;
-        for (int n = 0; n < batch; n++)
-            for (int y = 0; y < height; y++)
-                input.Slice(((n * height + y) * width) * channels, line)
-                    .CopyTo(padded.Slice((((n * PaddedHeight + y + window.Padding.Top) * PaddedWidth) + window.Padding.Left) * channels, line));
-    }
+    private void Pad<T>(ReadOnlySpan<T> input, Span<T> padded, int batch, bool clearBorder) where T : unmanaged =>
+        new PaddedBatch(height, width, channels, window.Padding).Pad(input, padded, batch, clearBorder);
 }
