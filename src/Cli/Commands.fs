@@ -11,6 +11,9 @@ let Clean, ModelErrors, CannotRun = 0, 1, 2
 
 type Console = { Out: TextWriter; Err: TextWriter }
 
+/// A model file is a few hundred lines of text; past this it is taken for a wrong file.
+let maxModelBytes = 4 * 1024 * 1024
+
 let private readModel (console: Console) (path: string) : string option =
     try
         if Directory.Exists path then
@@ -19,7 +22,24 @@ let private readModel (console: Console) (path: string) : string option =
         elif not (File.Exists path) then
             console.Err.WriteLine(sprintf "dsl: cannot read '%s': no such file" path)
             None
-        else Some (File.ReadAllText path)
+        else
+            // Read at most one byte past the limit: a device (/dev/zero) or a huge file
+            // reports no useful length, so the length is never trusted.
+            use stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite)
+            let buffer = Array.zeroCreate<byte> (maxModelBytes + 1)
+            let mutable count = 0
+            let mutable reading = true
+            while reading && count < buffer.Length do
+                let n = stream.Read(buffer, count, buffer.Length - count)
+                if n = 0 then reading <- false else count <- count + n
+            let nul = Array.IndexOf(buffer, 0uy, 0, count)
+            if nul >= 0 then
+                console.Err.WriteLine(sprintf "dsl: '%s' is not a text file (byte %d is NUL); give a model file such as models/lenet.cnn" path nul)
+                None
+            elif count > maxModelBytes then
+                console.Err.WriteLine(sprintf "dsl: '%s' is larger than %d MB; a model file is a short text file (give the .cnn file, not a data set or checkpoint)" path (maxModelBytes / 1024 / 1024))
+                None
+            else Some (Text.UTF8Encoding(false).GetString(buffer, 0, count).TrimStart('\uFEFF'))
     with
     | :? IOException | :? UnauthorizedAccessException as e ->
         console.Err.WriteLine(sprintf "dsl: cannot read '%s': %s" path e.Message)
@@ -109,6 +129,7 @@ let private guarded (console: Console) (body: unit -> int) : int =
     try body () with
     | :? DataError as e -> console.Err.WriteLine("dsl: data: " + e.Message); CannotRun
     | :? CheckpointError as e -> console.Err.WriteLine("dsl: checkpoint " + e.Message); CannotRun
+    | :? ModelSizeError as e -> console.Err.WriteLine("dsl: the model is too large: " + e.Message); CannotRun
     | :? IOException | :? UnauthorizedAccessException as e -> console.Err.WriteLine("dsl: " + e.Message); CannotRun
 
 /// Exit codes beyond the checker's: an interrupted run (as a shell reports SIGINT), a diverged one.

@@ -13,6 +13,13 @@ module M = Messages
 /// Past this many nodes a `repeat` is taken for a mistake.
 let maxNodes = 100_000
 
+/// The runtime indexes one example's tensor (and a layer's weights) with 32-bit integers.
+let maxTensorElements = int64 Int32.MaxValue
+
+/// Layers visited while expanding blocks and repeats, whether or not they add a node (after
+/// an error a block is still walked for its own mistakes): a bound on the checker's work.
+let private maxVisits = 1_000_000
+
 /// Beyond this a parameter count or an activation is refused as absurd.
 let private absurd = 1e12
 
@@ -41,11 +48,30 @@ type private Builder(program: Program) =
     let softmaxAt = Dictionary<int, Pos>()
     let mutable context: string list = []
     let mutable tooMany = false
+    let mutable visits = 0
+    let active = Stack<string>()
+    let mutable current: Pos = { Line = 1; Col = 1; Length = 1 }
 
     member _.Nodes = nodes
     member _.Diagnostics = diagnostics
     member _.Lets = lets
     member _.SoftmaxAt = softmaxAt
+    /// The blocks being expanded, innermost first (a block may not use itself).
+    member _.Active = active
+    member _.TooMany = tooMany
+    /// The layer being checked: where a diagnostic from Add points.
+    member _.Current with get () = current and set v = current <- v
+
+    /// Counts one layer visit; false (reported once) when expansion has gone on too long.
+    member b.Visit (pos: Pos) =
+        visits <- visits + 1
+        if tooMany then false
+        elif visits > maxVisits then
+            tooMany <- true
+            b.Report M.ShapeTooLarge pos (sprintf "the model expands to more than %s layers" (M.thousands (int64 maxVisits)))
+                (Some "check the counts of 'repeat' and how often blocks use each other")
+            false
+        else true
 
     member _.Report (entry: M.Entry) (pos: Pos) (message: string) (hint: string option) =
         // Inside a block, say which use of the block this is.
@@ -68,6 +94,13 @@ type private Builder(program: Program) =
                     (Some "check the counts of 'repeat'")
             None
         else
+        match Cost.elements output with
+        | Some total when total > maxTensorElements ->
+            b.Report M.ShapeTooLarge (if current.Line = line then current else { Line = line; Col = 1; Length = 1 })
+                (sprintf "this layer's output %O has %s values per example, more than the runtime's limit of %s for one tensor" output (M.thousands total) (M.thousands maxTensorElements))
+                (Some "pool or stride earlier, use fewer channels or a smaller input")
+            None
+        | _ ->
             let n = match counters.TryGetValue baseName with | true, n -> n | _ -> 0
             counters[baseName] <- n + 1
             let name = if n = 0 then baseName else sprintf "%s_%d" baseName n
@@ -250,11 +283,12 @@ let private axis (mode: PaddingMode) (explicitPad: int) (a: Axis) : Result<int *
             | Same -> Shapes.samePadding n kEff (int64 a.S)
         let out = Shapes.outputSize n (before + after) kEff (int64 a.S)
         if out < 1L || kEff > n + before + after then Result.Error (out, kEff)
+        elif out > maxTensorElements || before > maxTensorElements || after > maxTensorElements then Result.Error (out, kEff)
         else Ok (int before, int after, Dim.Known (int out))
 
-let private formula (n: int) (padTotal: int) (k: int) (d: int) (s: int) (out: int64) =
-    let kText = if d = 1 then string k else sprintf "%d (k = %d(%d-1)+1 with dilation)" (d * (k - 1) + 1) d k
-    let pText = if padTotal % 2 = 0 then sprintf "2*%d" (padTotal / 2) else string padTotal
+let private formula (n: int) (padTotal: int64) (k: int) (d: int) (s: int) (out: int64) =
+    let kText = if d = 1 then string k else sprintf "%d (k = %d(%d-1)+1 with dilation)" (Shapes.effectiveKernel (int64 k) (int64 d)) d k
+    let pText = if padTotal % 2L = 0L then sprintf "2*%d" (padTotal / 2L) else string padTotal
     sprintf "out = floor((%d + %s - %s)/%d) + 1 = %d" n pText kText s out
 
 type private WindowSpec =
@@ -296,8 +330,8 @@ let private window (b: Builder) (pos: Pos) (warnAt: Pos) (what: string) (isPool:
                 [ match h, rh with Dim.Known n, Result.Error (out, _) -> yield "height", n, kh, dh, sh, ph, out | _ -> ()
                   match w, rw with Dim.Known n, Result.Error (out, _) -> yield "width", n, kw, dw, sw, pw, out | _ -> () ]
             let _, n, k, d, s, p, out = List.head failing
-            let padTotal = match spec.Mode with Explicit -> 2 * p | _ -> 0
-            let largest (n: int) p d = (n + 2 * p - 1) / d + 1
+            let padTotal = match spec.Mode with Explicit -> 2L * int64 p | _ -> 0L
+            let largest (n: int) (p: int) (d: int) = (int64 n + 2L * int64 p - 1L) / int64 d + 1L
             let hint =
                 if isPool then
                     Some (sprintf "use a pool of at most %dx%d, or padding 'same'" (largest (match h with Dim.Known n -> n | _ -> kh) ph 1) (largest (match w with Dim.Known n -> n | _ -> kw) pw 1))
@@ -305,6 +339,12 @@ let private window (b: Builder) (pos: Pos) (warnAt: Pos) (what: string) (isPool:
                     let kmax = failing |> List.map (fun (_, n, _, d, _, p, _) -> largest n (if spec.Mode = Explicit then p else 0) d) |> List.min
                     Some (sprintf "use padding 'same' or a kernel of at most %d" kmax)
             let entry = if isPool then M.PoolTooLarge else M.ConvTooSmall
+            if out > maxTensorElements then
+                b.Report M.ShapeTooLarge pos
+                    (sprintf "%s on a %Ox%O input would be %s wide: %s" what h w (M.thousands out) (formula n padTotal k d s out))
+                    (Some "check the padding and the input size")
+                None
+            else
             let message =
                 if isPool then
                     sprintf "%s window %dx%d is larger than its %Ox%O input: %s" what kh kw h w (formula n padTotal k d s out)
@@ -339,10 +379,48 @@ let private strideAt (opts: Options) (fallback: Pos) =
 // ---- shapes that must be known ----
 
 let private checkSize (b: Builder) (pos: Pos) (what: string) (count: float) =
-    if count > absurd then
-        b.Report M.ShapeTooLarge pos (sprintf "%s would have %.3g values" what count) (Some "check the sizes: this cannot fit in memory")
+    if count > float maxTensorElements then
+        b.Report M.ShapeTooLarge pos
+            (sprintf "%s would have %.4g values, more than the runtime's limit of %s for one tensor" what count (M.thousands maxTensorElements))
+            (Some "check the sizes: use fewer filters or units, or pool before this layer")
         false
     else true
+
+/// A channel count computed from others (concatenation, a fixed kernel bank), checked
+/// before it is narrowed to the graph's 32-bit size.
+let private channelCount (b: Builder) (pos: Pos) (what: string) (c: int64) : int option =
+    if c > maxTensorElements then
+        b.Report M.ShapeTooLarge pos (sprintf "%s would have %s channels" what (M.thousands c)) (Some "use fewer channels")
+        None
+    else Some (int c)
+
+/// A lower bound on the layers a list expands to (a `repeat` count given by a parameter
+/// counts once), saturating, so that expansion is refused before it starts.
+let private expandedSize (lets: Dictionary<string, LetBinding>) (ls: Layer list) : int64 =
+    let cap = 1L <<< 50
+    let sat (v: int64) = min v cap
+    let mul (a: int64) (c: int64) = if a = 0L || c = 0L then 0L elif a > cap / c then cap else sat (a * c)
+    let memo = Dictionary<string, int64>()
+    let visiting = HashSet<string>()
+    let rec size (ls: Layer list) = ls |> List.fold (fun acc l -> sat (acc + one l)) 0L
+    and one (l: Layer) =
+        match l.Syntax with
+        | Repeat (count, body) ->
+            let n = match count.Value with Int n when n > 0L -> n | _ -> 1L
+            mul n (size body)
+        | Residual body -> sat (size body + 1L)
+        | Concat branches -> branches |> List.fold (fun acc br -> sat (acc + size br)) 1L
+        | Call (name, _) ->
+            match memo.TryGetValue name, lets.TryGetValue name with
+            | (true, n), _ -> n
+            | _, (true, binding) when visiting.Add name ->
+                let n = size binding.Body
+                visiting.Remove name |> ignore
+                memo[name] <- n
+                n
+            | _ -> 1L
+        | _ -> 1L
+    size ls
 
 let private knownElements (b: Builder) (pos: Pos) (what: string) (shape: Shape) : int option =
     match shape with
@@ -361,6 +439,8 @@ let private knownElements (b: Builder) (pos: Pos) (what: string) (shape: Shape) 
 // ---- layers ----
 
 let rec private layer (b: Builder) (env: Map<string, Number>) (flow: Flow) (l: Layer) : Flow =
+    if not (b.Visit l.Pos) then None else
+    b.Current <- l.Pos
     let opts = readOptions b l
     let line = l.Pos.Line
     let act = optionActivation b env opts
@@ -416,8 +496,8 @@ let rec private layer (b: Builder) (env: Map<string, Number>) (flow: Flow) (l: L
             windowSpec b env (kh, kw) (1, 1) opts
             |> Option.bind (fun spec -> window b pos (strideAt opts pos) name false shape spec)
             |> Option.bind (fun (win, oh, ow) ->
-                let c = Cost.channels shape * ks.Length
-                addOne (LayerKind.FixedConv { Name = name; Kernels = ks; Window = win }) act (id, shape) (Image (oh, ow, c)) name)
+                channelCount b pos name (int64 (Cost.channels shape) * int64 ks.Length)
+                |> Option.bind (fun c -> addOne (LayerKind.FixedConv { Name = name; Kernels = ks; Window = win }) act (id, shape) (Image (oh, ow, c)) name))
         | _ -> None
     | Pool (kind, size) ->
         let k = resolvePair b env "the pool size" 1L size
@@ -521,15 +601,25 @@ let rec private layer (b: Builder) (env: Map<string, Number>) (flow: Flow) (l: L
         result
     | Repeat (count, body) ->
         match resolveInt b env "the repeat count" 1L count with
+        | Some n when int64 n * expandedSize b.Lets body > int64 (maxNodes - b.Nodes.Count) ->
+            // Refused before expanding: the result's size is known from the text.
+            let total = int64 n * expandedSize b.Lets body
+            b.Report M.ShapeTooLarge count.Pos
+                (sprintf "repeat %s expands to at least %s layers, more than the limit of %s" (M.thousands (int64 n)) (M.thousands total) (M.thousands (int64 maxNodes)))
+                (Some "check the counts of 'repeat'")
+            None
         | Some n ->
             let mutable current = flow
-            for i in 1 .. n do
+            let mutable i = 1
+            // After the first copy, a copy with no input (an earlier error) checks nothing new.
+            while i <= n && (i = 1 || current.IsSome) && not b.TooMany do
                 // Diagnostics from the body are reported once, from its first copy.
                 if i = 1 then current <- layers b env current body
                 else
                     let before = b.Diagnostics.Count
                     current <- layers b env current body
                     b.Diagnostics.RemoveRange(before, b.Diagnostics.Count - before)
+                i <- i + 1
             current
         | None -> layers b env flow body |> ignore; None
     | Residual body ->
@@ -551,12 +641,13 @@ let rec private layer (b: Builder) (env: Map<string, Number>) (flow: Flow) (l: L
         if outs |> List.forall Option.isSome then
             let outs = outs |> List.map Option.get
             let shapes = outs |> List.map snd
+            let total () = shapes |> List.sumBy (Cost.channels >> int64)
             let merged =
                 match shapes with
                 | Image (h, w, _) :: _ when shapes |> List.forall (function Image (h', w', _) -> h' = h && w' = w | _ -> false) ->
-                    Some (Image (h, w, shapes |> List.sumBy Cost.channels))
+                    channelCount b pos "the concatenation" (total ()) |> Option.map (fun c -> Image (h, w, c))
                 | Vector _ :: _ when shapes |> List.forall (function Vector _ -> true | _ -> false) ->
-                    Some (Vector (shapes |> List.sumBy Cost.channels))
+                    channelCount b pos "the concatenation" (total ()) |> Option.map Vector
                 | _ ->
                     b.Report M.ConcatMismatch pos
                         (sprintf "the branches end in %s; concatenating on channels needs equal heights and widths"
@@ -572,11 +663,25 @@ let rec private layer (b: Builder) (env: Map<string, Number>) (flow: Flow) (l: L
                 (sprintf "'%s' takes %d argument%s, found %d" name binding.Parameters.Length (if binding.Parameters.Length = 1 then "" else "s") args.Length)
                 (Some (sprintf "write: %s" (String.Join(" ", name :: (binding.Parameters |> List.map (fun p -> p.Value))))))
             None
+        | true, _ when b.Active.Contains name ->
+            // The stack holds the innermost block first; the cycle starts at the first use of this one.
+            let chain = (List.ofSeq b.Active |> List.rev |> List.skipWhile ((<>) name)) @ [ name ]
+            b.Report M.RecursiveBlock pos
+                (sprintf "'%s' uses itself (%s), so it never ends" name (String.Join(" -> ", chain)))
+                (Some "a block may only use blocks defined before it; write the layers out, or use 'repeat N (...)'")
+            None
+        | true, binding when expandedSize b.Lets binding.Body > int64 (maxNodes - b.Nodes.Count) ->
+            b.Report M.ShapeTooLarge pos
+                (sprintf "'%s' expands to at least %s layers, more than the limit of %s" name (M.thousands (expandedSize b.Lets binding.Body)) (M.thousands (int64 maxNodes)))
+                (Some "check the counts of 'repeat' and how often blocks use each other")
+            None
         | true, binding ->
             let values = args |> List.map (resolveNumber b env)
             if values |> List.forall Option.isSome then
                 let env' = List.zip (binding.Parameters |> List.map (fun p -> p.Value)) (values |> List.map Option.get) |> Map.ofList
-                b.WithContext (sprintf "'%s' used at line %d" name line) (fun () -> layers b env' flow binding.Body)
+                b.Active.Push name
+                try b.WithContext (sprintf "'%s' used at line %d" name line) (fun () -> layers b env' flow binding.Body)
+                finally b.Active.Pop() |> ignore
             else None
         | _ ->
             let candidates = Parser.layerKeywords @ List.ofSeq b.Lets.Keys
@@ -591,7 +696,12 @@ and private layers (b: Builder) env (flow: Flow) (ls: Layer list) : Flow =
 
 /// A 1x1 conv (or, on vectors, a dense layer) that brings a residual's input to the block's shape.
 and private projection (b: Builder) (pos: Pos) (line: int) trainable (sid: int, sshape: Shape) (target: Shape) : Flow =
-    let fits n out = [ 1 .. max 1 n ] |> List.tryFind (fun s -> (n + s - 1) / s = out)
+    // The smallest whole stride s with ceil(n / s) = out, if any.
+    let fits (n: int) (out: int) =
+        if out < 1 then None
+        else
+            let s = max 1L ((int64 n + int64 out - 1L) / int64 out)
+            if (int64 n + s - 1L) / s = int64 out && s <= int64 (max 1 n) then Some (int s) else None
     match sshape, target with
     | Image (Dim.Known h, Dim.Known w, _), Image (Dim.Known oh, Dim.Known ow, c) ->
         match fits h oh, fits w ow with
@@ -809,6 +919,7 @@ let check (program: Program) : Result<Graph * Diagnostic list, Diagnostic list> 
             match l.Syntax with
             | Input d when not sawInput ->
                 sawInput <- true
+                b.Current <- l.Pos
                 readOptions b l |> ignore
                 flow <- inputShape b d |> Option.bind (fun shape -> b.Add LayerKind.Input Activation.Linear [] shape true l.Pos.Line "input_layer")
             | _ when not sawInput ->

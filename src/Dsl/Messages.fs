@@ -21,6 +21,7 @@ let NotAnOption = e "CNN007" "option not allowed on this layer"
 // Structure and names
 let MissingInput = e "CNN101" "no input layer"
 let MisplacedInput = e "CNN102" "input layer not first"
+let RecursiveBlock = e "CNN103" "block uses itself"
 let WrongArity = e "CNN104" "wrong number of arguments to a block"
 let UnboundParameter = e "CNN105" "unknown parameter name"
 let DuplicateLet = e "CNN106" "block defined twice"
@@ -51,7 +52,7 @@ let DuplicateSetting = e "CNN503" "training setting given twice"
 
 let all =
     [ SyntaxError; UnknownLayer; UnknownOption; NumberTooLarge; NestingTooDeep; DuplicateOption; NotAnOption
-      MissingInput; MisplacedInput; WrongArity; UnboundParameter; DuplicateLet; EmptyModel; ExpectedInteger
+      MissingInput; MisplacedInput; RecursiveBlock; WrongArity; UnboundParameter; DuplicateLet; EmptyModel; ExpectedInteger
       NotPositive; DropoutRange; BadKernelLiteral; BadDims
       ConvTooSmall; PoolTooLarge; DynamicFlatten; NeedsImage; ResidualMismatch; ConcatMismatch
       ReshapeMismatch; ShapeTooLarge; SoftmaxNotLast

@@ -103,9 +103,15 @@ let private gluedDims (text: string) : DimPart list option =
     // A sign is read so that `s-1` is reported as a bad stride, not as an unknown word.
     let isInteger (p: string) =
         let digits = if p.StartsWith("-", StringComparison.Ordinal) then p.Substring 1 else p
-        digits.Length > 0 && digits.Length < 10 && digits |> Seq.forall Char.IsDigit
+        digits.Length > 0 && digits |> Seq.forall Char.IsDigit
+    // Beyond 64 bits the value saturates, so that the checker says "too large" (CNN004)
+    // instead of "not an option".
+    let value (p: string) =
+        match Int64.TryParse p with
+        | true, v -> v
+        | _ -> if p.StartsWith("-", StringComparison.Ordinal) then Int64.MinValue else Int64.MaxValue
     if parts |> Array.forall isInteger then
-        Some [ for p in parts -> Size (Int (int64 p)) ]
+        Some [ for p in parts -> Size (Int (value p)) ]
     else None
 
 // ---- layers ----

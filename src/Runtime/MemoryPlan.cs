@@ -10,6 +10,9 @@ namespace CnnDsl.Runtime;
 /// parameters, their gradients and the optimizer's state. A test holds it equal to what
 /// Network allocates.
 /// </summary>
+/// <summary>A network too large to build at the asked batch size (a user's mistake, not a bug).</summary>
+public sealed class ModelSizeError(string message) : Exception(message);
+
 public sealed record MemoryPlan(long Activations, long Workspace, long Parameters, long OptimizerState)
 {
     public long Total => Activations + Workspace + Parameters + OptimizerState;
@@ -30,6 +33,32 @@ public sealed record MemoryPlan(long Activations, long Workspace, long Parameter
         workspace += Layers.ColumnPlan.SharedElements(graph, batch) * elementSize;
         long optimizer = graph.Nodes.Sum(n => Cost.parameters(n).Item1) * optimizerSlots * elementSize;
         return new MemoryPlan(activations, workspace, parameters, optimizer);
+    }
+
+    /// <summary>
+    /// Refuses, before anything is allocated, a network that cannot be built at this batch
+    /// size: a tensor past what one array holds, or a working set past the memory this
+    /// process may use. Other code then never sees an overflowing size.
+    /// </summary>
+    public static void EnsureFits(CnnDsl.Graph.Graph graph, int batch, int elementSize)
+    {
+        foreach (var node in graph.Nodes)
+        {
+            long perExample = Cost.elements(node.OutputShape) is { } e ? e.Value : 0;
+            if ((long)batch * perExample > Array.MaxLength)
+                throw new ModelSizeError(
+                    $"{node.Name}'s output ({node.OutputShape}) at batch {batch} has {(long)batch * perExample:N0} values, more than one array holds ({Array.MaxLength:N0}); " +
+                    (batch > 1 ? "use a smaller --batch, or a smaller input" : "use a smaller input, or pool or stride earlier"));
+            var (trainable, frozen) = Cost.parameters(node);
+            if (trainable + frozen > Array.MaxLength)
+                throw new ModelSizeError($"{node.Name} has {trainable + frozen:N0} parameters, more than one array holds; use fewer units or filters");
+        }
+        long total = Estimate(graph, batch, elementSize).Total;
+        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        if (total > available)
+            throw new ModelSizeError(
+                $"the model at batch {batch} needs {total / 1e9:0.##} GB but this machine lets the process use {available / 1e9:0.##} GB; " +
+                (batch > 1 ? "use a smaller --batch, or a smaller input" : "use a smaller input, or pool or stride earlier"));
     }
 
     /// <summary>The buffers a layer keeps besides its output and output gradient.</summary>

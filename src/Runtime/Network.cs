@@ -24,6 +24,7 @@ public sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
         Graph = graph;
         BatchSize = batch;
         _seed = (ulong)seed;
+        MemoryPlan.EnsureFits(graph, batch, System.Runtime.CompilerServices.Unsafe.SizeOf<T>());
         var nodes = graph.Nodes.ToArray();
         _layers = new Layer<T>[nodes.Length];
         long shared = ColumnPlan.SharedElements(graph, batch);

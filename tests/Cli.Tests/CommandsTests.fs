@@ -40,6 +40,35 @@ let ``check --format json gives the same diagnostics as JSON`` () =
     Assert.Equal("error", d.GetProperty("severity").GetString())
 
 [<Fact>]
+let ``check refuses a device, a binary file and a huge file by name, without reading them whole`` () =
+    let binary = Path.Combine(Path.GetTempPath(), Path.GetRandomFileName() + ".cnn")
+    File.WriteAllBytes(binary, [| 0x69uy; 0x6euy; 0uy; 0x70uy |])
+    let huge = Path.Combine(Path.GetTempPath(), Path.GetRandomFileName() + ".cnn")
+    File.WriteAllText(huge, String.replicate (Commands.maxModelBytes / 10) "input 8x8x1 // pad\n")
+    for path, expected in [ "/dev/zero", "is not a text file"; binary, "byte 2 is NUL"; huge, "is larger than 4 MB" ] do
+        let code, _, err = run (fun c -> Commands.check c [ path ] true)
+        Assert.Equal(2, code)
+        Assert.Contains(path, err)
+        Assert.Contains(expected, err)
+
+[<Fact>]
+let ``check --format json still reports every other file when one is hostile`` () =
+    let recursive = tempModel "let a = b\nlet b = a\ninput 2\na\n"
+    let fine = tempModel "input 4x4x1\nconv 8 7x7\n"
+    let code, out, _ = run (fun c -> Commands.check c [ recursive; fine ] true)
+    Assert.Equal(1, code)
+    use doc = System.Text.Json.JsonDocument.Parse out
+    let codes = [ for d in doc.RootElement.EnumerateArray() -> d.GetProperty("code").GetString() ]
+    Assert.Equal<string list>([ "CNN103"; "CNN301" ], codes)
+
+[<Fact>]
+let ``a model too large for its batch is refused before anything is allocated`` () =
+    let path = tempModel "input 2147483647x1x1\nconv 1 1x1\nglobalavgpool\n"
+    let code, _, err = run (fun c -> Commands.export c path None (Path.Combine(Path.GetTempPath(), Path.GetRandomFileName() + ".onnx")))
+    Assert.Equal(2, code)
+    Assert.Contains("the model is too large: input_layer's output (2147483647x1x1) at batch 1", err)
+
+[<Fact>]
 let ``a missing file is a clear message and exit 2, not a stack trace`` () =
     let code, _, err = run (fun c -> Commands.check c [ "no/such/model.cnn" ] false)
     Assert.Equal(2, code)

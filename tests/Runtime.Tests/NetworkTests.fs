@@ -91,3 +91,20 @@ let ``the memory plan equals what a network allocates`` () =
         Assert.Equal(activations, plan.Activations)
         Assert.Equal((net.Layers |> Seq.sumBy (fun l -> l.WorkspaceBytes)) + net.SharedWorkspaceBytes, plan.Workspace)
         Assert.Equal(weights, plan.Parameters)
+
+[<Fact>]
+let ``a network past one array or past the machine's memory is refused before allocating`` () =
+    let compile text =
+        match CnnDsl.Dsl.Frontend.compile text with
+        | Ok (g, _) -> g
+        | Error ds -> failwithf "%A" ds
+    // 2 x 1,073,741,824 values in one tensor: more than an array holds.
+    let wide = compile "input 1073741824\ndense 1"
+    let e = Assert.Throws<ModelSizeError>(fun () -> Network<float32>(wide, 2) |> ignore)
+    Assert.Contains("input_layer's output (1073741824) at batch 2", e.Message)
+    Assert.Contains("smaller --batch", e.Message)
+    // Each tensor fits an array, but values and gradients of both layers do not fit in memory.
+    let rows = int (sqrt (float (GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 15L))) + 1
+    let big = compile (sprintf "input %dx%dx1\nconv 1 1x1" rows rows)
+    let e = Assert.Throws<ModelSizeError>(fun () -> Network<float32>(big, 1) |> ignore)
+    Assert.Contains("GB but this machine lets the process use", e.Message)
