@@ -308,8 +308,10 @@ public sealed class Trainer
             {
                 if (PauseAt == (epoch, b))
                 {
+                    clock.Stop(); // the wait is not training time
                     Paused?.Invoke();
                     stop.WaitHandle.WaitOne();
+                    clock.Start();
                 }
                 if (stop.IsCancellationRequested)
                 {
