@@ -89,19 +89,26 @@ let ``crafted fields out of range are refused with the field's name, before anyt
     craft p (fun b -> BitConverter.GetBytes(Single.NaN).CopyTo(b, lengthAt + 4 + 8))
     Assert.Contains("tensor 'a' holds NaN at index 2", refused p)
 
-[<Fact>]
-let ``a version 2 checkpoint still gives its weights, and says it cannot be resumed exactly`` () =
-    // Version 2's layout: the position without the settings and the epoch's figures.
-    let p = path ()
+/// A checkpoint in version 2's layout: the position without the settings and the epoch's figures.
+let writeVersion2 (p: string) (g: CnnDsl.Graph.Graph) (tensors: (string * float32[]) list) =
     use m = new MemoryStream()
     (
         use w = new BinaryWriter(m, Text.Encoding.UTF8, true)
-        w.Write("CNNDSLCK"B); w.Write 2; w.Write(Checkpoint.ArchitectureHash model)
+        w.Write("CNNDSLCK"B); w.Write 2; w.Write(Checkpoint.ArchitectureHash g)
         w.Write 1; w.Write 0; w.Write 8L; w.Write 8L; w.Write 0.75; w.Write 1.0; w.Write 0.3; w.Write 0
-        w.Write 1; w.Write "a"; w.Write 2; w.Write 1.5f; w.Write 2.5f
+        w.Write tensors.Length
+        for name, values in tensors do
+            w.Write name; w.Write values.Length
+            for v in values do w.Write v
     )
     let body = m.ToArray()
     File.WriteAllBytes(p, Array.append body (SHA256.HashData body))
+    body
+
+[<Fact>]
+let ``a version 2 checkpoint still gives its weights; an unknown version is refused`` () =
+    let p = path ()
+    let body = writeVersion2 p model [ "a", [| 1.5f; 2.5f |] ]
     let struct (loaded, tensors) = Checkpoint.Load(p, model)
     Assert.Equal<float32[]>([| 1.5f; 2.5f |], tensors["a"])
     Assert.Equal(1, loaded.Epoch)

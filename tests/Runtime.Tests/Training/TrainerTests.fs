@@ -116,6 +116,14 @@ let ``a resume with another batch size, optimizer or seed is refused, naming wha
     Assert.Contains("seed 5 (this run: 6)", attempt seed)
     // eval and --weights read the weights alone, whatever the settings
     Trainer(model, data.Train, bigger, Silent()).Load(Path.Combine(out, "last.ckpt"), false) |> ignore
+    // a version 2 checkpoint (no settings recorded) gives its weights, but is not resumed
+    let old = Path.Combine(out, "old.ckpt")
+    let t = Trainer(model, data.Train, settings out 2, Silent())
+    CheckpointTests.writeVersion2 old model [ for p in t.Network.Weights -> p.Name, Array.copy p.Value ] |> ignore
+    t.Load(old, false) |> ignore
+    let e = Assert.Throws<CheckpointError>(fun () -> t.Load(old, true) |> ignore)
+    Assert.Contains("was written by an earlier dsl (format version 2)", e.Message)
+    Assert.Contains("start a new run from its weights with --weights " + old, e.Message)
 
 [<Fact>]
 let ``a model that does not fit the data is refused with the fix`` () =
