@@ -178,7 +178,7 @@ public static class Checkpoint
             long left = end - r.BaseStream.Position;
             // Checked against what the file holds before allocating: a crafted length would
             // otherwise ask for 8 GB.
-            Field($"length of tensor '{name}'", length, length >= 0 && (long)length * 4 <= left, $"0 to the {left / 4} values left in the file");
+            Field($"length of tensor {name}", length, length >= 0 && (long)length * 4 <= left, $"0 to the {left / 4} values left in the file");
             var values = new float[length];
             var raw = bytes.AsSpan((int)r.BaseStream.Position, length * 4);
             if (BitConverter.IsLittleEndian) raw.CopyTo(MemoryMarshal.AsBytes(values.AsSpan()));
