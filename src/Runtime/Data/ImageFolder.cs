@@ -24,6 +24,7 @@ public static class ImageFolder
         if (!File.Exists(path)) throw new DataError(path, "no such file");
         DataLimits.CheckBudget(path, new FileInfo(path).Length, "the image file", "resize the image first");
         var bytes = File.ReadAllBytes(path);
+        CheckPngChunks(path, bytes);
         try
         {
             using var stream = new MemoryStream(bytes, writable: false);
@@ -33,10 +34,28 @@ public static class ImageFolder
             stream.Position = 0;
             return ImageResult.FromStream(stream, wanted);
         }
-        // The decoder reports damaged data with these (it has no exception type of its own).
-        catch (Exception e) when (e is InvalidOperationException or ArgumentException or IndexOutOfRangeException or NullReferenceException or OverflowException or EndOfStreamException)
+        // The decoder reports damaged data with these (it has no exception type of its own; it reads
+        // a MemoryStream, so an IOException is a seek outside the data, not a disk error).
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or IndexOutOfRangeException or NullReferenceException or OverflowException or IOException)
         {
             throw new DataError(path, $"not a readable image ({(string.IsNullOrWhiteSpace(e.Message) ? "damaged data" : e.Message.Trim())})");
+        }
+    }
+
+    /// <summary>The decoder allocates what a PNG chunk's length announces before reading it: every
+    /// chunk must fit in the file.</summary>
+    private static void CheckPngChunks(string path, byte[] b)
+    {
+        ReadOnlySpan<byte> signature = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A];
+        if (!b.AsSpan().StartsWith(signature)) return;
+        long at = 8;
+        while (at + 8 <= b.Length)
+        {
+            long length = (uint)((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]);
+            if (at + 12 + length > b.Length)
+                throw new DataError(path, $"not a readable image: the PNG chunk at byte {at} announces {length} bytes but the file ends at byte {b.Length}; the file is truncated or damaged");
+            if (b.AsSpan((int)at + 4, 4).SequenceEqual("IEND"u8)) return;
+            at += 12 + length;
         }
     }
 

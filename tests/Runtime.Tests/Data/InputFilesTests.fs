@@ -52,3 +52,13 @@ let ``a text matrix beyond the memory budget is refused before it is read`` () =
     Assert.Equal(6, (InputFiles.Read path).Values.Length)
     withBudget 64L (fun () ->
         Assert.Contains("the text matrix would take", (Assert.Throws<DataError>(fun () -> InputFiles.Read path |> ignore)).Problem))
+
+[<Fact>]
+let ``a PNG chunk announcing more than the file holds is refused before the decoder allocates it`` () =
+    let bytes = png 2 1 1 [| 1uy; 2uy |]
+    bytes[34] <- 198uy   // the IDAT chunk's length (bytes 33..36) becomes 13 MB
+    let path = file "chunk.png" bytes
+    let mutable e = null
+    let allocatedBytes = allocated (fun () -> e <- Assert.Throws<DataError>(fun () -> InputFiles.Read(path, 1) |> ignore))
+    Assert.Contains("the PNG chunk at byte 33 announces", e.Problem)
+    Assert.True(allocatedBytes < 1_000_000L, sprintf "%d bytes allocated" allocatedBytes)
