@@ -99,6 +99,9 @@ public static class Idx
         if (got < 16) throw new DataError(path, $"too short for an IDX image header ({got} bytes, need 16)");
         int count = BigEndian(header[4..]), rows = BigEndian(header[8..]), columns = BigEndian(header[12..]);
         if (count < 0 || rows <= 0 || columns <= 0) throw new DataError(path, $"impossible sizes in the header: {count} images of {rows}x{columns}");
+        // Sides are bounded as an image file's are, so that an image's size is an int even in a set of none.
+        if (rows > DataLimits.MaxImageSide || columns > DataLimits.MaxImageSide || (long)rows * columns > DataLimits.MaxImagePixels)
+            throw new DataError(path, $"the header announces images of {rows}x{columns}, larger than accepted (at most {DataLimits.MaxImageSide} a side and 4096x4096 pixels); is this an IDX image file?");
         long size = (long)count * rows * columns, expected = 16 + size;
         string announced = $"{count} images of {rows}x{columns}";
         // Checked before the pixels are allocated or decompressed: the length of a plain file

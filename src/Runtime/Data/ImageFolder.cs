@@ -94,7 +94,7 @@ public static class ImageFolder
             if (image.Height != h || image.Width != w || channels != c)
                 throw new DataError(file, like == null
                     ? $"is {image.Height}x{image.Width}x{channels}, but the first image is {h}x{w}x{c}; resize the images to one size"
-                    : $"is {image.Height}x{image.Width}x{channels}, but the training images are {h}x{w}x{c}; the test images in {folder} must have the training images' size");
+                    : $"is {image.Height}x{image.Width}x{channels}, but the training images are {h}x{w}x{c}; the test images in {folder} must have the training images' size and channels (resize or convert them)");
             if (pixels == null)
             {
                 // Every image has the first one's size: the whole set is known, and checked, now.

@@ -132,3 +132,9 @@ let ``test images of another size than the training images are refused, naming t
     Assert.Contains("the test images are 14x14x1 but the training images (train-images-idx3-ubyte) are 28x28x1", e.Problem)
     write (Path.Combine(d, "t10k-images-idx3-ubyte")) (sized 2 28 28) false |> ignore
     Assert.Equal(2, (DataSets.Load d).Test.Count)
+
+[<Fact>]
+let ``images of impossible sides are refused even when the header announces none`` () =
+    let d = folder ()
+    let path = write (Path.Combine(d, "i")) (Array.concat [ bigEndian 2051; bigEndian 0; bigEndian 65536; bigEndian 65536 ]) false
+    Assert.Contains("the header announces images of 65536x65536, larger than accepted", error (fun () -> box (Idx.ReadImages path)))

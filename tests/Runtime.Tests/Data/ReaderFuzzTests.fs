@@ -85,7 +85,7 @@ let ``IDX image files, plain or gzipped, read or give a DataError within the bud
             let path = written (Path.Combine(d, "images")) (idxImages count rows columns) [| 0; 4; 8; 12 |] how ms
             check path (fun () ->
                 let struct (n, r, c, pixels) = Idx.ReadImages path
-                int64 pixels.Length = int64 n * int64 r * int64 c)))
+                int64 pixels.Length = int64 n * int64 r * int64 c && int64 r * int64 c <= DataLimits.MaxImagePixels)))
 
 [<Property(MaxTest = 150)>]
 let ``IDX label files, plain or gzipped, read or give a DataError within the budget`` () =
