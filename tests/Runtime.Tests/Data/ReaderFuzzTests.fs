@@ -159,3 +159,18 @@ let ``image folders with train and test read or give a DataError within the budg
                 let split = DataSets.Load d
                 split.Train.ShapeText = split.Test.ShapeText && split.Train.Count = 4 && split.Test.Count = 4
                 && split.Train.Pixels.Length = split.Train.Count * split.Train.ExampleSize)))
+
+/// Text matrices for `dsl apply`: rows of numbers, channels separated by a blank line.
+let private matrixToken = Gen.elements [ "1e309"; "NaN"; "-0"; "[1,"; "]"; "#"; "\n\n"; "\n"; "x"; "1.5.2"; "  "; ";" ]
+
+[<Property(MaxTest = 100)>]
+let ``text matrices read or give a DataError within the budget`` () =
+    let cases = Gen.zip3 (Gen.zip (Gen.choose (1, 6)) (Gen.choose (1, 6))) (Gen.zip (Gen.choose (0, Int32.MaxValue)) matrixToken) mutations
+    Prop.forAll (Arb.fromGen cases) (fun ((h, w), (at, token), ms) ->
+        inFolder (fun d ->
+            let text = String.Join("\n", Array.init h (fun y -> String.Join(" ", Array.init w (fun x -> string (y * w + x)))))
+            let at = at % (text.Length + 1)
+            let path = write (Path.Combine(d, "input.txt")) (mutate [||] true (Text.Encoding.ASCII.GetBytes(text[.. at - 1] + token + text[at ..])) ms)
+            check path (fun () ->
+                let input = InputFiles.Read path
+                input.Values.Length = input.Height * input.Width * input.Channels)))
