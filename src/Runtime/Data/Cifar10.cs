@@ -11,7 +11,9 @@ public static class Cifar10
 
     public static (byte[] Pixels, int[] Labels) ReadBatch(string path)
     {
-        var bytes = Idx.ReadAll(path);
+        // The six files of the set must fit in the budget together: a sixth each, so that a
+        // gzip bomb named as a batch stops there rather than at the whole budget.
+        var bytes = Idx.ReadAll(path, DataLimits.MemoryBudget / 6);
         if (bytes.Length == 0 || bytes.Length % RecordSize != 0)
             throw new DataError(path, $"{bytes.Length} bytes is not a whole number of {RecordSize}-byte records; record {bytes.Length / RecordSize} is incomplete");
         int count = bytes.Length / RecordSize;

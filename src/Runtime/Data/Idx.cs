@@ -55,28 +55,29 @@ public static class Idx
         public void Dispose() { Stream.Dispose(); _file.Dispose(); }
     }
 
-    /// <summary>A whole file (decompressed when gzipped), refused beyond the memory budget
-    /// before the excess is read.</summary>
-    public static byte[] ReadAll(string path)
+    /// <summary>A whole file (decompressed when gzipped), refused beyond `limit` bytes (at most
+    /// the memory budget) before the excess is read.</summary>
+    public static byte[] ReadAll(string path, long limit = long.MaxValue)
     {
         using var source = new Source(path);
-        long limit = DataLimits.MemoryBudget;
+        limit = Math.Min(limit, DataLimits.MemoryBudget);
         const string fix = "is this the right file? a data set larger than the budget must be split or made smaller";
         if (!source.Gzipped)
         {
-            DataLimits.CheckBudget(path, source.Length, "the file", fix);
+            if (source.Length > limit)
+                throw new DataError(path, $"is {DataLimits.Bytes(source.Length)}, more than the {DataLimits.Bytes(limit)} that the memory budget leaves for one file; {fix}");
             var bytes = new byte[source.Length];
             int read = source.Fill(bytes);
             return read == bytes.Length ? bytes : bytes[..read];
         }
-        // Gzip: the decompressed size is unknown until the end, so read in chunks and stop at the budget.
+        // Gzip: the decompressed size is unknown until the end, so read in chunks and stop at the limit.
         using var memory = new MemoryStream();
         var chunk = new byte[81920];
         int n;
         while ((n = source.Fill(chunk)) > 0)
         {
             if (memory.Length + n > limit)
-                throw new DataError(path, $"decompresses to more than {DataLimits.Bytes(limit)}, the memory a data set may take; {fix}");
+                throw new DataError(path, $"decompresses to more than {DataLimits.Bytes(limit)}, what the memory budget leaves for one file; {fix}");
             memory.Write(chunk, 0, n);
         }
         return memory.ToArray();
