@@ -9,7 +9,8 @@ namespace CnnDsl.Runtime.Data;
 /// </summary>
 public static class DataLimits
 {
-    /// <summary>Class numbers are 0 .. MaxClasses - 1 (a confusion matrix has classes squared cells).</summary>
+    /// <summary>Class numbers are 0 .. MaxClasses - 1: one stray large label would otherwise ask
+    /// for millions of class names (and a confusion matrix of their square).</summary>
     public const int MaxClasses = 65_536;
 
     /// <summary>The largest image side accepted, and the largest number of pixels of one image
