@@ -365,6 +365,8 @@ public sealed class Trainer
     /// <summary>model.evaluate: loss, accuracy and the confusion matrix (rows: true class).</summary>
     public Evaluation Evaluate(Dataset set)
     {
+        // The test set is read apart from the training set: it must fit the model as well.
+        CheckCompatible(_graph, set);
         int batch = _settings.BatchSize;
         // rows: true class; columns: predicted class, and one more for a prediction outside the
         // data's classes when the model has more outputs than the data has classes
