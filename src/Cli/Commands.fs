@@ -292,6 +292,9 @@ type private PlotReport(inner: ITrainingReport, folder: string, title: string) =
         member _.Stopped(m) = inner.Stopped m
 
 let private confusionText (e: Evaluation) =
+    if e.Confusion.Length = 0 then
+        sprintf "Per class accuracy and the confusion matrix: not kept for more than %s classes\n" (Messages.thousands (int64 Trainer.MaxConfusionClasses))
+    else
     let names = e.ClassNames
     let n = names.Length
     let columns = e.Confusion.GetLength 1   // n, or n + 1 with a column for outputs beyond the classes
@@ -466,7 +469,7 @@ let run (console: Console) (file: string) (options: RunOptions) (stop: Threading
                 console.Out.WriteLine(sprintf "Test: loss %.4f - accuracy %.4f (%s examples)" test.Loss test.Accuracy (Messages.thousands (int64 split.Test.Count)))
                 console.Out.Write(confusionText test)
             else console.Out.WriteLine(sprintf "test accuracy %.4f" test.Accuracy)
-            options.Plot |> Option.iter (fun folder ->
+            options.Plot |> Option.filter (fun _ -> test.Confusion.Length > 0) |> Option.iter (fun folder ->
                 let path = Path.Combine(folder, "confusion.png")
                 Pictures.write path (Pictures.confusion (sprintf "%s: test accuracy %.4f" (Path.GetFileNameWithoutExtension file) test.Accuracy) test.Confusion test.ClassNames)
                 if not options.Json && not options.Quiet then
@@ -512,6 +515,10 @@ let showConfusion (console: Console) (file: string) (options: RunOptions) (outpu
     | Some problem -> console.Err.WriteLine("dsl: " + problem); CannotRun
     | None ->
     evaluate console "show confusion" file options (fun test ->
+        if test.Confusion.Length = 0 then
+            console.Err.WriteLine(sprintf "dsl: the data set has more than %s classes: no confusion matrix is kept" (Messages.thousands (int64 Trainer.MaxConfusionClasses)))
+            CannotRun
+        else
         let path = defaultArg output (pictureName file "confusion")
         Pictures.write path (Pictures.confusion (sprintf "%s: test accuracy %.4f" (Path.GetFileNameWithoutExtension file) test.Accuracy) test.Confusion test.ClassNames)
         console.Out.WriteLine(sprintf "wrote %s" path)

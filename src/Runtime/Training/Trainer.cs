@@ -364,6 +364,9 @@ public sealed class Trainer
         return records;
     }
 
+    /// <summary>The most classes a confusion matrix (and per-class accuracy) is kept for.</summary>
+    public const int MaxConfusionClasses = 1000;
+
     /// <summary>model.evaluate: loss, accuracy and the confusion matrix (rows: true class).</summary>
     public Evaluation Evaluate(Dataset set)
     {
@@ -373,7 +376,9 @@ public sealed class Trainer
         // rows: true class; columns: predicted class, and one more for a prediction outside the
         // data's classes when the model has more outputs than the data has classes
         int per0 = Network.OutputSize;
-        var confusion = new int[_classes, per0 > _classes ? _classes + 1 : _classes];
+        // Past MaxConfusionClasses the matrix is neither readable nor small (65,536 classes
+        // would take 17 GB): it is left empty, and only the loss and accuracy are reported.
+        var confusion = _classes <= MaxConfusionClasses ? new int[_classes, per0 > _classes ? _classes + 1 : _classes] : new int[0, 0];
         double lossSum = 0; long correct = 0;
         var indices = new int[batch];
         int per = Network.OutputSize;
@@ -388,7 +393,8 @@ public sealed class Trainer
             lossSum += loss * count;
             correct += right;
             var output = Network.Output;
-            for (int i = 0; i < count; i++) confusion[_labels[i], Math.Min(Predict(output.Slice(i * per, per)), _classes)]++;
+            if (confusion.Length > 0)
+                for (int i = 0; i < count; i++) confusion[_labels[i], Math.Min(Predict(output.Slice(i * per, per)), _classes)]++;
         }
         return new Evaluation(lossSum / set.Count, (double)correct / set.Count, confusion, set.ClassNames);
     }

@@ -178,3 +178,15 @@ let ``a set smaller than a batch trains in one partial batch, and every example 
     let t = Trainer(model, ten.Train, TrainingSettings(1, 4, 5, 0.0, Optimizer.Adam (0.01, 0.9, 0.999, 1e-7), Loss.CrossEntropy, 0.0, folder ()), report)
     t.Run(TrainingPosition.Start, CancellationToken.None) |> ignore
     Assert.Equal(3L, t.Optimizer.Step)
+
+[<Fact>]
+let ``past a thousand classes no confusion matrix is kept, and evaluation still reports`` () =
+    // 1,500 classes (a CSV's labels may go to 65,535: a full matrix there is 17 GB).
+    let many = graph "input 2\ndense 1500 softmax"
+    let pixels = Array.init 20 (fun i -> byte (i * 7))
+    let set = Dataset("many", 1, 1, 2, pixels, Array.init 10 (fun i -> i * 149), Array.init 1500 string)
+    let t = Trainer(many, set, TrainingSettings(1, 4, 1, 0.0, Optimizer.Adam (0.01, 0.9, 0.999, 1e-7), Loss.CrossEntropy, 0.0, folder ()), Silent())
+    let e = t.Evaluate set
+    Assert.Equal(0, e.Confusion.Length)
+    Assert.InRange(e.Accuracy, 0.0, 1.0)
+    Assert.True(Double.IsFinite e.Loss)
