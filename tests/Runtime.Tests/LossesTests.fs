@@ -27,14 +27,14 @@ let private checkLoss (text: string) (batch: int) (loss: Network<float> -> float
         let error = abs (analytic[i] - numerical) / max 1.0 (abs numerical)
         Assert.True(error < 1e-6, sprintf "input %d: analytic %g, numerical %g" i analytic[i] numerical)
 
-[<Property(MaxTest = 10)>]
+[<Property(MaxTest = 100)>]
 let ``cross-entropy on integer labels, fused with softmax and not`` (softmax: bool) (seed: int) =
     let labels = let r = Random seed in Array.init 3 (fun _ -> r.Next 4)
     let text = if softmax then "input 5\ndense 4 softmax" else "input 5\ndense 4 sigmoid"
     checkLoss text 3 (fun net -> Losses.CrossEntropy(net, ReadOnlySpan labels))
     true
 
-[<Property(MaxTest = 30)>]
+[<Property(MaxTest = 100)>]
 let ``dense-target losses`` (which: byte) (seed: int) =
     let r = Random seed
     // each loss with its fused activation and with one it does not fuse with (softmax's outputs are

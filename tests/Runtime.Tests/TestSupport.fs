@@ -14,6 +14,21 @@ open CnnDsl.Runtime.Blas
 [<assembly: CollectionBehavior(DisableTestParallelization = true)>]
 do ()
 
+/// Every property of this assembly starts from one fixed seed, so that each run of the suite
+/// (and CI) tries the same cases. On a failure FsCheck prints the failing case's seed, e.g.
+/// "(12345,67891,7)"; CNNDSL_FSCHECK_REPLAY=that replays it (with a filter on the test's name),
+/// and CNNDSL_FSCHECK_REPLAY=random draws a fresh seed per property, printed on failure too.
+type SeededPropertiesAttribute() as this =
+    inherit FsCheck.Xunit.PropertiesAttribute()
+    do
+        match Environment.GetEnvironmentVariable "CNNDSL_FSCHECK_REPLAY" with
+        | null | "" -> this.Replay <- "(15,1515151515151515151)"
+        | "random" -> ()
+        | seed -> this.Replay <- seed
+
+[<assembly: SeededProperties>]
+do ()
+
 let graph (text: string) =
     match Frontend.compile text with
     | Ok (g, _) -> g
