@@ -86,22 +86,30 @@ let private lossCase (rng: Random) (loss: string) (activation: string) =
       x = matrix batch inputs 1.0; kernel = matrix inputs units 0.7; bias = Array.init units (fun _ -> 0.3 * (rng.NextDouble() - 0.5))
       targets = targets; labels = (if loss = "sparse_ce" then Array.init batch (fun _ -> rng.Next units) else [||]) }
 
-/// Our loss, input gradient and dense layer's gradients for one case, in double precision.
-let private ours (c: LossCase) =
+let private kindOf name =
+    match name with "ce" -> Loss.CrossEntropy | "bce" -> Loss.BinaryCrossEntropy | "mse" -> Loss.MeanSquaredError | _ -> Loss.MeanAbsoluteError
+
+/// The case's dense layer on its first `examples` examples (a network of that batch), run
+/// forward, and the loss with `count` real rows (-1: all); returns the loss and the network.
+let private lossOf (c: LossCase) (examples: int) (count: int) =
     let act = if c.alpha > 0.0 then sprintf "%s %g" c.activation c.alpha else c.activation
-    let net = network (sprintf "input %d\ndense %d %s" inputs units act) batch
-    copyFrom (Array.concat c.x) net.Input
+    let net = network (sprintf "input %d\ndense %d %s" inputs units act) examples
+    copyFrom (Array.concat c.x[.. examples - 1]) net.Input
     let dense = net.Layers[1] :?> Layers.Dense<float>
     (Array.concat c.kernel).CopyTo(dense.Kernel.Value, 0)
     c.bias.CopyTo(dense.Bias.Value, 0)
     net.Forward(true)
     let value =
         match c.loss with
-        | "sparse_ce" -> Losses.CrossEntropy(net, ReadOnlySpan c.labels)
-        | name ->
-            let kind = match name with "ce" -> Loss.CrossEntropy | "bce" -> Loss.BinaryCrossEntropy | "mse" -> Loss.MeanSquaredError | _ -> Loss.MeanAbsoluteError
-            Losses.Compute(kind, net, ReadOnlySpan (Array.concat c.targets))
+        | "sparse_ce" -> Losses.CrossEntropy(net, ReadOnlySpan c.labels[.. examples - 1], count)
+        | name -> Losses.Compute(kindOf name, net, ReadOnlySpan (Array.concat c.targets[.. examples - 1]), count)
+    value, net
+
+/// Our loss, input gradient and dense layer's gradients for one case, in double precision.
+let private ours (c: LossCase) =
+    let value, net = lossOf c batch -1
     net.Backward()
+    let dense = net.Layers[1] :?> Layers.Dense<float>
     value, net.InputGradient.ToArray(), Array.copy dense.Kernel.Gradient, Array.copy dense.Bias.Gradient
 
 [<Fact>]
@@ -120,3 +128,48 @@ let ``every loss with and without its fused activation equals PyTorch's, value a
                 assertRelative 1e-5 1e-9 (name + ": bias gradient") (numbers (r.GetProperty "bias_gradient")) db
             with e -> yield e.Message ]
     if not failures.IsEmpty then failwith (String.concat "\n\n" failures)
+
+// ---- what the values above do not reach: partial batches, saturated outputs, bad arguments ----
+
+[<Fact>]
+let ``with a partial batch the loss is the mean over the real rows, and the gradient is the whole batch's`` () =
+    let rng = Random 7
+    for loss, activation in combinations do
+        let c = lossCase rng loss activation
+        let full, whole = lossOf c batch -1
+        // rows 2 and 3 given as padding: the loss is the first row's alone (a network of batch 1)
+        let partial, net = lossOf c batch 1
+        let alone, _ = lossOf c 1 -1
+        let name = sprintf "%s after %s" loss activation
+        Assert.True(abs (partial - alone) <= 1e-12 * max 1.0 (abs alone), sprintf "%s: partial %g, first row alone %g" name partial alone)
+        Assert.True(abs (full - partial) > 1e-9, sprintf "%s: the partial batch's loss is the whole batch's, %g" name full)
+        assertClose 0.0 (whole.OutputGradient.ToArray()) (net.OutputGradient.ToArray())
+
+[<Fact>]
+let ``saturated probabilities are clipped to [1e-7, 1 - 1e-7] before the logarithm, as Keras clips them`` () =
+    // logits (50, 0): softmax gives (1, 2e-22) and sigmoid (1, 0.5), exactly 1 in double
+    let saturated activation =
+        let net = network (sprintf "input 1\ndense 2 %s" activation) 1
+        net.Input[0] <- 1.0
+        let dense = net.Layers[1] :?> Layers.Dense<float>
+        [| 50.0; 0.0 |].CopyTo(dense.Kernel.Value, 0)
+        net.Forward(true)
+        Assert.Equal(1.0, net.Output[0])
+        net
+    let eps = 1e-7
+    let near (expected: float) (actual: float) = Assert.True(abs (actual - expected) <= 1e-9 * abs expected, sprintf "expected %.12g, got %.12g" expected actual)
+    near (-log (1.0 - eps)) (Losses.CrossEntropy(saturated "softmax", ReadOnlySpan [| 0 |]))
+    near (-log eps) (Losses.CrossEntropy(saturated "softmax", ReadOnlySpan [| 1 |]))
+    near (-log (1.0 - eps)) (Losses.Compute(Loss.CrossEntropy, saturated "softmax", ReadOnlySpan [| 1.0; 0.0 |]))
+    // binary: target 0 on an output of 1 costs -log(eps), target 1 costs -log(1 - eps); the second output is 0.5
+    near ((-log eps - log 0.5) / 2.0) (Losses.Compute(Loss.BinaryCrossEntropy, saturated "sigmoid", ReadOnlySpan [| 0.0; 1.0 |]))
+    near ((-log (1.0 - eps) - log 0.5) / 2.0) (Losses.Compute(Loss.BinaryCrossEntropy, saturated "sigmoid", ReadOnlySpan [| 1.0; 0.0 |]))
+
+[<Fact>]
+let ``a label equal to the number of classes and targets of the wrong size are clear errors`` () =
+    let net = network "input 2\ndense 3 softmax" 2
+    net.Forward(true)
+    let e = Assert.Throws<ArgumentException>(fun () -> Losses.CrossEntropy(net, ReadOnlySpan [| 0; 3 |]) |> ignore)
+    Assert.Equal("label 3 of example 1 is outside 0..2", e.Message)
+    let e = Assert.Throws<ArgumentException>(fun () -> Losses.Compute(Loss.MeanSquaredError, net, ReadOnlySpan (Array.zeroCreate<float> 5)) |> ignore)
+    Assert.Equal("5 targets for 6 outputs", e.Message)
