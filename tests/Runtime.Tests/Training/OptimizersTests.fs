@@ -122,3 +122,16 @@ let ``every optimizer follows PyTorch's trajectory over 30 steps of changing gra
                         | None -> () ] |> List.tryHead)
             match firstWrong with Some m -> yield m | None -> () ]
     if not failures.IsEmpty then failwith (String.concat "\n\n" failures)
+
+[<Fact>]
+let ``the state holds the slots each optimizer keeps, one per trainable parameter, and nothing else`` () =
+    let state (o: Optimizer) =
+        let ps = [ parameter "d/kernel" [| 1.0f; 2.0f |] [| 0.5f; 0.5f |]; parameter "d/bias" [| 0.0f |] [| 0.5f |]; Parameter<float32>("f/kernel", [| 3 |], false) ]
+        let optimizer = Optimizers(o, ps)
+        optimizer.Update()
+        [ for name, values in optimizer.State -> name, values.Length ]
+    Assert.Empty(state (Optimizer.Sgd (0.1, 0.0, false)))
+    Assert.Equal<(string * int) list>([ "d/kernel/m", 2; "d/bias/m", 1 ], state (Optimizer.Sgd (0.1, 0.9, true)))
+    Assert.Equal<(string * int) list>([ "d/kernel/m", 2; "d/bias/m", 1; "d/kernel/v", 2; "d/bias/v", 1 ], state (Optimizer.Adam (0.1, 0.9, 0.999, 1e-7)))
+    Assert.Equal<(string * int) list>([ "d/kernel/v", 2; "d/bias/v", 1 ], state (Optimizer.RmsProp (0.1, 0.9, 0.0, 1e-7)))
+    Assert.Equal<(string * int) list>([ "d/kernel/m", 2; "d/bias/m", 1; "d/kernel/v", 2; "d/bias/v", 1 ], state (Optimizer.RmsProp (0.1, 0.9, 0.5, 1e-7)))
