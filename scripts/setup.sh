@@ -4,7 +4,9 @@
 #    libiomp5.so; without it MKL fails with "undefined symbol: omp_get_num_procs");
 #  - gcc, to build the MKL cpu shim (src/Runtime/native/mkl_cpu.c);
 #  - Fashion-MNIST (Debian: dataset-fashion-mnist, in /usr/share/datasets/fashion-mnist);
-#  - the DejaVu fonts that the pictures (dsl run --plot, dsl show) write their text in.
+#  - the DejaVu fonts that the pictures (dsl run --plot, dsl show) write their text in;
+#  - PyTorch (python3-torch) for /usr/bin/python3: the runtime's tests compare optimizer
+#    trajectories and losses against it (tests/Runtime.Tests/oracles) and fail without it.
 # The non-free component is enabled by editing the machine's own apt source, never by
 # adding a mirror address. Set CNNDSL_SKIP_APT=1 to skip this part (the runtime then
 # falls back to its managed GEMM and says so).
@@ -15,7 +17,7 @@ if ! command -v dotnet >/dev/null 2>&1; then
 fi
 [ "${CNNDSL_SKIP_APT:-0}" = 1 ] && exit 0
 
-packages=(libmkl-rt libomp-dev gcc dataset-fashion-mnist fonts-dejavu-core)
+packages=(libmkl-rt libomp-dev gcc dataset-fashion-mnist fonts-dejavu-core python3-torch)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -10,6 +10,21 @@ open FsCheck.FSharp
 open CnnDsl.Dsl
 open CnnDsl.Dsl.Syntax
 
+/// Every property of this assembly starts from one fixed seed, so that each run of the suite
+/// (and CI) tries the same cases. On a failure FsCheck prints the failing case's seed, e.g.
+/// "(12345,67891,7)"; CNNDSL_FSCHECK_REPLAY=that replays it (with a filter on the test's name),
+/// and CNNDSL_FSCHECK_REPLAY=random draws a fresh seed per property, printed on failure too.
+type SeededPropertiesAttribute() as this =
+    inherit FsCheck.Xunit.PropertiesAttribute()
+    do
+        match Environment.GetEnvironmentVariable "CNNDSL_FSCHECK_REPLAY" with
+        | null | "" -> this.Replay <- "(15,1515151515151515151)"
+        | "random" -> ()
+        | seed -> this.Replay <- seed
+
+[<assembly: SeededProperties>]
+do ()
+
 let rec private findRoot (dir: DirectoryInfo) =
     if isNull dir then failwith "CnnDsl.sln not found above the test folder"
     elif File.Exists(Path.Combine(dir.FullName, "CnnDsl.sln")) then dir.FullName

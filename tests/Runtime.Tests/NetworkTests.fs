@@ -37,7 +37,7 @@ let private stack : Gen<string> =
         return String.Join("\n", lines)
     }
 
-[<Property(MaxTest = 25)>]
+[<Property(MaxTest = 100)>]
 let ``whole generated networks have right gradients`` () =
     Prop.forAll (Arb.fromGen stack) (fun text -> assertGradients text 2)
 

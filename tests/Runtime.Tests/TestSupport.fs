@@ -2,6 +2,9 @@
 module CnnDsl.Runtime.Tests.TestSupport
 
 open System
+open System.Diagnostics
+open System.IO
+open System.Text.Json
 open Xunit
 open CnnDsl.Dsl
 open CnnDsl.Runtime
@@ -9,6 +12,21 @@ open CnnDsl.Runtime.Blas
 
 // The GEMM backend is process-wide; tests that switch it must not run side by side.
 [<assembly: CollectionBehavior(DisableTestParallelization = true)>]
+do ()
+
+/// Every property of this assembly starts from one fixed seed, so that each run of the suite
+/// (and CI) tries the same cases. On a failure FsCheck prints the failing case's seed, e.g.
+/// "(12345,67891,7)"; CNNDSL_FSCHECK_REPLAY=that replays it (with a filter on the test's name),
+/// and CNNDSL_FSCHECK_REPLAY=random draws a fresh seed per property, printed on failure too.
+type SeededPropertiesAttribute() as this =
+    inherit FsCheck.Xunit.PropertiesAttribute()
+    do
+        match Environment.GetEnvironmentVariable "CNNDSL_FSCHECK_REPLAY" with
+        | null | "" -> this.Replay <- "(15,1515151515151515151)"
+        | "random" -> ()
+        | seed -> this.Replay <- seed
+
+[<assembly: SeededProperties>]
 do ()
 
 let graph (text: string) =
@@ -86,3 +104,37 @@ let assertFloatMatchesDouble (single: Network<float32>) (twice: Network<double>)
         for (a: Parameter<float32>), (b: Parameter<double>) in Seq.zip single.Parameters twice.Parameters do
             assertClose tolerance b.Gradient (a.Gradient |> Array.map float)
         assertClose tolerance (twice.InputGradient.ToArray()) (single.InputGradient.ToArray() |> Array.map float)
+
+/// Runs one of the reference scripts in tests/Runtime.Tests/oracles with /usr/bin/python3 and
+/// PyTorch (Debian's python3-torch, which scripts/setup.sh installs), the request as JSON on its
+/// standard input, and returns its JSON answer. A missing python3 or torch fails the test with
+/// the fix: a reference that is not there must not let a test pass.
+let oracle (script: string) (request: obj) : JsonElement =
+    let python = "/usr/bin/python3"
+    if not (File.Exists python) then
+        failwithf "the reference values of this test come from %s with PyTorch, which is missing: run scripts/setup.sh (it installs python3-torch)" python
+    let path = Path.Combine(__SOURCE_DIRECTORY__, "oracles", script)
+    let info = ProcessStartInfo(python, [| path |], RedirectStandardInput = true, RedirectStandardOutput = true,
+                                RedirectStandardError = true, UseShellExecute = false)
+    use p = Process.Start info
+    let output, errors = p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync()
+    p.StandardInput.Write(JsonSerializer.Serialize request)
+    p.StandardInput.Close()
+    p.WaitForExit()
+    if p.ExitCode <> 0 then
+        failwithf "the reference script %s failed (exit %d):\n%s\nIts values come from PyTorch: run scripts/setup.sh (apt-get install python3-torch) if it is missing."
+            path p.ExitCode errors.Result
+    use doc = JsonDocument.Parse output.Result
+    doc.RootElement.Clone()
+
+/// A JSON array of numbers as doubles.
+let numbers (e: JsonElement) = [| for v in e.EnumerateArray() -> v.GetDouble() |]
+
+/// Asserts |actual - expected| <= relative * max(|expected|, floor) for every element, naming
+/// `what` and the index of the first that is not.
+let assertRelative (relative: float) (floor: float) (what: string) (expected: float[]) (actual: float[]) =
+    if expected.Length <> actual.Length then failwithf "%s: expected %d values, got %d" what expected.Length actual.Length
+    for i in 0 .. expected.Length - 1 do
+        if not (abs (actual[i] - expected[i]) <= relative * max (abs expected[i]) floor) then
+            failwithf "%s, at %d: expected %.10g, got %.10g (relative error %.2g)\nexpected %A\nactual   %A"
+                what i expected[i] actual[i] (abs (actual[i] - expected[i]) / max (abs expected[i]) floor) expected actual

@@ -110,14 +110,15 @@ public sealed class Optimizers
         }
     }
 
-    /// <summary>v = rho v + (1 - rho) g^2; step = lr g / (sqrt(v) + eps); with momentum m = momentum m + step, w -= m.</summary>
+    /// <summary>v = rho v + (1 - rho) g^2; step = lr g / sqrt(v + eps) (Keras's placement of eps, unlike
+    /// Adam's); with momentum m = momentum m + step, w -= m.</summary>
     private static void RmsProp(Span<float> w, ReadOnlySpan<float> g, Span<float> m, Span<float> v, Optimizer.RmsProp r, float lr)
     {
         float rho = (float)r.rho, eps = (float)r.epsilon, momentum = (float)r.momentum;
         for (int j = 0; j < w.Length; j++)
         {
             v[j] = rho * v[j] + (1 - rho) * g[j] * g[j];
-            var step = lr * g[j] / (MathF.Sqrt(v[j]) + eps);
+            var step = lr * g[j] / MathF.Sqrt(v[j] + eps);
             if (momentum > 0) { m[j] = momentum * m[j] + step; w[j] -= m[j]; }
             else w[j] -= step;
         }

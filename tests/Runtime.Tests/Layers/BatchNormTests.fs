@@ -1,12 +1,14 @@
 module CnnDsl.Runtime.Tests.BatchNormTests
 
+open System
 open FsCheck.Xunit
 open Xunit
+open CnnDsl.Graph
 open CnnDsl.Runtime
 open CnnDsl.Runtime.Tests.TestSupport
 open CnnDsl.Runtime.Tests.GradientCheck
 
-[<Property(MaxTest = 20)>]
+[<Property(MaxTest = 100)>]
 let ``batchnorm gradients match finite differences in training`` (h0: byte) (c0: byte) (b0: byte) (relu: bool) =
     assertGradients (sprintf "input %dx2x%d\nbatchnorm %s" (1 + int h0 % 3) (1 + int c0 % 3) (if relu then "relu" else "")) (2 + int b0 % 2)
 
@@ -22,18 +24,62 @@ let ``batchnorm normalises each channel over the batch, and inference uses the m
     let mean, variance = 0.025, 0.99 + 0.0125
     assertClose 1e-12 [| for x in 1. .. 4. -> (x - mean) / sqrt (variance + 0.001) |] (net.Output.ToArray())
 
-[<Property(MaxTest = 10)>]
+[<Property(MaxTest = 100)>]
 let ``batchnorm gradients with enough channels for the vector path and a tail`` (c0: byte) =
     assertGradients (sprintf "input 2x2x%d\nbatchnorm" (5 + int c0 % 8)) 2
 
+/// Batch normalisation in training by its definition, written out on its own in double:
+/// per channel over batch x height x width, mean and (biased) variance, y = gamma xhat + beta
+/// (then ReLU), and backward through the batch statistics:
+/// dx = gamma / sqrt(var + eps) / N (N dy - sum dy - xhat sum(dy xhat)), dgamma = sum(dy xhat),
+/// dbeta = sum dy; the moving averages move to momentum * old + (1 - momentum) * batch statistic.
+let private definition (x: float[]) (dy: float[]) (c: int) (gamma: float[]) (beta: float[]) (eps: float) (momentum: float) (relu: bool) =
+    let n = x.Length / c
+    let y, dx = Array.zeroCreate x.Length, Array.zeroCreate x.Length
+    let dgamma, dbeta, movingMean, movingVariance = Array.zeroCreate c, Array.zeroCreate c, Array.zeroCreate c, Array.zeroCreate c
+    for ch in 0 .. c - 1 do
+        let at = [| for i in 0 .. n - 1 -> i * c + ch |]
+        let mean = (at |> Array.sumBy (fun i -> x[i])) / float n
+        let variance = (at |> Array.sumBy (fun i -> (x[i] - mean) ** 2.0)) / float n
+        let std = sqrt (variance + eps)
+        let xhat i = (x[i] - mean) / std
+        for i in at do y[i] <- (let v = gamma[ch] * xhat i + beta[ch] in if relu then max v 0.0 else v)
+        let g i = if relu && y[i] <= 0.0 then 0.0 else dy[i]
+        dbeta[ch] <- at |> Array.sumBy g
+        dgamma[ch] <- at |> Array.sumBy (fun i -> g i * xhat i)
+        for i in at do dx[i] <- gamma[ch] / std / float n * (float n * g i - dbeta[ch] - xhat i * dgamma[ch])
+        movingMean[ch] <- (1.0 - momentum) * mean
+        movingVariance[ch] <- momentum + (1.0 - momentum) * variance
+    y, dx, dgamma, dbeta, movingMean, movingVariance
+
 /// The float path runs whole vectors of 8 (or 16) over a channel pattern of lcm(C, W) values, with
-/// a scalar tail; the double path 4 at a time. Both must give the same outputs and gradients, for
-/// channel counts below, at and between vector widths (with and without a fused ReLU).
-[<Property(MaxTest = 30)>]
-let ``float batchnorm equals double batchnorm for any channel count`` (c0: byte) (h0: byte) (relu: bool) (seed: int) =
-    let c, h = 1 + int c0 % 20, 1 + int h0 % 3
-    let g = graph (sprintf "input %dx3x%d\nbatchnorm %s\nconv 2 1x1" h c (if relu then "relu" else ""))
-    let single = Network<float32>(g, 3, 1, true)
-    let twice = Network<double>(g, 3, 1, true)
-    assertFloatMatchesDouble single twice seed 1 1e-4
-    true
+/// a scalar tail; the double path 4 at a time. Both must give the definition's outputs, gradients
+/// and moving statistics, for channel counts below, at and between vector widths (with and
+/// without a fused ReLU).
+[<Property(MaxTest = 100)>]
+let ``float and double batchnorm equal the definition for any channel count`` (c0: byte) (h0: byte) (w0: byte) (b0: byte) (relu: bool) (seed: int) =
+    let c, h, w, batch = 1 + int c0 % 20, 1 + int h0 % 3, 1 + int w0 % 3, 2 + int b0 % 2
+    let g = graph (sprintf "input %dx%dx%d\nbatchnorm %s" h w c (if relu then "relu" else ""))
+    let settings = match g.Output.Kind with LayerKind.BatchNormalization b -> b | k -> failwithf "%A" k
+    let rng = Random seed
+    // float32 values, so that both networks and the definition see the same numbers
+    let values n scale shift = Array.init n (fun _ -> float (float32 (shift + scale * (rng.NextDouble() - 0.5))))
+    let x, dy = values (batch * h * w * c) 4.0 0.3, values (batch * h * w * c) 1.0 0.0
+    let gamma, beta = values c 1.0 1.0, values c 1.0 0.0
+    let y, dx, dgamma, dbeta, movingMean, movingVariance = definition x dy c gamma beta settings.Epsilon settings.Momentum relu
+    let check (tolerance: float) (net: Network<'T>) (toT: float -> 'T) (ofT: 'T -> float) =
+        let named (suffix: string) = Seq.append net.Layers[1].Parameters net.Layers[1].State |> Seq.find (fun p -> p.Name.EndsWith suffix)
+        for i in 0 .. x.Length - 1 do net.Input[i] <- toT x[i]
+        gamma |> Array.iteri (fun i v -> (named "/gamma").Value[i] <- toT v)
+        beta |> Array.iteri (fun i v -> (named "/beta").Value[i] <- toT v)
+        net.Forward(true)
+        for i in 0 .. dy.Length - 1 do net.OutputGradient[i] <- toT dy[i]
+        net.Backward()
+        assertClose tolerance y (net.Output.ToArray() |> Array.map ofT)
+        assertClose tolerance dx (net.InputGradient.ToArray() |> Array.map ofT)
+        assertClose tolerance dgamma ((named "/gamma").Gradient |> Array.map ofT)
+        assertClose tolerance dbeta ((named "/beta").Gradient |> Array.map ofT)
+        assertClose tolerance movingMean ((named "/moving_mean").Value |> Array.map ofT)
+        assertClose tolerance movingVariance ((named "/moving_variance").Value |> Array.map ofT)
+    check 1e-4 (Network<float32>(g, batch, 1, true)) float32 float
+    check 1e-10 (Network<double>(g, batch, 1, true)) id id

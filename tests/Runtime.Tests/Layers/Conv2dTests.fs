@@ -11,26 +11,28 @@ open CnnDsl.Runtime.Tests.GradientCheck
 
 let private activations = [| "linear"; "relu"; "tanh"; "sigmoid"; "elu"; "leakyrelu 0.2" |]
 
-/// A valid conv from arbitrary (shrinkable) integers: the input is made at least as large
-/// as the dilated kernel so that every generated case has an output.
+/// A valid conv from arbitrary (shrinkable) integers. Each axis has its own kernel (1-4), stride
+/// (1-3, so kernels smaller than strides too), dilation (1-2) and explicit padding (0-2); the
+/// input is made at least as large as the dilated kernel so that every generated case has an output.
 let private convModel (k0: byte) (s0: byte) (p0: byte) (d0: byte) (extra: byte) (c0: byte) (f0: byte) (mode: byte) (act: byte) =
-    let k, s, d = 1 + int k0 % 4, 1 + int s0 % 3, 1 + int d0 % 2
-    let n = d * (k - 1) + 1 + int extra % 5
+    let kh, kw = 1 + int k0 % 4, 1 + int k0 / 4 % 4
+    let sh, sw = 1 + int s0 % 3, 1 + int s0 / 3 % 3
+    let dh, dw = 1 + int d0 % 2, 1 + int d0 / 2 % 2
+    let h, w = dh * (kh - 1) + 1 + int extra % 5, dw * (kw - 1) + 1 + int extra / 5 % 5
     let c, f = 1 + int c0 % 3, 1 + int f0 % 4
-    let padding = match int mode % 3 with 0 -> "valid" | 1 -> "same" | _ -> sprintf "p%d" (int p0 % 3)
-    let nonSquare = if int mode % 2 = 0 then sprintf "%dx%d" k (max 1 (k - 1)) else sprintf "%dx%d" k k
-    sprintf "input %dx%dx%d\nconv %d %s s%d %s d%d %s" n (n + 1) c f nonSquare s padding d activations[int act % activations.Length]
+    let padding = match int mode % 3 with 0 -> "valid" | 1 -> "same" | _ -> sprintf "p%dx%d" (int p0 % 3) (int p0 / 3 % 3)
+    sprintf "input %dx%dx%d\nconv %d %dx%d s%dx%d %s d%dx%d %s" h w c f kh kw sh sw padding dh dw activations[int act % activations.Length]
 
 // These run the im2col path (small convolutions would otherwise run direct: DirectConvTests).
-[<Property(MaxTest = 40)>]
+[<Property(MaxTest = 100)>]
 let ``conv gradients match finite differences`` k s p d extra c f mode act (b0: byte) =
     withDirectLimit 0 (fun () -> assertGradients (convModel k s p d extra c f mode act) (1 + int b0 % 2))
 
-[<Property(MaxTest = 20)>]
+[<Property(MaxTest = 100)>]
 let ``a 1x1 stride-1 conv (no im2col) and a conv without bias have right gradients`` (c0: byte) (f0: byte) =
     assertGradients (sprintf "input 4x5x%d\nconv %d 1x1 relu\nconv 2 3x3 same nobias" (1 + int c0 % 3) (1 + int f0 % 4)) 2
 
-[<Property(MaxTest = 20)>]
+[<Property(MaxTest = 100)>]
 let ``fixed kernels pass the gradient to their input`` (which: byte) (mode: byte) =
     let name = CnnDsl.Dsl.Kernels.names[int which % CnnDsl.Dsl.Kernels.names.Length]
     assertGradients (sprintf "input 7x6x2\nconv 2 1x1\n%s %s" name (if mode % 2uy = 0uy then "same" else "s2")) 2
@@ -49,7 +51,7 @@ let private direct (x: float[]) (h, w, c) (kernel: float[]) (bias: float[]) (win
                         sum <- sum + x[(iy * w + ix) * c + ch] * kernel[((ky * win.KernelW + kx) * c + ch) * f + j]
         sum)
 
-[<Property(MaxTest = 40)>]
+[<Property(MaxTest = 100)>]
 let ``conv forward equals the direct convolution`` k s p d extra c f mode (seed: int) =
     let text = (convModel k s p d extra c f mode 0uy)
     withDirectLimit 0 <| fun () ->
@@ -118,20 +120,20 @@ let private step (text: string) (seed: int) =
     net.Backward()
     net.Output.ToArray(), (net.Parameters |> Seq.collect (fun p -> p.Gradient) |> Array.ofSeq), net.InputGradient.ToArray(), net
 
-/// Runs `f` with column limits so small that every convolution with columns is chunked
-/// (one or two images at a time) through the network's shared buffers.
-let private chunked (images: int) (f: unit -> 'a) : 'a =
+/// Runs `f` with column limits so small that every convolution with columns is chunked through
+/// the network's shared buffers, `elements` column values per chunk (at least one image).
+let private chunked (elements: int64) (f: unit -> 'a) : 'a =
     let limit, chunk = ColumnPlan.PrivateLimit, ColumnPlan.ChunkElements
     ColumnPlan.PrivateLimit <- 1L
-    ColumnPlan.ChunkElements <- 1L + int64 (images - 1) * 10_000L
+    ColumnPlan.ChunkElements <- elements
     try f () finally
         ColumnPlan.PrivateLimit <- limit
         ColumnPlan.ChunkElements <- chunk
 
-[<Property(MaxTest = 25)>]
+[<Property(MaxTest = 100)>]
 let ``chunked convolutions through shared columns have right gradients`` k s p d extra c f mode act =
     // two stacked convs share the buffers, so the first one's columns must be rebuilt in backward
-    chunked 1 (fun () -> assertGradients (convModel k s p d extra c f mode act + "\nconv 2 2x2 same") 3)
+    chunked 1L (fun () -> withDirectLimit 0 (fun () -> assertGradients (convModel k s p d extra c f mode act + "\nconv 2 2x2 same") 3))
 
 /// Runs `f` with the layers' own columns written, multiplied and backpropagated one image at a time.
 let private ownChunks (f: unit -> 'a) : 'a =
@@ -142,18 +144,24 @@ let private ownChunks (f: unit -> 'a) : 'a =
         ColumnPlan.CacheElements <- cache
         ColumnPlan.MinimumRows <- rows
 
-[<Property(MaxTest = 25)>]
+[<Property(MaxTest = 100)>]
 let ``convolutions going by chunks of their own columns have right gradients`` k s p d extra c f mode act =
     ownChunks (fun () -> withDirectLimit 0 (fun () -> assertGradients (convModel k s p d extra c f mode act + "\nconv 2 2x2 same") 3))
 
 [<Fact>]
 let ``chunked and whole-batch columns give the same outputs and gradients, and the plan counts the shared buffers once`` () =
     let text = "input 9x8x3\nconv 4 3x3 same relu\nconv 5 3x3 s2 relu\nconv 3 1x1\nglobalavgpool\ndense 2 softmax"
+    // im2col for both 3x3 convs (they would run direct); batch 3 (`step`)
+    withDirectLimit 0 <| fun () ->
     let run () = let o, g, _, net = step text 4 in o, g, net
     let outputs, gradients, whole = run ()
     Assert.Equal(0L, whole.SharedWorkspaceBytes)
-    chunked 2 (fun () ->
+    // columns per image: 9x8 outputs x 3x3x3 = 1944 for the first conv, 4x3 x 3x3x4 = 432 for the
+    // second; chunks of 864 values hold one image of the first (three chunks) and two of the second (2 + 1)
+    chunked 864L (fun () ->
         let outputs2, gradients2, net = run ()
+        let plans = [ for l in net.Layers do if l.Node.Kind.IsConv && not (ColumnPlan.IsIdentity (match l.Node.Kind with LayerKind.Conv c -> c.Window | _ -> failwith "conv")) then yield ColumnPlan.For(l.Node, 3) ]
+        Assert.Equal<(bool * bool * int) list>([ true, false, 1; true, false, 2 ], [ for p in plans -> p.Shared, p.Direct, p.ImagesPerChunk ])
         assertClose 1e-12 outputs outputs2
         assertClose 1e-12 gradients gradients2
         let plan = MemoryPlan.Estimate(graph text, 3, sizeof<float>)
@@ -169,7 +177,7 @@ let private shifted (f: unit -> 'a) : 'a =
         ColumnPlan.ShiftedMinChannels <- minimum
         ColumnPlan.ShiftedEverywhere <- false
 
-[<Property(MaxTest = 30)>]
+[<Property(MaxTest = 100)>]
 let ``shifted-GEMM convolutions have right gradients`` k p extra c f mode act (b0: byte) =
     // stride 1 and no dilation: the cases the shifted path takes
     shifted (fun () -> assertGradients (convModel k 0uy p 0uy extra c f mode act + "\nconv 2 3x3 same") (1 + int b0 % 2))

@@ -9,25 +9,27 @@ open CnnDsl.Runtime.Tests.TestSupport
 open CnnDsl.Runtime.Tests.GradientCheck
 
 /// A convolution on 1-3 channels with up to 40 filters (so that the float path's 4-group and
-/// 1-group kernels and a partial last group all run), any window, stride, padding and dilation.
+/// 1-group kernels and a partial last group all run); each axis has its own window (1-4, not 1x1), stride
+/// (1-3, kernels smaller than strides too), dilation (1-2) and explicit padding (0-2).
 let private model (k0: byte) (s0: byte) (p0: byte) (d0: byte) (extra: byte) (c0: byte) (f0: byte) (mode: byte) (bias: bool) =
-    let k, s, d = 1 + int k0 % 4, 1 + int s0 % 3, 1 + int d0 % 2
-    let kw = if int mode % 2 = 0 then max 2 (k - 1) else max 2 k
+    let kh, kw = 1 + int k0 % 4, 1 + int k0 / 4 % 4
+    let kw = if kh = 1 && kw = 1 then 2 else kw // (a 1x1 window may be the identity, which needs no lowering)
+    let sh, sw = 1 + int s0 % 3, 1 + int s0 / 3 % 3
+    let dh, dw = 1 + int d0 % 2, 1 + int d0 / 2 % 2
     // the input at least as large as the dilated kernel, so that every case has an output
-    let n = d * (max k kw - 1) + 1 + int extra % 5
+    let h, w = dh * (kh - 1) + 1 + int extra % 5, dw * (kw - 1) + 1 + int extra / 5 % 5
     let c, f = 1 + int c0 % 3, 1 + int f0 % 40
-    let padding = match int mode % 3 with 0 -> "valid" | 1 -> "same" | _ -> sprintf "p%d" (int p0 % 3)
-    let kernel = sprintf "%dx%d" k kw
-    sprintf "input %dx%dx%d\nconv %d %s s%d %s d%d relu %s" n (n + 1) c f kernel s padding d (if bias then "" else "nobias")
+    let padding = match int mode % 3 with 0 -> "valid" | 1 -> "same" | _ -> sprintf "p%dx%d" (int p0 % 3) (int p0 / 3 % 3)
+    sprintf "input %dx%dx%d\nconv %d %dx%d s%dx%d %s d%dx%d relu %s" h w c f kh kw sh sw padding dh dw (if bias then "" else "nobias")
 
-[<Property(MaxTest = 40)>]
+[<Property(MaxTest = 100)>]
 let ``direct convolutions have right gradients`` k s p d extra c f mode bias (b0: byte) =
     withDirectLimit 75 <| fun () ->
     let text = model k s p d extra c f mode bias
     Assert.True((ColumnPlan.For((graph text).Nodes[1], 2)).Direct, text)
     assertGradients text (1 + int b0 % 2)
 
-[<Property(MaxTest = 40)>]
+[<Property(MaxTest = 100)>]
 let ``float direct convolutions equal double im2col ones, outputs and gradients`` k s p d extra c f mode bias (seed: int) =
     let text = model k s p d extra c f mode bias + "\nconv 2 1x1"
     let g = graph text

@@ -8,14 +8,20 @@ open CnnDsl.Runtime
 open CnnDsl.Runtime.Tests.TestSupport
 open CnnDsl.Runtime.Tests.GradientCheck
 
-[<Property(MaxTest = 40)>]
-let ``pooling gradients match finite differences`` (kind: byte) (k0: byte) (s0: byte) (mode: byte) (extra: byte) (c0: byte) =
+/// A pooling layer from arbitrary (shrinkable) integers: each axis its own window (1-5), stride
+/// (1-3, windows smaller than strides too) and explicit padding (less than the window, as
+/// TensorFlow and ONNX require), or none, or `same`; the input at least as large as the window.
+let private poolModel (kind: byte) (k0: byte) (s0: byte) (p0: byte) (mode: byte) (extra: byte) (c: int) =
     let kinds = [| "maxpool"; "avgpool"; "minpool" |]
-    let k, s = 1 + int k0 % 3, 1 + int s0 % 3
-    let n = k + int extra % 4
-    let padding = match int mode % 3 with 0 -> "" | 1 -> "same" | _ -> "p1"
-    let padding = if padding = "p1" && k < 2 then "" else padding
-    assertGradients (sprintf "input %dx%dx%d\n%s %dx%d s%d %s" n (n + 1) (1 + int c0 % 3) kinds[int kind % 3] k k s padding) 2
+    let kh, kw = 1 + int k0 % 5, 1 + int k0 / 5 % 5
+    let sh, sw = 1 + int s0 % 3, 1 + int s0 / 3 % 3
+    let h, w = kh + int extra % 4, kw + int extra / 4 % 4
+    let padding = match int mode % 3 with 0 -> "" | 1 -> "same" | _ -> sprintf "p%dx%d" (int p0 % kh) (int p0 / 5 % kw)
+    sprintf "input %dx%dx%d\n%s %dx%d s%dx%d %s" h w c kinds[int kind % 3] kh kw sh sw padding
+
+[<Property(MaxTest = 100)>]
+let ``pooling gradients match finite differences`` (kind: byte) (k0: byte) (s0: byte) (p0: byte) (mode: byte) (extra: byte) (c0: byte) =
+    assertGradients (poolModel kind k0 s0 p0 mode extra (1 + int c0 % 3)) 2
 
 let private seed000 = [| 1.;5.;3.;7.; 7.;3.;9.;2.; 3.;5.;8.;4.; 8.;7.;3.;5. |]
 
@@ -48,23 +54,64 @@ let ``seed 000: average pooling forward and backward with MSE against ones`` () 
     let block r c = [| 0.375; 0.53125; 0.59375; 0.5 |][(r / 2) * 2 + c / 2]
     assertClose 1e-12 (Array.init 16 (fun i -> block (i / 4) (i % 4))) (net.InputGradient.ToArray())
 
+/// Pooling by its definition, written out on its own in double: each output is the max, min or
+/// mean of its window's cells inside the input (padding cells take no part), and backward sends
+/// the output's gradient to the chosen cell (the first in row order on a tie) or spreads it
+/// evenly over the window's cells.
+let private definition (op: string) (x: float[]) (dy: float[]) (batch, h, w, c) (win: Window) (oh, ow) =
+    let y = Array.zeroCreate (batch * oh * ow * c)
+    let dx = Array.zeroCreate x.Length
+    for b in 0 .. batch - 1 do
+        for oy in 0 .. oh - 1 do
+            for ox in 0 .. ow - 1 do
+                for ch in 0 .. c - 1 do
+                    let cells =
+                        [ for ky in 0 .. win.KernelH - 1 do
+                            for kx in 0 .. win.KernelW - 1 do
+                                let iy, ix = oy * win.StrideH - win.Padding.Top + ky, ox * win.StrideW - win.Padding.Left + kx
+                                if iy >= 0 && iy < h && ix >= 0 && ix < w then yield ((b * h + iy) * w + ix) * c + ch ]
+                    let o = ((b * oh + oy) * ow + ox) * c + ch
+                    if op = "avgpool" then
+                        y[o] <- (cells |> List.sumBy (fun i -> x[i])) / float cells.Length
+                        for i in cells do dx[i] <- dx[i] + dy[o] / float cells.Length
+                    else
+                        let better a i = if (if op = "maxpool" then x[i] > x[a] else x[i] < x[a]) then i else a
+                        let chosen = List.reduce better cells
+                        y[o] <- x[chosen]
+                        dx[chosen] <- dx[chosen] + dy[o]
+    y, dx
+
 /// The float path takes Vector<float>.Count channels at a time (fewer channels: a pixel's in one
-/// vector, spilling into the next pixel's); the double path (which the gradient checks above run)
-/// one. Both must choose the same cells and route the same gradients.
-[<Property(MaxTest = 30)>]
-let ``vectorised float pooling chooses the cells the scalar path chooses`` (kind: byte) (k0: byte) (s0: byte) (same: bool) (c0: byte) (seed: int) =
-    let op = [| "maxpool"; "minpool"; "avgpool" |][int kind % 3]
-    let k, s, c = 1 + int k0 % 3, 1 + int s0 % 2, 1 + int c0 % 20
-    let text = sprintf "input 7x6x%d\n%s %dx%d s%d %s" c op k k s (if same then "same" else "")
+/// vector, spilling into the next pixel's), the double path Vector<double>.Count: both must give
+/// the definition's outputs and route its gradients, for channel counts below, at and between
+/// vector widths and any window, stride and padding.
+[<Property(MaxTest = 100)>]
+let ``float and double pooling equal the definition, outputs and input gradients`` (kind: byte) (k0: byte) (s0: byte) (p0: byte) (mode: byte) (extra: byte) (c0: byte) (seed: int) =
+    let c = 1 + int c0 % 20
+    let text = poolModel kind k0 s0 p0 mode extra c
     let g = graph text
-    let single = Network<float32>(g, 2, 1, true)
-    let twice = Network<double>(g, 2, 1, true)
+    let node = g.Output
+    let win = match node.Kind with LayerKind.Pool p -> p.Window | k -> failwithf "%A" k
+    let struct (h, w, _) = Shapes.Hwc node.InputShapes.Head
+    let struct (oh, ow, _) = Shapes.Hwc node.OutputShape
+    let op = (text.Split('\n')[1]).Split(' ')[0]
     let rng = Random seed
-    let x = Array.init single.Input.Length (fun _ -> float32 (rng.NextDouble() - 0.5))
-    let dy = Array.init single.OutputSize (fun _ -> rng.NextDouble() - 0.5) |> Array.replicate 2 |> Array.concat
-    for i in 0 .. x.Length - 1 do single.Input[i] <- x[i]; twice.Input[i] <- float x[i]
-    single.Forward(true); twice.Forward(true)
-    assertClose 1e-6 (twice.Output.ToArray()) (single.Output.ToArray() |> Array.map float)
-    for i in 0 .. dy.Length - 1 do single.OutputGradient[i] <- float32 dy[i]; twice.OutputGradient[i] <- dy[i]
-    single.Backward(); twice.Backward()
-    assertClose 1e-6 (twice.InputGradient.ToArray()) (single.InputGradient.ToArray() |> Array.map float)
+    let batch = 2
+    // float32 values, so that both networks and the definition see the same inputs
+    let x = Array.init (batch * h * w * c) (fun _ -> float (float32 (rng.NextDouble() - 0.5)))
+    let dy = Array.init (batch * oh * ow * c) (fun _ -> float (float32 (rng.NextDouble() - 0.5)))
+    let y, dx = definition op x dy (batch, h, w, c) win (oh, ow)
+    let single = Network<float32>(g, batch, 1, true)
+    for i in 0 .. x.Length - 1 do single.Input[i] <- float32 x[i]
+    single.Forward(true)
+    for i in 0 .. dy.Length - 1 do single.OutputGradient[i] <- float32 dy[i]
+    single.Backward()
+    assertClose 1e-6 y (single.Output.ToArray() |> Array.map float)
+    assertClose 1e-6 dx (single.InputGradient.ToArray() |> Array.map float)
+    let twice = Network<double>(g, batch, 1, true)
+    copyFrom x twice.Input
+    twice.Forward(true)
+    copyFrom dy twice.OutputGradient
+    twice.Backward()
+    assertClose 1e-12 y (twice.Output.ToArray())
+    assertClose 1e-12 dx (twice.InputGradient.ToArray())

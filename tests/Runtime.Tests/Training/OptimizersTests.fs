@@ -1,19 +1,21 @@
 module CnnDsl.Runtime.Tests.OptimizersTests
 
+open System
 open Xunit
 open CnnDsl.Graph
 open CnnDsl.Runtime
 open CnnDsl.Runtime.Training
+open CnnDsl.Runtime.Tests.TestSupport
 
-let private parameter (w: float32[]) (g: float32[]) =
-    let p = Parameter<float32>("d/kernel", [| w.Length |], true)
+let private parameter (name: string) (w: float32[]) (g: float32[]) =
+    let p = Parameter<float32>(name, [| w.Length |], true)
     w.CopyTo(p.Value, 0)
     g.CopyTo(p.Gradient, 0)
     p
 
 [<Fact>]
 let ``adam's first steps follow Keras's formula`` () =
-    let p = parameter (Array.create 11 1.0f) (Array.create 11 0.5f)
+    let p = parameter "d/kernel" (Array.create 11 1.0f) (Array.create 11 0.5f)
     let adam = Optimizers(Optimizer.Adam (0.1, 0.9, 0.999, 1e-7), [ p ])
     adam.Update()
     // t = 1: m = 0.05, v = 0.00025, lr_t = 0.1 * sqrt(0.001) / 0.1; w = 1 - lr_t * m / (sqrt v + eps)
@@ -23,12 +25,12 @@ let ``adam's first steps follow Keras's formula`` () =
 
 [<Fact>]
 let ``sgd with momentum and nesterov`` () =
-    let p = parameter [| 1.0f |] [| 2.0f |]
+    let p = parameter "d/kernel" [| 1.0f |] [| 2.0f |]
     let sgd = Optimizers(Optimizer.Sgd (0.1, 0.5, false), [ p ])
     sgd.Update() // m = -0.2, w = 0.8
     sgd.Update() // m = 0.5 * -0.2 - 0.2 = -0.3, w = 0.5
     Assert.Equal(0.5f, p.Value[0], 5)
-    let q = parameter [| 1.0f |] [| 2.0f |]
+    let q = parameter "d/kernel" [| 1.0f |] [| 2.0f |]
     Optimizers(Optimizer.Sgd (0.1, 0.5, true), [ q ]).Update() // m = -0.2, w = 1 + 0.5 * -0.2 - 0.2
     Assert.Equal(0.7f, q.Value[0], 5)
 
@@ -38,3 +40,98 @@ let ``frozen parameters are not updated`` () =
     p.Gradient[0] <- 1.0f
     Optimizers(Optimizer.Sgd (1.0, 0.0, false), [ p ]).Update()
     Assert.Equal(0.0f, p.Value[0])
+
+// ---- trajectories against PyTorch (tests/Runtime.Tests/oracles/optimizers.py) ----
+
+/// An optimizer as the reference script reads it (fields an optimizer does not have are 0).
+type OracleCase =
+    { name: string; optimizer: string; lr: float; momentum: float; nesterov: bool; beta1: float; beta2: float
+      epsilon: float; rho: float; weight_decay: float
+      ``params``: {| name: string; value: float[] |}[]
+      gradients: float[][][] }
+
+let private steps = 30
+
+/// A kernel of 37 values (whole vectors of the Adam path and a scalar tail) and a bias of 5 (no
+/// weight decay), starting at magnitudes 0.5-1.5, and per step gradients that change sign and
+/// size: scales from 1 down to 1e-4 (where epsilon's placement shows), and some exact zeros.
+let private start, gradients =
+    let rng = Random 15
+    let sizes = [| "dense/kernel", 37; "dense/bias", 5 |]
+    let start = sizes |> Array.map (fun (name, n) -> name, Array.init n (fun _ -> float32 ((0.5 + rng.NextDouble()) * (if rng.Next 2 = 0 then -1.0 else 1.0))))
+    let scales = [| 1.0; 0.1; 1e-3; 1e-4; 0.5 |]
+    let gradients =
+        Array.init steps (fun t ->
+            sizes |> Array.map (fun (_, n) ->
+                Array.init n (fun j ->
+                    if (t + j) % 7 = 3 then 0.0f
+                    else float32 (scales[j % scales.Length] * (sin (0.9 * float t + float j) + 0.3 * (rng.NextDouble() - 0.5))))))
+    start, gradients
+
+let private describe (name: string) (o: Optimizer) (decay: float) =
+    let case =
+        { name = name; optimizer = ""; lr = 0.0; momentum = 0.0; nesterov = false; beta1 = 0.0; beta2 = 0.0; epsilon = 0.0; rho = 0.0
+          weight_decay = decay
+          ``params`` = start |> Array.map (fun (n, v) -> {| name = n; value = Array.map float v |})
+          gradients = gradients |> Array.map (Array.map (Array.map float)) }
+    match o with
+    | Optimizer.Sgd (lr, m, n) -> { case with optimizer = "sgd"; lr = lr; momentum = m; nesterov = n }
+    | Optimizer.Adam (lr, b1, b2, e) -> { case with optimizer = "adam"; lr = lr; beta1 = b1; beta2 = b2; epsilon = e }
+    | Optimizer.RmsProp (lr, rho, m, e) -> { case with optimizer = "rmsprop"; lr = lr; rho = rho; momentum = m; epsilon = e }
+
+/// Our optimizer's weights after every step, parameter by parameter.
+let private trajectory (o: Optimizer) (decay: float) =
+    let ps = start |> Array.map (fun (name, v) -> parameter name v (Array.zeroCreate v.Length))
+    let optimizer = Optimizers(o, ps, decay)
+    let path =
+        [| for t in 0 .. steps - 1 do
+            for i in 0 .. ps.Length - 1 do (gradients[t][i]).CopyTo(ps[i].Gradient, 0)
+            optimizer.Update()
+            yield ps |> Array.map (fun p -> Array.map float p.Value) |]
+    Assert.Equal(int64 steps, optimizer.Step)
+    path
+
+let private cases =
+    [ "sgd", Optimizer.Sgd (0.05, 0.0, false), 0.0
+      "sgd with momentum", Optimizer.Sgd (0.05, 0.9, false), 0.0
+      "sgd with Nesterov momentum", Optimizer.Sgd (0.05, 0.9, true), 0.0
+      "sgd with momentum and weight decay", Optimizer.Sgd (0.05, 0.5, false), 0.1
+      "adam, Keras's defaults at lr 0.01", Optimizer.Adam (0.01, 0.9, 0.999, 1e-7), 0.0
+      "adam with a large epsilon", Optimizer.Adam (0.02, 0.8, 0.99, 1e-3), 0.0
+      "adam with weight decay", Optimizer.Adam (0.01, 0.9, 0.999, 1e-7), 0.05
+      "rmsprop, Keras's defaults at lr 0.01", Optimizer.RmsProp (0.01, 0.9, 0.0, 1e-7), 0.0
+      "rmsprop with momentum and a large epsilon", Optimizer.RmsProp (0.01, 0.8, 0.9, 1e-3), 0.0
+      "rmsprop with weight decay", Optimizer.RmsProp (0.005, 0.9, 0.0, 1e-7), 0.1 ]
+
+[<Fact>]
+let ``every optimizer follows PyTorch's trajectory over 30 steps of changing gradients`` () =
+    let answer = oracle "optimizers.py" {| cases = [| for name, o, decay in cases -> describe name o decay |] |}
+    let expected = [| for c in answer.GetProperty("trajectories").EnumerateArray() -> c |]
+    let failures =
+        [ for (name, o, decay), reference in Seq.zip cases expected do
+            let ours = trajectory o decay
+            let firstWrong =
+                Seq.zip ours (reference.EnumerateArray())
+                |> Seq.mapi (fun t (step, r) -> t, step, [| for p in r.EnumerateArray() -> numbers p |])
+                |> Seq.tryPick (fun (t, step, r) ->
+                    // float32 weights of magnitude ~1 against float64: 1e-5 of max(|w|, 1)
+                    [ for i in 0 .. step.Length - 1 do
+                        match (try assertRelative 1e-5 1.0 (sprintf "%s, step %d, %s" name (t + 1) (fst start[i])) r[i] step[i]; None
+                               with e -> Some e.Message) with
+                        | Some m -> yield m
+                        | None -> () ] |> List.tryHead)
+            match firstWrong with Some m -> yield m | None -> () ]
+    if not failures.IsEmpty then failwith (String.concat "\n\n" failures)
+
+[<Fact>]
+let ``the state holds the slots each optimizer keeps, one per trainable parameter, and nothing else`` () =
+    let state (o: Optimizer) =
+        let ps = [ parameter "d/kernel" [| 1.0f; 2.0f |] [| 0.5f; 0.5f |]; parameter "d/bias" [| 0.0f |] [| 0.5f |]; Parameter<float32>("f/kernel", [| 3 |], false) ]
+        let optimizer = Optimizers(o, ps)
+        optimizer.Update()
+        [ for name, values in optimizer.State -> name, values.Length ]
+    Assert.Empty(state (Optimizer.Sgd (0.1, 0.0, false)))
+    Assert.Equal<(string * int) list>([ "d/kernel/m", 2; "d/bias/m", 1 ], state (Optimizer.Sgd (0.1, 0.9, true)))
+    Assert.Equal<(string * int) list>([ "d/kernel/m", 2; "d/bias/m", 1; "d/kernel/v", 2; "d/bias/v", 1 ], state (Optimizer.Adam (0.1, 0.9, 0.999, 1e-7)))
+    Assert.Equal<(string * int) list>([ "d/kernel/v", 2; "d/bias/v", 1 ], state (Optimizer.RmsProp (0.1, 0.9, 0.0, 1e-7)))
+    Assert.Equal<(string * int) list>([ "d/kernel/m", 2; "d/bias/m", 1; "d/kernel/v", 2; "d/bias/v", 1 ], state (Optimizer.RmsProp (0.1, 0.9, 0.5, 1e-7)))

@@ -190,3 +190,62 @@ let ``past a thousand classes no confusion matrix is kept, and evaluation still 
     Assert.Equal(0, e.Confusion.Length)
     Assert.InRange(e.Accuracy, 0.0, 1.0)
     Assert.True(Double.IsFinite e.Loss)
+
+/// A model without dropout or batchnorm: with a learning rate of 0 its validation loss is the
+/// same every epoch, and one batch's update is a pure function of the weights.
+let private plain = graph "input 16x16x1\nconv 4 3x3 relu\nmaxpool 2\ndense 3 softmax"
+
+[<Fact>]
+let ``weight decay shrinks kernels by lr * decay before the step, and leaves biases alone`` () =
+    let first (decay: float) =
+        let s = TrainingSettings(1, 16, 5, 0.2, Optimizer.Sgd (0.1, 0.0, false), Loss.CrossEntropy, decay, folder ())
+        let t = Trainer(plain, data.Train, s, Silent())
+        let before = t.Network.Weights |> Seq.map (fun p -> p.Name, Array.copy p.Value) |> Array.ofSeq
+        t.TrainBatch(ReadOnlySpan [| 0 .. 15 |]) |> ignore
+        before, t.Network.Weights |> Seq.map (fun p -> Array.copy p.Value) |> Array.ofSeq
+    let start, plainStep = first 0.0
+    let start2, decayed = first 0.25
+    // the same seed, so the same starting weights and gradients: only the decay differs
+    Assert.Equal<float32[]>(start |> Array.collect snd, start2 |> Array.collect snd)
+    for (name, w0), without, withDecay in Array.zip3 start plainStep decayed do
+        let shrink = if name.EndsWith "/kernel" then 0.1 * 0.25 else 0.0
+        let expected = Array.map2 (fun (w: float32) (u: float32) -> float u - shrink * float w) w0 without
+        assertClose 1e-6 expected (Array.map float withDecay)
+
+/// Records the rate scale each epoch ran at.
+type private Rates(trainer: Trainer ref) =
+    member val PerEpoch = ResizeArray<float>()
+    interface ITrainingReport with
+        member _.Started _ = ()
+        member _.Progress(_, _, _, _, _, _) = ()
+        member this.EpochDone _ = this.PerEpoch.Add trainer.Value.Optimizer.LearningRateScale
+        member _.Stopped _ = ()
+
+[<Fact>]
+let ``reduce-on-plateau multiplies the rate by its factor after every patience epochs without a better validation loss`` () =
+    let trainer = ref Unchecked.defaultof<Trainer>
+    let rates = Rates trainer
+    let s = TrainingSettings(7, 16, 5, 0.2, Optimizer.Sgd (0.0, 0.0, false), Loss.CrossEntropy, 0.0, folder (), Schedule = Schedule.Plateau (2, 0.5))
+    trainer.Value <- Trainer(plain, data.Train, s, rates)
+    trainer.Value.Run(TrainingPosition.Start, CancellationToken.None) |> ignore
+    // epoch 1 sets the best loss; epochs 2 and 3 are no better: halved from epoch 4; 4 and 5: from epoch 6
+    Assert.Equal<float list>([ 1.0; 1.0; 1.0; 0.5; 0.5; 0.25; 0.25 ], List.ofSeq rates.PerEpoch)
+
+[<Fact>]
+let ``PredictBatch counts the examples whose most likely class is their label, for any indices and a partial batch`` () =
+    let t = Trainer(plain, data.Train, TrainingSettings(1, 16, 5, 0.2, Optimizer.Adam (0.01, 0.9, 0.999, 1e-7), Loss.CrossEntropy, 0.0, folder ()), Silent())
+    t.Run(TrainingPosition.Start, CancellationToken.None) |> ignore
+    // an independent forward pass, one example at a time, on pixels / 255 computed here
+    let single = Network<float32>(plain, 1)
+    for (a: Parameter<float32>), b in Seq.zip single.Weights t.Network.Weights do b.Value.CopyTo(a.Value, 0)
+    let set = data.Test
+    let predicted index =
+        for i in 0 .. set.ExampleSize - 1 do single.Input[i] <- float32 set.Pixels[index * set.ExampleSize + i] / 255.0f
+        single.Forward(false)
+        let out = single.Output.ToArray()
+        Array.findIndex ((=) (Array.max out)) out
+    for indices in [ [| 0 .. 15 |]; [| for i in 0 .. 15 -> set.Count - 1 - 7 * i |]; [| 3; 50; 17; 99; 4 |] ] do
+        let expected = indices |> Array.filter (fun i -> predicted i = set.Labels[i]) |> Array.length
+        Assert.Equal(expected, t.PredictBatch(set, ReadOnlySpan indices))
+    // (the trained model gets some right, so the counts above are not all trivially 0)
+    Assert.InRange(t.PredictBatch(set, ReadOnlySpan [| 0 .. 15 |]), 1, 16)
