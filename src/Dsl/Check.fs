@@ -55,11 +55,14 @@ type private Builder(program: Program) =
     let active = Stack<string>()
     let mutable current: Pos = { Line = 1; Col = 1; Length = 1 }
     let warned = HashSet<int * int>()
+    let positions = Dictionary<int, Pos>()
 
     member _.Nodes = nodes
     member _.Diagnostics = diagnostics
     member _.Lets = lets
     member _.SoftmaxAt = softmaxAt
+    /// Where each node's layer is written (for diagnostics about the finished graph).
+    member _.Positions = positions
     /// The blocks being expanded, innermost first (a block may not use itself).
     member _.Active = active
     member _.TooMany = tooMany
@@ -120,6 +123,7 @@ type private Builder(program: Program) =
                 { Id = id; Name = name; Kind = kind; Activation = activation
                   Inputs = inputs |> List.map fst; InputShapes = inputs |> List.map snd
                   OutputShape = output; Trainable = trainable; SourceLine = line; Given = None }
+            positions[id] <- if current.Line = line then current else { Line = line; Col = 1; Length = 1 }
             Some (id, output)
 
 let private describeShape (s: Shape) =
@@ -245,7 +249,7 @@ let private readOptions (b: Builder) (layer: Layer) : Options =
                 if List.contains w Parser.layerKeywords then
                     Some (sprintf "'%s' is a layer: separate layers with ';' or a new line" w)
                 else
-                    M.didYouMean w (allowed |> List.filter (fun a -> not (a.EndsWith("N", StringComparison.Ordinal))))
+                    M.kerasOrDidYouMean w (allowed |> List.filter (fun a -> not (a.EndsWith("N", StringComparison.Ordinal))))
                     |> Option.orElse (
                         if allowed.IsEmpty then Some (sprintf "%s takes no options" word)
                         else Some (sprintf "%s takes: %s" word (String.Join(", ", allowed))))
@@ -887,9 +891,9 @@ let rec private layer (b: Builder) (env: Map<string, Number>) (flow: Flow) (l: L
                 finally b.Active.Pop() |> ignore
             else None
         | _ ->
-            let candidates = Parser.layerKeywords @ List.ofSeq b.Lets.Keys
+            let candidates = Parser.layerKeywords @ [ "let"; "train" ] @ List.ofSeq b.Lets.Keys
             let hint =
-                M.didYouMean name candidates
+                M.kerasOrDidYouMean name candidates
                 |> Option.orElse (Some "define it first with 'let NAME = ...', or see docs/language.md for the layers")
             b.Report M.UnknownLayer pos (sprintf "unknown layer or block '%s'" name) hint
             None
@@ -963,7 +967,7 @@ let private training (b: Builder) (section: Located<Setting list> option) : Trai
         let k = s.Key.Value
         if not (List.contains k keys) then
             b.Report M.UnknownSetting s.Key.Pos (sprintf "unknown training setting '%s'" k)
-                (M.didYouMean k keys |> Option.orElse (Some (sprintf "the settings are: %s" (String.Join(", ", keys)))))
+                (M.kerasOrDidYouMean k keys |> Option.orElse (Some (sprintf "the settings are: %s" (String.Join(", ", keys)))))
         elif seen.ContainsKey k then
             b.Report M.DuplicateSetting s.Key.Pos (sprintf "'%s' is set twice (first at line %d)" k seen[k].Key.Pos.Line) (Some "keep one of them")
         else seen[k] <- s
@@ -1003,13 +1007,24 @@ let private training (b: Builder) (section: Located<Setting list> option) : Trai
             | other ->
                 let text = Pretty.settingValue other
                 let names = options |> List.map fst
-                let hint = M.didYouMean text names |> Option.defaultValue (sprintf "one of: %s" (String.Join(", ", names)))
+                let hint = M.kerasOrDidYouMean text names |> Option.defaultValue (sprintf "one of: %s" (String.Join(", ", names)))
                 bad s (sprintf "'%s' cannot be %s" k text) hint
                 None)
     let data =
         single "data" (fun s v ->
+            // A path is read at run time (it may not exist yet when the model is written);
+            // a name must be one of the built-in sets, so that a misspelling fails here.
+            let isPath (w: string) = w.Contains '/' || w.Contains '.' || w.Contains '\\'
             match v.Value with
-            | Word w | Text w -> Some w
+            | Word w | Text w when isPath w || List.contains (w.Trim().ToLowerInvariant()) M.dataSetNames -> Some w
+            | Word w | Text w ->
+                let names = String.Join(", ", M.dataSetNames)
+                let hint =
+                    match M.suggest w M.dataSetNames with
+                    | Some n -> sprintf "did you mean '%s'? (the data sets are %s, or a path)" n names
+                    | None -> sprintf "the data sets are %s; a folder or .csv file is written as a path, as data \"./%s\"" names w
+                bad s (sprintf "'%s' is not a known data set nor a path" w) hint
+                None
             | Num _ -> bad s "'data' names a data set or a path" "for example: data fashion-mnist, or data \"path/to/folder\""; None)
     let inf = Double.PositiveInfinity
     let lr = numberIn "lr" 0.0 inf true false
@@ -1150,6 +1165,30 @@ let check (program: Program) : Result<Graph * Diagnostic list, Diagnostic list> 
                     (Some "move softmax to the last layer, or use relu here")
             | None -> ()
     let nodes = List.ofSeq b.Nodes
+    // Cross-entropy reads the outputs as probabilities: after a layer without softmax it
+    // clamps raw values and trains on them silently (a model without trainable parameters
+    // is only applied, never trained, so it is left alone).
+    if (settings.Loss = None || settings.Loss = Some Loss.CrossEntropy) && not (b.Diagnostics |> Seq.exists Diagnostic.isError) then
+        let last = nodes |> List.rev |> List.tryFind (fun n -> match n.Kind with LayerKind.Reshape | LayerKind.Flatten | LayerKind.Dropout _ -> false | _ -> true)
+        let learns = nodes |> List.exists (fun n -> fst (Cost.parameters n) > 0L)
+        match last with
+        | Some n when learns && n.Kind <> LayerKind.Input && n.Activation <> Activation.Softmax ->
+            let at = match b.Positions.TryGetValue n.Id with | true, p -> p | _ -> { Line = n.SourceLine; Col = 1; Length = 1 }
+            let loss = if settings.Loss.IsNone then "cross-entropy (the default loss)" else "cross-entropy"
+            let outputs = Cost.elements n.OutputShape
+            if n.Activation = Activation.Sigmoid && outputs = Some 1L then
+                b.Report M.NoSoftmax at
+                    (sprintf "%s on one sigmoid output: cross-entropy expects one probability per class" loss)
+                    (Some "for a yes/no output, set 'loss binarycrossentropy' in the train section")
+            else
+                let act =
+                    match n.Activation with
+                    | Activation.Linear -> "linear" | Activation.Relu -> "relu" | Activation.Sigmoid -> "sigmoid"
+                    | Activation.Tanh -> "tanh" | Activation.Elu _ -> "elu" | Activation.LeakyRelu _ -> "leakyrelu" | Activation.Softmax -> "softmax"
+                b.Report M.NoSoftmax at
+                    (sprintf "%s after %s, which ends in %s, not softmax: training would read its raw outputs, clamped, as probabilities" loss n.Name act)
+                    (Some "end the model with softmax (as 'dense 10 softmax'), or set another loss in the train section, as 'loss mse'")
+        | _ -> ()
     if sawInput && not nodes.IsEmpty && not (b.Diagnostics |> Seq.exists Diagnostic.isError) then
         let trainable, frozen = nodes |> List.map Cost.parameters |> List.fold (fun (a, c) (x, y) -> a + x, c + y) (0L, 0L)
         let peak = nodes |> List.choose Cost.activationBytes |> List.fold (+) 0L
