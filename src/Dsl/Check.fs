@@ -557,7 +557,7 @@ let private convolution (b: Builder) env (opts: Options) (l: Layer) (flow: Flow)
     let k = resolvePair b env "the kernel size" 1L kernel
     let spec = k |> Option.bind (fun k -> windowSpec b env k (1, 1) opts)
     let pos = l.Pos
-    let what = match l.Syntax with DepthwiseConv _ -> "dwconv" | SeparableConv _ -> "sepconv" | _ -> "conv"
+    let what = match l.Syntax with DepthwiseConv _ -> "dwconv" | SeparableConv _ -> "sepconv" | LiteralKernel _ -> "kernel" | _ -> "conv"
     match flow, filters, spec with
     | Some (id, shape), Some f, Some spec ->
         let cin = Cost.channels shape
@@ -654,22 +654,38 @@ let rec private layer (b: Builder) (env: Map<string, Number>) (flow: Flow) (l: L
                 None
             else addOne (LayerKind.Maxout k) Activation.Linear (id, shape) (Vector (n / k)) "maxout"
         | _ -> None
+    | LiteralKernel t when (match literalShape t with Ok [ _; _; _ ] -> true | _ -> false) ->
+        // One matrix per input channel, summed into one output channel: a convolution with one
+        // filter whose kernel is the literal, frozen and without bias, so that the runtime
+        // needs no layer of its own for it (a named or 2-D kernel is depthwise instead).
+        let c, kh, kw = match literalShape t with Ok [ c; kh; kw ] -> c, kh, kw | _ -> 0, 0, 0
+        match flow with
+        | Some (_, (Image (_, _, cin) as shape)) when cin <> c ->
+            b.Report M.BadWeights t.Pos
+                (sprintf "this kernel has %d %s, one per input channel, but its input %s has %s" c (if c = 1 then "matrix" else "matrices") (describeShape shape) (plural (int64 cin) "channel"))
+                (Some (sprintf "write %d %dx%d matri%s, one per channel, or one matrix to apply to every channel separately" cin kh kw (if cin = 1 then "x" else "ces")))
+            None
+        | _ ->
+            let kernel = { Value = [ Size (Int (int64 kh)); Size (Int (int64 kw)) ]; Pos = t.Pos }
+            convolution b env { opts with Weights = Some t; Frozen = true; NoBias = true } l flow (Some 1) t.Pos kernel 1 false act "kernel" true
     | NamedKernel _ | LiteralKernel _ ->
         let name, kernels =
             match l.Syntax with
             | NamedKernel n -> n, Kernels.tryFind n |> Option.map Array.ofSeq
-            | LiteralKernel rows ->
-                let widths = rows |> List.map (fun r -> r.Value.Length) |> List.distinct
-                match rows, widths with
-                | [], _ | _, [ 0 ] ->
-                    b.Report M.BadKernelLiteral pos "the kernel matrix is empty" (Some "write it row by row: kernel [[1,0,-1],[1,0,-1],[1,0,-1]]")
+            | LiteralKernel t ->
+                let example = "write it row by row, as kernel [[1 0 -1] [1 0 -1] [1 0 -1]], or one matrix per input channel, as kernel [[[1]] [[1]] [[1]]]"
+                match literalShape t with
+                | Ok [ _; _ ] ->
+                    let rows = match t.Value with Items rows -> rows | Scalar _ -> []
+                    "kernel", Some [| rows |> List.map (fun r -> literalValues r.Value |> Array.ofList) |> Array.ofList |]
+                | Ok shape ->
+                    b.Report M.BadKernelLiteral t.Pos
+                        (sprintf "a kernel is a matrix or one matrix per input channel, found %s" (if shape.IsEmpty then "one number" else String.Join("x", shape) + " values"))
+                        (Some example)
                     "kernel", None
-                | _, [ _ ] -> "kernel", Some [| rows |> List.map (fun r -> Array.ofList r.Value) |> Array.ofList |]
-                | _ ->
-                    let bad = rows |> List.find (fun r -> r.Value.Length <> rows.Head.Value.Length)
-                    b.Report M.BadKernelLiteral bad.Pos
-                        (sprintf "this row has %d values but the first has %d" bad.Value.Length rows.Head.Value.Length)
-                        (Some "every row of a kernel has the same length")
+                | Result.Error (p, message) ->
+                    let message = if message.StartsWith("an empty", StringComparison.Ordinal) then "the kernel is empty" else sprintf "the kernel is not rectangular: %s" message
+                    b.Report M.BadKernelLiteral p message (Some example)
                     "kernel", None
             | _ -> "kernel", None
         match flow, kernels with

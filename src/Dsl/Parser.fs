@@ -174,16 +174,6 @@ let private layerOption: P<Located<LayerOption>> =
 
 let private options: P<Located<LayerOption> list> = many (ws >>? layerOption)
 
-let private matrix: P<Located<float list> list> =
-    let value =
-        number |>> function
-            | Int v -> float v
-            | Float v -> v
-            | Ref _ -> nan
-    let row = located (between (skipChar '[' >>. spaces) (skipChar ']') (sepEndBy (value .>> spaces) (skipChar ',' >>. spaces)))
-    between (skipChar '[' >>. spaces) (skipChar ']') (sepEndBy (row .>> spaces) (skipChar ',' >>. spaces))
-    <?> "a matrix such as [[1,0,-1],[1,0,-1],[1,0,-1]]"
-
 let private layer, private layerRef = createParserForwardedToRef<Layer, unit> ()
 
 /// Layers separated by `;` or new lines, inside parentheses.
@@ -219,7 +209,7 @@ let private arguments (keyword: string) : P<LayerSyntax> =
     | "dwconv" -> arg dims |>> DepthwiseConv
     | "sepconv" -> pipe2 (arg (sizeBeforeCount keyword >>. numberOrRef)) (arg dims) (fun f k -> SeparableConv (f, k))
     | "maxout" -> arg numberOrRef |>> Maxout
-    | "kernel" -> arg matrix |>> LiteralKernel
+    | "kernel" -> arg (located tensorLiteral) |>> LiteralKernel
     | "maxpool" | "avgpool" | "minpool" ->
         opt (ws >>? dims) |>> fun size ->
             Pool (poolKind keyword, size |> Option.defaultValue { Value = [ Size (Int 2L) ]; Pos = Pos.None })

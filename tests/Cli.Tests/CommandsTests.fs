@@ -214,3 +214,14 @@ let ``predict on one sigmoid output prints its probability and the threshold`` (
     let code, text, err = run (fun c -> Commands.predict c model (Some (Path.Combine(out, "best.ckpt"))) [ input ] 5)
     Assert.True((code = 0), err)
     Assert.Matches("^" + System.Text.RegularExpressions.Regex.Escape(input) + ": p = 0\\.\\d{4} \\(class 1 if > 0\\.5\\)\r?\n$", text)
+
+[<Fact>]
+let ``a kernel with one matrix per colour channel sums the channels into one map`` () =
+    let model = tempModel "input 2x2x3\nkernel [[[1 0] [0 0]] [[0 1] [0 0]] [[0 0] [0 2]]]\n"
+    let input = Path.Combine(tempFolder (), "rgb.txt")
+    File.WriteAllText(input, "1 2\n3 4\n\n10 20\n30 40\n\n100 200\n300 400\n")
+    let code, text, err = run (fun c -> Commands.apply c model input None 0 None)
+    Assert.True((code = 0), err)
+    // 1*1 (red, top left) + 1*20 (green, top right) + 2*400 (blue, bottom right)
+    Assert.EndsWith("kernel (Conv2D): 1x1x1\n     821\n", text.Replace("\r\n", "\n"))
+    Assert.Equal("", err)

@@ -450,3 +450,29 @@ let ``cross-entropy after a last layer without softmax warns, unless the loss is
     quiet "input 8\ndense 3\ntrain\n  loss mse"
     // Fixed kernels have nothing to train: such a model is only applied.
     quiet "input 6x6x1\nkernel [[1,0,-1],[1,0,-1],[1,0,-1]]"
+
+// ---- fixed kernels over colour channels ----
+
+[<Fact>]
+let ``a kernel with one matrix per input channel is a frozen one-filter conv that sums the channels`` () =
+    let g = graph "input 8x8x2\nkernel [[[1 2] [3 4]] [[5 6] [7 8]]] same relu"
+    let node = g.Output
+    Assert.Equal(Image (Dim.Known 8, Dim.Known 8, 1), node.OutputShape)
+    match node.Kind with
+    | LayerKind.Conv c -> Assert.Equal((1, 1, false, 2, 2), (c.Filters, c.Groups, c.Bias, c.Window.KernelH, c.Window.KernelW))
+    | other -> failwithf "expected a conv, got %A" other
+    Assert.False(node.Trainable)
+    Assert.Equal(Activation.Relu, node.Activation)
+    Assert.Equal((0L, 8L), Cost.parameters node)
+    // Held HWIO: ((y * kw + x) * channels + channel) * filters + filter.
+    Assert.Equal<float[]>([| 1.; 5.; 2.; 6.; 3.; 7.; 4.; 8. |], node.Given.Value.Kernel)
+    Assert.Equal(None, node.Given.Value.Bias)
+    // A matrix per channel needs as many matrices as the input has channels.
+    let d = only "CNN206" "input 8x8x3\nkernel [[[1 0] [0 1]] [[1 0] [0 1]]]"
+    Assert.Equal("this kernel has 2 matrices, one per input channel, but its input 8x8x3 has 3 channels", d.Message)
+    Assert.Equal((2, 8), (d.Pos.Line, d.Pos.Col))
+    // A single matrix is still applied to each channel separately.
+    match (graph "input 8x8x2\nkernel [[1 0] [0 1]]").Output.Kind with
+    | LayerKind.FixedConv f -> Assert.Equal(1, f.Kernels.Length)
+    | other -> failwithf "expected a fixed kernel, got %A" other
+    Assert.Equal("a kernel is a matrix or one matrix per input channel, found one number", (only "CNN204" "input 8x8x1\nkernel 5").Message)
