@@ -242,7 +242,9 @@ let private readOptions (b: Builder) (layer: Layer) : Options =
           Weights = None; Bias = None; Groups = None }
     let twice (o: Located<LayerOption>) (kind: string) =
         b.Report M.DuplicateOption o.Pos (sprintf "'%s' gives %s a second %s" (optionName o.Value) word kind) (Some "keep one of them")
-    for o in layer.Options do
+    // An unknown layer (CNN002, often Keras's `Dense 10 softmax`) has no options to judge.
+    let unknownLayer = match layer.Syntax with Call (name, _) -> not (b.Lets.ContainsKey name) | _ -> false
+    for o in (if unknownLayer then [] else layer.Options) do
         match o.Value with
         | UnknownOption w ->
             let hint =

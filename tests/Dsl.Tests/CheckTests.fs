@@ -390,6 +390,8 @@ let ``every misspelled keyword gets a did-you-mean, transpositions included`` ()
     Assert.Equal("did you mean 'softmax'?", hintOf "CNN003" "input 8\ndense 2 sotfmax")
     Assert.Equal("did you mean 'maxpool'?", hintOf "CNN002" "input 8x8x1\nmxapool 2")
     Assert.Equal("did you mean 'batchnorm'?", hintOf "CNN002" "input 8x8x1\nbatchnrom")
+    Assert.Equal("did you mean 'let'?", hintOf "CNN002" "lte b = (dense 2)\ninput 8\ndense 2 softmax")
+    Assert.Equal("did you mean 'train'?", hintOf "CNN002" "input 8\ndense 2 softmax\ntrian")
     Assert.Equal("did you mean 'same'?", hintOf "CNN003" "input 8x8x1\nconv 8 3x3 smae")
     Assert.Equal("did you mean 'epochs'?", hintOf "CNN501" "input 2\ndense 1\ntrain\n  epcohs 3")
     Assert.Equal("did you mean 'optimizer'?", hintOf "CNN501" "input 2\ndense 1\ntrain\n  optimiser adam")
@@ -421,6 +423,8 @@ let ``Keras's names are mapped to the language's in hints`` () =
     Assert.Contains("'optimizer rmsprop'", optimizer "RMSprop")
     Assert.Contains("'same'", hintOf "CNN003" "input 8x8x1\nconv 8 3x3 padding same")
     Assert.Contains("'lr'", hintOf "CNN501" "input 2\ndense 2 softmax\ntrain\n  learning_rate 0.1")
+    // The unknown layer is the one mistake: its options are not judged against it.
+    Assert.Equal<string list>([ "CNN002" ], diagnostics "input 8\nDense 10 softmax" |> List.map (fun d -> d.Code))
 
 [<Fact>]
 let ``data-set names are checked, paths are not`` () =
