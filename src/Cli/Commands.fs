@@ -85,9 +85,20 @@ let memoryText (graph: CnnDsl.Graph.Graph) (batch: int) =
     let dynamic = graph.Nodes |> List.exists (fun n -> (CnnDsl.Graph.Cost.elements n.OutputShape).IsNone)
     if dynamic then sprintf "Training memory at batch %d: ? (the input size is dynamic)\n" batch
     else
-        let plan = CnnDsl.Runtime.MemoryPlan.Estimate(graph, batch)
-        sprintf "Training memory at batch %d (float32, Adam): %s = activations and gradients %s + layer buffers %s + parameters and gradients %s + optimizer state %s\n"
-            batch (Summary.bytesText plan.Total) (Summary.bytesText plan.Activations) (Summary.bytesText plan.Workspace)
+        // The optimizer `dsl run` would use: the train section's, else run's default, rmsprop
+        // (settingsOf); its values per trainable parameter are the arrays Optimizers allocates.
+        let optimizer, given =
+            match graph.Training.Optimizer with
+            | Some o -> o, "from the train section"
+            | None -> CnnDsl.Graph.Optimizer.RmsProp (0.001, 0.9, 0.0, 1e-7), "dsl run's default"
+        let name, slots =
+            match optimizer with
+            | CnnDsl.Graph.Optimizer.Adam _ -> "adam", 2
+            | CnnDsl.Graph.Optimizer.RmsProp (_, _, momentum, _) -> "rmsprop", (if momentum > 0.0 then 2 else 1)
+            | CnnDsl.Graph.Optimizer.Sgd (_, momentum, _) -> "sgd", (if momentum > 0.0 then 1 else 0)
+        let plan = CnnDsl.Runtime.MemoryPlan.Estimate(graph, batch, optimizerSlots = slots)
+        sprintf "Training memory at batch %d (float32, %s, %s: %d value%s per parameter): %s = activations and gradients %s + layer buffers %s + parameters and gradients %s + optimizer state %s\n"
+            batch name given slots (if slots = 1 then "" else "s") (Summary.bytesText plan.Total) (Summary.bytesText plan.Activations) (Summary.bytesText plan.Workspace)
             (Summary.bytesText plan.Parameters) (Summary.bytesText plan.OptimizerState)
 
 /// `dsl summary FILE [--batch N] [--graph dot|mermaid]`: the Keras-like table, or the layer
@@ -651,6 +662,13 @@ let apply (console: Console) (file: string) (input: string) (weights: string opt
             console.Err.WriteLine "dsl: learned layers ran with their initial (random) weights; give --weights CHECKPOINT for trained ones"
         Clean))
 
+/// A model with one output gives a value, not a ranking of classes: after a sigmoid, the
+/// probability of class 1.
+let private singleOutputText (graph: Graph) (value: float32) =
+    let last = graph.Nodes |> List.rev |> List.find (fun n -> match n.Kind with LayerKind.Reshape | LayerKind.Flatten | LayerKind.Dropout _ -> false | _ -> true)
+    if last.Activation = Activation.Sigmoid then sprintf "p = %.4f (class 1 if > 0.5)" value
+    else sprintf "%.4f" value
+
 /// `dsl predict FILE --weights W IMAGE...`: the top classes of each image, with probabilities.
 let predict (console: Console) (file: string) (weights: string option) (images: string list) (top: int) : int =
     match weights with
@@ -679,7 +697,10 @@ let predict (console: Console) (file: string) (weights: string option) (images: 
             checkFinite image input
             for i in 0 .. input.Values.Length - 1 do net.Input[i] <- float32 input.Values[i]
             net.Forward(false)
-            let ranked = net.Output.ToArray() |> Array.mapi (fun i p -> i, p) |> Array.sortByDescending snd |> Array.truncate top
+            let output = net.Output.ToArray()
+            if output.Length = 1 then console.Out.WriteLine(sprintf "%s: %s" image (singleOutputText graph output[0]))
+            else
+            let ranked = output |> Array.mapi (fun i p -> i, p) |> Array.sortByDescending snd |> Array.truncate top
             let name i = if isNull classes || i >= classes.Length then string i else classes[i]
             console.Out.WriteLine(sprintf "%s: %s" image (String.Join(", ", ranked |> Array.map (fun (i, p) -> sprintf "%s %.4f" (name i) p))))
         Clean))

@@ -128,7 +128,7 @@ let private runOptions () =
     let force = Option<bool>("--force", Description = "start a new run in a folder that holds one, replacing its checkpoints")
     let quiet = Option<bool>("--quiet", Description = "print only the test accuracy")
     let json = Option<bool>("--json", Description = "print one JSON record per epoch")
-    let limit = Option<Nullable<int>>("--limit", Description = "use only the first N training examples (and N/5 test examples)")
+    let limit = Option<Nullable<int>>("--limit", Description = "use only the first N training examples, and the first N/5 test examples (at least 1): the test loss and accuracy are then on those only")
     let weights = Option<string>("--weights", Description = "a checkpoint to start from (run) or to evaluate (eval)")
     let plot = Option<string>("--plot", Description = "draw the training curves (curves.png, after every epoch) and the test confusion matrix (confusion.png) into this folder")
     let positive (o: Option<Nullable<int>>) name =

@@ -55,11 +55,14 @@ type private Builder(program: Program) =
     let active = Stack<string>()
     let mutable current: Pos = { Line = 1; Col = 1; Length = 1 }
     let warned = HashSet<int * int>()
+    let positions = Dictionary<int, Pos>()
 
     member _.Nodes = nodes
     member _.Diagnostics = diagnostics
     member _.Lets = lets
     member _.SoftmaxAt = softmaxAt
+    /// Where each node's layer is written (for diagnostics about the finished graph).
+    member _.Positions = positions
     /// The blocks being expanded, innermost first (a block may not use itself).
     member _.Active = active
     member _.TooMany = tooMany
@@ -120,6 +123,7 @@ type private Builder(program: Program) =
                 { Id = id; Name = name; Kind = kind; Activation = activation
                   Inputs = inputs |> List.map fst; InputShapes = inputs |> List.map snd
                   OutputShape = output; Trainable = trainable; SourceLine = line; Given = None }
+            positions[id] <- if current.Line = line then current else { Line = line; Col = 1; Length = 1 }
             Some (id, output)
 
 let private describeShape (s: Shape) =
@@ -238,14 +242,16 @@ let private readOptions (b: Builder) (layer: Layer) : Options =
           Weights = None; Bias = None; Groups = None }
     let twice (o: Located<LayerOption>) (kind: string) =
         b.Report M.DuplicateOption o.Pos (sprintf "'%s' gives %s a second %s" (optionName o.Value) word kind) (Some "keep one of them")
-    for o in layer.Options do
+    // An unknown layer (CNN002, often Keras's `Dense 10 softmax`) has no options to judge.
+    let unknownLayer = match layer.Syntax with Call (name, _) -> not (b.Lets.ContainsKey name) | _ -> false
+    for o in (if unknownLayer then [] else layer.Options) do
         match o.Value with
         | UnknownOption w ->
             let hint =
                 if List.contains w Parser.layerKeywords then
                     Some (sprintf "'%s' is a layer: separate layers with ';' or a new line" w)
                 else
-                    M.didYouMean w (allowed |> List.filter (fun a -> not (a.EndsWith("N", StringComparison.Ordinal))))
+                    M.kerasOrDidYouMean w (allowed |> List.filter (fun a -> not (a.EndsWith("N", StringComparison.Ordinal))))
                     |> Option.orElse (
                         if allowed.IsEmpty then Some (sprintf "%s takes no options" word)
                         else Some (sprintf "%s takes: %s" word (String.Join(", ", allowed))))
@@ -553,7 +559,7 @@ let private convolution (b: Builder) env (opts: Options) (l: Layer) (flow: Flow)
     let k = resolvePair b env "the kernel size" 1L kernel
     let spec = k |> Option.bind (fun k -> windowSpec b env k (1, 1) opts)
     let pos = l.Pos
-    let what = match l.Syntax with DepthwiseConv _ -> "dwconv" | SeparableConv _ -> "sepconv" | _ -> "conv"
+    let what = match l.Syntax with DepthwiseConv _ -> "dwconv" | SeparableConv _ -> "sepconv" | LiteralKernel _ -> "kernel" | _ -> "conv"
     match flow, filters, spec with
     | Some (id, shape), Some f, Some spec ->
         let cin = Cost.channels shape
@@ -650,22 +656,38 @@ let rec private layer (b: Builder) (env: Map<string, Number>) (flow: Flow) (l: L
                 None
             else addOne (LayerKind.Maxout k) Activation.Linear (id, shape) (Vector (n / k)) "maxout"
         | _ -> None
+    | LiteralKernel t when (match literalShape t with Ok [ _; _; _ ] -> true | _ -> false) ->
+        // One matrix per input channel, summed into one output channel: a convolution with one
+        // filter whose kernel is the literal, frozen and without bias, so that the runtime
+        // needs no layer of its own for it (a named or 2-D kernel is depthwise instead).
+        let c, kh, kw = match literalShape t with Ok [ c; kh; kw ] -> c, kh, kw | _ -> 0, 0, 0
+        match flow with
+        | Some (_, (Image (_, _, cin) as shape)) when cin <> c ->
+            b.Report M.BadWeights t.Pos
+                (sprintf "this kernel has %d %s, one per input channel, but its input %s has %s" c (if c = 1 then "matrix" else "matrices") (describeShape shape) (plural (int64 cin) "channel"))
+                (Some (sprintf "write %d %dx%d matri%s, one per channel, or one matrix to apply to every channel separately" cin kh kw (if cin = 1 then "x" else "ces")))
+            None
+        | _ ->
+            let kernel = { Value = [ Size (Int (int64 kh)); Size (Int (int64 kw)) ]; Pos = t.Pos }
+            convolution b env { opts with Weights = Some t; Frozen = true; NoBias = true } l flow (Some 1) t.Pos kernel 1 false act "kernel" true
     | NamedKernel _ | LiteralKernel _ ->
         let name, kernels =
             match l.Syntax with
             | NamedKernel n -> n, Kernels.tryFind n |> Option.map Array.ofSeq
-            | LiteralKernel rows ->
-                let widths = rows |> List.map (fun r -> r.Value.Length) |> List.distinct
-                match rows, widths with
-                | [], _ | _, [ 0 ] ->
-                    b.Report M.BadKernelLiteral pos "the kernel matrix is empty" (Some "write it row by row: kernel [[1,0,-1],[1,0,-1],[1,0,-1]]")
+            | LiteralKernel t ->
+                let example = "write it row by row, as kernel [[1 0 -1] [1 0 -1] [1 0 -1]], or one matrix per input channel, as kernel [[[1]] [[1]] [[1]]]"
+                match literalShape t with
+                | Ok [ _; _ ] ->
+                    let rows = match t.Value with Items rows -> rows | Scalar _ -> []
+                    "kernel", Some [| rows |> List.map (fun r -> literalValues r.Value |> Array.ofList) |> Array.ofList |]
+                | Ok shape ->
+                    b.Report M.BadKernelLiteral t.Pos
+                        (sprintf "a kernel is a matrix or one matrix per input channel, found %s" (if shape.IsEmpty then "one number" else String.Join("x", shape) + " values"))
+                        (Some example)
                     "kernel", None
-                | _, [ _ ] -> "kernel", Some [| rows |> List.map (fun r -> Array.ofList r.Value) |> Array.ofList |]
-                | _ ->
-                    let bad = rows |> List.find (fun r -> r.Value.Length <> rows.Head.Value.Length)
-                    b.Report M.BadKernelLiteral bad.Pos
-                        (sprintf "this row has %d values but the first has %d" bad.Value.Length rows.Head.Value.Length)
-                        (Some "every row of a kernel has the same length")
+                | Result.Error (p, message) ->
+                    let message = if message.StartsWith("an empty", StringComparison.Ordinal) then "the kernel is empty" else sprintf "the kernel is not rectangular: %s" message
+                    b.Report M.BadKernelLiteral p message (Some example)
                     "kernel", None
             | _ -> "kernel", None
         match flow, kernels with
@@ -887,9 +909,9 @@ let rec private layer (b: Builder) (env: Map<string, Number>) (flow: Flow) (l: L
                 finally b.Active.Pop() |> ignore
             else None
         | _ ->
-            let candidates = Parser.layerKeywords @ List.ofSeq b.Lets.Keys
+            let candidates = Parser.layerKeywords @ [ "let"; "train" ] @ List.ofSeq b.Lets.Keys
             let hint =
-                M.didYouMean name candidates
+                M.kerasOrDidYouMean name candidates
                 |> Option.orElse (Some "define it first with 'let NAME = ...', or see docs/language.md for the layers")
             b.Report M.UnknownLayer pos (sprintf "unknown layer or block '%s'" name) hint
             None
@@ -963,7 +985,7 @@ let private training (b: Builder) (section: Located<Setting list> option) : Trai
         let k = s.Key.Value
         if not (List.contains k keys) then
             b.Report M.UnknownSetting s.Key.Pos (sprintf "unknown training setting '%s'" k)
-                (M.didYouMean k keys |> Option.orElse (Some (sprintf "the settings are: %s" (String.Join(", ", keys)))))
+                (M.kerasOrDidYouMean k keys |> Option.orElse (Some (sprintf "the settings are: %s" (String.Join(", ", keys)))))
         elif seen.ContainsKey k then
             b.Report M.DuplicateSetting s.Key.Pos (sprintf "'%s' is set twice (first at line %d)" k seen[k].Key.Pos.Line) (Some "keep one of them")
         else seen[k] <- s
@@ -1003,13 +1025,24 @@ let private training (b: Builder) (section: Located<Setting list> option) : Trai
             | other ->
                 let text = Pretty.settingValue other
                 let names = options |> List.map fst
-                let hint = M.didYouMean text names |> Option.defaultValue (sprintf "one of: %s" (String.Join(", ", names)))
+                let hint = M.kerasOrDidYouMean text names |> Option.defaultValue (sprintf "one of: %s" (String.Join(", ", names)))
                 bad s (sprintf "'%s' cannot be %s" k text) hint
                 None)
     let data =
         single "data" (fun s v ->
+            // A path is read at run time (it may not exist yet when the model is written);
+            // a name must be one of the built-in sets, so that a misspelling fails here.
+            let isPath (w: string) = w.Contains '/' || w.Contains '.' || w.Contains '\\'
             match v.Value with
-            | Word w | Text w -> Some w
+            | Word w | Text w when isPath w || List.contains (w.Trim().ToLowerInvariant()) M.dataSetNames -> Some w
+            | Word w | Text w ->
+                let names = String.Join(", ", M.dataSetNames)
+                let hint =
+                    match M.suggest w M.dataSetNames with
+                    | Some n -> sprintf "did you mean '%s'? (the data sets are %s, or a path)" n names
+                    | None -> sprintf "the data sets are %s; a folder or .csv file is written as a path, as data \"./%s\"" names w
+                bad s (sprintf "'%s' is not a known data set nor a path" w) hint
+                None
             | Num _ -> bad s "'data' names a data set or a path" "for example: data fashion-mnist, or data \"path/to/folder\""; None)
     let inf = Double.PositiveInfinity
     let lr = numberIn "lr" 0.0 inf true false
@@ -1150,6 +1183,30 @@ let check (program: Program) : Result<Graph * Diagnostic list, Diagnostic list> 
                     (Some "move softmax to the last layer, or use relu here")
             | None -> ()
     let nodes = List.ofSeq b.Nodes
+    // Cross-entropy reads the outputs as probabilities: after a layer without softmax it
+    // clamps raw values and trains on them silently (a model without trainable parameters
+    // is only applied, never trained, so it is left alone).
+    if (settings.Loss = None || settings.Loss = Some Loss.CrossEntropy) && not (b.Diagnostics |> Seq.exists Diagnostic.isError) then
+        let last = nodes |> List.rev |> List.tryFind (fun n -> match n.Kind with LayerKind.Reshape | LayerKind.Flatten | LayerKind.Dropout _ -> false | _ -> true)
+        let learns = nodes |> List.exists (fun n -> fst (Cost.parameters n) > 0L)
+        match last with
+        | Some n when learns && n.Kind <> LayerKind.Input && n.Activation <> Activation.Softmax ->
+            let at = match b.Positions.TryGetValue n.Id with | true, p -> p | _ -> { Line = n.SourceLine; Col = 1; Length = 1 }
+            let loss = if settings.Loss.IsNone then "cross-entropy (the default loss)" else "cross-entropy"
+            let outputs = Cost.elements n.OutputShape
+            if n.Activation = Activation.Sigmoid && outputs = Some 1L then
+                b.Report M.NoSoftmax at
+                    (sprintf "%s on one sigmoid output: cross-entropy expects one probability per class" loss)
+                    (Some "for a yes/no output, set 'loss binarycrossentropy' in the train section")
+            else
+                let act =
+                    match n.Activation with
+                    | Activation.Linear -> "linear" | Activation.Relu -> "relu" | Activation.Sigmoid -> "sigmoid"
+                    | Activation.Tanh -> "tanh" | Activation.Elu _ -> "elu" | Activation.LeakyRelu _ -> "leakyrelu" | Activation.Softmax -> "softmax"
+                b.Report M.NoSoftmax at
+                    (sprintf "%s after %s, which ends in %s, not softmax: training would read its raw outputs, clamped, as probabilities" loss n.Name act)
+                    (Some "end the model with softmax (as 'dense 10 softmax'), or set another loss in the train section, as 'loss mse'")
+        | _ -> ()
     if sawInput && not nodes.IsEmpty && not (b.Diagnostics |> Seq.exists Diagnostic.isError) then
         let trainable, frozen = nodes |> List.map Cost.parameters |> List.fold (fun (a, c) (x, y) -> a + x, c + y) (0L, 0L)
         let peak = nodes |> List.choose Cost.activationBytes |> List.fold (+) 0L

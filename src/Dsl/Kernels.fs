@@ -5,6 +5,11 @@ module CnnDsl.Dsl.Kernels
 
 let private m (rows: float list list) = rows |> List.map Array.ofList |> Array.ofList
 
+let private sobelX = m [ [ -1.; 0.; 1. ]; [ -2.; 0.; 2. ]; [ -1.; 0.; 1. ] ]
+let private sobelY = m [ [ -1.; -2.; -1. ]; [ 0.; 0.; 0. ]; [ 1.; 2.; 1. ] ]
+let private scharrX = m [ [ -3.; 0.; 3. ]; [ -10.; 0.; 10. ]; [ -3.; 0.; 3. ] ]
+let private scharrY = m [ [ -3.; -10.; -3. ]; [ 0.; 0.; 0. ]; [ 3.; 10.; 3. ] ]
+
 /// name -> the kernels it applies to each input channel (sobel and scharr give two: x then y).
 let named : (string * float[][][]) list =
     [ "identity", [| m [ [ 0.; 0.; 0. ]; [ 0.; 1.; 0. ]; [ 0.; 0.; 0. ] ] |]
@@ -16,14 +21,18 @@ let named : (string * float[][][]) list =
       "boxblur", [| m [ for _ in 1 .. 3 -> [ for _ in 1 .. 3 -> 1. / 9. ] ] |]
       "gaussianblur", [| m [ [ 1.; 2.; 1. ]; [ 2.; 4.; 2. ]; [ 1.; 2.; 1. ] ] |> Array.map (Array.map (fun v -> v / 16.)) |]
       // seed 003: vertical and horizontal edge detection on 6x6 images
+      // seed 003: vertical and horizontal edge detection on 6x6 images, as the seed writes them:
+      // positive where bright turns dark (to the right, downward), the opposite sign of sobelx
       "vedge", [| m [ [ 1.; 0.; -1. ]; [ 1.; 0.; -1. ]; [ 1.; 0.; -1. ] ] |]
       "hedge", [| m [ [ 1.; 1.; 1. ]; [ 0.; 0.; 0. ]; [ -1.; -1.; -1. ] ] |]
-      "sobelx", [| m [ [ -1.; 0.; 1. ]; [ -2.; 0.; 2. ]; [ -1.; 0.; 1. ] ] |]
-      "sobely", [| m [ [ -1.; -2.; -1. ]; [ 0.; 0.; 0. ]; [ 1.; 2.; 1. ] ] |]
-      "sobel", [| m [ [ -1.; 0.; 1. ]; [ -2.; 0.; 2. ]; [ -1.; 0.; 1. ] ]; m [ [ -1.; -2.; -1. ]; [ 0.; 0.; 0. ]; [ 1.; 2.; 1. ] ] |]
-      "scharrx", [| m [ [ 3.; 0.; -3. ]; [ 10.; 0.; -10. ]; [ 3.; 0.; -3. ] ] |]
-      "scharry", [| m [ [ 3.; 10.; 3. ]; [ 0.; 0.; 0. ]; [ -3.; -10.; -3. ] ] |]
-      "scharr", [| m [ [ 3.; 0.; -3. ]; [ 10.; 0.; -10. ]; [ 3.; 0.; -3. ] ]; m [ [ 3.; 10.; 3. ]; [ 0.; 0.; 0. ]; [ -3.; -10.; -3. ] ] |] ]
+      // Derivatives, as OpenCV's Sobel and Scharr: x positive where intensity increases to
+      // the right, y positive where it increases downward.
+      "sobelx", [| sobelX |]
+      "sobely", [| sobelY |]
+      "sobel", [| sobelX; sobelY |]
+      "scharrx", [| scharrX |]
+      "scharry", [| scharrY |]
+      "scharr", [| scharrX; scharrY |] ]
 
 let names = named |> List.map fst
 

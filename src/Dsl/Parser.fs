@@ -174,16 +174,6 @@ let private layerOption: P<Located<LayerOption>> =
 
 let private options: P<Located<LayerOption> list> = many (ws >>? layerOption)
 
-let private matrix: P<Located<float list> list> =
-    let value =
-        number |>> function
-            | Int v -> float v
-            | Float v -> v
-            | Ref _ -> nan
-    let row = located (between (skipChar '[' >>. spaces) (skipChar ']') (sepEndBy (value .>> spaces) (skipChar ',' >>. spaces)))
-    between (skipChar '[' >>. spaces) (skipChar ']') (sepEndBy (row .>> spaces) (skipChar ',' >>. spaces))
-    <?> "a matrix such as [[1,0,-1],[1,0,-1],[1,0,-1]]"
-
 let private layer, private layerRef = createParserForwardedToRef<Layer, unit> ()
 
 /// Layers separated by `;` or new lines, inside parentheses.
@@ -198,15 +188,28 @@ let private poolKind =
     | "avgpool" | "globalavgpool" -> AvgPool
     | _ -> MinPool
 
+/// `conv 3x3 8`: the size written before the filter count (Keras's order is the same as
+/// ours, but the slides write "a 3x3 conv with 8 filters"). Refused with the fix, at the size;
+/// `HINT|message|hint` carries the hint to `describe`.
+let private sizeBeforeCount (keyword: string) : P<unit> =
+    let size = many1Satisfy isDigit .>>? skipChar 'x' .>>. many1Satisfy (fun c -> isDigit c || c = 'x')
+    let count = opt (attempt (skipMany1 (anyOf " \t") >>. many1Satisfy isDigit .>> notFollowedBy (satisfy isWordChar)))
+    (attempt (lookAhead (size .>>. count))
+     >>= fun ((first, rest), n) ->
+        failFatally (
+            sprintf "HINT|%s takes the number of filters first, then the kernel size|write %s FILTERS KERNEL, e.g. %s %s %sx%s"
+                keyword keyword keyword (defaultArg n "8") first rest))
+    <|> preturn ()
+
 let private arguments (keyword: string) : P<LayerSyntax> =
     let arg p = ws >>. p
     match keyword with
     | "input" -> arg dims |>> Input
-    | "conv" -> pipe2 (arg numberOrRef) (arg dims) (fun f k -> Conv (f, k))
+    | "conv" -> pipe2 (arg (sizeBeforeCount keyword >>. numberOrRef)) (arg dims) (fun f k -> Conv (f, k))
     | "dwconv" -> arg dims |>> DepthwiseConv
-    | "sepconv" -> pipe2 (arg numberOrRef) (arg dims) (fun f k -> SeparableConv (f, k))
+    | "sepconv" -> pipe2 (arg (sizeBeforeCount keyword >>. numberOrRef)) (arg dims) (fun f k -> SeparableConv (f, k))
     | "maxout" -> arg numberOrRef |>> Maxout
-    | "kernel" -> arg matrix |>> LiteralKernel
+    | "kernel" -> arg (located tensorLiteral) |>> LiteralKernel
     | "maxpool" | "avgpool" | "minpool" ->
         opt (ws >>? dims) |>> fun size ->
             Pool (poolKind keyword, size |> Option.defaultValue { Value = [ Size (Int 2L) ]; Pos = Pos.None })
@@ -294,6 +297,22 @@ let private foundAt (text: string) (index: int) =
         | c when Char.IsControl c -> sprintf "the control character U+%04X" (int c), 1
         | c -> sprintf "'%c'" c, 1
 
+/// The language's own words: never taken for Keras's.
+let private ownWords = layerKeywords @ optionWords @ [ "let"; "train"; "shortcut"; "adam"; "sgd"; "rmsprop" ]
+
+/// A Keras name on the line of `index` (`Conv2D(32, (3, 3), padding='same')` fails to parse
+/// somewhere in its arguments), with how the language writes it.
+let private kerasWordOn (text: string) (index: int) =
+    let index = min index text.Length
+    let start = if index = 0 then 0 else text.LastIndexOf('\n', max 0 (index - 1)) + 1
+    let stop = match text.IndexOf('\n', start) with -1 -> text.Length | i -> i
+    // Words in a comment are prose, not code.
+    let line = text.Substring(start, stop - start).Split("//")[0]
+    Text.RegularExpressions.Regex.Matches(line, "[A-Za-z_][A-Za-z0-9_.]*")
+    |> Seq.map (fun m -> m.Value.TrimEnd('.'))
+    |> Seq.filter (fun w -> not (List.contains w ownWords))
+    |> Seq.tryPick Messages.keras
+
 let private describe (text: string) (line: int64) (col: int64) (index: int64) (err: ErrorMessageList) : Diagnostic =
     let messages = ErrorMessageList.ToSortedArray err
     let expected =
@@ -316,6 +335,11 @@ let private describe (text: string) (line: int64) (col: int64) (index: int64) (e
         let start = { Line = int line; Col = max 1 (int col - length); Length = length }
         Messages.make Messages.NumberTooLarge start parts[2] (Some "sizes and counts must be below 2,147,483,648")
     | None ->
+    match plain |> Array.tryFind (fun m -> m.StartsWith("HINT|", StringComparison.Ordinal)) with
+    | Some m ->
+        let parts = m.Split('|', 3)
+        Messages.make Messages.SyntaxError pos parts[1] (Some parts[2])
+    | None ->
         let message =
             match plain, expected with
             | [||], [||] -> sprintf "unexpected %s" found
@@ -326,7 +350,9 @@ let private describe (text: string) (line: int64) (col: int64) (index: int64) (e
                 sprintf "expected %s, found %s" alternatives found
             | ms, _ -> ms[0]
         let hint =
-            if found = "the end of the file" && text.Split('(').Length > text.Split(')').Length then Some "a '(' is never closed"
+            if found = "'#'" then Some "comments start with '//' (to the end of the line) or are written (* ... *); '#' is not a comment"
+            elif (kerasWordOn text (int index)).IsSome then kerasWordOn text (int index)
+            elif found = "the end of the file" && text.Split('(').Length > text.Split(')').Length then Some "a '(' is never closed"
             elif expected |> Array.contains "';' or a new line" then Some "put each layer on its own line or separate layers with ';'"
             else None
         Messages.make Messages.SyntaxError pos message hint

@@ -77,9 +77,7 @@ let rec layer (l: Layer) =
         | SeparableConv (f, k) -> sprintf "sepconv %s %s" (number f.Value) (dims k)
         | Maxout n -> "maxout " + number n.Value
         | NamedKernel name -> name
-        | LiteralKernel rows ->
-            let row (r: Located<float list>) = "[" + (r.Value |> List.map float |> String.concat ",") + "]"
-            "kernel [" + (rows |> List.map row |> String.concat ",") + "]"
+        | LiteralKernel t -> "kernel " + tensor t.Value
         | Pool (kind, size) -> sprintf "%s %s" (poolWord false kind) (dims size)
         | GlobalPool kind -> poolWord true kind
         | Dense units -> "dense " + number units.Value

@@ -67,9 +67,10 @@ type LayerSyntax =
     | SeparableConv of filters: Located<Number> * kernel: Dims
     /// max over groups of consecutive channels
     | Maxout of pieces: Located<Number>
-    /// a constant kernel: a named one (`sobel`, `laplacian` ...) or a literal matrix (`kernel [[...]]`)
+    /// a constant kernel: a named one (`sobel`, `laplacian` ...) or a literal: a matrix applied to
+    /// each channel (`kernel [[...]]`), or one matrix per input channel, summed (`kernel [[[...]]]`)
     | NamedKernel of name: string
-    | LiteralKernel of rows: Located<float list> list
+    | LiteralKernel of Located<TensorLiteral>
     | Pool of PoolKindSyntax * size: Dims
     | GlobalPool of PoolKindSyntax
     | Dense of units: Located<Number>

@@ -81,7 +81,22 @@ let ``summary prints the table with Keras's totals`` () =
     Assert.Contains("Model: \"fashion-mnist\"", out)
     Assert.Contains("Total params: 2,150,410 (8.20 MB)", out)
     Assert.Contains(" conv2d_3 (Conv2D, relu)", out)
-    Assert.Contains("Training memory at batch 32 (float32, Adam): ", out)
+    Assert.Contains("Training memory at batch 32 (float32, adam, from the train section: 2 values per parameter): ", out)
+
+[<Fact>]
+let ``summary --batch counts the optimizer state dsl run would keep`` () =
+    // 8 inputs to 4 units: 36 trainable parameters, 144 bytes per optimizer value.
+    let memory (train: string) =
+        let path = tempModel ("input 8\ndense 4 softmax\n" + train)
+        let code, out, err = run (fun c -> Commands.summary c path (Some 2) None)
+        Assert.True((code = 0), err)
+        let line = out.Split('\n') |> Array.find (fun l -> l.StartsWith "Training memory")
+        line.Substring(0, line.IndexOf(':')), line.Substring(line.LastIndexOf "optimizer state ")
+    Assert.Equal(("Training memory at batch 2 (float32, rmsprop, dsl run's default", "optimizer state 144 B"), memory "")
+    Assert.Equal(("Training memory at batch 2 (float32, adam, from the train section", "optimizer state 288 B"), memory "train\n  optimizer adam")
+    Assert.Equal(("Training memory at batch 2 (float32, sgd, from the train section", "optimizer state 0 B"), memory "train\n  optimizer sgd")
+    Assert.Equal(("Training memory at batch 2 (float32, sgd, from the train section", "optimizer state 144 B"), memory "train\n  optimizer sgd; momentum 0.9")
+    Assert.Equal(("Training memory at batch 2 (float32, rmsprop, from the train section", "optimizer state 288 B"), memory "train\n  optimizer rmsprop; momentum 0.9")
 
 [<Fact>]
 let ``summary of a broken model prints its diagnostics and exits 1`` () =
@@ -172,9 +187,10 @@ let ``predict refuses non-finite input values by position, and --top below 1`` (
         File.WriteAllText(p, text)
         p
     let good = matrix "1 0\n"
-    let code, text, err = run (fun c -> Commands.predict c xor weights [ good ] 1)
+    let code, text, err = run (fun c -> Commands.predict c xor weights [ good ] 3)
     Assert.True((code = 0), err)
-    Assert.StartsWith(good + ": ", text)
+    // One linear output is a value, not a ranking of classes.
+    Assert.Matches("^" + System.Text.RegularExpressions.Regex.Escape(good) + ": -?\\d+\\.\\d{4}\r?\n$", text)
     for bad, shown in [ "1 nan\n", "NaN at row 1, column 2"; "1e39 0\n", "1E+39 at row 1, column 1"; "0 -1e39\n", "-1E+39 at row 1, column 2" ] do
         let p = matrix bad
         let code, text, err = run (fun c -> Commands.predict c xor weights [ p ] 1)
@@ -227,3 +243,26 @@ let ``an any-size model trained small predicts, applies and shows at sizes it wa
     let code, _, err = run (fun c -> Commands.predict c (tempModel "input ?x?x1\nconv 2 3x3\nglobalavgpool\nsoftmax\n") (Some weights) [ tiny ] 1)
     Assert.Equal(2, code)
     Assert.Contains("at 1x1 the model does not check: kernel 3x3 on a 1x1 input gives no output", err)
+
+[<Fact>]
+let ``predict on one sigmoid output prints its probability and the threshold`` () =
+    let model = tempModel "input 2\ndense 2 relu\ndense 1 sigmoid\ntrain\n  data xor; loss bce; batch 4\n"
+    let out = tempFolder ()
+    let code, _, err = run (fun c -> Commands.run c model { Commands.RunOptions.Empty with Out = Some out; Epochs = Some 1; Quiet = true } System.Threading.CancellationToken.None)
+    Assert.True((code = 0), err)
+    let input = Path.Combine(out, "in.txt")
+    File.WriteAllText(input, "1 0\n")
+    let code, text, err = run (fun c -> Commands.predict c model (Some (Path.Combine(out, "best.ckpt"))) [ input ] 5)
+    Assert.True((code = 0), err)
+    Assert.Matches("^" + System.Text.RegularExpressions.Regex.Escape(input) + ": p = 0\\.\\d{4} \\(class 1 if > 0\\.5\\)\r?\n$", text)
+
+[<Fact>]
+let ``a kernel with one matrix per colour channel sums the channels into one map`` () =
+    let model = tempModel "input 2x2x3\nkernel [[[1 0] [0 0]] [[0 1] [0 0]] [[0 0] [0 2]]]\n"
+    let input = Path.Combine(tempFolder (), "rgb.txt")
+    File.WriteAllText(input, "1 2\n3 4\n\n10 20\n30 40\n\n100 200\n300 400\n")
+    let code, text, err = run (fun c -> Commands.apply c model input None 0 None)
+    Assert.True((code = 0), err)
+    // 1*1 (red, top left) + 1*20 (green, top right) + 2*400 (blue, bottom right)
+    Assert.EndsWith("kernel (Conv2D): 1x1x1\n     821\n", text.Replace("\r\n", "\n"))
+    Assert.Equal("", err)

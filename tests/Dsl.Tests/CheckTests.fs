@@ -48,6 +48,7 @@ let cases : obj[] list =
       [| "CNN310"; "input 8x8x6\nconv 8 3x3 groups 4"; 2; 19 |]
       [| "CNN401"; "input 28x28x1\nconv 2 3x3 s2"; 2; 12 |]
       [| "CNN402"; "input 50000\ndense 30000"; 1; 1 |]
+      [| "CNN403"; "input 8\ndense 4 relu\ndense 3"; 3; 1 |]
       [| "CNN501"; "input 2\ndense 1\ntrain\n  epoch 3"; 4; 3 |]
       [| "CNN502"; "input 2\ndense 1\ntrain\n  batch 0"; 4; 9 |]
       [| "CNN503"; "input 2\ndense 1\ntrain\n  batch 2\n  batch 4"; 5; 3 |] ]
@@ -375,3 +376,107 @@ let ``the uncovered-rows warning is only given where real rows are lost, once pe
     // A block used three times warns once, at its place in the block.
     let d = warnings "let down = (conv 4 3x3 s2)\ninput 26x26x1\ndown\nconv 1 1x1\ndown\ndown"
     Assert.Equal(1, d.Length)
+
+// ---- messages: did you mean, Keras's names, data sets, cross-entropy without softmax ----
+
+let private hintOf code text = (only code text).Hint |> Option.defaultValue ""
+
+[<Fact>]
+let ``every misspelled keyword gets a did-you-mean, transpositions included`` () =
+    Assert.Equal("did you mean 'conv'?", hintOf "CNN002" "input 8x8x1\ncovn 8 3x3")
+    Assert.Equal("did you mean 'relu'?", hintOf "CNN002" "input 8\ndense 2\nrleu")
+    Assert.Equal("did you mean 'relu'?", hintOf "CNN003" "input 8x8x1\nconv 8 3x3 rleu")
+    Assert.Equal("did you mean 'sigmoid'?", hintOf "CNN003" "input 8\ndense 2 sigmod")
+    Assert.Equal("did you mean 'softmax'?", hintOf "CNN003" "input 8\ndense 2 sotfmax")
+    Assert.Equal("did you mean 'maxpool'?", hintOf "CNN002" "input 8x8x1\nmxapool 2")
+    Assert.Equal("did you mean 'batchnorm'?", hintOf "CNN002" "input 8x8x1\nbatchnrom")
+    Assert.Equal("did you mean 'let'?", hintOf "CNN002" "lte b = (dense 2)\ninput 8\ndense 2 softmax")
+    Assert.Equal("did you mean 'train'?", hintOf "CNN002" "input 8\ndense 2 softmax\ntrian")
+    Assert.Equal("did you mean 'same'?", hintOf "CNN003" "input 8x8x1\nconv 8 3x3 smae")
+    Assert.Equal("did you mean 'epochs'?", hintOf "CNN501" "input 2\ndense 1\ntrain\n  epcohs 3")
+    Assert.Equal("did you mean 'optimizer'?", hintOf "CNN501" "input 2\ndense 1\ntrain\n  optimiser adam")
+    Assert.Equal("did you mean 'rmsprop'?", hintOf "CNN502" "input 2\ndense 1\ntrain\n  optimizer rmsporp")
+    Assert.Equal("did you mean 'mse'?", hintOf "CNN502" "input 2\ndense 1\ntrain\n  loss mes")
+    Assert.Equal("did you mean 'flip'?", hintOf "CNN502" "input 2\ndense 1\ntrain\n  augment filp")
+
+[<Fact>]
+let ``Keras's names are mapped to the language's in hints`` () =
+    let layer word = hintOf "CNN002" (sprintf "input 8x8x3\n%s 2" word)
+    Assert.Equal("Keras's Conv2D is written 'conv FILTERS KxK', e.g. conv 32 3x3 same relu", layer "Conv2D")
+    Assert.Contains("'maxpool SIZE'", layer "MaxPooling2D")
+    Assert.Contains("'avgpool SIZE'", layer "AveragePooling2D")
+    Assert.Contains("'dense UNITS'", layer "Dense")
+    Assert.Contains("'flatten'", layer "Flatten")
+    Assert.Contains("'dropout RATE'", layer "Dropout")
+    Assert.Contains("'batchnorm'", layer "BatchNormalization")
+    Assert.Contains("'dwconv KxK'", layer "DepthwiseConv2D")
+    Assert.Contains("'sepconv FILTERS KxK'", layer "SeparableConv2D")
+    Assert.Contains("'globalavgpool'", layer "GlobalAveragePooling2D")
+    let loss word = hintOf "CNN502" (sprintf "input 2\ndense 2 softmax\ntrain\n  loss %s" word)
+    Assert.Contains("'loss crossentropy'", loss "sparse_categorical_crossentropy")
+    Assert.Contains("'loss crossentropy'", loss "categorical_crossentropy")
+    Assert.Contains("'loss binarycrossentropy'", loss "binary_crossentropy")
+    Assert.Contains("'loss mse'", loss "mean_squared_error")
+    let optimizer word = hintOf "CNN502" (sprintf "input 2\ndense 2 softmax\ntrain\n  optimizer %s" word)
+    Assert.Contains("'optimizer adam'", optimizer "Adam")
+    Assert.Contains("'optimizer sgd'", optimizer "SGD")
+    Assert.Contains("'optimizer rmsprop'", optimizer "RMSprop")
+    Assert.Contains("'same'", hintOf "CNN003" "input 8x8x1\nconv 8 3x3 padding same")
+    Assert.Contains("'lr'", hintOf "CNN501" "input 2\ndense 2 softmax\ntrain\n  learning_rate 0.1")
+    // The unknown layer is the one mistake: its options are not judged against it.
+    Assert.Equal<string list>([ "CNN002" ], diagnostics "input 8\nDense 10 softmax" |> List.map (fun d -> d.Code))
+
+[<Fact>]
+let ``data-set names are checked, paths are not`` () =
+    let d = only "CNN502" "input 28x28x1\ndense 10 softmax\ntrain\n  data fashion_mnist"
+    Assert.Equal("'fashion_mnist' is not a known data set nor a path", d.Message)
+    Assert.StartsWith("did you mean 'fashion-mnist'?", d.Hint.Value)
+    Assert.Equal((4, 8), (d.Pos.Line, d.Pos.Col))
+    Assert.StartsWith("did you mean 'cifar10'?", hintOf "CNN502" "input 2\ndense 2 softmax\ntrain\n  data cifar-10")
+    Assert.Contains("\"./digits\"", hintOf "CNN502" "input 2\ndense 2 softmax\ntrain\n  data digits")
+    for ok in [ "fashion-mnist"; "mnist"; "cifar10"; "xor"; "shapes"; "MNIST"; "\"no/such/folder\""; "\"train.csv\""; "\"./digits\"" ] do
+        let text = sprintf "input 2\ndense 2 softmax\ntrain\n  data %s" ok
+        Assert.True(diagnostics text |> List.forall (fun d -> d.Code <> "CNN502"), ok)
+
+[<Fact>]
+let ``cross-entropy after a last layer without softmax warns, unless the loss is another`` () =
+    let d = only "CNN403" "input 8\ndense 4 relu\ndense 3\ndropout 0.5"
+    Assert.Equal("cross-entropy (the default loss) after dense_1, which ends in linear, not softmax: training would read its raw outputs, clamped, as probabilities", d.Message)
+    Assert.Equal((3, 1), (d.Pos.Line, d.Pos.Col))
+    Assert.Equal(Severity.Warning, d.Severity)
+    Assert.Equal("CNN403", (only "CNN403" "input 8x8x1\nconv 4 3x3 relu\ntrain\n  loss crossentropy").Code)
+    // One sigmoid output is a yes/no model: the hint is binary cross-entropy.
+    Assert.Contains("loss binarycrossentropy", hintOf "CNN403" "input 8\ndense 1 sigmoid")
+    let quiet text = Assert.True(diagnostics text |> List.forall (fun d -> d.Code <> "CNN403"), text)
+    quiet "input 8\ndense 3 softmax\nreshape 3"
+    quiet "input 8\ndense 3\nsoftmax"
+    quiet "input 8\ndense 1 sigmoid\ntrain\n  loss binarycrossentropy"
+    quiet "input 8\ndense 3\ntrain\n  loss mse"
+    // Fixed kernels have nothing to train: such a model is only applied.
+    quiet "input 6x6x1\nkernel [[1,0,-1],[1,0,-1],[1,0,-1]]"
+
+// ---- fixed kernels over colour channels ----
+
+[<Fact>]
+let ``a kernel with one matrix per input channel is a frozen one-filter conv that sums the channels`` () =
+    let g = graph "input 8x8x2\nkernel [[[1 2] [3 4]] [[5 6] [7 8]]] same relu"
+    let node = g.Output
+    Assert.Equal(Image (Dim.Known 8, Dim.Known 8, 1), node.OutputShape)
+    match node.Kind with
+    | LayerKind.Conv c -> Assert.Equal((1, 1, false, 2, 2), (c.Filters, c.Groups, c.Bias, c.Window.KernelH, c.Window.KernelW))
+    | other -> failwithf "expected a conv, got %A" other
+    Assert.False(node.Trainable)
+    Assert.Equal(Activation.Relu, node.Activation)
+    Assert.Equal((0L, 8L), Cost.parameters node)
+    // Held HWIO: ((y * kw + x) * channels + channel) * filters + filter.
+    Assert.Equal<float[]>([| 1.; 5.; 2.; 6.; 3.; 7.; 4.; 8. |], node.Given.Value.Kernel)
+    Assert.Equal(None, node.Given.Value.Bias)
+    // A matrix per channel needs as many matrices as the input has channels.
+    let d = only "CNN206" "input 8x8x3\nkernel [[[1 0] [0 1]] [[1 0] [0 1]]]"
+    Assert.Equal("this kernel has 2 matrices, one per input channel, but its input 8x8x3 has 3 channels", d.Message)
+    Assert.Equal((2, 8), (d.Pos.Line, d.Pos.Col))
+    // A single matrix is still applied to each channel separately.
+    match (graph "input 8x8x2\nkernel [[1 0] [0 1]]").Output.Kind with
+    | LayerKind.FixedConv f -> Assert.Equal(1, f.Kernels.Length)
+    | other -> failwithf "expected a fixed kernel, got %A" other
+    Assert.Equal("a kernel is a matrix or one matrix per input channel, found one number", (only "CNN204" "input 8x8x1\nkernel 5").Message)

@@ -34,3 +34,28 @@ let ``every error example in docs/errors.md produces its code`` () =
             let codes = diagnostics example |> List.map (fun d -> d.Code)
             Assert.True(List.contains entry.Code codes, sprintf "the example under %s gives %A" entry.Code codes)
         | [] -> failwithf "%s has no example in docs/errors.md" entry.Code
+
+[<Fact>]
+let ``docs/language.md writes every named kernel's matrix as Kernels.fs holds it`` () =
+    let doc = read [ "docs"; "language.md" ]
+    let section = Regex.Match(doc, "## Fixed kernels(.*?)(?=\n## )", RegexOptions.Singleline).Groups[1].Value
+    // A row: | `name` | `[[a b] [c d]] / N` then `[[...]]` ... |
+    let written =
+        Regex.Matches(section, "^\\| `(\\w+)` \\| (.*) \\|$", RegexOptions.Multiline)
+        |> Seq.map (fun row ->
+            let matrices =
+                Regex.Matches(row.Groups[2].Value, "`(\\[\\[.*?\\]\\])(?: / (\\d+))?`")
+                |> Seq.map (fun m ->
+                    let divisor = if m.Groups[2].Success then float m.Groups[2].Value else 1.0
+                    Regex.Matches(m.Groups[1].Value, "\\[([^\\[\\]]*)\\]")
+                    |> Seq.map (fun r ->
+                        r.Groups[1].Value.Split(' ', System.StringSplitOptions.RemoveEmptyEntries)
+                        |> Array.map (fun v -> float v / divisor))
+                    |> Array.ofSeq)
+                |> Array.ofSeq
+            row.Groups[1].Value, matrices)
+        |> Map.ofSeq
+    for name, kernels in Kernels.named do
+        Assert.True(written.ContainsKey name, sprintf "docs/language.md does not write %s's matrix" name)
+        Assert.Equal<float[][][]>(kernels, written[name])
+    Assert.Equal(Kernels.named.Length, written.Count)

@@ -155,3 +155,34 @@ let ``control characters, CRLF and an empty file end in diagnostics`` () =
         match Frontend.compile text with
         | Ok _ -> ()
         | Error ds -> Assert.All(ds, fun d -> Assert.True(d.Pos.Line >= 0 && d.Message <> ""))
+
+// ---- messages for common slips ----
+
+let private syntaxError text =
+    let _, errors = Parser.parse text
+    Assert.NotEmpty errors
+    errors.Head
+
+[<Fact>]
+let ``a '#' comment, at the start of a line or after a layer, is hinted to use '//'`` () =
+    for text, line, col in [ "# a model\ninput 2\ndense 1", 1, 1; "input 2\ndense 1 # the output", 2, 9 ] do
+        let d = syntaxError text
+        Assert.Equal((line, col), (d.Pos.Line, d.Pos.Col))
+        Assert.Equal(Some "comments start with '//' (to the end of the line) or are written (* ... *); '#' is not a comment", d.Hint)
+
+[<Fact>]
+let ``a kernel size before the filter count says the count comes first`` () =
+    let d = syntaxError "input 8x8x1\nconv 3x3 8"
+    Assert.Equal("conv takes the number of filters first, then the kernel size", d.Message)
+    Assert.Equal(Some "write conv FILTERS KERNEL, e.g. conv 8 3x3", d.Hint)
+    Assert.Equal((2, 6), (d.Pos.Line, d.Pos.Col))
+    Assert.Equal(Some "write sepconv FILTERS KERNEL, e.g. sepconv 16 5x5", (syntaxError "input 8x8x1\nsepconv 5x5 16 same").Hint)
+    Assert.Equal(Some "write conv FILTERS KERNEL, e.g. conv 8 1x7", (syntaxError "input 8x8x1\nconv 1x7").Hint)
+
+[<Fact>]
+let ``a Keras line that does not parse is hinted with the language's spelling`` () =
+    let d = syntaxError "input 28x28x1\nConv2D(32, (3, 3), padding='same')"
+    Assert.Equal(Some "Keras's Conv2D is written 'conv FILTERS KxK', e.g. conv 32 3x3 same relu", d.Hint)
+    Assert.Contains("'s2'", (syntaxError "input 28x28x1\nconv 8 3x3 strides 2").Hint.Value)
+    // Our own words on a broken line are not taken for Keras's.
+    Assert.Equal(Some "put each layer on its own line or separate layers with ';'", (syntaxError "input 2\ndense 1 )").Hint)

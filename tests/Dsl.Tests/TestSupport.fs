@@ -80,7 +80,7 @@ let rec stripLayer (l: Layer) : Layer =
         match l.Syntax with
         | Input d -> Input (stripDims d)
         | Conv (f, k) -> Conv (noPos f, stripDims k)
-        | LiteralKernel rows -> LiteralKernel (rows |> List.map noPos)
+        | LiteralKernel t -> LiteralKernel { Value = stripTensor t.Value; Pos = Pos.None }
         | Pool (k, d) -> Pool (k, stripDims d)
         | Dense u -> Dense (noPos u)
         | Reshape d -> Reshape (stripDims d)
@@ -154,7 +154,11 @@ let rec private layerOfDepth depth : Gen<Layer> =
           Gen.map2 (fun f k -> SeparableConv (at f, k)) number dimsOneOrTwo
           number |> Gen.map (at >> Maxout)
           Gen.elements Kernels.names |> Gen.map NamedKernel
-          Gen.listOfLength 3 (Gen.listOfLength 3 (Gen.choose (-9, 9) |> Gen.map float) |> Gen.map at) |> Gen.map LiteralKernel
+          // a matrix, or one matrix per input channel
+          (let value = Gen.choose (-9, 9) |> Gen.map (float >> Scalar >> at)
+           let items n (g: Gen<Located<TensorLiteral>>) = Gen.listOfLength n g |> Gen.map (Items >> at)
+           let matrix = items 3 (items 3 value)
+           Gen.oneof [ matrix; Gen.choose (1, 3) |> Gen.bind (fun c -> items c matrix) ] |> Gen.map LiteralKernel)
           Gen.map2 (fun k d -> Pool (k, d)) (Gen.elements [ MaxPool; AvgPool; MinPool ]) dimsOneOrTwo
           Gen.elements [ MaxPool; AvgPool; MinPool ] |> Gen.map GlobalPool
           number |> Gen.map (at >> Dense)
