@@ -191,6 +191,11 @@ let private showCommand () =
     command.Subcommands.Add confusion
     command
 
+let private lspCommand () =
+    let command = Command("lsp", "Serve the Language Server Protocol on stdin and stdout, for editors (never writes files).")
+    command.SetAction(fun (_: ParseResult) -> CnnDsl.Lsp.Server.run (Console.OpenStandardInput()) (Console.OpenStandardOutput()))
+    command
+
 [<EntryPoint>]
 let main argv =
     let root = RootCommand("dsl: write, check, train and understand convolutional networks from a text file.")
@@ -204,4 +209,5 @@ let main argv =
     root.Subcommands.Add(predictCommand ())
     root.Subcommands.Add(exportCommand ())
     root.Subcommands.Add(showCommand ())
+    root.Subcommands.Add(lspCommand ())
     root.Parse(argv).Invoke()
