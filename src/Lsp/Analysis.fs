@@ -24,20 +24,51 @@ module J =
     let location (uri: string) (r: TextRange) = obj [ "uri", str uri; "range", range r ]
     let edit (r: TextRange) (text: string) = obj [ "range", range r; "newText", str text ]
 
+let private offsetOf (doc: Document) (p: Pos) = doc.Offset { Line = p.Line - 1; Character = p.Col - 1 }
+
+/// Where a top-level item starts (a `let` block at its keyword) and ends.
+let itemSpan (doc: Document) (item: Item) : int * int =
+    let start =
+        match item with
+        | LayerItem l -> offsetOf doc l.Pos
+        | LetItem b ->
+            let nameAt = offsetOf doc b.Name.Pos
+            let i = doc.Text.LastIndexOf("let", max 0 (nameAt - 1), StringComparison.Ordinal)
+            if i >= 0 then i else nameAt
+    start, Scan.statementEnd doc.Text start
+
 type Analysis(doc: Document) =
     let compiled = Frontend.compile doc.Text
     let diagnostics = match compiled with Ok (_, ws) -> ws | Error ds -> ds
     let parsed = lazy (Parser.parse doc.Text)
+    /// The graph that shapes are read from: the whole model's, or, when it has errors, that of
+    /// the statements before the first error (so that shapes show up to the line being fixed).
+    let shaped =
+        lazy (
+            let program = fst parsed.Value
+            match compiled with
+            | Ok (graph, _) -> Some (program, graph)
+            | Error ds ->
+                match ds |> List.filter Diagnostic.isError |> List.map (fun d -> d.Pos.Line) |> List.filter (fun l -> l > 0) with
+                | [] -> None
+                | lines ->
+                    let first = List.min lines
+                    let before =
+                        program.Items |> List.takeWhile (fun item -> (doc.PositionAt(snd (itemSpan doc item))).Line + 1 < first)
+                    let prefix = { Items = before; Training = None }
+                    match Check.check prefix with
+                    | Ok (graph, _) -> Some (prefix, graph)
+                    | Error _ -> None)
     let layerMap =
         lazy (
-            match compiled with
-            | Ok (graph, _) -> Layers.build (fst parsed.Value) graph
-            | Error _ -> Layers.LayerMap())
+            match shaped.Value with
+            | Some (program, graph) -> Layers.build program graph
+            | None -> Layers.LayerMap())
     /// `dsl explain`'s paragraph of each node, by node name.
     let explained =
         lazy (
-            match compiled with
-            | Ok (graph, _) ->
+            match shaped.Value with
+            | Some (_, graph) ->
                 Explain.text graph
                 |> fun t -> t.Replace("\r\n", "\n").Split("\n\n", StringSplitOptions.RemoveEmptyEntries)
                 |> Array.choose (fun para ->
@@ -45,7 +76,7 @@ type Analysis(doc: Document) =
                     let cut = para.IndexOf " ("
                     if cut > 0 && not (para.StartsWith "Total params") then Some (para.Substring(0, cut), para) else None)
                 |> dict
-            | Error _ -> dict [])
+            | None -> dict [])
 
     member _.Document = doc
     member _.Diagnostics = diagnostics
@@ -128,19 +159,6 @@ let codeActions (uri: string) (a: Analysis) (range: TextRange) =
     |> J.arr
 
 // ---- statements and positions ----
-
-let private offsetOf (doc: Document) (p: Pos) = doc.Offset { Line = p.Line - 1; Character = p.Col - 1 }
-
-/// Where a top-level item starts (a `let` block at its keyword) and ends.
-let itemSpan (doc: Document) (item: Item) : int * int =
-    let start =
-        match item with
-        | LayerItem l -> offsetOf doc l.Pos
-        | LetItem b ->
-            let nameAt = offsetOf doc b.Name.Pos
-            let i = doc.Text.LastIndexOf("let", max 0 (nameAt - 1), StringComparison.Ordinal)
-            if i >= 0 then i else nameAt
-    start, Scan.statementEnd doc.Text start
 
 let private rangeOf (doc: Document) (a: int, b: int) = { Start = doc.PositionAt a; End = doc.PositionAt b }
 
