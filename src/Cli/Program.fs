@@ -193,6 +193,8 @@ let private showCommand () =
 
 let private lspCommand () =
     let command = Command("lsp", "Serve the Language Server Protocol on stdin and stdout, for editors (never writes files).")
+    // Some clients pass --stdio; stdio is the only transport, so it is accepted and changes nothing.
+    command.Options.Add(Option<bool>("--stdio", Description = "serve on stdin and stdout (the default and only transport)"))
     command.SetAction(fun (_: ParseResult) -> CnnDsl.Lsp.Server.run (Console.OpenStandardInput()) (Console.OpenStandardOutput()))
     command
 
