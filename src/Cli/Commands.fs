@@ -47,7 +47,7 @@ let private readModel (console: Console) (path: string) : string option =
 
 /// Reads and checks a model, printing its diagnostics; runs `f` on a clean model (with the
 /// file's text, for commands that re-check it at another input size).
-let private withModel (console: Console) (file: string) (f: string -> CnnDsl.Graph.Graph -> int) : int =
+let internal withModel (console: Console) (file: string) (f: string -> CnnDsl.Graph.Graph -> int) : int =
     match readModel console file with
     | None -> CannotRun
     | Some text ->
@@ -125,7 +125,7 @@ type RunOptions =
           Validation = None; Out = None; Resume = false; Quiet = false; Json = false; Limit = None; Weights = None; Plot = None }
 
 /// Runs a command's body, turning bad data, checkpoints and files into one-line messages.
-let private guarded (console: Console) (body: unit -> int) : int =
+let internal guarded (console: Console) (body: unit -> int) : int =
     try body () with
     | :? DataError as e -> console.Err.WriteLine("dsl: data: " + e.Message); CannotRun
     | :? CheckpointError as e -> console.Err.WriteLine("dsl: checkpoint " + e.Message); CannotRun
@@ -521,7 +521,7 @@ let private checkInput (graph: Graph) (file: string) (image: InputImage) =
 
 /// The graph at the size of an input: a dynamic input takes the size of what is applied;
 /// a fixed one must match it.
-let private sizedFor (text: string) (graph: Graph) (input: string) (image: InputImage) =
+let internal sizedFor (text: string) (graph: Graph) (input: string) (image: InputImage) =
     let graph =
         match graph.Input.OutputShape with
         | Image (h, w, _) when h = Dim.Dynamic || w = Dim.Dynamic ->
@@ -557,7 +557,7 @@ let apply (console: Console) (file: string) (input: string) (weights: string opt
                 File.WriteAllBytes(path, Export.FeatureMaps.Png(ReadOnlySpan layer.Output.Value, h, w, c))
                 console.Out.WriteLine("  " + path)
             | None -> console.Out.Write(matrixText node.OutputShape layer.Output.Value)
-        if weights.IsNone && net.Layers |> Seq.exists (fun l -> l.Parameters.Count > 0) then
+        if weights.IsNone && net.Layers |> Seq.exists (fun l -> l.Parameters.Count > 0 && l.Node.Given.IsNone) then
             console.Err.WriteLine "dsl: learned layers ran with their initial (random) weights; give --weights CHECKPOINT for trained ones"
         Clean))
 

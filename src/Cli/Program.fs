@@ -69,6 +69,25 @@ let private applyCommand () =
         Commands.apply (console ()) (r.GetValue file) (r.GetValue input) (r.GetValue weights |> Option.ofObj) (r.GetValue seed) (r.GetValue png |> Option.ofObj))
     command
 
+let private backpropCommand () =
+    let file = Argument<string>("file", Description = "a model file (.cnn)")
+    let input = Argument<string>("input", Description = "a text matrix (rows of numbers; channels separated by a blank line) or an image")
+    let target = Option<string>("--target", Description = "the wanted output: values (\"1 1 1 1\"), a class number (cross-entropy), or a file of values", Required = true)
+    let loss = Option<string>("--loss", Description = "mse, mae, crossentropy or binary_crossentropy (default: the file's train section, else crossentropy)")
+    let weights = Option<string>("--weights", Description = "a checkpoint (otherwise the file's hand-set weights, or random ones)")
+    let seed = Option<int>("--seed", Description = "seed of the random initial weights")
+    let command = Command("backprop", "One forward and backward pass: every layer's output, the loss, and every gradient (dL/d(output), weights, bias, input).")
+    command.Arguments.Add file
+    command.Arguments.Add input
+    command.Options.Add target
+    command.Options.Add loss
+    command.Options.Add weights
+    command.Options.Add seed
+    command.SetAction(fun (r: ParseResult) ->
+        Backprop.backprop (console ()) (r.GetValue file) (r.GetValue input) (r.GetValue target) (r.GetValue loss |> Option.ofObj)
+            (r.GetValue weights |> Option.ofObj) (r.GetValue seed))
+    command
+
 let private predictCommand () =
     let file = Argument<string>("file", Description = "a model file (.cnn)")
     let images = Argument<string[]>("images", Description = "images (png, jpg, bmp) or text matrices", Arity = ArgumentArity.OneOrMore)
@@ -206,6 +225,7 @@ let main argv =
     root.Subcommands.Add(explainCommand ())
     root.Subcommands.Add(gradcheckCommand ())
     root.Subcommands.Add(applyCommand ())
+    root.Subcommands.Add(backpropCommand ())
     root.Subcommands.Add(runCommand ())
     root.Subcommands.Add(evalCommand ())
     root.Subcommands.Add(predictCommand ())

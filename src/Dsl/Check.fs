@@ -38,7 +38,9 @@ type private Options =
       NoBias: bool
       Frozen: bool
       Project: bool
-      Activation: Located<ActivationSyntax> option }
+      Activation: Located<ActivationSyntax> option
+      Weights: Located<TensorLiteral> option
+      Bias: Located<TensorLiteral> option }
 
 type private Builder(program: Program) =
     let nodes = ResizeArray<Node>()
@@ -61,6 +63,9 @@ type private Builder(program: Program) =
     member _.TooMany = tooMany
     /// The layer being checked: where a diagnostic from Add points.
     member _.Current with get () = current and set v = current <- v
+
+    /// Attaches a node's hand-set weights (nodes are immutable records, so the node is replaced).
+    member _.SetGiven (id: int) (given: GivenWeights) = nodes[id] <- { nodes[id] with Given = Some given }
 
     /// Counts one layer visit; false (reported once) when expansion has gone on too long.
     member b.Visit (pos: Pos) =
@@ -108,7 +113,7 @@ type private Builder(program: Program) =
             nodes.Add
                 { Id = id; Name = name; Kind = kind; Activation = activation
                   Inputs = inputs |> List.map fst; InputShapes = inputs |> List.map snd
-                  OutputShape = output; Trainable = trainable; SourceLine = line }
+                  OutputShape = output; Trainable = trainable; SourceLine = line; Given = None }
             Some (id, output)
 
 let private describeShape (s: Shape) =
@@ -182,10 +187,10 @@ let private allowedOptions (syntax: LayerSyntax) : string list =
     let window = [ "sN"; "same"; "valid"; "pN"; "dN" ]
     let acts = Parser.activationNames
     match syntax with
-    | Conv _ -> window @ [ "nobias"; "frozen" ] @ acts
+    | Conv _ -> window @ [ "nobias"; "frozen"; "weights"; "bias" ] @ acts
     | NamedKernel _ | LiteralKernel _ -> window @ acts
     | Pool _ -> [ "sN"; "same"; "valid"; "pN" ]
-    | Dense _ -> [ "nobias"; "frozen" ] @ acts
+    | Dense _ -> [ "nobias"; "frozen"; "weights"; "bias" ] @ acts
     | BatchNorm -> [ "frozen" ] @ acts
     | Residual _ -> [ "project" ] @ acts
     | Concat _ -> acts
@@ -203,6 +208,8 @@ let private isAllowed (allowed: string list) (o: LayerOption) =
     | NoBias -> List.contains "nobias" allowed
     | Frozen -> true // any layer may be frozen; on a layer without parameters it changes nothing
     | Project -> List.contains "project" allowed
+    | Weights _ -> List.contains "weights" allowed
+    | BiasValues _ -> List.contains "bias" allowed
     | UnknownOption _ -> false
 
 let private layerWord (syntax: LayerSyntax) =
@@ -217,7 +224,8 @@ let private readOptions (b: Builder) (layer: Layer) : Options =
     let allowed = allowedOptions layer.Syntax
     let word = layerWord layer.Syntax
     let mutable result =
-        { Stride = None; Padding = None; Dilation = None; NoBias = false; Frozen = false; Project = false; Activation = None }
+        { Stride = None; Padding = None; Dilation = None; NoBias = false; Frozen = false; Project = false; Activation = None
+          Weights = None; Bias = None }
     let twice (o: Located<LayerOption>) (kind: string) =
         b.Report M.DuplicateOption o.Pos (sprintf "'%s' gives %s a second %s" (optionName o.Value) word kind) (Some "keep one of them")
     for o in layer.Options do
@@ -241,6 +249,8 @@ let private readOptions (b: Builder) (layer: Layer) : Options =
         | NoBias -> result <- { result with NoBias = true }
         | Frozen -> result <- { result with Frozen = true }
         | Project -> result <- { result with Project = true }
+        | Weights t -> if result.Weights.IsSome then twice o "set of weights" else result <- { result with Weights = Some { Value = t; Pos = o.Pos } }
+        | BiasValues t -> if result.Bias.IsSome then twice o "bias" else result <- { result with Bias = Some { Value = t; Pos = o.Pos } }
         | Activation a ->
             if result.Activation.IsSome then twice o "activation"
             else result <- { result with Activation = Some { Value = a; Pos = o.Pos } }
@@ -436,6 +446,83 @@ let private knownElements (b: Builder) (pos: Pos) (what: string) (shape: Shape) 
             (Some "end a fully-convolutional model with a 1x1 conv and 'globalavgpool' (or 'globalmaxpool') instead")
         None
 
+// ---- hand-set weights ----
+
+/// A literal's sizes, outermost first; or the first entry whose size differs from its
+/// siblings' (with its position).
+let rec private literalShape (t: Located<TensorLiteral>) : Result<int list, Pos * string> =
+    match t.Value with
+    | Scalar _ -> Ok []
+    | Items [] -> Result.Error (t.Pos, "an empty list has no values")
+    | Items items ->
+        let shapes = items |> List.map literalShape
+        match shapes |> List.tryPick (function Result.Error e -> Some e | Ok _ -> None) with
+        | Some e -> Result.Error e
+        | None ->
+            let shapes = shapes |> List.map (function Ok s -> s | Result.Error _ -> [])
+            let text (s: string list) = if List.isEmpty s then "a number" else String.Join("x", s)
+            match shapes |> List.tryFindIndex (fun s -> s <> shapes.Head) with
+            | Some i -> Result.Error (items[i].Pos, sprintf "this entry is %s but the first is %s" (text (List.map string shapes[i])) (text (List.map string shapes.Head)))
+            | None -> Ok (items.Length :: shapes.Head)
+
+let rec private literalValues (t: TensorLiteral) =
+    match t with
+    | Scalar v -> [ v ]
+    | Items items -> items |> List.collect (fun i -> literalValues i.Value)
+
+/// The shape a literal must have: the full one, or the same with its size-1 outer levels
+/// (one filter, one channel, one unit) left out.
+let private accepts (full: int list) (inner: int) (shape: int list) =
+    let outer, rest = List.splitAt (full.Length - inner) full
+    shape = full || shape = (outer |> List.filter (fun n -> n <> 1)) @ rest
+
+/// A kernel and bias written in the file, checked against the layer's sizes and turned into
+/// the engines' layouts. `full` is the literal's layout (conv: filters x channels x kh x kw;
+/// dense: units x inputs); `toEngine` maps a literal index (row-major) to the engine's.
+let private given (b: Builder) (opts: Options) (what: string) (full: int list) (inner: int) (layout: string) (toEngine: int -> int) (biasCount: int) (hasBias: bool) : GivenWeights option option =
+    let sizes (s: int list) = String.Join("x", s |> List.map string)
+    let kernel =
+        opts.Weights |> Option.map (fun w ->
+            match literalShape w with
+            | Result.Error (pos, message) ->
+                b.Report M.BadWeights pos (sprintf "the weights are not rectangular: %s" message) (Some "every row of a matrix has the same length")
+                None
+            | Ok shape when not (accepts full inner shape) ->
+                b.Report M.BadWeights w.Pos
+                    (sprintf "%s takes weights of %s (%s), found %s" what (sizes full) layout (if shape.IsEmpty then "one number" else sizes shape))
+                    (Some (sprintf "write %s; levels of size 1 may be left out" layout))
+                None
+            | Ok _ ->
+                let values = literalValues w.Value |> Array.ofList
+                match values |> Array.tryFindIndex (fun v -> Double.IsNaN v || Double.IsInfinity v) with
+                | Some _ -> b.Report M.BadWeights w.Pos "the weights must be finite numbers" None; None
+                | None ->
+                    let engine = Array.zeroCreate values.Length
+                    values |> Array.iteri (fun i v -> engine[toEngine i] <- v)
+                    Some engine)
+    let bias =
+        opts.Bias |> Option.map (fun t ->
+            if not hasBias then
+                b.Report M.BadWeights t.Pos (sprintf "%s has 'nobias' and a bias" what) (Some "keep one of them")
+                None
+            else
+            match literalShape t with
+            | Ok [] -> Some (Array.create biasCount (literalValues t.Value).Head)
+            | Ok [ n ] when n = biasCount -> Some (literalValues t.Value |> Array.ofList)
+            | Ok shape ->
+                b.Report M.BadWeights t.Pos (sprintf "%s takes %d bias value%s, found %s" what biasCount (if biasCount = 1 then "" else "s") (sizes shape))
+                    (Some (sprintf "write one number for all, or a list of %d: bias [%s]" biasCount (String.Join(" ", List.replicate (min biasCount 4) "0") + (if biasCount > 4 then " ..." else ""))))
+                None
+            | Result.Error (pos, message) -> b.Report M.BadWeights pos message None; None)
+    match kernel, bias with
+    | Some None, _ | _, Some None -> None // reported
+    | None, None -> Some None
+    | None, Some _ ->
+        b.Report M.BadWeights opts.Bias.Value.Pos (sprintf "%s has a hand-set bias but random weights" what)
+            (Some "give its weights too: weights [[...]]")
+        None
+    | Some (Some k), bias -> Some (Some { Kernel = k; Bias = bias |> Option.flatten })
+
 // ---- layers ----
 
 let rec private layer (b: Builder) (env: Map<string, Number>) (flow: Flow) (l: Layer) : Flow =
@@ -469,7 +556,21 @@ let rec private layer (b: Builder) (env: Map<string, Number>) (flow: Flow) (l: L
                 let cin = Cost.channels shape
                 let kh, kw = spec.Kernel
                 if checkSize b filters.Pos "this conv's kernel" (float kh * float kw * float cin * float f) then
-                    addOne (LayerKind.Conv { Filters = f; Window = win; Bias = not opts.NoBias }) act (id, shape) (Image (oh, ow, f)) "conv2d"
+                    // Written filters x channels x rows x columns; held HWIO.
+                    let toEngine i =
+                        let x, i = i % kw, i / kw
+                        let y, i = i % kh, i / kh
+                        let ci, fi = i % cin, i / cin
+                        ((y * kw + x) * cin + ci) * f + fi
+                    let layout = sprintf "one %dx%d matrix per filter%s" kh kw (if cin > 1 then " and input channel, filters outermost" else "")
+                    match given b opts (sprintf "conv %d %dx%d on %d channel%s" f kh kw cin (if cin = 1 then "" else "s")) [ f; cin; kh; kw ] 2 layout toEngine f (not opts.NoBias) with
+                    | None -> None
+                    | Some weights ->
+                        let result = addOne (LayerKind.Conv { Filters = f; Window = win; Bias = not opts.NoBias }) act (id, shape) (Image (oh, ow, f)) "conv2d"
+                        match result, weights with
+                        | Some (nid, _), Some g -> b.SetGiven nid g
+                        | _ -> ()
+                        result
                 else None)
         | _ -> None
     | NamedKernel _ | LiteralKernel _ ->
@@ -542,7 +643,17 @@ let rec private layer (b: Builder) (env: Map<string, Number>) (flow: Flow) (l: L
             |> Option.bind (fun (fid, fshape) ->
                 let n = match fshape with Vector n -> n | _ -> 0
                 if checkSize b units.Pos "this dense layer's weight matrix" (float n * float u) then
-                    addOne (LayerKind.Dense (u, not opts.NoBias)) act (fid, fshape) (Vector u) "dense"
+                    // Written one row per unit (as W x); held [in, out].
+                    let toEngine i = (i % n) * u + i / n
+                    let layout = sprintf "one row of %d input weight%s per unit" n (if n = 1 then "" else "s")
+                    match given b opts (sprintf "dense %d on %d input%s" u n (if n = 1 then "" else "s")) [ u; n ] 1 layout toEngine u (not opts.NoBias) with
+                    | None -> None
+                    | Some weights ->
+                        let result = addOne (LayerKind.Dense (u, not opts.NoBias)) act (fid, fshape) (Vector u) "dense"
+                        match result, weights with
+                        | Some (nid, _), Some g -> b.SetGiven nid g
+                        | _ -> ()
+                        result
                 else None)
         | _ -> None
     | Flatten ->

@@ -32,6 +32,7 @@ let NotPositive = e "CNN201" "value below its minimum"
 let DropoutRange = e "CNN202" "dropout rate outside [0, 1)"
 let BadKernelLiteral = e "CNN204" "kernel matrix not rectangular"
 let BadDims = e "CNN205" "wrong number of sizes"
+let BadWeights = e "CNN206" "hand-set weights of the wrong shape"
 // Shapes
 let ConvTooSmall = e "CNN301" "kernel larger than the padded input"
 let PoolTooLarge = e "CNN302" "pool window larger than its input"
@@ -53,7 +54,7 @@ let DuplicateSetting = e "CNN503" "training setting given twice"
 let all =
     [ SyntaxError; UnknownLayer; UnknownOption; NumberTooLarge; NestingTooDeep; DuplicateOption; NotAnOption
       MissingInput; MisplacedInput; RecursiveBlock; WrongArity; UnboundParameter; DuplicateLet; EmptyModel; ExpectedInteger
-      NotPositive; DropoutRange; BadKernelLiteral; BadDims
+      NotPositive; DropoutRange; BadKernelLiteral; BadDims; BadWeights
       ConvTooSmall; PoolTooLarge; DynamicFlatten; NeedsImage; ResidualMismatch; ConcatMismatch
       ReshapeMismatch; ShapeTooLarge; SoftmaxNotLast
       UncoveredPixels; LargeModel

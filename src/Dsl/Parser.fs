@@ -21,7 +21,7 @@ let layerKeywords =
 
 let activationNames = [ "relu"; "sigmoid"; "tanh"; "softmax"; "linear"; "elu"; "leakyrelu" ]
 
-let optionWords = [ "same"; "valid"; "nobias"; "frozen"; "project" ] @ activationNames
+let optionWords = [ "same"; "valid"; "nobias"; "frozen"; "project"; "weights"; "bias" ] @ activationNames
 
 // ---- whitespace: spaces, tabs and comments; newlines are separators, not whitespace ----
 
@@ -130,9 +130,23 @@ let private activationOf (name: string) (alpha: Located<Number> option) =
 let private optionalAlpha name : P<Located<Number> option> =
     if name = "elu" || name = "leakyrelu" then opt (ws >>? located number) else preturn None
 
+/// A tensor literal: `0.5`, `[1 -2]`, `[[1, 0], [0, 1]]`; values and rows are separated by
+/// commas or white space, and brackets may span lines.
+let private tensorLiteral: P<TensorLiteral> =
+    let value = number |>> function Int v -> Scalar (float v) | Float v -> Scalar v | Ref _ -> Scalar nan
+    let tensor, tensorRef = createParserForwardedToRef<TensorLiteral, unit> ()
+    let gap = skipMany (skipAnyOf " \t\r\n" <|> skipChar ',')
+    tensorRef.Value <-
+        value
+        <|> (between (skipChar '[' >>. gap) (skipChar ']' <?> "']'") (many (located tensor .>> gap)) |>> Items)
+    tensor <?> "a number or a bracketed list such as [[1 0] [0 1]]"
+
 let private layerOption: P<Located<LayerOption>> =
     located (
         word >>= fun w ->
+            if w = "weights" then ws >>. tensorLiteral |>> Weights
+            elif w = "bias" then ws >>. tensorLiteral |>> BiasValues
+            else
             optionalAlpha w |>> fun alpha ->
                 match w, activationOf w alpha with
                 | _, Some a -> Activation a

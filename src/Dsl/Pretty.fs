@@ -38,6 +38,11 @@ let activation =
     | Elu alpha -> withAlpha "elu" alpha
     | LeakyRelu alpha -> withAlpha "leakyrelu" alpha
 
+let rec tensor (t: TensorLiteral) =
+    match t with
+    | Scalar v -> float v
+    | Items items -> "[" + (items |> List.map (fun i -> tensor i.Value) |> String.concat " ") + "]"
+
 let layerOption =
     function
     | Stride d -> "s" + dims d
@@ -49,6 +54,8 @@ let layerOption =
     | Frozen -> "frozen"
     | Project -> "project"
     | Activation a -> activation a
+    | Weights t -> "weights " + tensor t
+    | BiasValues t -> "bias " + tensor t
     | UnknownOption w -> w
 
 let private poolWord global' kind =

@@ -27,6 +27,11 @@ type ActivationSyntax =
     | Elu of alpha: Located<Number> option
     | LeakyRelu of alpha: Located<Number> option
 
+/// A tensor written out: a number, or a bracketed list of tensors (`[[1 0] [0 1]]`).
+type TensorLiteral =
+    | Scalar of float
+    | Items of Located<TensorLiteral> list
+
 /// The words that may follow a layer's positional arguments.
 type LayerOption =
     | Stride of Dims
@@ -38,6 +43,11 @@ type LayerOption =
     | Frozen
     | Project
     | Activation of ActivationSyntax
+    /// hand-set weights (`weights [[1 0] [0 1]]`): a conv's kernel, one matrix per filter
+    /// (and input channel), or a dense layer's matrix, one row per unit
+    | Weights of TensorLiteral
+    /// hand-set biases (`bias 0.5`, `bias [-10 30]`)
+    | BiasValues of TensorLiteral
     /// a word that is no option at all; kept so that the checker can say which was meant
     | UnknownOption of string
 

@@ -106,6 +106,13 @@ type LayerKind =
     /// concatenation on the channel axis (parallel branches)
     | Concat
 
+/// Learned tensors whose starting values the model file gives (hand-set weights, for
+/// teaching), in the engines' layouts: conv kernels HWIO (Keras's), dense kernels [in, out].
+type GivenWeights =
+    { Kernel: float[]
+      /// None: the bias starts at zero, as Keras's does
+      Bias: float[] option }
+
 type Node =
     { /// index of this node in Graph.Nodes
       Id: int
@@ -121,7 +128,9 @@ type Node =
       /// false for `frozen` layers: their parameters are kept as loaded
       Trainable: bool
       /// the source line the node came from, for an engine's own messages (0 if none)
-      SourceLine: int }
+      SourceLine: int
+      /// starting values written in the model file; None: Keras's random initialisation
+      Given: GivenWeights option }
 
 [<RequireQualifiedAccess>]
 type Loss =

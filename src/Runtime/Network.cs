@@ -96,6 +96,15 @@ public sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
             var limit = Math.Sqrt(6.0 / (fanIn + fanOut));
             var uniform = new ContinuousUniform(-limit, limit, random);
             for (int i = 0; i < kernel.Value.Length; i++) kernel.Value[i] = T.CreateChecked(uniform.Sample());
+            // Hand-set weights replace the random ones after they are drawn, so the random
+            // stream (and every other layer's draw) is the same with or without them.
+            if (layer.Node.Given is { } given)
+            {
+                var bias = layer switch { Conv2d<T> c => c.Bias, Dense<T> d => d.Bias, _ => null };
+                for (int i = 0; i < kernel.Value.Length; i++) kernel.Value[i] = T.CreateChecked(given.Value.Kernel[i]);
+                if (bias != null && given.Value.Bias is { } b)
+                    for (int i = 0; i < bias.Value.Length; i++) bias.Value[i] = T.CreateChecked(b.Value[i]);
+            }
         }
     }
 

@@ -35,6 +35,7 @@ let cases : obj[] list =
       [| "CNN202"; "input 2\ndropout 1.5\ndense 1"; 2; 9 |]
       [| "CNN204"; "input 8x8x1\nkernel [[1,2],[1]]"; 2; 15 |]
       [| "CNN205"; "input 28x28\ndense 1"; 1; 7 |]
+      [| "CNN206"; "input 3x3x1\nconv 1 2x2 weights [[1 2 3] [4 5 6]]"; 2; 12 |]
       [| "CNN301"; "input 4x4x1\nconv 8 7x7"; 2; 1 |]
       [| "CNN302"; "input 2x2x1\nmaxpool 3"; 2; 1 |]
       [| "CNN303"; "input ?x?x1\nflatten"; 2; 1 |]
@@ -233,14 +234,14 @@ let private hostileProgram : Gen<string> =
     let count = Gen.elements [ "1"; "2"; "1000"; "100000"; "2147483647"; "n" ]
     let name = Gen.elements [ "a"; "b"; "c" ]
     let leaf =
-        Gen.oneof
-            [ name |> Gen.map (fun n -> n + " 2")
-              size |> Gen.map (fun s -> "dense " + s)
-              Gen.map2 (sprintf "conv %s %sx1") size (Gen.elements [ "1"; "3" ])
-              size |> Gen.map (fun s -> "conv 2 1x1 p" + s)
-              size |> Gen.map (fun s -> "maxpool 2 s" + s)
-              Gen.constant "sobel same"
-              Gen.constant "concat (linear | linear | linear)" ]
+        Gen.frequency
+            [ 6, name |> Gen.map (fun n -> n + " 2")
+              1, size |> Gen.map (fun s -> "dense " + s)
+              1, Gen.map2 (sprintf "conv %s %sx1") size (Gen.elements [ "1"; "3" ])
+              1, size |> Gen.map (fun s -> "conv 2 1x1 p" + s)
+              1, size |> Gen.map (fun s -> "maxpool 2 s" + s)
+              1, Gen.constant "sobel same"
+              1, Gen.constant "concat (linear | linear | linear)" ]
     let rec body depth =
         if depth = 0 then leaf
         else
@@ -251,7 +252,8 @@ let private hostileProgram : Gen<string> =
                   body (depth - 1) |> Gen.map (sprintf "concat (%s | linear)") ]
     gen {
         let! input = Gen.oneof [ size |> Gen.map (sprintf "input %s"); Gen.map2 (sprintf "input %sx%sx1") size size ]
-        let! lets = Gen.listOfLength 3 (Gen.map2 (fun n b -> n, b) name (body 3))
+        let! bodies = Gen.listOfLength 3 (body 3)
+        let lets = List.zip [ "a"; "b"; "c" ] bodies
         let! main = body 3
         let! lateLets = Gen.elements [ true; false ]
         let defs = lets |> List.map (fun (n, b) -> sprintf "let %s n = %s" n b)
@@ -281,3 +283,52 @@ let ``the hostile generator reaches recursion, explosion and int-range sizes`` (
         |> Set.ofSeq
     for code in [ "CNN103"; "CNN308"; "CNN004" ] do
         Assert.True(codes.Contains code, sprintf "no generated model produced %s (got %A)" code codes)
+
+// ---- hand-set weights ----
+
+let private givenOf (g: Graph) name = (g.Nodes |> List.find (fun n -> n.Name = name)).Given.Value
+
+[<Fact>]
+let ``a conv's hand-set kernel is written per filter and channel and held HWIO`` () =
+    // 2 filters on 2 channels: filter f, channel c, row y, column x holds 1000f + 100c + 10y + x.
+    let m f c = sprintf "[[%d %d] [%d %d]]" (1000 * f + 100 * c) (1000 * f + 100 * c + 1) (1000 * f + 100 * c + 10) (1000 * f + 100 * c + 11)
+    let text = sprintf "input 3x3x2\nconv 2 2x2 weights [[%s %s] [%s %s]] bias [0.5 -1]" (m 0 0) (m 0 1) (m 1 0) (m 1 1)
+    let given = givenOf (graph text) "conv2d"
+    let hwio y x c f = given.Kernel[((y * 2 + x) * 2 + c) * 2 + f]
+    for f in 0 .. 1 do
+        for c in 0 .. 1 do
+            for y in 0 .. 1 do
+                for x in 0 .. 1 do
+                    Assert.Equal(float (1000 * f + 100 * c + 10 * y + x), hwio y x c f)
+    Assert.Equal<float[]>([| 0.5; -1.0 |], given.Bias.Value)
+
+[<Fact>]
+let ``levels of size 1 may be left out, and one bias number serves every filter`` () =
+    let one = givenOf (graph "input 3x3x1\nconv 1 2x2 weights [[1 2] [3 4]] bias 0.5") "conv2d"
+    Assert.Equal<float[]>([| 1.0; 2.0; 3.0; 4.0 |], one.Kernel)
+    let colour = givenOf (graph "input 3x3x3\nconv 1 1x1 weights [[[1]] [[2]] [[3]]]") "conv2d"
+    Assert.Equal<float[]>([| 1.0; 2.0; 3.0 |], colour.Kernel)
+    Assert.Equal(None, colour.Bias)
+    let filters = givenOf (graph "input 3x3x1\nconv 2 1x1 weights [[[1]] [[2]]] bias 7") "conv2d"
+    Assert.Equal<float[]>([| 1.0; 2.0 |], filters.Kernel)
+    Assert.Equal<float[]>([| 7.0; 7.0 |], filters.Bias.Value)
+
+[<Fact>]
+let ``a dense layer's hand-set weights are one row per unit, held [in, out]`` () =
+    let given = givenOf (graph "input 3\ndense 2 weights [[1 2 3] [4 5 6]] bias [-10 30]") "dense"
+    // [in, out]: input i, unit u at i * 2 + u.
+    Assert.Equal<float[]>([| 1.0; 4.0; 2.0; 5.0; 3.0; 6.0 |], given.Kernel)
+    Assert.Equal<float[]>([| -10.0; 30.0 |], given.Bias.Value)
+    Assert.Equal<float[]>([| 1.0; -2.0 |], (givenOf (graph "input 2\ndense 1 weights [1 -2]") "dense").Kernel)
+
+[<Fact>]
+let ``hand-set weights of the wrong shape are refused where they are written`` () =
+    let message text = (only "CNN206" text).Message
+    Assert.Equal("conv 1 2x2 on 1 channel takes weights of 1x1x2x2 (one 2x2 matrix per filter), found 2x3", message "input 3x3x1\nconv 1 2x2 weights [[1 2 3] [4 5 6]]")
+    Assert.Equal("the weights are not rectangular: this entry is 3 but the first is 2", message "input 3x3x1\nconv 1 2x2 weights [[1 2] [4 5 6]]")
+    Assert.Equal((2, 27), let d = only "CNN206" "input 3x3x1\nconv 1 2x2 weights [[1 2] [4 5 6]]" in d.Pos.Line, d.Pos.Col)
+    Assert.Equal("dense 2 on 3 inputs takes 2 bias values, found 3", message "input 3\ndense 2 weights [[1 2 3] [4 5 6]] bias [1 2 3]")
+    Assert.Equal("dense 1 on 2 inputs has 'nobias' and a bias", message "input 2\ndense 1 nobias weights [1 2] bias 3")
+    Assert.Equal("dense 1 on 2 inputs has a hand-set bias but random weights", message "input 2\ndense 1 bias 3")
+    Assert.Equal("CNN007", (only "CNN007" "input 4x4x1\nmaxpool 2 weights [1]").Code)
+    Assert.Equal("CNN006", (only "CNN006" "input 2\ndense 1 weights [1 2] weights [3 4]").Code)

@@ -42,9 +42,16 @@ let private stripActivation a =
     | LeakyRelu x -> LeakyRelu (Option.map noPos x)
     | a -> a
 
+let rec private stripTensor (t: TensorLiteral) =
+    match t with
+    | Items items -> Items (items |> List.map (fun i -> { Value = stripTensor i.Value; Pos = Pos.None }))
+    | scalar -> scalar
+
 let private stripOption (o: Located<LayerOption>) =
     let v =
         match o.Value with
+        | Weights t -> Weights (stripTensor t)
+        | BiasValues t -> BiasValues (stripTensor t)
         | Stride d -> Stride (stripDims d)
         | Pad d -> Pad (stripDims d)
         | Dilation d -> Dilation (stripDims d)
@@ -101,6 +108,12 @@ let private activation =
           Gen.oneof [ Gen.constant None; positiveFloat |> Gen.map (at >> Some) ] |> Gen.map Elu
           Gen.oneof [ Gen.constant None; positiveFloat |> Gen.map (at >> Some) ] |> Gen.map LeakyRelu ]
 
+/// Literals up to `depth` levels deep: ragged, empty and negative ones included.
+let rec private tensor depth : Gen<TensorLiteral> =
+    let scalar = Gen.choose (-99, 99) |> Gen.map (fun n -> Scalar (float n / 4.0))
+    if depth = 0 then scalar
+    else Gen.oneof [ scalar; Gen.choose (0, 3) |> Gen.bind (fun n -> Gen.listOfLength n (tensor (depth - 1) |> Gen.map at)) |> Gen.map Items ]
+
 let private layerOption =
     Gen.oneof
         [ dimsOneOrTwo |> Gen.map Stride
@@ -108,6 +121,8 @@ let private layerOption =
           dimsOneOrTwo |> Gen.map Pad
           dimsOneOrTwo |> Gen.map Dilation
           activation |> Gen.map Activation
+          tensor 3 |> Gen.map Weights
+          tensor 1 |> Gen.map BiasValues
           Gen.elements [ "foo"; "bogus"; "relux"; "samee" ] |> Gen.map UnknownOption ]
     |> Gen.map at
 

@@ -108,3 +108,21 @@ let ``a network past one array or past the machine's memory is refused before al
     let big = compile (sprintf "input %dx%dx1\nconv 1 1x1" rows rows)
     let e = Assert.Throws<ModelSizeError>(fun () -> Network<float32>(big, 1) |> ignore)
     Assert.Contains("GB but this machine lets the process use", e.Message)
+
+[<Fact>]
+let ``hand-set weights start the network, and leave every other layer's random draw unchanged`` () =
+    let compile text =
+        match CnnDsl.Dsl.Frontend.compile text with
+        | Ok (g, _) -> g
+        | Error ds -> failwithf "%A" ds
+    let given = compile "input 3x3x1\nconv 1 2x2 relu weights [[0.6779961 -0.3282364] [0.61954254 -0.02001727]] bias 0.25\nflatten\ndense 2"
+    let random = compile "input 3x3x1\nconv 1 2x2 relu\nflatten\ndense 2"
+    let a, b = Network<double>(given, 1, 7), Network<double>(random, 1, 7)
+    let conv = a.Layers[1] :?> Conv2d<double>
+    Assert.Equal<double[]>([| 0.6779961; -0.3282364; 0.61954254; -0.02001727 |], conv.Kernel.Value |> Array.map (fun v -> Math.Round(v, 8)))
+    Assert.Equal<double[]>([| 0.25 |], conv.Bias.Value)
+    Assert.Equal<double[]>((b.Layers[3] :?> Dense<double>).Kernel.Value, (a.Layers[3] :?> Dense<double>).Kernel.Value)
+    // The seed's worked example: [[1 1 2] [1 2 1] [2 1 1]] gives m1 = 0.6779961 - 0.3282364 + 0.61954254 - 2 * 0.02001727 + 0.25.
+    [| 1.0; 1.0; 2.0; 1.0; 2.0; 1.0; 2.0; 1.0; 1.0 |].AsSpan().CopyTo(a.Input)
+    a.Forward(false)
+    Assert.Equal(0.9292677 + 0.25, conv.Output.Value[0], 6)
