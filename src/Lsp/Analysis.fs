@@ -435,7 +435,9 @@ let trainingKeys =
 /// the two together); the activations come on top where a layer takes one.
 let layerOptions (keyword: string) : (string * string) list * bool =
     let window = [ "s2", "stride (s2, or s2x1 per axis)"; "same", "padding that keeps the size (at stride 1)"; "valid", "no padding"; "p1", "zero padding per side (p1, or p1x2)"; "d2", "dilation (d2, or d2x1)" ]
-    let learned = [ "nobias", "no bias term"; "frozen", "keep the weights as loaded (not trained)" ]
+    let learned =
+        [ "nobias", "no bias term"; "frozen", "keep the weights as loaded (not trained)"
+          "weights", "weights TENSOR: hand-set starting weights ([[...]])"; "bias", "bias TENSOR: hand-set starting bias (one number, or one per filter or unit)" ]
     match keyword with
     | "conv" -> window @ learned, true
     | "kernel" -> window, true

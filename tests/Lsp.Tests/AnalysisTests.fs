@@ -126,7 +126,7 @@ let ``completion: layers and blocks at a line's start, a layer's options after i
     let start = completionLabels text 2 0
     for w in [ "conv"; "maxpool"; "dense"; "block"; "let"; "train"; "sobel" ] do Assert.Contains(w, start)
     let conv = completionLabels text 3 11
-    for w in [ "same"; "s2"; "relu"; "nobias" ] do Assert.Contains(w, conv)
+    for w in [ "same"; "s2"; "relu"; "nobias"; "weights"; "bias" ] do Assert.Contains(w, conv)
     Assert.DoesNotContain("project", conv)
     let pool = completionLabels text 4 10
     Assert.Contains("same", pool)
@@ -144,6 +144,8 @@ let ``every option completion offers is one the checker accepts on that layer`` 
         let options, activations = layerOptions keyword
         let words = (options |> List.map fst) @ (if activations then Parser.activationNames |> List.filter ((<>) "softmax") else [])
         for w in words do
+            // hand-set tensors take a value (a wrong-sized one is CNN206, not an unknown option)
+            let w = if w = "weights" || w = "bias" then w + " 1" else w
             let text = sprintf "input 8x8x3\n%s %s\nflatten\ndense 2 softmax\n" layer w
             let bad = (analyse text).Diagnostics |> List.filter (fun d -> d.Code = "CNN003" || d.Code = "CNN007")
             Assert.True(bad.IsEmpty, sprintf "%s %s: %A" layer w bad)
