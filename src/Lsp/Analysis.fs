@@ -38,15 +38,15 @@ let itemSpan (doc: Document) (item: Item) : int * int =
     start, Scan.statementEnd doc.Text start
 
 type Analysis(doc: Document) =
-    let compiled = Frontend.compile doc.Text
-    let diagnostics = match compiled with Ok (_, ws) -> ws | Error ds -> ds
+    // Lazy: a version replaced before anyone asks about it is never checked.
+    let checkedText = lazy (Frontend.compile doc.Text)
     let parsed = lazy (Parser.parse doc.Text)
     /// The graph that shapes are read from: the whole model's, or, when it has errors, that of
     /// the statements before the first error (so that shapes show up to the line being fixed).
     let shaped =
         lazy (
             let program = fst parsed.Value
-            match compiled with
+            match checkedText.Value with
             | Ok (graph, _) -> Some (program, graph)
             | Error ds ->
                 match ds |> List.filter Diagnostic.isError |> List.map (fun d -> d.Pos.Line) |> List.filter (fun l -> l > 0) with
@@ -79,8 +79,8 @@ type Analysis(doc: Document) =
             | None -> dict [])
 
     member _.Document = doc
-    member _.Diagnostics = diagnostics
-    member _.Graph = match compiled with Ok (g, _) -> Some g | Error _ -> None
+    member _.Diagnostics = match checkedText.Value with Ok (_, ws) -> ws | Error ds -> ds
+    member _.Graph = match checkedText.Value with Ok (g, _) -> Some g | Error _ -> None
     member _.Program = fst parsed.Value
     member _.SyntaxErrors = snd parsed.Value
     member _.LayerMap = layerMap.Value

@@ -1,11 +1,14 @@
-/// `dsl lsp`: the Language Server Protocol 3.17 over stdio. One thread reads messages in
-/// order and answers each before the next (a check takes milliseconds, so nothing is queued
-/// behind it for long); documents live in memory only: the server never writes a file.
+/// `dsl lsp`: the Language Server Protocol 3.17 over stdio. A thread reads messages into a
+/// queue; the main thread answers them in order. A document is checked when its diagnostics are
+/// published, once no message is waiting: a burst of changes (typing) is checked once, at its
+/// last version. Documents live in memory only: the server never writes a file.
 module CnnDsl.Lsp.Server
 
 open System
+open System.Collections.Concurrent
 open System.Collections.Generic
 open System.IO
+open System.Threading
 open System.Text.Json.Nodes
 open CnnDsl.Lsp.Analysis
 
@@ -61,6 +64,8 @@ type private Open = { Version: int; Analysis: Analysis }
 
 type Server(write: JsonNode -> unit) =
     let documents = Dictionary<string, Open>()
+    /// Documents changed since their diagnostics were last published.
+    let pending = HashSet<string>()
     let mutable initialized = false
     let mutable shuttingDown = false
     let mutable exitCode: int option = None
@@ -89,7 +94,7 @@ type Server(write: JsonNode -> unit) =
             let uri = value<string> d "uri"
             let state = { Version = value<int> d "version"; Analysis = Analysis(Document(value<string> d "text")) }
             documents[uri] <- state
-            publish uri state
+            pending.Add uri |> ignore
         | "textDocument/didChange" ->
             let uri, current = document parameters
             let changes =
@@ -103,10 +108,11 @@ type Server(write: JsonNode -> unit) =
             let version = optionalField (field parameters "textDocument") "version" |> Option.map (fun v -> v.GetValue<int>()) |> Option.defaultValue (current.Version + 1)
             let state = { Version = version; Analysis = Analysis(doc) }
             documents[uri] <- state
-            publish uri state
+            pending.Add uri |> ignore
         | "textDocument/didClose" ->
             let uri, _ = document parameters
             documents.Remove uri |> ignore
+            pending.Remove uri |> ignore
             notify "textDocument/publishDiagnostics" (J.obj [ "uri", J.str uri; "diagnostics", J.arr [] ])
         | m when m.StartsWith "$/" -> ()
         | m -> log 3 (sprintf "dsl lsp: notification '%s' ignored" m)
@@ -174,6 +180,16 @@ type Server(write: JsonNode -> unit) =
     /// Set once `exit` has been received: the process's exit code.
     member _.ExitCode = exitCode
 
+    /// Checks the documents changed since the last call and publishes their diagnostics.
+    member _.Flush() =
+        for uri in List.ofSeq pending do
+            match documents.TryGetValue uri with
+            | true, state ->
+                try publish uri state
+                with e -> log 1 (sprintf "dsl lsp: checking %s failed: %s" uri e.Message)
+            | _ -> ()
+        pending.Clear()
+
     member _.Handle(message: JsonNode) =
         match message with
         | :? JsonObject as o ->
@@ -211,12 +227,25 @@ let run (input: Stream) (output: Stream) : int =
     let reader = Rpc.Reader(input)
     let writer = Rpc.Writer(output)
     let server = Server(writer.Write)
+    // Not disposed: the reader thread may still be blocked in a read after `exit`.
+    let queue = new BlockingCollection<Rpc.Incoming>()
+    let pump =
+        Thread(
+            (fun () ->
+                let mutable reading = true
+                while reading do
+                    let m = try reader.Read() with :? IOException | :? ObjectDisposedException -> Rpc.Closed
+                    queue.Add m
+                    match m with Rpc.Closed -> reading <- false | _ -> ()),
+            IsBackground = true, Name = "dsl lsp reader")
+    pump.Start()
     let mutable code: int option = None
     while code.IsNone do
-        match reader.Read() with
+        match queue.Take() with
         | Rpc.Closed -> code <- Some 1
         | Rpc.Malformed reason -> writer.Write(Rpc.error null Rpc.ErrorCodes.ParseError reason)
         | Rpc.Message m ->
             server.Handle m
             code <- server.ExitCode
+        if code.IsNone && queue.Count = 0 then server.Flush()
     code.Value

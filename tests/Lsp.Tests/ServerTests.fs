@@ -156,3 +156,23 @@ let ``exit without shutdown ends with code 1`` () =
     Assert.True(server.Wait 5000)
     Assert.Equal(1, server.Result)
     input.Dispose()
+
+[<Fact>]
+let ``changes are checked and published when no message waits: a burst gives one publish, of its last version`` () =
+    let sent = ResizeArray<JsonNode>()
+    let server = Server.Server(sent.Add)
+    server.Handle(Rpc.request 1 "initialize" (J.obj [ "capabilities", J.obj [] ]))
+    let u = uri "burst.cnn"
+    server.Handle(Rpc.notification "textDocument/didOpen" (J.obj [ "textDocument", J.obj [ "uri", J.str u; "languageId", J.str "cnn"; "version", J.num 1; "text", J.str "input 12x12x1\nmaxpool 2\n" ] ]))
+    for version, size in [ 2, "13"; 3, "1"; 4, "14" ] do
+        server.Handle(Rpc.notification "textDocument/didChange" (J.obj [ "textDocument", J.obj [ "uri", J.str u; "version", J.num version ]; "contentChanges", J.arr [ J.obj [ "range", span 1 8 1 10; "text", J.str (size.PadRight 2) ] ] ]))
+    let publishes () = sent |> Seq.filter (fun m -> not (isNull m["method"]) && m["method"].S = "textDocument/publishDiagnostics") |> List.ofSeq
+    Assert.Empty(publishes ())
+    server.Flush()
+    match publishes () with
+    | [ p ] ->
+        Assert.Equal(4, p["params"].["version"].I)
+        Assert.Equal<(string * int) list>([ "CNN302", 1 ], codes p["params"])
+    | other -> failwithf "expected one publish, got %d" other.Length
+    server.Flush()
+    Assert.Equal(1, (publishes ()).Length)
