@@ -168,31 +168,58 @@ let private paramsOf (nodes: Node list) = nodes |> List.sumBy (fun n -> let t, f
 
 // ---- inlay hints ----
 
+let private hintLabel (nodes: Node list) =
+    let p = paramsOf nodes
+    sprintf "-> %s%s" (shapeText (List.last nodes).OutputShape)
+        (if p = 0L then "" elif p = 1L then "  1 param" else sprintf "  %s params" (Messages.thousands p))
+
+let private isContainer (l: Layer) =
+    match l.Syntax with
+    | Repeat _ | Residual _ | Concat _ -> true
+    | _ -> false
+
 /// `-> 13x13x32  320 params` after every top-level layer: at the end of its line, or just
-/// after the layer when another follows on the same line.
+/// after the layer when another follows on the same line. A statement written over several
+/// lines (a `concat (...)` with a branch per line) also gets them for the layers on each inner
+/// line (the first copy's, inside a `repeat`).
 let inlayHints (a: Analysis) (range: TextRange) =
     let doc = a.Document
     let map = a.LayerMap
+    let firstUse (l: Layer) =
+        match map.TryGetValue l.Pos with
+        | true, uses when uses.Count > 0 && not uses[0].IsEmpty -> Some uses[0]
+        | _ -> None
+    let hint (at: LinePos) (nodes: Node list) =
+        J.obj [ "position", J.pos at; "label", J.str (hintLabel nodes); "kind", J.num 1; "paddingLeft", J.bool true ]
+    let lineEnd (line: int) = { Line = line; Character = (doc.Line line).TrimEnd().Length }
+    let wanted (line: int) = line >= range.Start.Line && line <= range.End.Line
     if map.Count = 0 then J.arr []
     else
         let items = a.Program.Items |> List.choose (function LayerItem l -> Some l | LetItem _ -> None)
-        let spans = items |> List.map (fun l -> l, itemSpan doc (LayerItem l))
-        [ for (l, (_, stop)) in spans do
-            match l.Syntax, map.TryGetValue l.Pos with
-            | Input _, _ -> ()
-            | _, (true, uses) when uses.Count > 0 && not uses[0].IsEmpty ->
-                let nodes = uses[0]
-                let endPos = doc.PositionAt stop
-                if endPos.Line >= range.Start.Line && endPos.Line <= range.End.Line then
+        [ for l in items do
+            match l.Syntax, firstUse l with
+            | Input _, _ | _, None -> ()
+            | _, Some nodes ->
+                let endPos = doc.PositionAt(snd (itemSpan doc (LayerItem l)))
+                let startLine = l.Pos.Line - 1
+                if endPos.Line > startLine then
+                    let inner = Layers.allLayers [ l ] |> List.tail
+                    for line in startLine .. endPos.Line - 1 do
+                        let onLine = inner |> List.filter (fun x -> x.Pos.Line - 1 = line) |> List.sortBy (fun x -> x.Pos.Col)
+                        // Containers opened on this line end on a later one: their hint is not here.
+                        if wanted line && not (onLine |> List.exists isContainer) then
+                            for i, x in List.indexed onLine do
+                                match firstUse x with
+                                | Some ns ->
+                                    let at =
+                                        if i = onLine.Length - 1 then lineEnd line
+                                        else doc.PositionAt(Scan.layerEnd doc.Text (doc.Offset { Line = line; Character = x.Pos.Col - 1 }))
+                                    yield hint at ns
+                                | None -> ()
+                if wanted endPos.Line then
                     let lineText = doc.Line endPos.Line
                     let othersFollow = lineText.Substring(endPos.Character).TrimStart().StartsWith ";"
-                    let at = if othersFollow then endPos else { endPos with Character = lineText.TrimEnd().Length }
-                    let p = paramsOf nodes
-                    let label =
-                        sprintf "-> %s%s" (shapeText (List.last nodes).OutputShape)
-                            (if p = 0L then "" elif p = 1L then "  1 param" else sprintf "  %s params" (Messages.thousands p))
-                    yield J.obj [ "position", J.pos at; "label", J.str label; "kind", J.num 1; "paddingLeft", J.bool true ]
-            | _ -> () ]
+                    yield hint (if othersFollow then endPos else lineEnd endPos.Line) nodes ]
         |> J.arr
 
 // ---- hover ----
@@ -255,6 +282,18 @@ let blockAt (a: Analysis) (p: LinePos) : string option =
         if occurrences a w |> List.exists (fun r -> r.Start.Line = p.Line && r.Start.Character <= p.Character && p.Character <= r.End.Character)
         then Some w else None
     | _ -> None
+
+/// The hover text at a position: a layer's shapes and formulas (for a block's use, that use's);
+/// on a block's definition, its body and how often it is used.
+let hover (a: Analysis) (p: LinePos) : string option =
+    let blocks = Layers.lets a.Program
+    match blockAt a p with
+    | Some name when blocks[name].Name.Pos.Line = p.Line + 1 ->
+        let b = blocks[name]
+        let ps = b.Parameters |> List.map (fun x -> x.Value)
+        let uses = (occurrences a name).Length - 1
+        Some (sprintf "```text\nlet %s = (%s)\nused %d time%s\n```" (String.Join(" ", name :: ps)) (Pretty.block b.Body) uses (if uses = 1 then "" else "s"))
+    | _ -> layerAt a p |> Option.bind (hoverText a)
 
 let definition (uri: string) (a: Analysis) (p: LinePos) =
     match blockAt a p with

@@ -96,6 +96,25 @@ module Scan =
         while e > offset && Char.IsWhiteSpace text[e - 1] do e <- e - 1
         e
 
+    /// The offset just past a layer inside parentheses: the first ';', '|', unmatched ')' or line
+    /// end after it (parentheses it opens are skipped), trailing spaces excluded.
+    let layerEnd (text: string) (offset: int) =
+        let mutable i = offset
+        let mutable depth = 0
+        let mutable stop = -1
+        while stop < 0 && i < text.Length do
+            let c = text[i]
+            if c = '(' && i + 1 < text.Length && text[i + 1] = '*' then stop <- i
+            elif c = '/' && i + 1 < text.Length && text[i + 1] = '/' then stop <- i
+            elif c = '(' then (depth <- depth + 1; i <- i + 1)
+            elif c = ')' && depth = 0 then stop <- i
+            elif c = ')' then (depth <- depth - 1; i <- i + 1)
+            elif depth = 0 && (c = ';' || c = '|' || c = '\n') then stop <- i
+            else i <- i + 1
+        let mutable e = if stop < 0 then text.Length else stop
+        while e > offset && Char.IsWhiteSpace text[e - 1] do e <- e - 1
+        e
+
     /// The word (letters, digits, '_', '-') around a character of a line, with its start.
     let wordAt (line: string) (character: int) : (string * int) option =
         let c = max 0 (min character line.Length)

@@ -129,15 +129,7 @@ type Server(write: JsonNode -> unit) =
         | "textDocument/hover" ->
             let _, d = document parameters
             let p = position (field parameters "position")
-            let a = d.Analysis
-            let text =
-                match blockAt a p with
-                | Some name ->
-                    let b = (Layers.lets a.Program)[name]
-                    let ps = b.Parameters |> List.map (fun x -> x.Value)
-                    Some (sprintf "```text\nlet %s = (%s)\nused %d times\n```" (String.Join(" ", name :: ps)) (CnnDsl.Dsl.Pretty.block b.Body) ((occurrences a name).Length - 1))
-                    |> Option.orElse (layerAt a p |> Option.bind (hoverText a))
-                | None -> layerAt a p |> Option.bind (hoverText a)
+            let text = hover d.Analysis p
             match text with
             | Some t -> Ok (J.obj [ "contents", J.obj [ "kind", J.str "markdown"; "value", J.str t ] ])
             | None -> Ok null

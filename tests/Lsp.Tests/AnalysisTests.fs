@@ -91,6 +91,25 @@ let ``several layers on one line: each hint follows its layer; a block's use sho
     Assert.Equal("conv 2 3x3".Length, hints.A.[0].["position"].["character"].I)
 
 [<Fact>]
+let ``a statement over several lines gets a hint on each inner line and its output at its end`` () =
+    let hints = inlayHints (analyse (File.ReadAllText(repoPath [ "models"; "inception-block.cnn" ]))) everything
+    Assert.Equal<(int * string) list>(
+        [ 3, "-> 32x32x32  896 params"
+          5, "-> 32x32x16  528 params"
+          6, "-> 32x32x16  528 params"; 6, "-> 32x32x24  3,480 params"
+          7, "-> 32x32x4  132 params"; 7, "-> 32x32x8  808 params"
+          8, "-> 32x32x32"; 8, "-> 32x32x8  264 params"
+          9, "-> 32x32x56  5,740 params"
+          10, "-> 16x16x56"; 11, "-> 56"; 12, "-> 10  570 params" ], labels hints)
+    // inside a line, just after its layer; the last at the line's end
+    Assert.Equal("| conv 16 1x1 relu".Length, hints.A.[2].["position"].["character"].I)
+    Assert.Equal("| conv 16 1x1 relu; conv 24 3x3 same relu".Length, hints.A.[3].["position"].["character"].I)
+    // after the comment on the closing line
+    Assert.Equal(")                                          // 32x32x56".Length, hints.A.[8].["position"].["character"].I)
+    let repeated = inlayHints (analyse "input 8x8x1\nrepeat 2 (\n  conv 4 3x3 same\n)\n") everything
+    Assert.Equal<(int * string) list>([ 2, "-> 8x8x4  40 params"; 3, "-> 8x8x4  188 params" ], labels repeated)
+
+[<Fact>]
 let ``with an error, shapes show on the lines before it`` () =
     let a = analyse "input 12x12x1\nconv 2 3x3\nmaxpool 13\ndense 3\n"
     Assert.Equal<(int * string) list>([ 1, "-> 10x10x2  20 params" ], labels (inlayHints a everything))
@@ -109,6 +128,15 @@ let ``hover on a conv shows its input and output, the formula with its numbers, 
     Assert.Contains("multiply-adds: 117,600", text)
     let pool = (layerAt a { Line = 4; Character = 0 }).Value |> hoverText a |> Option.get
     Assert.Contains("out = floor((28 + 2*0 - 2)/2) + 1 = 14", pool)
+
+[<Fact>]
+let ``hover on a block's use shows that use's shapes; on its definition, its body`` () =
+    let a = analyse "input 8x8x1\nlet b f = (conv f 3x3 same)\nb 4\nb 6\n"
+    let second = (hover a { Line = 3; Character = 0 }).Value
+    Assert.Contains("conv2d_1 (Conv2D), line 2: 8x8x4 -> 8x8x6", second)
+    Assert.Contains("input 8x8x4, output 8x8x6", second)
+    let definition = (hover a { Line = 1; Character = 4 }).Value
+    Assert.Contains("let b f = (conv f 3x3 same)\nused 2 times", definition)
 
 [<Fact>]
 let ``hover on a layer inside a block used twice says so`` () =
