@@ -248,3 +248,41 @@ let ``formatting prints each statement as the pretty printer does and keeps the 
 let ``a statement with a comment inside is left as written`` () =
     let text = "input 4\nlet b = (dense 3 // inner\n  relu)\nb\n"
     Assert.Empty((formatEdits (analyse text)).Value)
+
+/// Every feature on a text: none may throw, whatever the text.
+let private everyFeature (text: string) =
+    let a = analyse text
+    let doc = a.Document
+    (publishParams "u" (Some 1) a).ToJsonString() |> ignore
+    (inlayHints a everything).ToJsonString() |> ignore
+    (documentSymbols a).ToJsonString() |> ignore
+    (foldingRanges a).ToJsonString() |> ignore
+    formatEdits a |> ignore
+    (codeActions "u" a everything).ToJsonString() |> ignore
+    for line in 0 .. doc.LineCount - 1 do
+        for character in [ 0; 3; (doc.Line line).Length; (doc.Line line).Length + 5 ] do
+            let p = { Line = line; Character = character }
+            hover a p |> ignore
+            (completion a p).ToJsonString() |> ignore
+            definition "u" a p |> ignore
+            (references "u" a p true).ToJsonString() |> ignore
+            rename "u" a p "other" |> ignore
+
+[<Fact>]
+let ``no feature throws on any cut or splice of the models and examples`` () =
+    let files =
+        Array.append (Directory.GetFiles(repoPath [ "models" ], "*.cnn")) (Directory.GetFiles(repoPath [ "examples" ], "*.cnn"))
+    let random = Random(18)
+    for file in files do
+        let text = File.ReadAllText file
+        everyFeature text
+        for _ in 1 .. 12 do
+            let a, b = random.Next(text.Length + 1), random.Next(text.Length + 1)
+            let cut = text.Substring(0, min a b) + text.Substring(max a b)
+            let spliced = text.Substring(0, a) + "( ;| [x" + text.Substring(a)
+            try
+                everyFeature cut
+                everyFeature spliced
+            with e -> failwithf "%s cut at %d-%d: %s" file (min a b) (max a b) (e.ToString())
+    for text in [ ""; "\n"; "("; "let"; "let b = ("; "train"; "input 28x28x1\r\nconv 3 3x3\r\n"; "\uFEFFinput 4\ndense 2"; "(* open" ] do
+        everyFeature text
