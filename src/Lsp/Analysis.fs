@@ -452,6 +452,119 @@ let formatEdits (a: Analysis) : (TextRange * string) list option =
             Some (edits |> List.map (fun (s, e, printed) -> rangeOf doc (s, e), printed))
         else None
 
+// ---- semantic tokens ----
+
+let tokenTypes = [ "keyword"; "function"; "parameter"; "number"; "comment"; "string"; "property"; "enumMember" ]
+let tokenModifiers = [ "declaration" ]
+
+/// (line, start, length, type, modifiers) of every token worth colouring, from the syntax tree
+/// (comments from the text, which the tree does not keep); one line each, sorted, no overlaps.
+let semanticTokens (a: Analysis) : (int * int * int * int * int) list =
+    let doc = a.Document
+    let text = doc.Text
+    let kind name = List.findIndex ((=) name) tokenTypes
+    let at (p: Pos) (length: int) name modifiers =
+        if p.Line < 1 || length < 1 then [] else [ p.Line - 1, p.Col - 1, length, kind name, modifiers ]
+    let located (p: Pos) name = at p p.Length name 0
+    let number (n: Located<Number>) = located n.Pos (match n.Value with Ref _ -> "parameter" | _ -> "number")
+    let dims (d: Dims) =
+        match d.Value with
+        | [ Size (Ref _) ] -> located d.Pos "parameter"
+        | _ -> located d.Pos "number"
+    let activationWord (a: ActivationSyntax) = (Pretty.activation (match a with Elu _ -> Elu None | LeakyRelu _ -> LeakyRelu None | x -> x)).Length
+    let alpha (a: ActivationSyntax) = match a with Elu (Some n) | LeakyRelu (Some n) -> number n | _ -> []
+    let option (o: Located<LayerOption>) =
+        match o.Value with
+        | Activation act -> at o.Pos (activationWord act) "enumMember" 0 @ alpha act
+        | Weights _ -> at o.Pos 7 "enumMember" 0
+        | BiasValues _ -> at o.Pos 4 "enumMember" 0
+        | UnknownOption _ -> []
+        | _ -> located o.Pos "enumMember"
+    let layer (l: Layer) =
+        let head =
+            match l.Syntax with
+            | Call (name, args) -> at l.Pos name.Length "function" 0 @ (args |> List.collect number)
+            | ActivationLayer act -> at l.Pos (activationWord act) "keyword" 0 @ alpha act
+            | _ -> located l.Pos "keyword"
+        let arguments =
+            match l.Syntax with
+            | Input d | Reshape d -> dims d
+            | Conv (f, k) -> number f @ dims k
+            | Pool (_, size) -> dims size
+            | Dense n | Dropout n | Repeat (n, _) -> number n
+            | _ -> []
+        head @ arguments @ (l.Options |> List.collect option)
+    let program = a.Program
+    let fromTree =
+        [ for l in Layers.everyLayer program do yield! layer l
+          for item in program.Items do
+              match item with
+              | LetItem b ->
+                  let s, _ = itemSpan doc item
+                  let p = doc.PositionAt s
+                  yield (p.Line, p.Character, 3, kind "keyword", 0)
+                  yield! at b.Name.Pos b.Name.Pos.Length "function" 1
+                  for p in b.Parameters do yield! located p.Pos "parameter"
+              | LayerItem _ -> ()
+          match program.Training with
+          | Some section ->
+              yield! at section.Pos 5 "keyword" 0
+              for st in section.Value do
+                  yield! located st.Key.Pos "property"
+                  for v in st.Values do
+                      yield! located v.Pos (match v.Value with Num _ -> "number" | Text _ -> "string" | Word _ -> "enumMember")
+          | None -> () ]
+    // Comments, split at line ends; a `//` inside a string is not one.
+    let comments =
+        [ let mutable i = 0
+          let mutable inString = false
+          let piece (a: int) (b: int) =
+              [ let mutable s = a
+                while s < b do
+                    let e = match text.IndexOf('\n', s) with -1 -> b | n -> min n b
+                    let p = doc.PositionAt s
+                    let len = (if e > s && text[e - 1] = '\r' then e - 1 else e) - s
+                    if len > 0 then yield (p.Line, p.Character, len, kind "comment", 0)
+                    s <- e + 1 ]
+          while i < text.Length do
+              let c = text[i]
+              if inString then
+                  if c = '"' || c = '\n' then inString <- false
+                  i <- i + 1
+              elif c = '"' then (inString <- true; i <- i + 1)
+              elif c = '/' && i + 1 < text.Length && text[i + 1] = '/' then
+                  let e = match text.IndexOf('\n', i) with -1 -> text.Length | n -> n
+                  yield! piece i e
+                  i <- e
+              elif c = '(' && i + 1 < text.Length && text[i + 1] = '*' then
+                  let start = i
+                  let mutable depth = 1
+                  i <- i + 2
+                  while depth > 0 && i < text.Length do
+                      if text[i] = '(' && i + 1 < text.Length && text[i + 1] = '*' then (depth <- depth + 1; i <- i + 2)
+                      elif text[i] = '*' && i + 1 < text.Length && text[i + 1] = ')' then (depth <- depth - 1; i <- i + 2)
+                      else i <- i + 1
+                  yield! piece start i
+              else i <- i + 1 ]
+    let sorted = (fromTree @ comments) |> List.distinct |> List.sortBy (fun (l, c, _, _, _) -> l, c)
+    // Drop any token that overlaps the one before it on its line.
+    sorted
+    |> List.fold (fun (acc, lastLine, lastEnd) ((l, c, n, _, _) as t) ->
+        if l = lastLine && c < lastEnd then acc, lastLine, lastEnd else t :: acc, l, c + n) ([], -1, 0)
+    |> fun (acc, _, _) -> List.rev acc
+
+/// The LSP encoding: five numbers per token, line and start relative to the previous token.
+let semanticTokensJson (a: Analysis) =
+    let data = ResizeArray<JsonNode>()
+    let mutable line, start = 0, 0
+    for (l, c, n, t, m) in semanticTokens a do
+        let dl = l - line
+        let dc = if dl = 0 then c - start else c
+        for v in [ dl; dc; n; t; m ] do data.Add(J.num v)
+        line <- l
+        start <- c
+    J.obj [ "data", J.arr data ]
+
 // ---- completion ----
 
 let datasetNames = [ "fashion-mnist"; "mnist"; "cifar10"; "xor"; "shapes" ]

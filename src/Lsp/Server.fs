@@ -58,7 +58,11 @@ let capabilities () =
           "foldingRangeProvider", J.bool true
           "documentFormattingProvider", J.bool true
           "codeActionProvider", J.obj [ "codeActionKinds", J.arr [ J.str "quickfix" ] ]
-          "inlayHintProvider", J.bool true ]
+          "inlayHintProvider", J.bool true
+          "semanticTokensProvider",
+          J.obj
+              [ "legend", J.obj [ "tokenTypes", J.arr (tokenTypes |> List.map J.str); "tokenModifiers", J.arr (tokenModifiers |> List.map J.str) ]
+                "full", J.bool true ] ]
 
 type private Open = { Version: int; Analysis: Analysis }
 
@@ -164,6 +168,9 @@ type Server(write: JsonNode -> unit) =
             match formatEdits d.Analysis with
             | Some edits -> Ok (edits |> List.map (fun (r, t) -> J.edit r t) |> J.arr)
             | None -> Error (Rpc.ErrorCodes.RequestFailed, "the file has syntax errors; fix them before formatting")
+        | "textDocument/semanticTokens/full" ->
+            let _, d = document parameters
+            Ok (semanticTokensJson d.Analysis)
         | "textDocument/codeAction" ->
             let uri, d = document parameters
             Ok (codeActions uri d.Analysis (range (field parameters "range")))

@@ -249,6 +249,28 @@ let ``a statement with a comment inside is left as written`` () =
     let text = "input 4\nlet b = (dense 3 // inner\n  relu)\nb\n"
     Assert.Empty((formatEdits (analyse text)).Value)
 
+[<Fact>]
+let ``semantic tokens colour keywords, numbers, sizes, options, blocks, parameters, settings, strings and comments`` () =
+    let text = "// head\ninput 28x28x1\nlet b f = (conv f 3x3 same relu) (* two\nlines *)\nb 4; dropout 0.5\ntrain\n  data \"a//b\"\n  optimizer adam\n"
+    let a = analyse text
+    let doc = a.Document
+    let got =
+        semanticTokens a
+        |> List.map (fun (l, c, n, t, m) -> (doc.Line l).Substring(c, n), tokenTypes[t] + (if m = 1 then "+declaration" else ""))
+    Assert.Equal<(string * string) list>(
+        [ "// head", "comment"
+          "input", "keyword"; "28x28x1", "number"
+          "let", "keyword"; "b", "function+declaration"; "f", "parameter"; "conv", "keyword"; "f", "parameter"; "3x3", "number"
+          "same", "enumMember"; "relu", "enumMember"; "(* two", "comment"
+          "lines *)", "comment"
+          "b", "function"; "4", "number"; "dropout", "keyword"; "0.5", "number"
+          "train", "keyword"
+          "data", "property"; "\"a//b\"", "string"
+          "optimizer", "property"; "adam", "enumMember" ], got)
+    // encoded relative to the previous token
+    let data = (semanticTokensJson a).["data"].A |> Seq.map (fun v -> v.I) |> List.ofSeq
+    Assert.Equal<int list>([ 0; 0; 7; 4; 0; 1; 0; 5; 0; 0; 0; 6; 7; 3; 0 ], List.take 15 data)
+
 /// Every feature on a text: none may throw, whatever the text.
 let private everyFeature (text: string) =
     let a = analyse text
@@ -259,6 +281,7 @@ let private everyFeature (text: string) =
     (foldingRanges a).ToJsonString() |> ignore
     formatEdits a |> ignore
     (codeActions "u" a everything).ToJsonString() |> ignore
+    (semanticTokensJson a).ToJsonString() |> ignore
     for line in 0 .. doc.LineCount - 1 do
         for character in [ 0; 3; (doc.Line line).Length; (doc.Line line).Length + 5 ] do
             let p = { Line = line; Character = character }

@@ -30,6 +30,7 @@ let ``initialize announces incremental sync and every feature`` () =
         Assert.True(caps[feature].B, feature)
     Assert.NotNull(caps["completionProvider"])
     Assert.NotNull(caps["codeActionProvider"])
+    Assert.Equal<string list>(Analysis.tokenTypes, caps.["semanticTokensProvider"].["legend"].["tokenTypes"].A |> Seq.map (fun t -> t.S) |> List.ofSeq)
     Assert.Null(c.Result("shutdown", null))
     c.Notify("exit", null)
     Assert.True(server.Wait 5000)
@@ -81,6 +82,9 @@ let ``hover, completion, inlay hints, symbols, folding and formatting answer ove
     Assert.NotEmpty(c.Result("textDocument/foldingRange", J.obj [ "textDocument", textDocument u ]).A)
     let formatting = J.obj [ "textDocument", textDocument u; "options", J.obj [ "tabSize", J.num 2; "insertSpaces", J.bool true ] ]
     Assert.Empty(c.Result("textDocument/formatting", formatting).A) // lenet.cnn is already canonical
+    let tokens = c.Result("textDocument/semanticTokens/full", J.obj [ "textDocument", textDocument u ]).["data"].A
+    Assert.Equal(0, tokens.Count % 5)
+    Assert.Equal<int list>([ 0; 0; (lenet ()).Split("\n").[0].Length; 4; 0 ], tokens |> Seq.take 5 |> Seq.map (fun v -> v.I) |> List.ofSeq) // the first comment line
     input.Dispose()
     Assert.True(server.Wait 5000)
 
