@@ -133,8 +133,6 @@ let fixes (doc: Document) (d: Diagnostic) : (string * TextRange * string) list =
                   yield sprintf "Use a %sx%s pool" h w, { Start = { r.Start with Character = start }; End = { r.Start with Character = start + written.Length } }, text
               else
                   yield sprintf "Use a %sx%s pool" h w, { Start = r.End; End = r.End }, " " + (if h = w then h else h + "x" + w)
-          if hint.Contains "'//'" && at < line.Length && line[at] = '#' then
-              yield "Write the comment with '//'", { r with End = { r.Start with Character = at + 1 } }, "//"
           if d.Code = Messages.DuplicateOption.Code && covered.Length > 0 then
               // Remove the repeated option and the space before it.
               let mutable s = at
