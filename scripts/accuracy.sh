@@ -12,5 +12,5 @@ models=("$@")
 [ ${#models[@]} -eq 0 ] && models=(lenet fashion-mnist mnist-handworked)
 for m in "${models[@]}"; do
   echo "== $m ($(date -u +%H:%M:%S))"
-  ./dsl run "models/$m.cnn" --out "runs/accuracy/$m" 2>&1 | tee "runs/accuracy/$m.log" | grep -E "^(Epoch|Test|Data|Training|Engine)"
+  ./dsl run "models/$m.cnn" --force --out "runs/accuracy/$m" 2>&1 | tee "runs/accuracy/$m.log" | grep -E "^(Epoch|Test|Data|Training|Engine)"
 done

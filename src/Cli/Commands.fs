@@ -119,10 +119,17 @@ open CnnDsl.Runtime.Training
 type RunOptions =
     { Data: string option; Epochs: int option; Batch: int option; LearningRate: float option
       Optimizer: string option; Seed: int option; Validation: float option; Out: string option
-      Resume: bool; Quiet: bool; Json: bool; Limit: int option; Weights: string option; Plot: string option }
+      Resume: bool; Quiet: bool; Json: bool; Limit: int option; Weights: string option; Plot: string option
+      /// Start a new run in a folder that holds one (its checkpoints are replaced).
+      Force: bool
+      /// Test hook (CNNDSL_PAUSE_AT=EPOCH,BATCH): before this epoch (from 1) and batch (from 0)
+      /// the run says "dsl: paused ..." on stderr and waits for a stop (Ctrl+C, SIGTERM), so
+      /// that tests interrupt at a known batch without timing.
+      PauseAt: (int * int) option }
     static member Empty =
         { Data = None; Epochs = None; Batch = None; LearningRate = None; Optimizer = None; Seed = None
-          Validation = None; Out = None; Resume = false; Quiet = false; Json = false; Limit = None; Weights = None; Plot = None }
+          Validation = None; Out = None; Resume = false; Quiet = false; Json = false; Limit = None; Weights = None; Plot = None
+          Force = false; PauseAt = None }
 
 /// Runs a command's body, turning bad data, checkpoints and files into one-line messages.
 let internal guarded (console: Console) (body: unit -> int) : int =
@@ -136,6 +143,34 @@ let internal guarded (console: Console) (body: unit -> int) : int =
 let Interrupted, Diverged = 130, 3
 
 let private invariant (v: float) = v.ToString("0.####", Globalization.CultureInfo.InvariantCulture)
+
+/// A JSON number: NaN and infinities are not JSON, so they are written as null.
+let private jsonNumber (v: float) = if Double.IsFinite v then invariant v else "null"
+
+/// What is wrong with an output file given to `flag`, found before any work is done: an empty
+/// name, or a folder (`example` is a file name to suggest).
+let fileProblem (flag: string) (path: string) (example: string) : string option =
+    if String.IsNullOrWhiteSpace path then Some (sprintf "%s: the file name is empty; give one, such as %s" flag example)
+    elif Directory.Exists path then Some (sprintf "%s %s: that is a folder; give a file name, such as %s" flag path (Path.Combine(path, example)))
+    else None
+
+/// The same for an output folder: an empty name, or an existing file.
+let folderProblem (flag: string) (path: string) (example: string) : string option =
+    if String.IsNullOrWhiteSpace path then Some (sprintf "%s: the folder name is empty; give one, such as %s" flag example)
+    elif File.Exists path then Some (sprintf "%s %s: that is a file, not a folder; give a folder, such as %s" flag path example)
+    else None
+
+/// Refuses input values that are not finite float32 numbers (NaN, infinities, beyond 3.4e38),
+/// naming the file and the value's row, column and channel.
+let private checkFinite (file: string) (image: InputImage) =
+    let limit = float Single.MaxValue
+    match image.Values |> Array.tryFindIndex (fun v -> not (Double.IsFinite v) || abs v > limit) with
+    | None -> ()
+    | Some i ->
+        let c = image.Channels
+        let pixel = i / c
+        let where = sprintf "row %d, column %d%s" (pixel / image.Width + 1) (pixel % image.Width + 1) (if c > 1 then sprintf ", channel %d" (i % c + 1) else "")
+        raise (DataError(file, sprintf "holds %s at %s: inputs must be finite numbers between -3.4e38 and 3.4e38; correct that value" (image.Values[i].ToString(Globalization.CultureInfo.InvariantCulture)) where))
 
 /// The settings of a run: the command line over the file over Keras's defaults
 /// (optimizer rmsprop, as Keras's compile; batch 32; one epoch; no validation split).
@@ -195,10 +230,10 @@ type private ConsoleReport(console: Console, quiet: bool, json: bool, live: bool
                         batch batches (String('=', filled)) (String('.', width - filled)) eta loss accuracy (Messages.thousands (int64 rate)))
         member _.EpochDone(r) =
             if json then
-                let v (x: Nullable<float>) = if x.HasValue then invariant x.Value else "null"
+                let v (x: Nullable<float>) = if x.HasValue then jsonNumber x.Value else "null"
                 console.Out.WriteLine(
                     sprintf "{\"epoch\":%d,\"seconds\":%s,\"loss\":%s,\"accuracy\":%s,\"val_loss\":%s,\"val_accuracy\":%s,\"images_per_second\":%s}"
-                        r.Epoch (invariant r.Seconds) (invariant r.Loss) (invariant r.Accuracy) (v r.ValidationLoss) (v r.ValidationAccuracy) (invariant r.ImagesPerSecond))
+                        r.Epoch (jsonNumber r.Seconds) (jsonNumber r.Loss) (jsonNumber r.Accuracy) (v r.ValidationLoss) (v r.ValidationAccuracy) (jsonNumber r.ImagesPerSecond))
             elif not quiet then
                 if live then console.Out.Write("\r" + String(' ', 100) + "\r")
                 let validation =
@@ -222,11 +257,9 @@ type private PlotReport(inner: ITrainingReport, folder: string, title: string) =
     let optional (s: string) = if s = "" then Some (Nullable()) else parse s |> Option.map Nullable
     let records = Collections.Generic.List<EpochRecord>()
     let progress = Collections.Generic.List<Pictures.Progress>()
-    let rows (path: string) = if File.Exists path then File.ReadAllLines path |> Array.skip 1 |> Array.map (fun l -> l.Split ',') else [||]
-    let save (path: string) (head: string) (lines: string seq) =
-        let temporary = path + ".tmp"
-        File.WriteAllLines(temporary, Seq.append [ head ] lines)
-        File.Move(temporary, path, true)
+    // (an empty or header-only file has no rows; rows that do not parse are skipped by Begin)
+    let rows (path: string) = if File.Exists path then (match File.ReadAllLines path with [||] -> [||] | lines -> Array.tail lines) |> Array.map (fun l -> l.Split ',') else [||]
+    let save (path: string) (head: string) (lines: string seq) = AtomicFile.WriteAllLines(path, Seq.append [ head ] lines)
     do Directory.CreateDirectory folder |> ignore
     /// A run starting at `firstEpoch` (0 unless resumed) keeps the files' earlier epochs.
     member _.Begin(firstEpoch: int) =
@@ -335,7 +368,36 @@ let run (console: Console) (file: string) (options: RunOptions) (stop: Threading
         console.Err.WriteLine(sprintf "dsl: no data set: add 'data fashion-mnist' to the train section of %s, or give --data NAME|FOLDER" file)
         CannotRun
     | Some dataName ->
+    let folder = settings.OutputFolder
+    let last, best = Path.Combine(folder, "last.ckpt"), Path.Combine(folder, "best.ckpt")
+    match folderProblem "--out" folder (Path.Combine("runs", Path.GetFileNameWithoutExtension file)) with
+    | Some problem -> console.Err.WriteLine("dsl: " + problem); CannotRun
+    | None ->
     guarded console (fun () ->
+    // One run per output folder at a time: an OS lock on DIR/.lock, held until the process
+    // ends (the OS releases it however the run ends, even on SIGKILL).
+    Directory.CreateDirectory folder |> ignore
+    let lockFile =
+        try Some (new FileStream(Path.Combine(folder, ".lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
+        with :? IOException -> None
+    match lockFile with
+    | None ->
+        console.Err.WriteLine(sprintf "dsl: another run is writing to %s (it holds %s); wait for it to finish, or give this one another --out DIR" folder (Path.Combine(folder, ".lock")))
+        CannotRun
+    | Some lockFile ->
+    use _ = lockFile
+    let existing = [ last; best ] |> List.filter File.Exists
+    if not options.Resume && not options.Force && not existing.IsEmpty then
+        // A finished run's checkpoints are hours of work: never replaced without being asked.
+        console.Err.WriteLine(
+            sprintf "dsl: %s already holds a run (%s); continue it with --resume, replace it with --force, or train into another folder with --out DIR"
+                folder (String.Join(", ", existing |> List.map Path.GetFileName)))
+        CannotRun
+    elif options.Resume && not (File.Exists last) then
+        raise (CheckpointError(last,
+                if File.Exists best then sprintf "nothing to resume: there is no last.ckpt, only %s (an interrupted write?); start a new run from its weights with --weights %s --out DIR" best best
+                else "nothing to resume: no checkpoint here yet; run without --resume"))
+    else
         let split = loadData dataName graph |> limitSplit options.Limit
         let graph = sizedToData text graph split.Train
         if not (fits graph) then CannotRun else
@@ -351,8 +413,7 @@ let run (console: Console) (file: string) (options: RunOptions) (stop: Threading
         let trainer = Trainer(graph, split.Train, settings, report)
         let trainable, frozen = graph.Nodes |> List.map Cost.parameters |> List.fold (fun (a, b) (x, y) -> a + x, b + y) (0L, 0L)
         let start =
-            if options.Resume && File.Exists trainer.LastCheckpoint then trainer.Load(trainer.LastCheckpoint, true)
-            elif options.Resume then raise (CheckpointError(trainer.LastCheckpoint, "nothing to resume: no checkpoint here yet; run without --resume"))
+            if options.Resume then trainer.Load(trainer.LastCheckpoint, true)
             else
                 options.Weights |> Option.iter (fun w ->
                     let struct (copied, kept) = trainer.Transfer w
@@ -362,6 +423,14 @@ let run (console: Console) (file: string) (options: RunOptions) (stop: Threading
                             sprintf "Transferred %d tensors from %s%s" copied.Count w
                                 (if kept.Count = 0 then "" else sprintf "; %d start from scratch (%s)" kept.Count (String.Join(", ", kept)))))
                 TrainingPosition.Start
+        // --force: the old run's checkpoints go once the starting weights are loaded (they may
+        // come from them), so that its best.ckpt is never mistaken for this run's.
+        if not options.Resume then for f in existing do File.Delete f
+        options.PauseAt |> Option.iter (fun (epoch, batch) ->
+            trainer.PauseAt <- Nullable<struct (int * int)>(struct (epoch - 1, batch))
+            trainer.Paused <- Action(fun () ->
+                console.Err.WriteLine(sprintf "dsl: paused before epoch %d, batch %d (CNNDSL_PAUSE_AT); waiting for Ctrl+C or SIGTERM" epoch batch)
+                console.Err.Flush()))
         plot |> Option.iter (fun p -> p.Begin start.Epoch)
         let notice = match Blas.Gemm.Notice with null -> "" | n -> "\n" + n
         // how each convolution is lowered at this batch size (ColumnPlan chooses by measured speed)
@@ -384,9 +453,15 @@ let run (console: Console) (file: string) (options: RunOptions) (stop: Threading
         if stop.IsCancellationRequested then Interrupted
         elif records.Count < settings.Epochs - start.Epoch && not trainer.StoppedEarly then Diverged
         else
+            if split.Test.Count = 0 then
+                // Nothing to evaluate: said plainly (JSON has no NaN); the training itself succeeded.
+                if options.Json then console.Out.WriteLine "{\"test_loss\":null,\"test_accuracy\":null,\"test_examples\":0}"
+                else console.Out.WriteLine(sprintf "Test: %s has no test examples, so the model was not evaluated; its checkpoints are in %s" split.Test.Name folder)
+                Clean
+            else
             let test = trainer.Evaluate(split.Test)
             if options.Json then
-                console.Out.WriteLine(sprintf "{\"test_loss\":%s,\"test_accuracy\":%s}" (invariant test.Loss) (invariant test.Accuracy))
+                console.Out.WriteLine(sprintf "{\"test_loss\":%s,\"test_accuracy\":%s,\"test_examples\":%d}" (jsonNumber test.Loss) (jsonNumber test.Accuracy) split.Test.Count)
             elif not options.Quiet then
                 console.Out.WriteLine(sprintf "Test: loss %.4f - accuracy %.4f (%s examples)" test.Loss test.Accuracy (Messages.thousands (int64 split.Test.Count)))
                 console.Out.Write(confusionText test)
@@ -415,6 +490,7 @@ let private evaluate (console: Console) (command: string) (file: string) (option
         let graph = sizedToData text graph split.Train
         let trainer = Trainer(graph, split.Train, TrainingSettings(1, settings.BatchSize, 0, 0.0, settings.Optimizer, settings.Loss, 0.0, settings.OutputFolder), ConsoleReport(console, true, false, false, settings.BatchSize))
         trainer.Load(weights, false) |> ignore
+        if split.Test.Count = 0 then raise (DataError(split.Test.Name, sprintf "has no test examples, so there is nothing to %s; give --data a set with a test part" command))
         let test = trainer.Evaluate(split.Test)
         console.Out.WriteLine(sprintf "Test: loss %.4f - accuracy %.4f (%s examples)" test.Loss test.Accuracy (Messages.thousands (int64 split.Test.Count)))
         f test))
@@ -432,6 +508,9 @@ let private pictureName (file: string) (what: string) =
 
 /// `dsl show confusion FILE --weights W [-o OUT]`: the test set's confusion matrix as a heat map.
 let showConfusion (console: Console) (file: string) (options: RunOptions) (output: string option) : int =
+    match output |> Option.bind (fun o -> fileProblem "-o" o "confusion.png") with
+    | Some problem -> console.Err.WriteLine("dsl: " + problem); CannotRun
+    | None ->
     evaluate console "show confusion" file options (fun test ->
         let path = defaultArg output (pictureName file "confusion")
         Pictures.write path (Pictures.confusion (sprintf "%s: test accuracy %.4f" (Path.GetFileNameWithoutExtension file) test.Accuracy) test.Confusion test.ClassNames)
@@ -536,10 +615,14 @@ let internal sizedFor (text: string) (graph: Graph) (input: string) (image: Inpu
 
 /// `dsl apply FILE INPUT`: one forward pass, printing every layer's output.
 let apply (console: Console) (file: string) (input: string) (weights: string option) (seed: int) (png: string option) : int =
+    match png |> Option.bind (fun folder -> folderProblem "--png" folder "maps") with
+    | Some problem -> console.Err.WriteLine("dsl: " + problem); CannotRun
+    | None ->
     withModel console file (fun text graph ->
     guarded console (fun () ->
         let wanted = match graph.Input.OutputShape with Image (_, _, c) -> Some c | Vector _ -> None
         let image = InputFiles.Read(input, Option.toNullable wanted)
+        checkFinite input image
         let graph = sizedFor text graph input image
         let net = Network<double>(graph, 1, seed)
         weights |> Option.iter (fun w -> Checkpoint.LoadWeights(w, graph, net.Weights))
@@ -554,7 +637,7 @@ let apply (console: Console) (file: string) (input: string) (weights: string opt
                 Directory.CreateDirectory folder |> ignore
                 let struct (h, w, c) = Shapes.Hwc node.OutputShape
                 let path = Path.Combine(folder, Export.FeatureMaps.FileName(node.Id, node.Name))
-                File.WriteAllBytes(path, Export.FeatureMaps.Png(ReadOnlySpan layer.Output.Value, h, w, c))
+                AtomicFile.WriteAllBytes(path, Export.FeatureMaps.Png(ReadOnlySpan layer.Output.Value, h, w, c))
                 console.Out.WriteLine("  " + path)
             | None -> console.Out.Write(matrixText node.OutputShape layer.Output.Value)
         if weights.IsNone && net.Layers |> Seq.exists (fun l -> l.Parameters.Count > 0 && l.Node.Given.IsNone) then
@@ -565,6 +648,7 @@ let apply (console: Console) (file: string) (input: string) (weights: string opt
 let predict (console: Console) (file: string) (weights: string option) (images: string list) (top: int) : int =
     match weights with
     | None -> console.Err.WriteLine "dsl: predict needs --weights CHECKPOINT (for example runs/lenet/best.ckpt)"; CannotRun
+    | Some _ when top < 1 -> console.Err.WriteLine(sprintf "dsl: --top %d: show at least 1 class (--top 1 gives the most likely)" top); CannotRun
     | Some weights ->
     withModel console file (fun _ graph ->
     guarded console (fun () ->
@@ -575,6 +659,7 @@ let predict (console: Console) (file: string) (weights: string option) (images: 
         for image in images do
             let input = InputFiles.Read(image, Option.toNullable wanted)
             checkInput graph image input
+            checkFinite image input
             for i in 0 .. input.Values.Length - 1 do net.Input[i] <- float32 input.Values[i]
             net.Forward(false)
             let ranked = net.Output.ToArray() |> Array.mapi (fun i p -> i, p) |> Array.sortByDescending snd |> Array.truncate top
@@ -586,6 +671,9 @@ let predict (console: Console) (file: string) (weights: string option) (images: 
 /// A dynamic input (`?x?xC`) becomes symbolic dimensions; its weights do not depend on the size,
 /// so they are held by a network built at the first size the model accepts.
 let export (console: Console) (file: string) (weights: string option) (output: string) : int =
+    match fileProblem "-o" output (Path.GetFileNameWithoutExtension file + ".onnx") with
+    | Some problem -> console.Err.WriteLine("dsl: " + problem); CannotRun
+    | None ->
     withModel console file (fun text graph ->
     let concrete =
         if not (isDynamic graph) then Some graph
@@ -605,9 +693,7 @@ let export (console: Console) (file: string) (weights: string option) (output: s
         | None -> console.Err.WriteLine "dsl: no --weights given: exporting the initial (random) weights"
         try
             let bytes = Export.OnnxExport.Export(graph, net)
-            let temporary = output + ".tmp"
-            File.WriteAllBytes(temporary, bytes)
-            File.Move(temporary, output, true)
+            AtomicFile.WriteAllBytes(output, bytes)
             console.Out.WriteLine(sprintf "wrote %s (%s, ONNX opset 13, input NHWC %O)" output (Summary.bytesText (int64 bytes.Length)) graph.Input.OutputShape)
             Clean
         with :? Export.ExportError as e ->
@@ -623,6 +709,9 @@ let private loadOrWarn (console: Console) (graph: Graph) (net: Network<float32>)
 /// `dsl show filters FILE --weights W [--layer NAME] [-o OUT]`: a convolution's kernels as a
 /// grid of small images; a first layer on colour input shows each kernel in colour.
 let showFilters (console: Console) (file: string) (weights: string option) (layer: string option) (output: string option) : int =
+    match output |> Option.bind (fun o -> fileProblem "-o" o "filters.png") with
+    | Some problem -> console.Err.WriteLine("dsl: " + problem); CannotRun
+    | None ->
     withModel console file (fun _ graph ->
     let convs = graph.Nodes |> List.filter (fun n -> n.Kind.IsConv)
     let chosen = match layer with Some name -> convs |> List.tryFind (fun n -> n.Name = name) | None -> List.tryHead convs
@@ -670,6 +759,9 @@ let showFilters (console: Console) (file: string) (weights: string option) (laye
 /// `dsl show activations FILE --weights W (IMAGE | --test N) [-o OUT]`: the input and the
 /// feature maps after every convolution and pooling layer for one input, one block per layer.
 let showActivations (console: Console) (file: string) (weights: string option) (image: string option) (testIndex: int option) (data: string option) (output: string option) : int =
+    match output |> Option.bind (fun o -> fileProblem "-o" o "activations.png") with
+    | Some problem -> console.Err.WriteLine("dsl: " + problem); CannotRun
+    | None ->
     withModel console file (fun text graph ->
     guarded console (fun () ->
         let wanted = match graph.Input.OutputShape with Image (_, _, c) -> Some c | Vector _ -> None
@@ -689,6 +781,7 @@ let showActivations (console: Console) (file: string) (weights: string option) (
                     sprintf "test example %d (%s)" n (if test.Labels[n] < names.Length then names[test.Labels[n]] else string test.Labels[n]),
                     names
             | _ -> raise (DataError(file, "show activations needs one input: an image file, or --test N for the N-th test example"))
+        checkFinite (defaultArg image file) input
         let graph = sizedFor text graph (defaultArg image file) input
         let net = Network<float32>(graph, 1, 0)
         loadOrWarn console graph net weights

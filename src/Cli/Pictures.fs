@@ -17,13 +17,7 @@ let private encode (surface: SKSurface) =
     data.ToArray()
 
 /// Writes through a temporary file, so that a reader (or an interrupted run) never sees half a PNG.
-let write (path: string) (bytes: byte[]) =
-    match Path.GetDirectoryName(Path.GetFullPath path) with
-    | null -> ()
-    | folder -> Directory.CreateDirectory folder |> ignore
-    let temporary = path + ".tmp"
-    File.WriteAllBytes(temporary, bytes)
-    File.Move(temporary, path, true)
+let write (path: string) (bytes: byte[]) = AtomicFile.WriteAllBytes(path, bytes)
 
 // ---- training curves ----
 

@@ -58,6 +58,7 @@ let private applyCommand () =
     let input = Argument<string>("input", Description = "a text matrix (rows of numbers; channels separated by a blank line) or an image")
     let weights = Option<string>("--weights", Description = "a checkpoint (learned layers otherwise keep their random initial weights)")
     let seed = Option<int>("--seed", Description = "seed of the initial weights")
+    seed.Validators.Add(fun r -> if r.GetValueOrDefault<int>() < 0 then r.AddError "--seed must be 0 or more")
     let png = Option<string>("--png", Description = "write each layer's output as a PNG into this folder instead of printing it")
     let command = Command("apply", "Run the model on one input and print every layer's output.")
     command.Arguments.Add file
@@ -93,6 +94,7 @@ let private predictCommand () =
     let images = Argument<string[]>("images", Description = "images (png, jpg, bmp) or text matrices", Arity = ArgumentArity.OneOrMore)
     let weights = Option<string>("--weights", Description = "a checkpoint of the model")
     let top = Option<int>("--top", Description = "how many classes to show", DefaultValueFactory = (fun _ -> 3))
+    top.Validators.Add(fun r -> if r.GetValueOrDefault<int>() < 1 then r.AddError "--top must be at least 1")
     let command = Command("predict", "Print the most likely classes of each image, with their probabilities.")
     command.Arguments.Add file
     command.Arguments.Add images
@@ -123,6 +125,7 @@ let private runOptions () =
     let validation = Option<Nullable<float>>("--validation", Description = "fraction of the training set held out for validation")
     let out = Option<string>("--out", Description = "folder for checkpoints (default runs/MODEL)")
     let resume = Option<bool>("--resume", Description = "continue from the folder's last checkpoint")
+    let force = Option<bool>("--force", Description = "start a new run in a folder that holds one, replacing its checkpoints")
     let quiet = Option<bool>("--quiet", Description = "print only the test accuracy")
     let json = Option<bool>("--json", Description = "print one JSON record per epoch")
     let limit = Option<Nullable<int>>("--limit", Description = "use only the first N training examples (and N/5 test examples)")
@@ -131,15 +134,26 @@ let private runOptions () =
     let positive (o: Option<Nullable<int>>) name =
         o.Validators.Add(fun r -> let v = r.GetValueOrDefault<Nullable<int>>() in if v.HasValue && v.Value < 1 then r.AddError(sprintf "%s must be at least 1" name))
     positive epochs "--epochs"; positive batch "--batch"; positive limit "--limit"
+    // as the file's `seed` line: the seed is a non-negative number
+    seed.Validators.Add(fun r -> let v = r.GetValueOrDefault<Nullable<int>>() in if v.HasValue && v.Value < 0 then r.AddError "--seed must be 0 or more")
     lr.Validators.Add(fun r -> let v = r.GetValueOrDefault<Nullable<float>>() in if v.HasValue && not (v.Value > 0.0) then r.AddError "--lr must be above 0")
     validation.Validators.Add(fun r -> let v = r.GetValueOrDefault<Nullable<float>>() in if v.HasValue && (v.Value < 0.0 || v.Value >= 1.0) then r.AddError "--validation must be in [0, 1)")
-    let all: System.CommandLine.Option list = [ data; epochs; batch; lr; optimizer; seed; validation; out; resume; quiet; json; limit; weights; plot ]
+    let all: System.CommandLine.Option list = [ data; epochs; batch; lr; optimizer; seed; validation; out; resume; force; quiet; json; limit; weights; plot ]
+    // The test hook CNNDSL_PAUSE_AT=EPOCH,BATCH (Commands.RunOptions.PauseAt).
+    let pauseAt =
+        match Environment.GetEnvironmentVariable "CNNDSL_PAUSE_AT" with
+        | null -> None
+        | text ->
+            match text.Split ',' |> Array.map Int32.TryParse with
+            | [| true, e; true, b |] when e >= 1 && b >= 0 -> Some (e, b)
+            | _ -> None
     let read (r: ParseResult) : Commands.RunOptions =
         let n (o: Option<Nullable<'a>>) = let v = r.GetValue o in if v.HasValue then Some v.Value else None
         { Data = r.GetValue data |> Option.ofObj; Epochs = n epochs; Batch = n batch; LearningRate = n lr
           Optimizer = r.GetValue optimizer |> Option.ofObj; Seed = n seed; Validation = n validation
           Out = r.GetValue out |> Option.ofObj; Resume = r.GetValue resume; Quiet = r.GetValue quiet; Json = r.GetValue json
-          Limit = n limit; Weights = r.GetValue weights |> Option.ofObj; Plot = r.GetValue plot |> Option.ofObj }
+          Limit = n limit; Weights = r.GetValue weights |> Option.ofObj; Plot = r.GetValue plot |> Option.ofObj
+          Force = r.GetValue force; PauseAt = pauseAt }
     all, read
 
 let private runCommand () =
@@ -153,7 +167,17 @@ let private runCommand () =
         // The first Ctrl+C stops at the end of the batch and saves a checkpoint; a second one kills.
         let handler = ConsoleCancelEventHandler(fun _ e -> if not stop.IsCancellationRequested then (e.Cancel <- true; stop.Cancel()))
         Console.CancelKeyPress.AddHandler handler
-        try Commands.run (console ()) (r.GetValue file) (read r) stop.Token
+        // SIGTERM (what `timeout`, schedulers and `kill` send) takes the same path: stop and save.
+        let terminated = ref false
+        use _ = Runtime.InteropServices.PosixSignalRegistration.Create(Runtime.InteropServices.PosixSignal.SIGTERM, fun context ->
+            if not stop.IsCancellationRequested then
+                context.Cancel <- true
+                terminated.Value <- true
+                stop.Cancel())
+        try
+            match Commands.run (console ()) (r.GetValue file) (read r) stop.Token with
+            | code when code = Commands.Interrupted && terminated.Value -> 128 + 15 // as a shell reports SIGTERM
+            | code -> code
         finally Console.CancelKeyPress.RemoveHandler handler)
     command
 

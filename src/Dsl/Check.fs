@@ -40,7 +40,8 @@ type private Options =
       Project: bool
       Activation: Located<ActivationSyntax> option
       Weights: Located<TensorLiteral> option
-      Bias: Located<TensorLiteral> option }
+      Bias: Located<TensorLiteral> option
+      Groups: Located<Number> option }
 
 type private Builder(program: Program) =
     let nodes = ResizeArray<Node>()
@@ -53,6 +54,7 @@ type private Builder(program: Program) =
     let mutable visits = 0
     let active = Stack<string>()
     let mutable current: Pos = { Line = 1; Col = 1; Length = 1 }
+    let warned = HashSet<int * int>()
 
     member _.Nodes = nodes
     member _.Diagnostics = diagnostics
@@ -63,6 +65,10 @@ type private Builder(program: Program) =
     member _.TooMany = tooMany
     /// The layer being checked: where a diagnostic from Add points.
     member _.Current with get () = current and set v = current <- v
+
+    /// True the first time a warning is reported at this place (a block used many times
+    /// would otherwise repeat it for every use).
+    member _.FirstWarningAt (pos: Pos) = warned.Add((pos.Line, pos.Col))
 
     /// Attaches a node's hand-set weights (nodes are immutable records, so the node is replaced).
     member _.SetGiven (id: int) (given: GivenWeights) = nodes[id] <- { nodes[id] with Given = Some given }
@@ -187,7 +193,9 @@ let private allowedOptions (syntax: LayerSyntax) : string list =
     let window = [ "sN"; "same"; "valid"; "pN"; "dN" ]
     let acts = Parser.activationNames
     match syntax with
-    | Conv _ -> window @ [ "nobias"; "frozen"; "weights"; "bias" ] @ acts
+    | Conv _ -> window @ [ "nobias"; "frozen"; "weights"; "bias"; "groups" ] @ acts
+    | DepthwiseConv _ | SeparableConv _ -> window @ [ "nobias"; "frozen" ] @ acts
+    | Maxout _ -> []
     | NamedKernel _ | LiteralKernel _ -> window @ acts
     | Pool _ -> [ "sN"; "same"; "valid"; "pN" ]
     | Dense _ -> [ "nobias"; "frozen"; "weights"; "bias" ] @ acts
@@ -210,11 +218,13 @@ let private isAllowed (allowed: string list) (o: LayerOption) =
     | Project -> List.contains "project" allowed
     | Weights _ -> List.contains "weights" allowed
     | BiasValues _ -> List.contains "bias" allowed
+    | Groups _ -> List.contains "groups" allowed
     | UnknownOption _ -> false
 
 let private layerWord (syntax: LayerSyntax) =
     match syntax with
     | Input _ -> "input" | Conv _ -> "conv" | NamedKernel n -> n | LiteralKernel _ -> "kernel"
+    | DepthwiseConv _ -> "dwconv" | SeparableConv _ -> "sepconv" | Maxout _ -> "maxout"
     | Pool (MaxPool, _) -> "maxpool" | Pool (AvgPool, _) -> "avgpool" | Pool (MinPool, _) -> "minpool"
     | GlobalPool _ -> "global pool" | Dense _ -> "dense" | Flatten -> "flatten" | Reshape _ -> "reshape"
     | Dropout _ -> "dropout" | BatchNorm -> "batchnorm" | ActivationLayer a -> Pretty.activation a
@@ -225,7 +235,7 @@ let private readOptions (b: Builder) (layer: Layer) : Options =
     let word = layerWord layer.Syntax
     let mutable result =
         { Stride = None; Padding = None; Dilation = None; NoBias = false; Frozen = false; Project = false; Activation = None
-          Weights = None; Bias = None }
+          Weights = None; Bias = None; Groups = None }
     let twice (o: Located<LayerOption>) (kind: string) =
         b.Report M.DuplicateOption o.Pos (sprintf "'%s' gives %s a second %s" (optionName o.Value) word kind) (Some "keep one of them")
     for o in layer.Options do
@@ -251,6 +261,7 @@ let private readOptions (b: Builder) (layer: Layer) : Options =
         | Project -> result <- { result with Project = true }
         | Weights t -> if result.Weights.IsSome then twice o "set of weights" else result <- { result with Weights = Some { Value = t; Pos = o.Pos } }
         | BiasValues t -> if result.Bias.IsSome then twice o "bias" else result <- { result with Bias = Some { Value = t; Pos = o.Pos } }
+        | Groups n -> if result.Groups.IsSome then twice o "group count" else result <- { result with Groups = Some n }
         | Activation a ->
             if result.Activation.IsSome then twice o "activation"
             else result <- { result with Activation = Some { Value = a; Pos = o.Pos } }
@@ -321,11 +332,20 @@ let private window (b: Builder) (pos: Pos) (warnAt: Pos) (what: string) (isPool:
             let win =
                 { KernelH = kh; KernelW = kw; StrideH = sh; StrideW = sw; DilationH = dh; DilationW = dw
                   Padding = { Top = top; Bottom = bottom; Left = left; Right = right }; PaddingMode = spec.Mode }
-            // The seeds' integer-output check: (n + 2p - k) mod s rows are never covered.
+            // The seeds' integer-output check: (n + 2p - k) mod s rows are never covered. Only
+            // a real loss is reported: not when the uncovered rows are padding, nor when they
+            // are no more than the gap a stride wider than the kernel skips between every two
+            // windows anyway (a 1x1 stride-2 shortcut); and once per place in the file.
             if spec.Mode <> Same then
-                let left n k d s p = match n with Dim.Known n -> Shapes.uncovered (int64 n) (int64 (2 * p)) (Shapes.effectiveKernel (int64 k) (int64 d)) (int64 s) | Dim.Dynamic -> 0L
+                let left n k d s p =
+                    match n with
+                    | Dim.Known n ->
+                        let kEff = Shapes.effectiveKernel (int64 k) (int64 d)
+                        let rem = Shapes.uncovered (int64 n) (int64 (2 * p)) kEff (int64 s)
+                        if rem - int64 p > max 0L (int64 s - kEff) then rem else 0L
+                    | Dim.Dynamic -> 0L
                 let lh, lw = left h kh dh sh ph, left w kw dw sw pw
-                if lh > 0L || lw > 0L then
+                if (lh > 0L || lw > 0L) && b.FirstWarningAt warnAt then
                     let rows = if lh > 0L then [ plural lh "row" ] else []
                     let cols = if lw > 0L then [ plural lw "column" ] else []
                     let n = match (if lh > 0L then h else w) with Dim.Known n -> n | Dim.Dynamic -> 0
@@ -418,7 +438,8 @@ let private expandedSize (lets: Dictionary<string, LetBinding>) (ls: Layer list)
         | Repeat (count, body) ->
             let n = match count.Value with Int n when n > 0L -> n | _ -> 1L
             mul n (size body)
-        | Residual body -> sat (size body + 1L)
+        | Residual (body, shortcut) -> sat (size body + (shortcut |> Option.map size |> Option.defaultValue 1L) + 1L)
+        | SeparableConv _ -> 2L
         | Concat branches -> branches |> List.fold (fun acc br -> sat (acc + size br)) 1L
         | Call (name, _) ->
             match memo.TryGetValue name, lets.TryGetValue name with
@@ -525,6 +546,55 @@ let private given (b: Builder) (opts: Options) (what: string) (full: int list) (
 
 // ---- layers ----
 
+/// A learned convolution node (conv, dwconv, either half of sepconv): window, groups, the
+/// kernel's size limit and hand-set weights. `filters` None: an earlier error, reported.
+let private convolution (b: Builder) env (opts: Options) (l: Layer) (flow: Flow) (filters: int option) (filtersPos: Pos)
+                        (kernel: Dims) (groups: int) (bias: bool) (act: Activation) (name: string) (allowGiven: bool) : Flow =
+    let k = resolvePair b env "the kernel size" 1L kernel
+    let spec = k |> Option.bind (fun k -> windowSpec b env k (1, 1) opts)
+    let pos = l.Pos
+    let what = match l.Syntax with DepthwiseConv _ -> "dwconv" | SeparableConv _ -> "sepconv" | _ -> "conv"
+    match flow, filters, spec with
+    | Some (id, shape), Some f, Some spec ->
+        let cin = Cost.channels shape
+        let groupsAt = opts.Groups |> Option.map (fun g -> g.Pos) |> Option.defaultValue pos
+        if groups > 1 && (cin % groups <> 0 || f % groups <> 0) then
+            let which = if cin % groups <> 0 then sprintf "its %d input channels" cin else sprintf "its %d filters" f
+            b.Report M.NotDivisible groupsAt (sprintf "%d groups do not divide %s: every group needs the same number of channels and filters" groups which)
+                (Some (sprintf "use a group count that divides both %d and %d" cin f))
+            None
+        else
+        window b pos (strideAt opts pos) what false shape spec
+        |> Option.bind (fun (win, oh, ow) ->
+            let cg = cin / groups
+            let kh, kw = spec.Kernel
+            if checkSize b filtersPos "this conv's kernel" (float kh * float kw * float cg * float f) then
+                // Written filters x channels (of the filter's group) x rows x columns; held HWIO.
+                let toEngine i =
+                    let x, i = i % kw, i / kw
+                    let y, i = i % kh, i / kh
+                    let ci, fi = i % cg, i / cg
+                    ((y * kw + x) * cg + ci) * f + fi
+                let layout = sprintf "one %dx%d matrix per filter%s" kh kw (if cg > 1 then " and input channel, filters outermost" else "")
+                let weights =
+                    if allowGiven then given b opts (sprintf "conv %d %dx%d on %d channel%s" f kh kw cg (if cg = 1 then "" else "s")) [ f; cg; kh; kw ] 2 layout toEngine f bias
+                    else Some None
+                match weights with
+                | None -> None
+                | Some weights ->
+                    let kind = LayerKind.Conv { Filters = f; Window = win; Bias = bias; Groups = groups }
+                    let result = b.Add kind act [ id, shape ] (Image (oh, ow, f)) (not opts.Frozen) pos.Line name
+                    match result with
+                    | Some (nid, _) ->
+                        weights |> Option.iter (b.SetGiven nid)
+                        match opts.Activation with
+                        | Some { Value = ActivationSyntax.Softmax; Pos = p } when act = Activation.Softmax -> b.SoftmaxAt[nid] <- p
+                        | _ -> ()
+                    | None -> ()
+                    result
+            else None)
+    | _ -> None
+
 let rec private layer (b: Builder) (env: Map<string, Number>) (flow: Flow) (l: Layer) : Flow =
     if not (b.Visit l.Pos) then None else
     b.Current <- l.Pos
@@ -547,31 +617,38 @@ let rec private layer (b: Builder) (env: Map<string, Number>) (flow: Flow) (l: L
         flow
     | Conv (filters, kernel) ->
         let f = resolveInt b env "the number of filters" 1L filters
-        let k = resolvePair b env "the kernel size" 1L kernel
-        let spec = k |> Option.bind (fun k -> windowSpec b env k (1, 1) opts)
-        match flow, f, spec with
-        | Some (id, shape), Some f, Some spec ->
-            window b pos (strideAt opts pos) "conv" false shape spec
-            |> Option.bind (fun (win, oh, ow) ->
-                let cin = Cost.channels shape
-                let kh, kw = spec.Kernel
-                if checkSize b filters.Pos "this conv's kernel" (float kh * float kw * float cin * float f) then
-                    // Written filters x channels x rows x columns; held HWIO.
-                    let toEngine i =
-                        let x, i = i % kw, i / kw
-                        let y, i = i % kh, i / kh
-                        let ci, fi = i % cin, i / cin
-                        ((y * kw + x) * cin + ci) * f + fi
-                    let layout = sprintf "one %dx%d matrix per filter%s" kh kw (if cin > 1 then " and input channel, filters outermost" else "")
-                    match given b opts (sprintf "conv %d %dx%d on %d channel%s" f kh kw cin (if cin = 1 then "" else "s")) [ f; cin; kh; kw ] 2 layout toEngine f (not opts.NoBias) with
-                    | None -> None
-                    | Some weights ->
-                        let result = addOne (LayerKind.Conv { Filters = f; Window = win; Bias = not opts.NoBias }) act (id, shape) (Image (oh, ow, f)) "conv2d"
-                        match result, weights with
-                        | Some (nid, _), Some g -> b.SetGiven nid g
-                        | _ -> ()
-                        result
-                else None)
+        let groups = opts.Groups |> Option.map (resolveInt b env "the group count" 1L)
+        match groups with
+        | Some None -> None
+        | _ ->
+        let groups = groups |> Option.flatten |> Option.defaultValue 1
+        convolution b env opts l flow f filters.Pos kernel groups (not opts.NoBias) act "conv2d" true
+    | DepthwiseConv kernel ->
+        // Keras's DepthwiseConv2D (depth_multiplier 1): one kernel per input channel.
+        let c = flow |> Option.map (fun (_, shape) -> Cost.channels shape)
+        convolution b env opts l flow c l.Pos kernel (defaultArg c 1) (not opts.NoBias) act "depthwise_conv2d" false
+    | SeparableConv (filters, kernel) ->
+        // Keras's SeparableConv2D: a depthwise kernel (no bias), then a 1x1 convolution with
+        // the bias and the activation; two nodes, Keras's parameter count.
+        let f = resolveInt b env "the number of filters" 1L filters
+        let c = flow |> Option.map (fun (_, shape) -> Cost.channels shape)
+        let depthwise = convolution b env { opts with NoBias = true } l flow c l.Pos kernel (defaultArg c 1) false Activation.Linear "separable_conv2d_depthwise" false
+        let pointwise = { Syntax = Conv (filters, { Value = [ Size (Int 1L) ]; Pos = kernel.Pos }); Options = []; Pos = l.Pos }
+        convolution b env { opts with Stride = None; Padding = None; Dilation = None } pointwise depthwise f filters.Pos
+            { Value = [ Size (Int 1L) ]; Pos = kernel.Pos } 1 (not opts.NoBias) act "separable_conv2d" false
+    | Maxout pieces ->
+        match flow, resolveInt b env "the number of pieces" 1L pieces with
+        | Some (id, (Image (h, w, c) as shape)), Some k ->
+            if c % k <> 0 then
+                b.Report M.NotDivisible pieces.Pos (sprintf "maxout %d on %d channels: %d is not divisible by %d" k c c k)
+                    (Some (sprintf "use a number of pieces that divides %d, or give the layer before %d channels" c ((c + k - 1) / k * k)))
+                None
+            else addOne (LayerKind.Maxout k) Activation.Linear (id, shape) (Image (h, w, c / k)) "maxout"
+        | Some (id, (Vector n as shape)), Some k ->
+            if n % k <> 0 then
+                b.Report M.NotDivisible pieces.Pos (sprintf "maxout %d on %d values: %d is not divisible by %d" k n n k) None
+                None
+            else addOne (LayerKind.Maxout k) Activation.Linear (id, shape) (Vector (n / k)) "maxout"
         | _ -> None
     | NamedKernel _ | LiteralKernel _ ->
         let name, kernels =
@@ -733,7 +810,22 @@ let rec private layer (b: Builder) (env: Map<string, Number>) (flow: Flow) (l: L
                 i <- i + 1
             current
         | None -> layers b env flow body |> ignore; None
-    | Residual body ->
+    | Residual (body, Some shortcut) ->
+        let out = layers b env flow body
+        let skip = layers b env flow shortcut
+        if opts.Project then
+            b.Report M.ResidualMismatch pos "'project' and a written shortcut both make the shortcut" (Some "keep one of them")
+            None
+        else
+        match out, skip with
+        | Some (oid, oshape), Some (kid, kshape) when oshape = kshape -> addMany LayerKind.Add act [ oid, oshape; kid, kshape ] oshape "add"
+        | Some (_, oshape), Some (_, kshape) ->
+            b.Report M.ResidualMismatch pos
+                (sprintf "the block ends in %s but its shortcut in %s; a residual sum needs equal shapes" (describeShape oshape) (describeShape kshape))
+                (Some "make the shortcut's convolution give the block's shape (filters and stride)")
+            None
+        | _ -> None
+    | Residual (body, None) ->
         let out = layers b env flow body
         match flow, out with
         | Some (sid, sshape), Some (oid, oshape) ->
@@ -820,7 +912,7 @@ and private projection (b: Builder) (pos: Pos) (line: int) trainable (sid: int, 
             let win =
                 { KernelH = 1; KernelW = 1; StrideH = sh; StrideW = sw; DilationH = 1; DilationW = 1
                   Padding = Padding.Zero; PaddingMode = Valid }
-            b.Add (LayerKind.Conv { Filters = c; Window = win; Bias = true }) Activation.Linear [ sid, sshape ] target trainable line "conv2d"
+            b.Add (LayerKind.Conv { Filters = c; Window = win; Bias = true; Groups = 1 }) Activation.Linear [ sid, sshape ] target trainable line "conv2d"
         | _ ->
             b.Report M.ResidualMismatch pos
                 (sprintf "no 1x1 projection with a whole stride turns %s into %s" (describeShape sshape) (describeShape target))
@@ -830,7 +922,7 @@ and private projection (b: Builder) (pos: Pos) (line: int) trainable (sid: int, 
         let win =
             { KernelH = 1; KernelW = 1; StrideH = 1; StrideW = 1; DilationH = 1; DilationW = 1
               Padding = Padding.Zero; PaddingMode = Valid }
-        b.Add (LayerKind.Conv { Filters = c; Window = win; Bias = true }) Activation.Linear [ sid, sshape ] target trainable line "conv2d"
+        b.Add (LayerKind.Conv { Filters = c; Window = win; Bias = true; Groups = 1 }) Activation.Linear [ sid, sshape ] target trainable line "conv2d"
     | Vector _, Vector n -> b.Add (LayerKind.Dense (n, true)) Activation.Linear [ sid, sshape ] target trainable line "dense"
     | _ ->
         b.Report M.ResidualMismatch pos

@@ -17,7 +17,9 @@ let private detail (node: Node) =
     let own =
         match node.Kind with
         | LayerKind.Input -> string node.OutputShape
+        | LayerKind.Conv c when c.Groups > 1 -> sprintf "%d %s groups %d" c.Filters (window c.Window) c.Groups
         | LayerKind.Conv c -> sprintf "%d %s" c.Filters (window c.Window)
+        | LayerKind.Maxout pieces -> sprintf "%d" pieces
         | LayerKind.FixedConv f -> sprintf "%s %s" f.Name (window f.Window)
         | LayerKind.Pool p -> window p.Window
         | LayerKind.Dense (units, _) -> string units

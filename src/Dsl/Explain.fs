@@ -56,8 +56,10 @@ let private explainNode (node: Node) =
             let lines, notes = windowLines input node.OutputShape c.Window
             let k = c.Window
             let bias = if c.Bias then " + 1" else ""
-            lines, notes,
-            sprintf "params = (%d*%d*%d%s) * %d = %s" k.KernelH k.KernelW (channels input) bias c.Filters (n (fst (Cost.parameters node) + snd (Cost.parameters node)))
+            let perFilter = if c.Groups = 1 then string (channels input) else sprintf "(%d/%d)" (channels input) c.Groups
+            let groups = if c.Groups = 1 then [] else [ sprintf "%d groups: each filter sees %d of the %d input channels" c.Groups (channels input / c.Groups) (channels input) ]
+            lines, notes @ groups,
+            sprintf "params = (%d*%d*%s%s) * %d = %s" k.KernelH k.KernelW perFilter bias c.Filters (n (fst (Cost.parameters node) + snd (Cost.parameters node)))
         | LayerKind.FixedConv f ->
             let lines, notes = windowLines input node.OutputShape f.Window
             lines, notes, sprintf "params = 0 (fixed %s kernels, %d per input channel: %d*%d = %d channels)" f.Name f.Kernels.Length (channels input) f.Kernels.Length (channels node.OutputShape)
@@ -82,6 +84,8 @@ let private explainNode (node: Node) =
         | LayerKind.Concat ->
             [ sprintf "channels %s = %d" (String.Join(" + ", node.InputShapes |> List.map channels)) (channels node.OutputShape) ], [], "params = 0"
         | LayerKind.Dropout rate -> [ sprintf "same size (%g of the units dropped in training)" rate ], [], "params = 0"
+        | LayerKind.Maxout pieces ->
+            [ sprintf "channels %d / %d = %d (the largest of every %d consecutive channels)" (channels input) pieces (channels node.OutputShape) pieces ], [], "params = 0"
         | LayerKind.ActivationLayer | LayerKind.Input -> [ "same size" ], [], "params = 0"
     outputs, notes, parameters
 

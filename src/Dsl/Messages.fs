@@ -43,6 +43,7 @@ let ConcatMismatch = e "CNN306" "concatenated branches differ in size"
 let ReshapeMismatch = e "CNN307" "reshape changes the number of values"
 let ShapeTooLarge = e "CNN308" "shape or parameter count too large"
 let SoftmaxNotLast = e "CNN309" "softmax before the last layer with cross-entropy"
+let NotDivisible = e "CNN310" "channels not divisible into groups"
 // Warnings
 let UncoveredPixels = w "CNN401" "stride leaves the last rows or columns uncovered"
 let LargeModel = w "CNN402" "very large parameter count or activations"
@@ -56,7 +57,7 @@ let all =
       MissingInput; MisplacedInput; RecursiveBlock; WrongArity; UnboundParameter; DuplicateLet; EmptyModel; ExpectedInteger
       NotPositive; DropoutRange; BadKernelLiteral; BadDims; BadWeights
       ConvTooSmall; PoolTooLarge; DynamicFlatten; NeedsImage; ResidualMismatch; ConcatMismatch
-      ReshapeMismatch; ShapeTooLarge; SoftmaxNotLast
+      ReshapeMismatch; ShapeTooLarge; SoftmaxNotLast; NotDivisible
       UncoveredPixels; LargeModel
       UnknownSetting; BadSetting; DuplicateSetting ]
 

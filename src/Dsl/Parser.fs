@@ -16,12 +16,12 @@ let maxNesting = 64
 let layerKeywords =
     [ "input"; "conv"; "kernel"; "maxpool"; "avgpool"; "minpool"; "globalavgpool"; "globalmaxpool"; "globalminpool"
       "dense"; "flatten"; "reshape"; "dropout"; "batchnorm"; "relu"; "sigmoid"; "tanh"; "softmax"; "linear"
-      "elu"; "leakyrelu"; "repeat"; "residual"; "concat" ]
+      "elu"; "leakyrelu"; "repeat"; "residual"; "concat"; "dwconv"; "sepconv"; "maxout" ]
     @ Kernels.names
 
 let activationNames = [ "relu"; "sigmoid"; "tanh"; "softmax"; "linear"; "elu"; "leakyrelu" ]
 
-let optionWords = [ "same"; "valid"; "nobias"; "frozen"; "project"; "weights"; "bias" ] @ activationNames
+let optionWords = [ "same"; "valid"; "nobias"; "frozen"; "project"; "weights"; "bias"; "groups" ] @ activationNames
 
 // ---- whitespace: spaces, tabs and comments; newlines are separators, not whitespace ----
 
@@ -146,6 +146,7 @@ let private layerOption: P<Located<LayerOption>> =
         word >>= fun w ->
             if w = "weights" then ws >>. tensorLiteral |>> Weights
             elif w = "bias" then ws >>. tensorLiteral |>> BiasValues
+            elif w = "groups" then ws >>. numberOrRef |>> Groups
             else
             optionalAlpha w |>> fun alpha ->
                 match w, activationOf w alpha with
@@ -202,6 +203,9 @@ let private arguments (keyword: string) : P<LayerSyntax> =
     match keyword with
     | "input" -> arg dims |>> Input
     | "conv" -> pipe2 (arg numberOrRef) (arg dims) (fun f k -> Conv (f, k))
+    | "dwconv" -> arg dims |>> DepthwiseConv
+    | "sepconv" -> pipe2 (arg numberOrRef) (arg dims) (fun f k -> SeparableConv (f, k))
+    | "maxout" -> arg numberOrRef |>> Maxout
     | "kernel" -> arg matrix |>> LiteralKernel
     | "maxpool" | "avgpool" | "minpool" ->
         opt (ws >>? dims) |>> fun size ->
@@ -213,7 +217,9 @@ let private arguments (keyword: string) : P<LayerSyntax> =
     | "dropout" -> arg numberOrRef |>> Dropout
     | "batchnorm" -> preturn BatchNorm
     | "repeat" -> pipe2 (arg numberOrRef) (arg (parenthesised layerBlock)) (fun n body -> Repeat (n, body))
-    | "residual" -> arg (parenthesised layerBlock) |>> Residual
+    | "residual" ->
+        let shortcut = attempt (ws >>. skipString "shortcut" >>. notFollowedBy (satisfy isWordChar)) >>. arg (parenthesised layerBlock)
+        pipe2 (arg (parenthesised layerBlock)) (opt shortcut) (fun body sc -> Residual (body, sc))
     | "concat" ->
         arg (parenthesised (sepBy1 layerBlock (skipChar '|' .>> ws))) |>> Concat
     | k when List.contains k activationNames ->

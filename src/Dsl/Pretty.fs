@@ -56,6 +56,7 @@ let layerOption =
     | Activation a -> activation a
     | Weights t -> "weights " + tensor t
     | BiasValues t -> "bias " + tensor t
+    | Groups n -> "groups " + number n.Value
     | UnknownOption w -> w
 
 let private poolWord global' kind =
@@ -72,6 +73,9 @@ let rec layer (l: Layer) =
         match l.Syntax with
         | Input d -> "input " + dims d
         | Conv (f, k) -> sprintf "conv %s %s" (number f.Value) (dims k)
+        | DepthwiseConv k -> "dwconv " + dims k
+        | SeparableConv (f, k) -> sprintf "sepconv %s %s" (number f.Value) (dims k)
+        | Maxout n -> "maxout " + number n.Value
         | NamedKernel name -> name
         | LiteralKernel rows ->
             let row (r: Located<float list>) = "[" + (r.Value |> List.map float |> String.concat ",") + "]"
@@ -85,7 +89,8 @@ let rec layer (l: Layer) =
         | BatchNorm -> "batchnorm"
         | ActivationLayer a -> activation a
         | Repeat (n, body) -> sprintf "repeat %s (%s)" (number n.Value) (block body)
-        | Residual body -> sprintf "residual (%s)" (block body)
+        | Residual (body, None) -> sprintf "residual (%s)" (block body)
+        | Residual (body, Some sc) -> sprintf "residual (%s) shortcut (%s)" (block body) (block sc)
         | Concat branches -> sprintf "concat (%s)" (branches |> List.map block |> String.concat " | ")
         | Call (name, args) -> String.Join(" ", name :: (args |> List.map (fun a -> number a.Value)))
     String.Join(" ", head :: (l.Options |> List.map (fun o -> layerOption o.Value)))

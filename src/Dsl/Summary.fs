@@ -9,6 +9,7 @@ open CnnDsl.Graph
 let typeName (node: Node) =
     match node.Kind with
     | LayerKind.Input -> "InputLayer"
+    | LayerKind.Conv c when c.Groups > 1 && c.Groups = Cost.channels (List.head node.InputShapes) -> "DepthwiseConv2D"
     | LayerKind.Conv _ -> "Conv2D"
     | LayerKind.FixedConv _ -> "FixedConv2D"
     | LayerKind.Pool p ->
@@ -27,6 +28,7 @@ let typeName (node: Node) =
     | LayerKind.ActivationLayer -> "Activation"
     | LayerKind.Add -> "Add"
     | LayerKind.Concat -> "Concatenate"
+    | LayerKind.Maxout _ -> "Maxout"
 
 let activationName (a: Activation) =
     match a with

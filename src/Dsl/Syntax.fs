@@ -48,6 +48,8 @@ type LayerOption =
     | Weights of TensorLiteral
     /// hand-set biases (`bias 0.5`, `bias [-10 30]`)
     | BiasValues of TensorLiteral
+    /// grouped convolution (`groups 4`): filters see only their group's input channels
+    | Groups of Located<Number>
     /// a word that is no option at all; kept so that the checker can say which was meant
     | UnknownOption of string
 
@@ -59,6 +61,12 @@ type PoolKindSyntax =
 type LayerSyntax =
     | Input of Dims
     | Conv of filters: Located<Number> * kernel: Dims
+    /// depthwise convolution: one kernel per input channel (Keras's DepthwiseConv2D)
+    | DepthwiseConv of kernel: Dims
+    /// depthwise then 1x1 convolution (Keras's SeparableConv2D)
+    | SeparableConv of filters: Located<Number> * kernel: Dims
+    /// max over groups of consecutive channels
+    | Maxout of pieces: Located<Number>
     /// a constant kernel: a named one (`sobel`, `laplacian` ...) or a literal matrix (`kernel [[...]]`)
     | NamedKernel of name: string
     | LiteralKernel of rows: Located<float list> list
@@ -71,7 +79,8 @@ type LayerSyntax =
     | BatchNorm
     | ActivationLayer of ActivationSyntax
     | Repeat of count: Located<Number> * body: Layer list
-    | Residual of body: Layer list
+    /// output = body(x) + x, or body(x) + shortcut(x) when a shortcut block is written
+    | Residual of body: Layer list * shortcut: Layer list option
     | Concat of branches: Layer list list
     /// the use of a `let` block, or an unknown word the checker reports
     | Call of name: string * args: Located<Number> list

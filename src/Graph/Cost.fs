@@ -21,7 +21,7 @@ let parameters (node: Node) : int64 * int64 =
     let learned, statistics =
         match node.Kind with
         | LayerKind.Conv c ->
-            let w = int64 c.Window.KernelH * int64 c.Window.KernelW * inputChannels () * int64 c.Filters
+            let w = int64 c.Window.KernelH * int64 c.Window.KernelW * (inputChannels () / int64 c.Groups) * int64 c.Filters
             (w + (if c.Bias then int64 c.Filters else 0L)), 0L
         | LayerKind.Dense (units, bias) ->
             let inputs = node.InputShapes |> List.head |> elements |> Option.defaultValue 0L
@@ -30,7 +30,7 @@ let parameters (node: Node) : int64 * int64 =
             let c = int64 (channels node.OutputShape)
             2L * c, 2L * c
         | LayerKind.Input | LayerKind.FixedConv _ | LayerKind.Pool _ | LayerKind.GlobalPool _ | LayerKind.Flatten
-        | LayerKind.Reshape | LayerKind.Dropout _ | LayerKind.ActivationLayer | LayerKind.Add | LayerKind.Concat -> 0L, 0L
+        | LayerKind.Reshape | LayerKind.Dropout _ | LayerKind.ActivationLayer | LayerKind.Add | LayerKind.Concat | LayerKind.Maxout _ -> 0L, 0L
     if node.Trainable then learned, statistics else 0L, learned + statistics
 
 /// Multiply-adds for one example in the forward pass (convolutions, dense layers and
@@ -40,7 +40,7 @@ let multiplyAdds (node: Node) : int64 option =
     match node.Kind with
     | LayerKind.Conv c ->
         outElems
-        |> Option.map (fun o -> o * int64 c.Window.KernelH * int64 c.Window.KernelW * int64 (channels (List.head node.InputShapes)))
+        |> Option.map (fun o -> o * int64 c.Window.KernelH * int64 c.Window.KernelW * int64 (channels (List.head node.InputShapes) / c.Groups))
     | LayerKind.FixedConv f -> outElems |> Option.map (fun o -> o * int64 f.Window.KernelH * int64 f.Window.KernelW)
     | LayerKind.Dense (units, _) -> node.InputShapes |> List.head |> elements |> Option.map (fun i -> i * int64 units)
     | LayerKind.BatchNormalization _ -> outElems

@@ -64,10 +64,15 @@ type PoolKind =
     | Average
     | Min
 
+/// A learned convolution. With Groups > 1 the input channels and the filters are split into
+/// that many groups, each filter seeing only its group's channels (Keras's Conv2D(groups=));
+/// Groups = input channels is a depthwise convolution (Keras's DepthwiseConv2D, output
+/// channel c * multiplier + m). The kernel is HWIO with I = input channels / Groups.
 type Conv2d =
     { Filters: int
       Window: Window
-      Bias: bool }
+      Bias: bool
+      Groups: int }
 
 /// A convolution with constant kernels (sobel, laplacian, a literal matrix ...),
 /// applied depthwise: every input channel is filtered by each kernel, giving
@@ -98,6 +103,9 @@ type LayerKind =
     | Flatten
     | Reshape
     | Dropout of rate: float
+    /// max over groups of `pieces` consecutive channels (Goodfellow et al., 2013; as
+    /// tfa.layers.Maxout with num_units = channels / pieces)
+    | Maxout of pieces: int
     | BatchNormalization of BatchNorm
     /// an activation on its own (Keras's Activation layer); the node's Activation says which
     | ActivationLayer

@@ -82,6 +82,8 @@ public sealed record MemoryPlan(long Activations, long Workspace, long Parameter
                 return 4L * Shapes.Channels(node.OutputShape) * elementSize; // per-channel mean, 1/std and two sums
             case LayerKind.Dropout:
                 return output * elementSize;
+            case LayerKind.Maxout:
+                return output * sizeof(int); // the winning piece of each output
             default:
                 return 0;
         }

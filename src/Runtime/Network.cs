@@ -64,7 +64,9 @@ public sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
     private static Layer<T> Create(Node node, Activations<T>[] inputs, int batch, SharedColumns<T>? shared) => node.Kind switch
     {
         var k when k.IsInput || k.IsActivationLayer => new ActivationLayer<T>(node, inputs, batch),
+        LayerKind.Conv conv when conv.Item.Groups > 1 => new GroupedConv2d<T>(node, inputs, batch),
         LayerKind.Conv or LayerKind.FixedConv => new Conv2d<T>(node, inputs, batch, shared),
+        LayerKind.Maxout => new Maxout<T>(node, inputs, batch),
         LayerKind.Pool => new Pool2d<T>(node, inputs, batch),
         LayerKind.GlobalPool => new GlobalPool2d<T>(node, inputs, batch),
         LayerKind.Dense => new Dense<T>(node, inputs, batch),
@@ -85,6 +87,7 @@ public sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
             Parameter<T>? kernel = layer switch
             {
                 Conv2d<T> conv => conv.Kernel,
+                GroupedConv2d<T> grouped => grouped.Kernel,
                 Dense<T> dense => dense.Kernel,
                 _ => null,
             };
@@ -100,7 +103,7 @@ public sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
             // stream (and every other layer's draw) is the same with or without them.
             if (layer.Node.Given is { } given)
             {
-                var bias = layer switch { Conv2d<T> c => c.Bias, Dense<T> d => d.Bias, _ => null };
+                var bias = layer switch { Conv2d<T> c => c.Bias, GroupedConv2d<T> g => g.Bias, Dense<T> d => d.Bias, _ => null };
                 for (int i = 0; i < kernel.Value.Length; i++) kernel.Value[i] = T.CreateChecked(given.Value.Kernel[i]);
                 if (bias != null && given.Value.Bias is { } b)
                     for (int i = 0; i < bias.Value.Length; i++) bias.Value[i] = T.CreateChecked(b.Value[i]);

@@ -131,3 +131,58 @@ let ``apply --png writes each layer's maps as a PNG that decodes and is not blan
     let image = StbImageSharp.ImageResult.FromStream(stream, StbImageSharp.ColorComponents.Grey)
     Assert.Equal((64, 64), (image.Width, image.Height)) // 4x4 cells enlarged 16 times
     Assert.True(image.Data |> Array.distinct |> Array.length > 1)
+
+// ---- issue 14: output names and input values ----
+
+let private tempFolder () =
+    let d = Path.Combine(Path.GetTempPath(), "cnndsl-cmd-" + Path.GetRandomFileName())
+    Directory.CreateDirectory d |> ignore
+    d
+
+[<Fact>]
+let ``an empty output name or a folder as -o is refused before work, leaving no temporary file`` () =
+    let lenet = Path.Combine(root, "models", "lenet.cnn")
+    let code, text, err = run (fun c -> Commands.export c lenet None "")
+    Assert.Equal(2, code)
+    Assert.Equal("", text)
+    Assert.Equal("dsl: -o: the file name is empty; give one, such as lenet.onnx", err.Trim())
+    let parent = tempFolder ()
+    let folder = Path.Combine(parent, "runs")
+    Directory.CreateDirectory folder |> ignore
+    let code, _, err = run (fun c -> Commands.export c lenet None folder)
+    Assert.Equal(2, code)
+    Assert.Equal(sprintf "dsl: -o %s: that is a folder; give a file name, such as %s" folder (Path.Combine(folder, "lenet.onnx")), err.Trim())
+    Assert.Equal<string[]>([| folder |], Directory.GetFileSystemEntries parent)
+    let code, _, err = run (fun c -> Commands.showFilters c lenet None None (Some ""))
+    Assert.Equal(2, code)
+    Assert.Contains("-o: the file name is empty; give one, such as filters.png", err)
+    let code, _, err = run (fun c -> Commands.apply c (Path.Combine(root, "examples", "vertical-edge.cnn")) (Path.Combine(root, "examples", "vertical-edge.txt")) None 0 (Some ""))
+    Assert.Equal(2, code)
+    Assert.Contains("--png: the folder name is empty; give one, such as maps", err)
+
+[<Fact>]
+let ``predict refuses non-finite input values by position, and --top below 1`` () =
+    let xor = Path.Combine(root, "models", "xor.cnn")
+    let out = tempFolder ()
+    let code, _, err = run (fun c -> Commands.run c xor { Commands.RunOptions.Empty with Out = Some out; Epochs = Some 1; Quiet = true } System.Threading.CancellationToken.None)
+    Assert.True((code = 0), err)
+    let weights = Some (Path.Combine(out, "best.ckpt"))
+    let matrix (text: string) =
+        let p = Path.Combine(out, Path.GetRandomFileName() + ".txt")
+        File.WriteAllText(p, text)
+        p
+    let good = matrix "1 0\n"
+    let code, text, err = run (fun c -> Commands.predict c xor weights [ good ] 1)
+    Assert.True((code = 0), err)
+    Assert.StartsWith(good + ": ", text)
+    for bad, shown in [ "1 nan\n", "NaN at row 1, column 2"; "1e39 0\n", "1E+39 at row 1, column 1"; "0 -1e39\n", "-1E+39 at row 1, column 2" ] do
+        let p = matrix bad
+        let code, text, err = run (fun c -> Commands.predict c xor weights [ p ] 1)
+        Assert.Equal(2, code)
+        Assert.Equal("", text)
+        Assert.Contains(sprintf "%s: holds %s: inputs must be finite numbers" p shown, err)
+    for top in [ 0; -1 ] do
+        let code, text, err = run (fun c -> Commands.predict c xor weights [ good ] top)
+        Assert.Equal(2, code)
+        Assert.Equal("", text)
+        Assert.Contains(sprintf "--top %d: show at least 1 class" top, err)

@@ -105,38 +105,49 @@ let ``bad data, checkpoints and models are messages with exit 2, not stack trace
 [<DllImport("libc", SetLastError = true)>]
 extern int kill(int pid, int signal)
 
-let private dsl (args: string) =
-    let info = ProcessStartInfo("dotnet", sprintf "\"%s\" %s" (Path.Combine(AppContext.BaseDirectory, "dsl.dll")) args)
-    info.RedirectStandardOutput <- true
-    info.RedirectStandardError <- true
-    info.UseShellExecute <- false
-    Process.Start info
+/// Runs to its end into `out`, or into `stopped` with a real signal at epoch 2, batch 3 (the
+/// pause hook: deterministic), then --resume; the checkpoints must equal, byte for byte.
+[<Theory>]
+[<InlineData(2, 130)>]  // SIGINT (Ctrl+C)
+[<InlineData(15, 143)>] // SIGTERM (timeout, schedulers, kill)
+let ``a signal stops at a batch and saves; --resume ends with an uninterrupted run's checkpoints`` (signal: int) (exitCode: int) =
+    let file = model shapesModel
+    let straight, stopped = temp (), temp ()
+    let code, _, err = dslRun (sprintf "run \"%s\" --out \"%s\" --limit 320 --quiet" file straight)
+    Assert.True((code = 0), err)
+    use p = dslWith [ "CNNDSL_PAUSE_AT", "2,3" ] (sprintf "run \"%s\" --out \"%s\" --limit 320 --quiet" file stopped)
+    let out = p.StandardOutput.ReadToEndAsync()
+    let paused = p.StandardError.ReadLine()
+    Assert.Equal("dsl: paused before epoch 2, batch 3 (CNNDSL_PAUSE_AT); waiting for Ctrl+C or SIGTERM", paused)
+    kill (p.Id, signal) |> ignore
+    let err = p.StandardError.ReadToEnd()
+    if not (p.WaitForExit 60_000) then p.Kill(); failwith "the run did not stop"
+    out.Wait()
+    Assert.Equal(exitCode, p.ExitCode)
+    Assert.Contains(sprintf "stopped at epoch 2, batch 3; saved %s; continue with --resume" (Path.Combine(stopped, "last.ckpt")), err)
+    let code, _, err = dslRun (sprintf "run \"%s\" --out \"%s\" --limit 320 --resume --quiet" file stopped)
+    Assert.True((code = 0), err)
+    for name in [ "last.ckpt"; "best.ckpt" ] do
+        Assert.Equal<byte[]>(File.ReadAllBytes(Path.Combine(straight, name)), File.ReadAllBytes(Path.Combine(stopped, name)))
 
 [<Fact>]
-let ``SIGINT stops at a batch, saves, and --resume ends with the weights of an uninterrupted run`` () =
-    let file = model (shapesModel.Replace("epochs 3", "epochs 4"))
-    let straight, stopped = temp (), temp ()
-    let whole = dsl (sprintf "run \"%s\" --out \"%s\" --quiet" file straight)
-    whole.WaitForExit()
-    Assert.Equal(0, whole.ExitCode)
-    let p = dsl (sprintf "run \"%s\" --out \"%s\"" file stopped)
-    // Interrupt once the first epoch is done, so that the stop falls inside a later epoch.
-    let mutable line = p.StandardOutput.ReadLine()
-    while not (isNull line) && not (line.StartsWith "Epoch 1/4") do line <- p.StandardOutput.ReadLine()
-    kill (p.Id, 2) |> ignore
-    let rest = p.StandardOutput.ReadToEnd()
-    let err = p.StandardError.ReadToEnd()
-    p.WaitForExit()
-    if p.ExitCode = 0 then
-        // The run finished before the signal arrived: nothing to resume, and nothing to compare.
-        Assert.Contains("Epoch 4/4", rest)
-    else
-        Assert.Equal(130, p.ExitCode)
-        Assert.Contains("continue with --resume", err)
-        let resumed = dsl (sprintf "run \"%s\" --out \"%s\" --resume --quiet" file stopped)
-        resumed.WaitForExit()
-        Assert.Equal(0, resumed.ExitCode)
-        Assert.Equal<byte[]>(File.ReadAllBytes(Path.Combine(straight, "last.ckpt")), File.ReadAllBytes(Path.Combine(stopped, "last.ckpt")))
+let ``a second run into a folder in use is refused while the first runs, and the folder is free afterwards`` () =
+    let file = model shapesModel
+    let out = temp ()
+    use first = dslWith [ "CNNDSL_PAUSE_AT", "1,2" ] (sprintf "run \"%s\" --out \"%s\" --limit 160 --quiet" file out)
+    let firstOut = first.StandardOutput.ReadToEndAsync()
+    Assert.StartsWith("dsl: paused", first.StandardError.ReadLine())
+    let code, text, err = dslRun (sprintf "run \"%s\" --out \"%s\" --limit 160 --quiet --force" file out)
+    Assert.Equal(2, code)
+    Assert.Equal("", text)
+    Assert.Contains(sprintf "dsl: another run is writing to %s (it holds %s); wait for it to finish, or give this one another --out DIR" out (Path.Combine(out, ".lock")), err)
+    kill (first.Id, 15) |> ignore
+    first.StandardError.ReadToEnd() |> ignore
+    first.WaitForExit()
+    firstOut.Wait()
+    Assert.Equal(143, first.ExitCode)
+    let code, _, err = dslRun (sprintf "run \"%s\" --out \"%s\" --limit 160 --quiet --resume" file out)
+    Assert.True((code = 0), err)
 
 [<Fact>]
 let ``a run that cannot fit in memory is refused before allocating, with the batch that fits`` () =
@@ -160,7 +171,9 @@ let ``SIGKILL at random moments never leaves a corrupt checkpoint (50 kills)`` (
     let g = graph (File.ReadAllText file)
     let mutable loaded = 0
     for _ in 1 .. 50 do
-        use p = dsl (sprintf "run \"%s\" --out \"%s\" --limit 160 --quiet" file out)
+        // each run continues the last one's checkpoint (a run into a folder holding one must say how)
+        let how = if File.Exists(Path.Combine(out, "last.ckpt")) then "--resume" else "--force"
+        use p = dsl (sprintf "run \"%s\" --out \"%s\" --limit 160 --quiet %s" file out how)
         Thread.Sleep(rng.Next(250, 1200))
         p.Kill()
         p.WaitForExit()
@@ -195,3 +208,154 @@ let ``--weights transfers the layers whose names and sizes match, from another m
     Assert.True((code = 0), err)
     Assert.Contains("Transferred 4 tensors from", text)
     Assert.Contains("start from scratch (dense/kernel, dense/bias, dense_1/kernel, dense_1/bias)", text)
+
+// ---- issue 14: lost work, shared folders, empty sets, interrupted histories ----
+
+let private quick = { Commands.RunOptions.Empty with Limit = Some 160; Quiet = true }
+
+[<Fact>]
+let ``a folder holding a run is never overwritten without --force, and the message gives the three ways out`` () =
+    let file = model shapesModel
+    let out = temp ()
+    let code, _, err = run (fun c -> Commands.run c file { quick with Out = Some out; Epochs = Some 1 } CancellationToken.None)
+    Assert.True((code = 0), err)
+    let before = File.ReadAllBytes(Path.Combine(out, "last.ckpt"))
+    let code, text, err = run (fun c -> Commands.run c file { quick with Out = Some out; Epochs = Some 1; Seed = Some 9 } CancellationToken.None)
+    Assert.Equal(2, code)
+    Assert.Equal("", text)
+    Assert.Equal(sprintf "dsl: %s already holds a run (last.ckpt, best.ckpt); continue it with --resume, replace it with --force, or train into another folder with --out DIR" out, err.Trim())
+    Assert.Equal<byte[]>(before, File.ReadAllBytes(Path.Combine(out, "last.ckpt")))
+    let code, _, err = run (fun c -> Commands.run c file { quick with Out = Some out; Epochs = Some 1; Seed = Some 9; Force = true } CancellationToken.None)
+    Assert.True((code = 0), err)
+    Assert.NotEqual<byte[]>(before, File.ReadAllBytes(Path.Combine(out, "last.ckpt")))
+
+[<Fact>]
+let ``--out naming a file, a folder in use, and nothing to resume are refused before training`` () =
+    let file = model shapesModel
+    let notFolder = temp ()
+    File.WriteAllText(notFolder, "x")
+    // not quiet: nothing at all is printed, so nothing was trained (it used to fail after the first epoch)
+    let code, text, err = run (fun c -> Commands.run c file { quick with Out = Some notFolder; Quiet = false } CancellationToken.None)
+    Assert.Equal(2, code)
+    Assert.Equal("", text)
+    Assert.Contains(sprintf "dsl: --out %s: that is a file, not a folder; give a folder, such as runs/" notFolder, err)
+    let out = temp ()
+    Directory.CreateDirectory out |> ignore
+    (
+        // another process's lock, as `dsl run` takes it
+        use _held = new FileStream(Path.Combine(out, ".lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None)
+        let code, text, err = run (fun c -> Commands.run c file { quick with Out = Some out } CancellationToken.None)
+        Assert.Equal(2, code)
+        Assert.Equal("", text)
+        Assert.Contains(sprintf "another run is writing to %s" out, err)
+    )
+    // best.ckpt without last.ckpt (an older dsl wrote best first): the message points to it
+    let code, _, err = run (fun c -> Commands.run c file { quick with Out = Some out; Epochs = Some 1 } CancellationToken.None)
+    Assert.True((code = 0), err)
+    File.Delete(Path.Combine(out, "last.ckpt"))
+    let code, _, err = run (fun c -> Commands.run c file { quick with Out = Some out; Resume = true } CancellationToken.None)
+    Assert.Equal(2, code)
+    Assert.Contains(sprintf "nothing to resume: there is no last.ckpt, only %s" (Path.Combine(out, "best.ckpt")), err)
+    Assert.Contains(sprintf "--weights %s --out DIR" (Path.Combine(out, "best.ckpt")), err)
+
+[<Fact>]
+let ``a resume with another batch size or optimizer is refused, saying what the checkpoint was made with`` () =
+    let file = model shapesModel
+    let out = temp ()
+    let code, _, err = run (fun c -> Commands.run c file { quick with Out = Some out; Epochs = Some 1 } CancellationToken.None)
+    Assert.True((code = 0), err)
+    let code, text, err = run (fun c -> Commands.run c file { quick with Out = Some out; Resume = true; Batch = Some 32; Optimizer = Some "rmsprop" } CancellationToken.None)
+    Assert.Equal(2, code)
+    Assert.DoesNotContain("Epoch", text)
+    Assert.Equal(sprintf "dsl: checkpoint %s: was made with batch 16 (this run: 32), optimizer adam (this run: rmsprop); resume with --batch 16 --optimizer adam, or start a new run with --force or --out DIR" (Path.Combine(out, "last.ckpt")), err.Trim())
+
+/// A CSV in Kaggle's layout with 9 examples: every tenth is held out for testing, so none is.
+let private noTestSet () =
+    let csv = temp () + ".csv"
+    File.WriteAllLines(csv, [ yield "label,pixel0,pixel1,pixel2,pixel3"
+                              for i in 0 .. 8 -> sprintf "%d,%d,%d,%d,%d" (i % 2) (i * 20) (255 - i * 20) 7 (i * 3) ])
+    csv
+
+[<Fact>]
+let ``an empty test set gives null in JSON, a plain statement in text, and an error in eval`` () =
+    let file = model "input 2x2x1
+dense 2 softmax
+train
+  batch 4
+"
+    let csv = noTestSet ()
+    let code, text, err = run (fun c -> Commands.run c file { Commands.RunOptions.Empty with Data = Some csv; Out = Some (temp ()); Json = true } CancellationToken.None)
+    Assert.True((code = 0), err)
+    let lines = text.Trim().Split('\n')
+    for line in lines do Text.Json.JsonDocument.Parse line |> ignore // every line is JSON
+    Assert.Equal("{\"test_loss\":null,\"test_accuracy\":null,\"test_examples\":0}", lines[lines.Length - 1])
+    let out = temp ()
+    let code, text, err = run (fun c -> Commands.run c file { Commands.RunOptions.Empty with Data = Some csv; Out = Some out } CancellationToken.None)
+    Assert.True((code = 0), err)
+    Assert.Contains("has no test examples, so the model was not evaluated", text)
+    Assert.DoesNotContain("NaN", text)
+    let code, _, err = run (fun c -> Commands.eval c file { Commands.RunOptions.Empty with Data = Some csv; Weights = Some (Path.Combine(out, "last.ckpt")) })
+    Assert.Equal(2, code)
+    Assert.Contains("has no test examples, so there is nothing to eval", err)
+
+/// Runs in-process, stopping before (epoch from 1, batch) as Ctrl+C would, through the pause hook.
+let private runStopped (file: string) (options: Commands.RunOptions) (epoch: int, batch: int) =
+    use source = new CancellationTokenSource()
+    let out, err = new StringWriter(), new CancelOnPause(source)
+    let code = Commands.run { Out = out; Err = err } file { options with PauseAt = Some (epoch, batch) } source.Token
+    Assert.True((code = Commands.Interrupted), err.ToString())
+    Assert.Contains(sprintf "stopped at epoch %d, batch %d" epoch batch, err.ToString())
+
+[<Fact>]
+let ``a resumed run's checkpoints and history equal an uninterrupted run's`` () =
+    // No validation split: best.ckpt follows the training accuracy, which the resumed epoch
+    // must take over from the part before the stop.
+    let file = model shapesModel
+    let straight, stopped = temp (), temp ()
+    let options out = { quick with Out = Some out; Plot = Some (Path.Combine(out, "plot")) }
+    let code, _, err = run (fun c -> Commands.run c file (options straight) CancellationToken.None)
+    Assert.True((code = 0), err)
+    runStopped file (options stopped) (2, 4)
+    let code, _, err = run (fun c -> Commands.run c file { options stopped with Resume = true } CancellationToken.None)
+    Assert.True((code = 0), err)
+    for name in [ "last.ckpt"; "best.ckpt" ] do
+        Assert.Equal<byte[]>(File.ReadAllBytes(Path.Combine(straight, name)), File.ReadAllBytes(Path.Combine(stopped, name)))
+    // the history's columns but seconds and images per second, which are measured times
+    let figures (out: string) =
+        File.ReadAllLines(Path.Combine(out, "plot", "history.csv")) |> Array.map (fun l -> let c = l.Split ',' in String.Join(",", c[0], c[2], c[3], c[4], c[5]))
+    Assert.Equal<string[]>(figures straight, figures stopped)
+    Assert.Equal(4, (figures stopped).Length)
+
+[<Fact>]
+let ``--resume --plot over an empty history.csv continues, starting the history again`` () =
+    let file = model shapesModel
+    let out = temp ()
+    let plot = Path.Combine(out, "plot")
+    let code, _, err = run (fun c -> Commands.run c file { quick with Out = Some out; Epochs = Some 1; Plot = Some plot } CancellationToken.None)
+    Assert.True((code = 0), err)
+    File.WriteAllText(Path.Combine(plot, "history.csv"), "")
+    let code, _, err = run (fun c -> Commands.run c file { quick with Out = Some out; Epochs = Some 2; Resume = true; Plot = Some plot } CancellationToken.None)
+    Assert.True((code = 0), err)
+    Assert.StartsWith("2,", File.ReadAllLines(Path.Combine(plot, "history.csv"))[1])
+
+[<Fact>]
+let ``a crafted checkpoint with a valid checksum is refused by eval and --resume with the field, not an exception`` () =
+    let file = model shapesModel
+    let out = temp ()
+    let code, _, err = run (fun c -> Commands.run c file { quick with Out = Some out; Epochs = Some 1 } CancellationToken.None)
+    Assert.True((code = 0), err)
+    let last = Path.Combine(out, "last.ckpt")
+    let bytes = File.ReadAllBytes last
+    let body = bytes[.. bytes.Length - 33]
+    // version 3: header 44, position 52, batch size 4, optimizer "adam" 5, seed 4, examples 4,
+    // epoch so far 32, tensor count 4, then the first tensor's name and its int32 length
+    let firstName = 44 + 52 + 4 + 5 + 4 + 4 + 32 + 4
+    let lengthAt = firstName + 1 + int body[firstName]
+    BitConverter.GetBytes(0x7fffffff).CopyTo(body, lengthAt)
+    File.WriteAllBytes(last, Array.append body (Security.Cryptography.SHA256.HashData body))
+    let code, _, err = run (fun c -> Commands.eval c file { quick with Weights = Some last })
+    Assert.Equal(2, code)
+    Assert.Contains(sprintf "dsl: checkpoint %s: field 'length of tensor conv2d/kernel' is 2147483647" last, err)
+    let code, _, err = run (fun c -> Commands.run c file { quick with Out = Some out; Resume = true } CancellationToken.None)
+    Assert.Equal(2, code)
+    Assert.Contains("field 'length of tensor conv2d/kernel'", err)

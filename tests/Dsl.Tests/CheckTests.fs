@@ -45,6 +45,7 @@ let cases : obj[] list =
       [| "CNN307"; "input 8x8x1\nreshape 10x10x1"; 2; 9 |]
       [| "CNN308"; "input 2000x2000x1\nconv 100000 1000x1000"; 2; 6 |]
       [| "CNN309"; "input 8\ndense 4 softmax\ndense 2"; 2; 9 |]
+      [| "CNN310"; "input 8x8x6\nconv 8 3x3 groups 4"; 2; 19 |]
       [| "CNN401"; "input 28x28x1\nconv 2 3x3 s2"; 2; 12 |]
       [| "CNN402"; "input 50000\ndense 30000"; 1; 1 |]
       [| "CNN501"; "input 2\ndense 1\ntrain\n  epoch 3"; 4; 3 |]
@@ -332,3 +333,45 @@ let ``hand-set weights of the wrong shape are refused where they are written`` (
     Assert.Equal("dense 1 on 2 inputs has a hand-set bias but random weights", message "input 2\ndense 1 bias 3")
     Assert.Equal("CNN007", (only "CNN007" "input 4x4x1\nmaxpool 2 weights [1]").Code)
     Assert.Equal("CNN006", (only "CNN006" "input 2\ndense 1 weights [1 2] weights [3 4]").Code)
+
+// ---- grouped, depthwise and separable convolutions, maxout, written shortcuts ----
+
+let private parameters (g: Graph) = g.Nodes |> List.sumBy (fun n -> let t, f = Cost.parameters n in t + f)
+
+[<Fact>]
+let ``grouped, depthwise and separable convolutions count parameters as Keras does`` () =
+    // Conv2D(64, 3, groups=4) on 32 channels: 3*3*(32/4)*64 + 64 = 4,672.
+    Assert.Equal(4672L, parameters (graph "input 16x16x32\nconv 64 3x3 groups 4") - 0L)
+    // DepthwiseConv2D(3) on 32 channels: 3*3*32 + 32 = 320.
+    Assert.Equal(320L, parameters (graph "input 16x16x32\ndwconv 3x3"))
+    // SeparableConv2D(64, 3) on 32 channels: 3*3*32 + 32*64 + 64 = 2,400.
+    Assert.Equal(2400L, parameters (graph "input 16x16x32\nsepconv 64 3x3"))
+    let g = graph "input 16x16x32\ndwconv 3x3 s2 same relu\nmaxout 4"
+    Assert.Equal(Image (Dim.Known 8, Dim.Known 8, 8), g.Output.OutputShape)
+    Assert.Equal("DepthwiseConv2D", Summary.typeName g.Nodes[1])
+
+[<Fact>]
+let ``a written shortcut replaces the identity, and must end in the block's shape`` () =
+    let g = graph "input 8x8x4\nresidual (conv 8 3x3 s2 same) shortcut (conv 8 1x1 s2; batchnorm)"
+    let add = g.Output
+    Assert.Equal(LayerKind.Add, add.Kind)
+    Assert.Equal<string list>([ "conv2d"; "batch_normalization" ], add.Inputs |> List.map (fun i -> g.Nodes[i].Name))
+    Assert.Contains("its shortcut in 4x4x4", (only "CNN305" "input 8x8x4\nresidual (conv 8 3x3 s2 same) shortcut (conv 4 1x1 s2)").Message)
+    Assert.Equal("CNN305", (only "CNN305" "input 8x8x4\nresidual (conv 8 3x3 same) shortcut (conv 8 1x1) project").Code)
+
+[<Fact>]
+let ``maxout needs a channel count its pieces divide`` () =
+    Assert.Equal("maxout 3 on 8 channels: 8 is not divisible by 3", (only "CNN310" "input 4x4x8\nmaxout 3").Message)
+
+[<Fact>]
+let ``the uncovered-rows warning is only given where real rows are lost, once per place`` () =
+    let warnings text = diagnostics text |> List.filter (fun d -> d.Code = "CNN401")
+    // Only padding is left over: ResNet's stem and its padded max pooling.
+    Assert.Empty(warnings "input 224x224x3\nconv 64 7x7 s2 p3\nmaxpool 3 s2 p1")
+    // A 1x1 stride-2 shortcut skips every other row anyway: the last one is no extra loss.
+    Assert.Empty(warnings "input 56x56x8\nconv 16 1x1 s2")
+    // The seed's exercise still warns: row 26 of 26 is real and never read.
+    Assert.Equal(1, (warnings "input 26x26x32\nconv 64 3x3 s2 relu").Length)
+    // A block used three times warns once, at its place in the block.
+    let d = warnings "let down = (conv 4 3x3 s2)\ninput 26x26x1\ndown\nconv 1 1x1\ndown\ndown"
+    Assert.Equal(1, d.Length)

@@ -52,6 +52,7 @@ let private stripOption (o: Located<LayerOption>) =
         match o.Value with
         | Weights t -> Weights (stripTensor t)
         | BiasValues t -> BiasValues (stripTensor t)
+        | Groups n -> Groups (noPos n)
         | Stride d -> Stride (stripDims d)
         | Pad d -> Pad (stripDims d)
         | Dilation d -> Dilation (stripDims d)
@@ -71,7 +72,10 @@ let rec stripLayer (l: Layer) : Layer =
         | Dropout r -> Dropout (noPos r)
         | ActivationLayer a -> ActivationLayer (stripActivation a)
         | Repeat (n, body) -> Repeat (noPos n, body |> List.map stripLayer)
-        | Residual body -> Residual (body |> List.map stripLayer)
+        | Residual (body, shortcut) -> Residual (body |> List.map stripLayer, shortcut |> Option.map (List.map stripLayer))
+        | DepthwiseConv k -> DepthwiseConv (stripDims k)
+        | SeparableConv (f, k) -> SeparableConv (noPos f, stripDims k)
+        | Maxout n -> Maxout (noPos n)
         | Concat branches -> Concat (branches |> List.map (List.map stripLayer))
         | Call (name, args) -> Call (name, args |> List.map noPos)
         | s -> s
@@ -123,6 +127,7 @@ let private layerOption =
           activation |> Gen.map Activation
           tensor 3 |> Gen.map Weights
           tensor 1 |> Gen.map BiasValues
+          number |> Gen.map (at >> Groups)
           Gen.elements [ "foo"; "bogus"; "relux"; "samee" ] |> Gen.map UnknownOption ]
     |> Gen.map at
 
@@ -130,6 +135,9 @@ let rec private layerOfDepth depth : Gen<Layer> =
     let leaf =
         [ Gen.oneof [ dims 1; dims 3 ] |> Gen.map Input
           Gen.map2 (fun f k -> Conv (at f, k)) number dimsOneOrTwo
+          dimsOneOrTwo |> Gen.map DepthwiseConv
+          Gen.map2 (fun f k -> SeparableConv (at f, k)) number dimsOneOrTwo
+          number |> Gen.map (at >> Maxout)
           Gen.elements Kernels.names |> Gen.map NamedKernel
           Gen.listOfLength 3 (Gen.listOfLength 3 (Gen.choose (-9, 9) |> Gen.map float) |> Gen.map at) |> Gen.map LiteralKernel
           Gen.map2 (fun k d -> Pool (k, d)) (Gen.elements [ MaxPool; AvgPool; MinPool ]) dimsOneOrTwo
@@ -146,7 +154,8 @@ let rec private layerOfDepth depth : Gen<Layer> =
         else
             let body = Gen.choose (1, 3) |> Gen.bind (fun n -> Gen.listOfLength n (layerOfDepth (depth - 1)))
             [ Gen.map2 (fun n b -> Repeat (at n, b)) number body
-              body |> Gen.map Residual
+              body |> Gen.map (fun b -> Residual (b, None))
+              Gen.map2 (fun b s -> Residual (b, Some s)) body body
               Gen.choose (1, 3) |> Gen.bind (fun n -> Gen.listOfLength n body) |> Gen.map Concat ]
     gen {
         let! syntax = Gen.oneof (leaf @ nested)

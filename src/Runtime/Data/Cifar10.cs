@@ -1,5 +1,3 @@
-using System.IO.Compression;
-
 namespace CnnDsl.Runtime.Data;
 
 /// <summary>CIFAR-10's binary version: records of 1 label byte and 3072 pixel bytes
@@ -13,7 +11,9 @@ public static class Cifar10
 
     public static (byte[] Pixels, int[] Labels) ReadBatch(string path)
     {
-        var bytes = Idx.ReadAll(path);
+        // The six files of the set must fit in the budget together: a sixth each, so that a
+        // gzip bomb named as a batch stops there rather than at the whole budget.
+        var bytes = Idx.ReadAll(path, DataLimits.MemoryBudget / 6);
         if (bytes.Length == 0 || bytes.Length % RecordSize != 0)
             throw new DataError(path, $"{bytes.Length} bytes is not a whole number of {RecordSize}-byte records; record {bytes.Length / RecordSize} is incomplete");
         int count = bytes.Length / RecordSize;
@@ -38,7 +38,25 @@ public static class Cifar10
 
     public static Dataset Read(string name, IEnumerable<string> files)
     {
-        var parts = files.Select(ReadBatch).ToList();
-        return new Dataset(name, 32, 32, 3, parts.SelectMany(p => p.Pixels).ToArray(), parts.SelectMany(p => p.Labels).ToArray(), ClassNames);
+        var parts = new List<(byte[] Pixels, int[] Labels)>();
+        long total = 0;
+        foreach (var file in files)
+        {
+            var part = ReadBatch(file);
+            total += part.Pixels.Length;
+            // Each file is within the budget; together they must be too, before they are joined.
+            DataLimits.CheckBudget(file, total, $"the batches up to {Path.GetFileName(file)} ({total / 3072} images)", "use fewer batches");
+            parts.Add(part);
+        }
+        var pixels = new byte[total];
+        var labels = new int[total / 3072];
+        int at = 0;
+        foreach (var (p, l) in parts)
+        {
+            p.CopyTo(pixels, (long)at * 3072);
+            l.CopyTo(labels, at);
+            at += l.Length;
+        }
+        return new Dataset(name, 32, 32, 3, pixels, labels, ClassNames);
     }
 }

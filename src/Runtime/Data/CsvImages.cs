@@ -12,12 +12,16 @@ public static class CsvImages
     public static Dataset Read(string path, string name)
     {
         if (!File.Exists(path)) throw new DataError(path, "no such file");
+        // Every pixel takes at least two characters ("0,"), so the text bounds the pixels: a file
+        // within the budget cannot make a data set beyond it.
+        DataLimits.CheckBudget(path, new FileInfo(path).Length, "the file", "use a smaller file (fewer rows), or IDX or image files");
         using var reader = new StreamReader(path);
         var header = reader.ReadLine() ?? throw new DataError(path, "the file is empty");
-        var columns = header.Split(',');
-        if (columns.Length < 2 || !columns[0].Trim().Equals("label", StringComparison.OrdinalIgnoreCase))
+        int columns = header.AsSpan().Count(',') + 1;
+        int firstComma = header.IndexOf(',');
+        if (columns < 2 || !header.AsSpan(0, firstComma).Trim().Equals("label", StringComparison.OrdinalIgnoreCase))
             throw new DataError(path, $"line 1: the header must start with 'label' followed by the pixel columns, found '{Truncate(header)}'");
-        int pixels = columns.Length - 1;
+        int pixels = columns - 1;
         int side = (int)Math.Round(Math.Sqrt(pixels));
         var data = new List<byte>();
         var labels = new List<int>();
@@ -26,18 +30,34 @@ public static class CsvImages
         while ((line = reader.ReadLine()) != null)
         {
             number++;
-            if (line.Trim().Length == 0) continue;
-            var cells = line.Split(',');
-            if (cells.Length != columns.Length)
-                throw new DataError(path, $"line {number}: {cells.Length} values, the header has {columns.Length}");
-            if (!int.TryParse(cells[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var label) || label < 0)
-                throw new DataError(path, $"line {number}: the label '{Truncate(cells[0])}' is not a class number");
-            labels.Add(label);
-            for (int i = 1; i < cells.Length; i++)
+            if (line.AsSpan().Trim().Length == 0) continue;
+            // The cells are parsed in place: one string per cell would allocate ten times the file.
+            var rest = line.AsSpan();
+            int count = rest.Count(',') + 1;
+            if (count != columns)
+                throw new DataError(path, $"line {number}: {count} values, the header has {columns}");
+            for (int i = 0; i < count; i++)
             {
-                if (!int.TryParse(cells[i], NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) || v < 0 || v > 255)
-                    throw new DataError(path, $"line {number}, column {i + 1}: '{Truncate(cells[i])}' is not a pixel value from 0 to 255");
-                data.Add((byte)v);
+                int comma = rest.IndexOf(',');
+                var cell = comma < 0 ? rest : rest[..comma];
+                rest = comma < 0 ? [] : rest[(comma + 1)..];
+                bool parsed = int.TryParse(cell, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v);
+                if (i == 0)
+                {
+                    if (!parsed || v < 0)
+                        throw new DataError(path, $"line {number}: the label '{Truncate(cell.ToString())}' is not a class number");
+                    // Class names are made for 0 .. the largest label: one stray large number
+                    // would otherwise ask for millions of classes.
+                    if (v >= DataLimits.MaxClasses)
+                        throw new DataError(path, $"line {number}: the label {v} is larger than {DataLimits.MaxClasses - 1}, the largest class number accepted; labels are class numbers 0, 1, 2, ... (is this column the label?)");
+                    labels.Add(v);
+                }
+                else
+                {
+                    if (!parsed || v < 0 || v > 255)
+                        throw new DataError(path, $"line {number}, column {i + 1}: '{Truncate(cell.ToString())}' is not a pixel value from 0 to 255");
+                    data.Add((byte)v);
+                }
             }
         }
         if (labels.Count == 0) throw new DataError(path, "no rows after the header");

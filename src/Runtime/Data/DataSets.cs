@@ -80,7 +80,13 @@ public static class DataSets
         if (idx.All(f => f != null))
         {
             var classes = name.Contains("fashion") ? FashionMnistClasses : Digits;
-            return new DataSplit(Idx.Read(name, idx[0]!, idx[1]!, classes), Idx.Read(name, idx[2]!, idx[3]!, classes));
+            var trainSet = Idx.Read(name, idx[0]!, idx[1]!, classes);
+            var testSet = Idx.Read(name, idx[2]!, idx[3]!, classes);
+            // The test images fill the model's input as the training images do: another size
+            // would be packed into the wrong places (and a test accuracy reported for nonsense).
+            if (testSet.ShapeText != trainSet.ShapeText)
+                throw new DataError(idx[2]!, $"the test images are {testSet.ShapeText} but the training images ({Path.GetFileName(idx[0])}) are {trainSet.ShapeText}; the test set must have the training set's size");
+            return new DataSplit(trainSet, testSet);
         }
         var train = Enumerable.Range(1, 5).Select(i => Find(folder, $"data_batch_{i}.bin")).ToArray();
         var test = Find(folder, "test_batch.bin");
@@ -91,7 +97,7 @@ public static class DataSets
         if (Directory.Exists(trainDir) && Directory.Exists(testDir) && ImageFolder.Looks(trainDir))
         {
             var trainSet = ImageFolder.Read(trainDir, name);
-            return new DataSplit(trainSet, ImageFolder.Read(testDir, name, trainSet.ClassNames));
+            return new DataSplit(trainSet, ImageFolder.Read(testDir, name, like: trainSet));
         }
         if (ImageFolder.Looks(folder)) return HoldOut(ImageFolder.Read(folder, name));
         var missing = IdxFiles.Where(f => Find(folder, f) == null).Select(f => f + "[.gz]");
@@ -132,11 +138,17 @@ public static class DataSets
     {
         // The figure is 5/16 of the smaller side, placed at least 2/16 from the edges, as at 16x16.
         int side = Math.Min(height, width), length = Math.Max(1, side * 5 / 16), margin = Math.Max(0, side * 2 / 16);
+        // Refused before anything is generated (--limit applies only afterwards): a large model
+        // input would otherwise overflow or fill the memory with noise.
+        long total = (long)(train + test) * height * width * channels;
+        int fits = (int)Math.Sqrt(DataLimits.MemoryBudget / ((long)(train + test) * channels));
+        DataLimits.CheckBudget("shapes", total, $"at {height}x{width}x{channels}, the {train} training and {test} test images generated",
+            $"give the model an input of at most {fits}x{fits}x{channels} to train on shapes, or use a data set of your own");
         int size = height * width * channels;
         Dataset Make(int count, int s)
         {
             var rng = new Random(s);
-            var pixels = new byte[count * size];
+            var pixels = new byte[(long)count * size];
             var labels = new int[count];
             for (int n = 0; n < count; n++)
             {

@@ -22,24 +22,20 @@ public static class InputFiles
 
     public static InputImage ReadImage(string path, int channels)
     {
-        ImageResult image;
-        try
-        {
-            using var stream = File.OpenRead(path);
-            var components = channels switch { 1 => ColorComponents.Grey, 3 => ColorComponents.RedGreenBlue, 4 => ColorComponents.RedGreenBlueAlpha, _ => ColorComponents.Default };
-            image = ImageResult.FromStream(stream, components);
-        }
-        catch (Exception e) when (e is InvalidOperationException or ArgumentException or IndexOutOfRangeException or NullReferenceException)
-        {
-            throw new DataError(path, $"not a readable image ({e.Message})");
-        }
+        var components = channels switch { 1 => ColorComponents.Grey, 3 => ColorComponents.RedGreenBlue, 4 => ColorComponents.RedGreenBlueAlpha, _ => ColorComponents.Default };
+        // Each value becomes a double: the size check counts eight bytes for each.
+        var image = ImageFolder.Decode(path, components, sizeof(double));
         int c = image.Comp switch { ColorComponents.Grey => 1, ColorComponents.GreyAlpha => 2, ColorComponents.RedGreenBlue => 3, _ => 4 };
-        var values = image.Data.Select(b => b / 255.0).ToArray();
+        var values = new double[image.Data.Length];
+        for (int i = 0; i < values.Length; i++) values[i] = image.Data[i] / 255.0;
         return new InputImage(image.Height, image.Width, c, values);
     }
 
     public static InputImage ReadMatrix(string path)
     {
+        // A number takes at least two characters and becomes a double twice over (its row, then
+        // the image): eight bytes of memory for each byte of text at most, checked before reading.
+        DataLimits.CheckBudget(path, new FileInfo(path).Length * 8, "the text matrix", "give a smaller matrix, or an image file");
         var lines = File.ReadAllLines(path);
         var channels = new List<List<double[]>>();
         var current = new List<double[]>();

@@ -198,9 +198,11 @@ public sealed class OnnxExport
                 Window w;
                 float[] hwio;
                 string? bias = null;
+                int groups = 1;
                 if (kind is LayerKind.Conv conv)
                 {
                     w = conv.Item.Window;
+                    groups = conv.Item.Groups;
                     hwio = Weight(node.Name + "/kernel");
                     if (conv.Item.Bias) bias = Initializer(node.Name + "/bias", [f], Weight(node.Name + "/bias"));
                 }
@@ -210,9 +212,13 @@ public sealed class OnnxExport
                     w = fixedConv.Window;
                     hwio = Layers.Conv2d<float>.FixedWeights(fixedConv.Kernels, c);
                 }
-                var weights = Initializer(node.Name + "/kernel_oihw", [f, c, w.KernelH, w.KernelW], Oihw(hwio, w.KernelH, w.KernelW, c, f));
+                // Grouped: ONNX's weight is [F, C/group, kH, kW], the same transposition of our HWIO.
+                int cg = c / groups;
+                var weights = Initializer(node.Name + "/kernel_oihw", [f, cg, w.KernelH, w.KernelW], Oihw(hwio, w.KernelH, w.KernelW, cg, f));
                 var output = Out("conv");
-                Node("Conv", bias == null ? [Nchw(node.Inputs.Head), weights] : [Nchw(node.Inputs.Head), weights, bias], output, WindowAttributes(node, w, true));
+                var attributes = WindowAttributes(node, w, true);
+                if (groups > 1) attributes = [.. attributes, Int("group", groups)];
+                Node("Conv", bias == null ? [Nchw(node.Inputs.Head), weights] : [Nchw(node.Inputs.Head), weights, bias], output, attributes);
                 _values[node.Id] = (Activate(node, output, Layout.Nchw), Layout.Nchw);
                 return;
             }
@@ -288,6 +294,22 @@ public sealed class OnnxExport
             case LayerKind.Dropout:
                 _values[node.Id] = _values[node.Inputs.Head];
                 return;
+            case LayerKind.Maxout maxout:
+            {
+                // Channels last (NHWC or a vector): split the last axis into (units, pieces) and
+                // take the largest piece; 0 in Reshape's shape copies that dimension.
+                int k = maxout.pieces, units = Shapes.Channels(node.OutputShape);
+                bool image = node.OutputShape is Shape.Image;
+                var input = image ? Nhwc(node.Inputs.Head) : _values[node.Inputs.Head].Name;
+                long[] split = image ? [0, 0, 0, units, k] : [0, units, k];
+                var pieces = Fresh(node.Name + "_pieces");
+                Node("Reshape", [input, Initializer(Fresh(node.Name + "_shape"), split)], pieces);
+                var output = Out("maxout");
+                Node("ReduceMax", [pieces], output, Ints("axes", split.Length - 1), Int("keepdims", 0));
+                var layout = image ? Layout.Nhwc : Layout.Vector;
+                _values[node.Id] = (Activate(node, output, layout), layout);
+                return;
+            }
             case LayerKind.BatchNormalization bn:
             {
                 var (name, layout) = node.OutputShape is Shape.Image ? (Nchw(node.Inputs.Head), Layout.Nchw) : (_values[node.Inputs.Head].Name, Layout.Vector);

@@ -74,7 +74,8 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
             LayerKind.FixedConv fixedConv => fixedConv.Item.Window,
             _ => throw new ArgumentException($"{node.Name} is not a convolution"),
         };
-        if (IsIdentity(window)) return new ColumnPlan(false, batch, 0);
+        // Grouped and depthwise convolutions run directly (GroupedConv2d): no columns.
+        if (IsIdentity(window) || node.Kind is LayerKind.Conv { Item.Groups: > 1 }) return new ColumnPlan(false, batch, 0);
         var (h, w, c) = Shapes.Hwc(node.InputShapes.Head);
         var (oh, ow, f) = Shapes.Hwc(node.OutputShape);
         if (window.KernelH * window.KernelW * c <= DirectMaxWindowValues && f <= DirectMaxFilters && !ShiftedEverywhere)

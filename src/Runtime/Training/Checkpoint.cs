@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 
@@ -12,6 +13,24 @@ public sealed record TrainingPosition(int Epoch, int Batch, long NetworkStep, lo
     public double BestLoss { get; init; } = double.PositiveInfinity;
     public int EpochsWithoutImprovement { get; init; }
 
+    /// <summary>What the run was made with; a resume with other values would skip or repeat
+    /// examples (batch, seed, training examples) or mix optimizers. Zero and "" when unknown
+    /// (a version 2 checkpoint).</summary>
+    public int BatchSize { get; init; }
+    public string OptimizerName { get; init; } = "";
+    public int Seed { get; init; }
+    public int TrainingExamples { get; init; }
+
+    /// <summary>The current epoch's running figures up to Batch (zero at an epoch's start), so
+    /// that a resumed epoch reports, and chooses best.ckpt by, the whole epoch's figures.</summary>
+    public double LossSum { get; init; }
+    public long Correct { get; init; }
+    public long Seen { get; init; }
+    public double Seconds { get; init; }
+
+    /// <summary>The checkpoint records the settings above (version 3 and later).</summary>
+    public bool HasSettings => BatchSize > 0;
+
     public static TrainingPosition Start => new(0, 0, 0, 0, double.NegativeInfinity);
 }
 
@@ -20,16 +39,20 @@ public sealed class CheckpointError(string file, string message) : Exception($"{
 /// <summary>
 /// Checkpoints: weights (and batchnorm statistics), optimizer state and the training position,
 /// in a small binary format (docs/checkpoints.md): the magic "CNNDSLCK", a version, the SHA-256
-/// of the model's architecture (a mismatched model is refused), the position, named float32
-/// tensors, and a SHA-256 of everything before it, so that a truncated or damaged file is
-/// detected. Writes go to a temporary file that is flushed and renamed over the old one:
-/// an interrupted write leaves the previous checkpoint intact.
+/// of the model's architecture (a mismatched model is refused), the position, the settings the
+/// run was made with, the epoch's running figures, named float32 tensors, and a SHA-256 of
+/// everything before it, so that a truncated or damaged file is detected. The checksum does not
+/// detect a crafted file, so every field is also range-checked on load. Writes go through
+/// AtomicFile: an interrupted write leaves the previous checkpoint intact.
 /// </summary>
 public static class Checkpoint
 {
     private static readonly byte[] Magic = "CNNDSLCK"u8.ToArray();
-    /// <summary>2: the position also holds the learning-rate scale and the early-stopping state.</summary>
-    private const int Version = 2;
+    /// <summary>2: the position also holds the learning-rate scale and the early-stopping state.
+    /// 3: also the batch size, optimizer, seed and training-set size the run was made with, and
+    /// the current epoch's running loss, correct count, seen count and seconds.</summary>
+    public const int Version = 3;
+    private const int OldestReadable = 2;
 
     /// <summary>SHA-256 of the graph's nodes (kinds, hyper-parameters, shapes, names).</summary>
     public static byte[] ArchitectureHash(CnnDsl.Graph.Graph graph)
@@ -42,10 +65,7 @@ public static class Checkpoint
     {
         // Streamed to the file through the hash: a checkpoint of VGG16 is 1.1 GB, and a copy in
         // memory (twice, with the best and the last checkpoint) is what the memory plan leaves out.
-        var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(directory);
-        var temporary = path + ".tmp";
-        using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
+        AtomicFile.Write(path, file =>
         {
             using var sha = SHA256.Create();
             using (var hashing = new CryptoStream(file, sha, CryptoStreamMode.Write, leaveOpen: true))
@@ -54,8 +74,11 @@ public static class Checkpoint
                 w.Write(Magic);
                 w.Write(Version);
                 w.Write(ArchitectureHash(graph));
-                w.Write(position.Epoch); w.Write(position.Batch); w.Write(position.NetworkStep); w.Write(position.OptimizerStep); w.Write(position.BestValidation);
-                w.Write(position.LearningRateScale); w.Write(position.BestLoss); w.Write(position.EpochsWithoutImprovement);
+                var p = position;
+                w.Write(p.Epoch); w.Write(p.Batch); w.Write(p.NetworkStep); w.Write(p.OptimizerStep); w.Write(p.BestValidation);
+                w.Write(p.LearningRateScale); w.Write(p.BestLoss); w.Write(p.EpochsWithoutImprovement);
+                w.Write(p.BatchSize); w.Write(p.OptimizerName); w.Write(p.Seed); w.Write(p.TrainingExamples);
+                w.Write(p.LossSum); w.Write(p.Correct); w.Write(p.Seen); w.Write(p.Seconds);
                 var list = tensors.ToList();
                 w.Write(list.Count);
                 foreach (var (name, values) in list)
@@ -63,14 +86,12 @@ public static class Checkpoint
                     w.Write(name);
                     w.Write(values.Length);
                     // little-endian floats, as BinaryWriter writes them one by one
-                    if (BitConverter.IsLittleEndian) w.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
+                    if (BitConverter.IsLittleEndian) w.Write(MemoryMarshal.AsBytes(values.AsSpan()));
                     else foreach (var v in values) w.Write(v);
                 }
             }
             file.Write(sha.Hash!);
-            file.Flush(flushToDisk: true);
-        }
-        File.Move(temporary, path, overwrite: true);
+        });
     }
 
     /// <summary>Reads a checkpoint written for this graph; a CheckpointError says what is wrong.</summary>
@@ -82,6 +103,7 @@ public static class Checkpoint
 
     private static (TrainingPosition Position, Dictionary<string, float[]> Tensors) Load(string path, CnnDsl.Graph.Graph? graph, bool sameArchitecture)
     {
+        if (Directory.Exists(path)) throw new CheckpointError(path, "is a folder; give a checkpoint file such as " + Path.Combine(path, "best.ckpt"));
         if (!File.Exists(path)) throw new CheckpointError(path, "no such checkpoint");
         var bytes = File.ReadAllBytes(path);
         if (bytes.Length < Magic.Length + 4 + 32 + 32 || !bytes.AsSpan(0, Magic.Length).SequenceEqual(Magic))
@@ -90,7 +112,7 @@ public static class Checkpoint
         if (!SHA256.HashData(body).AsSpan().SequenceEqual(bytes.AsSpan(bytes.Length - 32)))
             throw new CheckpointError(path, "the checksum does not match: the file is truncated or damaged; use an earlier checkpoint (best.ckpt or last.ckpt)");
         try { return Read(path, graph, bytes, sameArchitecture); }
-        catch (Exception e) when (e is EndOfStreamException or OverflowException or IOException or ArgumentException)
+        catch (Exception e) when (e is EndOfStreamException or OverflowException or IOException or ArgumentException or DecoderFallbackException)
         {
             throw new CheckpointError(path, $"the file is damaged ({e.Message}); use an earlier checkpoint");
         }
@@ -98,26 +120,77 @@ public static class Checkpoint
 
     private static (TrainingPosition, Dictionary<string, float[]>) Read(string path, CnnDsl.Graph.Graph? graph, byte[] bytes, bool sameArchitecture)
     {
-        using var r = new BinaryReader(new MemoryStream(bytes, 0, bytes.Length - 32));
+        int end = bytes.Length - 32;
+        using var r = new BinaryReader(new MemoryStream(bytes, 0, end));
         r.ReadBytes(Magic.Length);
         int version = r.ReadInt32();
-        if (version != Version) throw new CheckpointError(path, $"format version {version}; this program reads version {Version}");
+        if (version < OldestReadable || version > Version)
+            throw new CheckpointError(path, $"format version {version}; this program reads versions {OldestReadable} to {Version}"
+                + (version > Version ? "; use the dsl that wrote it, or a newer one" : ""));
         var hash = r.ReadBytes(32);
         if (sameArchitecture && !hash.AsSpan().SequenceEqual(ArchitectureHash(graph!)))
             throw new CheckpointError(path, "it was saved from a different model (the architecture differs); train this model anew, or load the model the checkpoint came from");
-        var position = new TrainingPosition(r.ReadInt32(), r.ReadInt32(), r.ReadInt64(), r.ReadInt64(), r.ReadDouble())
+
+        // The checksum only detects damage: a file crafted with a valid one must still not
+        // reach the trainer with values it cannot take (a negative batch, a 2 GB tensor).
+        T Field<T>(string name, T value, bool ok, string range) =>
+            ok ? value : throw new CheckpointError(path, $"field '{name}' is {value}, outside {range}: the file was altered; use another checkpoint");
+        int epoch = r.ReadInt32(); Field("epoch", epoch, epoch >= 0, "0 and above");
+        int batch = r.ReadInt32(); Field("batch", batch, batch >= 0, "0 and above");
+        long networkStep = r.ReadInt64(); Field("network step", networkStep, networkStep >= 0, "0 and above");
+        long optimizerStep = r.ReadInt64(); Field("optimizer step", optimizerStep, optimizerStep >= 0, "0 and above");
+        double bestValidation = r.ReadDouble();
+        Field("best validation", bestValidation, double.IsNegativeInfinity(bestValidation) || bestValidation is >= 0 and <= 1, "0 to 1 (or -infinity before the first epoch)");
+        double scale = r.ReadDouble(); Field("learning-rate scale", scale, double.IsFinite(scale) && scale >= 0, "0 and above");
+        double bestLoss = r.ReadDouble();
+        Field("best loss", bestLoss, double.IsPositiveInfinity(bestLoss) || (double.IsFinite(bestLoss) && bestLoss >= 0), "0 and above (or +infinity before the first epoch)");
+        int stale = r.ReadInt32(); Field("epochs without improvement", stale, stale >= 0 && stale <= epoch, $"0 to the epoch ({epoch})");
+        var position = new TrainingPosition(epoch, batch, networkStep, optimizerStep, bestValidation)
         {
-            LearningRateScale = r.ReadDouble(), BestLoss = r.ReadDouble(), EpochsWithoutImprovement = r.ReadInt32(),
+            LearningRateScale = scale, BestLoss = bestLoss, EpochsWithoutImprovement = stale,
         };
-        int count = r.ReadInt32();
+        if (version >= 3)
+        {
+            int batchSize = r.ReadInt32(); Field("batch size", batchSize, batchSize >= 1, "1 and above");
+            var optimizer = r.ReadString(); Field("optimizer", optimizer, optimizer is "adam" or "sgd" or "rmsprop", "adam, sgd, rmsprop");
+            int seed = r.ReadInt32(); Field("seed", seed, seed >= 0, "0 and above");
+            int examples = r.ReadInt32(); Field("training examples", examples, examples >= batchSize, $"the batch size ({batchSize}) and above");
+            Field("batch", batch, batch < examples / batchSize, $"0 to {examples / batchSize - 1} (batches of {batchSize} in {examples} examples)");
+            double lossSum = r.ReadDouble(); Field("loss sum", lossSum, double.IsFinite(lossSum) && lossSum >= 0, "0 and above");
+            long correct = r.ReadInt64();
+            long seen = r.ReadInt64(); Field("seen", seen, seen == (long)batch * batchSize, $"batch x batch size ({(long)batch * batchSize})");
+            Field("correct", correct, correct >= 0 && correct <= seen, $"0 to seen ({seen})");
+            double seconds = r.ReadDouble(); Field("seconds", seconds, double.IsFinite(seconds) && seconds >= 0, "0 and above");
+            position = position with
+            {
+                BatchSize = batchSize, OptimizerName = optimizer, Seed = seed, TrainingExamples = examples,
+                LossSum = lossSum, Correct = correct, Seen = seen, Seconds = seconds,
+            };
+        }
+        int count = r.ReadInt32(); Field("tensor count", count, count >= 0, "0 and above");
         var tensors = new Dictionary<string, float[]>();
         for (int t = 0; t < count; t++)
         {
             var name = r.ReadString();
-            var values = new float[r.ReadInt32()];
-            for (int i = 0; i < values.Length; i++) values[i] = r.ReadSingle();
+            if (name.Length == 0 || tensors.ContainsKey(name))
+                throw new CheckpointError(path, $"tensor {t + 1} has {(name.Length == 0 ? "an empty name" : $"the name '{name}' of an earlier one")}: the file was altered; use another checkpoint");
+            int length = r.ReadInt32();
+            long left = end - r.BaseStream.Position;
+            // Checked against what the file holds before allocating: a crafted length would
+            // otherwise ask for 8 GB.
+            Field($"length of tensor {name}", length, length >= 0 && (long)length * 4 <= left, $"0 to the {left / 4} values left in the file");
+            var values = new float[length];
+            var raw = bytes.AsSpan((int)r.BaseStream.Position, length * 4);
+            if (BitConverter.IsLittleEndian) raw.CopyTo(MemoryMarshal.AsBytes(values.AsSpan()));
+            else for (int i = 0; i < length; i++) values[i] = System.Buffers.Binary.BinaryPrimitives.ReadSingleLittleEndian(raw.Slice(i * 4, 4));
+            r.BaseStream.Position += (long)length * 4;
+            for (int i = 0; i < values.Length; i++)
+                if (!float.IsFinite(values[i]))
+                    throw new CheckpointError(path, $"tensor '{name}' holds {values[i]} at index {i}: the weights are not finite; use an earlier checkpoint");
             tensors[name] = values;
         }
+        if (r.BaseStream.Position != end)
+            throw new CheckpointError(path, $"{end - r.BaseStream.Position} bytes follow the last tensor: the file was altered; use another checkpoint");
         return (position, tensors);
     }
 

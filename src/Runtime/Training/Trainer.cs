@@ -109,10 +109,21 @@ public sealed class Trainer
 
     private void Save(string path, TrainingPosition position) => Checkpoint.Save(path, _graph, position, Tensors);
 
-    /// <summary>Loads weights (and, for resuming, the optimizer and position) from a checkpoint.</summary>
+    /// <summary>The optimizer's name as checkpoints record it.</summary>
+    public static string OptimizerName(Optimizer optimizer) => optimizer switch
+    {
+        CnnDsl.Graph.Optimizer.Adam => "adam",
+        CnnDsl.Graph.Optimizer.Sgd => "sgd",
+        _ => "rmsprop",
+    };
+
+    /// <summary>Loads weights (and, for resuming, the optimizer and position) from a checkpoint.
+    /// A resume must have the settings the checkpoint was made with: another batch size, seed or
+    /// training set would skip or repeat examples, another optimizer would misread its state.</summary>
     public TrainingPosition Load(string path, bool withOptimizer)
     {
         var (position, tensors) = Checkpoint.Load(path, _graph);
+        if (withOptimizer) CheckResumable(path, position);
         Checkpoint.Restore(path, tensors, withOptimizer ? Tensors : Network.Weights.Select(p => (p.Name, p.Value)));
         if (withOptimizer)
         {
@@ -120,6 +131,26 @@ public sealed class Trainer
             Optimizer.Step = position.OptimizerStep;
         }
         return position;
+    }
+
+    private void CheckResumable(string path, TrainingPosition saved)
+    {
+        if (!saved.HasSettings)
+            throw new CheckpointError(path, "was written by an earlier dsl (format version 2), which did not record the batch size, optimizer and seed a run needs to continue exactly; "
+                + "start a new run from its weights with --weights " + path + " and --out DIR (or --force)");
+        var differences = new List<string>();
+        var fixes = new List<string>();
+        if (saved.BatchSize != _settings.BatchSize) { differences.Add($"batch {saved.BatchSize} (this run: {_settings.BatchSize})"); fixes.Add($"--batch {saved.BatchSize}"); }
+        var optimizer = OptimizerName(_settings.Optimizer);
+        if (saved.OptimizerName != optimizer) { differences.Add($"optimizer {saved.OptimizerName} (this run: {optimizer})"); fixes.Add($"--optimizer {saved.OptimizerName}"); }
+        if (saved.Seed != _settings.Seed) { differences.Add($"seed {saved.Seed} (this run: {_settings.Seed})"); fixes.Add($"--seed {saved.Seed}"); }
+        if (saved.TrainingExamples != _train.Count)
+        {
+            differences.Add($"{saved.TrainingExamples} training examples (this run: {_train.Count})");
+            fixes.Add("the same --data, --limit and --validation");
+        }
+        if (differences.Count > 0)
+            throw new CheckpointError(path, $"was made with {string.Join(", ", differences)}; resume with {string.Join(" ", fixes)}, or start a new run with --force or --out DIR");
     }
 
     /// <summary>Transfer learning: copies the tensors of another model's checkpoint whose names
@@ -226,17 +257,36 @@ public sealed class Trainer
         return correct;
     }
 
+    /// <summary>Test hook: before this (epoch, batch), Paused is called and the run waits for
+    /// `stop`, then stops there as on Ctrl+C (deterministic interruptions, in and out of process).</summary>
+    public (int Epoch, int Batch)? PauseAt { get; set; }
+    public Action? Paused { get; set; }
+
     /// <summary>Trains from the position (epoch 0, batch 0 for a new run) until the last epoch
     /// or until `stop` is set; returns the epochs' records.</summary>
     public List<EpochRecord> Run(TrainingPosition start, CancellationToken stop)
     {
         int batch = _settings.BatchSize, batches = _train.Count / batch;
+        if (start.Batch > 0 && start.Batch >= batches)
+            throw new ArgumentOutOfRangeException(nameof(start), $"batch {start.Batch} of an epoch of {batches}");
         var records = new List<EpochRecord>();
         double best = start.BestValidation;
         double scale = start.LearningRateScale, bestLoss = start.BestLoss;
         int stale = start.EpochsWithoutImprovement;
-        TrainingPosition Position(int epoch, int batchIndex) =>
-            new(epoch, batchIndex, Network.Step, Optimizer.Step, best) { LearningRateScale = scale, BestLoss = bestLoss, EpochsWithoutImprovement = stale };
+        // The epoch's running figures: carried over from the checkpoint when resuming within it.
+        double lossSum = 0, secondsBefore = 0; long correct = 0, seen = 0;
+        var settings = start with
+        {
+            BatchSize = batch, OptimizerName = OptimizerName(_settings.Optimizer), Seed = _settings.Seed, TrainingExamples = _train.Count,
+        };
+        TrainingPosition Position(int epoch, int batchIndex, double seconds) =>
+            settings with
+            {
+                Epoch = epoch, Batch = batchIndex, NetworkStep = Network.Step, OptimizerStep = Optimizer.Step, BestValidation = best,
+                LearningRateScale = scale, BestLoss = bestLoss, EpochsWithoutImprovement = stale,
+                LossSum = batchIndex == 0 ? 0 : lossSum, Correct = batchIndex == 0 ? 0 : correct, Seen = batchIndex == 0 ? 0 : seen,
+                Seconds = batchIndex == 0 ? 0 : seconds,
+            };
         for (int epoch = start.Epoch; epoch < _settings.Epochs; epoch++)
         {
             // Per-epoch schedules (Keras's step decay and cosine decay, by epoch).
@@ -249,13 +299,23 @@ public sealed class Trainer
             Optimizer.LearningRateScale = scale;
             var order = Order(epoch);
             var clock = Stopwatch.StartNew();
-            double lossSum = 0; long correct = 0, seen = 0;
+            int first = epoch == start.Epoch ? start.Batch : 0;
+            if (first > 0) (lossSum, correct, seen, secondsBefore) = (start.LossSum, start.Correct, start.Seen, start.Seconds);
+            else (lossSum, correct, seen, secondsBefore) = (0, 0, 0, 0);
+            long seenBefore = seen;
             var lastReport = Stopwatch.StartNew();
-            for (int b = epoch == start.Epoch ? start.Batch : 0; b < batches; b++)
+            for (int b = first; b < batches; b++)
             {
+                if (PauseAt == (epoch, b))
+                {
+                    clock.Stop(); // the wait is not training time
+                    Paused?.Invoke();
+                    stop.WaitHandle.WaitOne();
+                    clock.Start();
+                }
                 if (stop.IsCancellationRequested)
                 {
-                    Save(LastCheckpoint, Position(epoch, b));
+                    Save(LastCheckpoint, Position(epoch, b, secondsBefore + clock.Elapsed.TotalSeconds));
                     _report.Stopped($"stopped at epoch {epoch + 1}, batch {b}; saved {LastCheckpoint}; continue with --resume");
                     return records;
                 }
@@ -268,11 +328,12 @@ public sealed class Trainer
                 lossSum += loss * batch; correct += right; seen += batch;
                 if (lastReport.Elapsed >= ProgressInterval || b == batches - 1)
                 {
-                    _report.Progress(epoch, b + 1, batches, lossSum / seen, (double)correct / seen, seen / clock.Elapsed.TotalSeconds);
+                    // the rate counts this process's batches only
+                    _report.Progress(epoch, b + 1, batches, lossSum / seen, (double)correct / seen, (seen - seenBefore) / clock.Elapsed.TotalSeconds);
                     lastReport.Restart();
                 }
             }
-            var seconds = clock.Elapsed.TotalSeconds;
+            var seconds = secondsBefore + clock.Elapsed.TotalSeconds;
             Evaluation? validation = _validation == null ? null : Evaluate(_validation);
             var record = new EpochRecord(epoch + 1, _settings.Epochs, seconds, seen == 0 ? double.NaN : lossSum / seen,
                 seen == 0 ? double.NaN : (double)correct / seen, validation?.Loss, validation?.Accuracy, seen / seconds);
@@ -284,12 +345,12 @@ public sealed class Trainer
             if (monitored < bestLoss) { bestLoss = monitored; stale = 0; } else stale++;
             if (_settings.Schedule is Schedule.Plateau plateau && stale > 0 && stale % plateau.patience == 0)
                 scale *= plateau.factor;
-            if (score > best)
-            {
-                best = score;
-                Save(BestCheckpoint, Position(epoch + 1, 0));
-            }
-            Save(LastCheckpoint, Position(epoch + 1, 0));
+            bool better = score > best;
+            if (better) best = score;
+            // last.ckpt first: a failure between the two (a full disk) must not leave a best.ckpt
+            // newer than last.ckpt, or no last.ckpt at all to resume from.
+            Save(LastCheckpoint, Position(epoch + 1, 0, 0));
+            if (better) Save(BestCheckpoint, Position(epoch + 1, 0, 0));
             _report.EpochDone(record);
             if (_settings.EarlyStopping is int patience && stale >= patience)
             {
@@ -304,6 +365,8 @@ public sealed class Trainer
     /// <summary>model.evaluate: loss, accuracy and the confusion matrix (rows: true class).</summary>
     public Evaluation Evaluate(Dataset set)
     {
+        // The test set is read apart from the training set: it must fit the model as well.
+        CheckCompatible(_graph, set);
         int batch = _settings.BatchSize;
         // rows: true class; columns: predicted class, and one more for a prediction outside the
         // data's classes when the model has more outputs than the data has classes

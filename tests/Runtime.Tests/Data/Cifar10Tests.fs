@@ -21,3 +21,16 @@ let ``a partial record and a bad label are reported with the record`` () =
     Assert.Contains("record 1 is incomplete", (Assert.Throws<DataError>(fun () -> Cifar10.ReadBatch path |> ignore)).Problem)
     File.WriteAllBytes(path, Array.append [| 11uy |] (Array.create 3072 0uy))
     Assert.Contains("label 11 of record 0", (Assert.Throws<DataError>(fun () -> Cifar10.ReadBatch path |> ignore)).Problem)
+
+[<Theory>]
+[<InlineData(false)>]
+[<InlineData(true)>]
+let ``a batch is read up to a sixth of the memory budget, gzipped or not`` (gzipped: bool) =
+    let path = Path.Combine(Path.GetTempPath(), Path.GetRandomFileName())
+    let two = Array.concat [ for l in [ 1uy; 2uy ] -> Array.append [| l |] (Array.zeroCreate 3072) ]
+    File.WriteAllBytes(path, if gzipped then CnnDsl.Runtime.Tests.DataFiles.gzip two else two)
+    let struct (_, labels) = CnnDsl.Runtime.Tests.DataFiles.withBudget (6L * 6146L) (fun () -> Cifar10.ReadBatch path)
+    Assert.Equal<int[]>([| 1; 2 |], labels)
+    let e = CnnDsl.Runtime.Tests.DataFiles.withBudget (6L * 4000L) (fun () -> Assert.Throws<DataError>(fun () -> Cifar10.ReadBatch path |> ignore))
+    Assert.Equal(path, e.File)
+    Assert.Contains((if gzipped then "decompresses to more than 3.91 KB" else "is 6.00 KB, more than the 3.91 KB"), e.Problem)

@@ -46,3 +46,25 @@ let ``images of another size, broken images and empty classes are errors naming 
     Assert.Contains("not a readable image", (Assert.Throws<DataError>(fun () -> ImageFolder.Read(d, "x") |> ignore)).Problem)
     File.Delete(Path.Combine(d, "dogs", "b.bmp"))
     Assert.Contains("has no images", (Assert.Throws<DataError>(fun () -> ImageFolder.Read(d, "x") |> ignore)).Problem)
+
+[<Fact>]
+let ``an image whose header announces 20000x20000 pixels is refused before it is decoded`` () =
+    let d = folder ()
+    bmp (Path.Combine(d, "cats", "a.bmp")) 4 3 (1uy, 2uy, 3uy)
+    let huge = Path.Combine(d, "dogs", "b.png")
+    File.WriteAllBytes(huge, InputFilesTests.hugePng 20000 20000)
+    let mutable e = null
+    let bytes = DataFiles.allocated (fun () -> e <- Assert.Throws<DataError>(fun () -> ImageFolder.Read(d, "x") |> ignore))
+    Assert.Equal(huge, e.File)
+    Assert.Contains("is 20000x20000 pixels, larger than accepted", e.Problem)
+    Assert.True(bytes < 1_000_000L, sprintf "%d bytes allocated" bytes)
+
+[<Fact>]
+let ``a folder of images beyond the memory budget is refused after its first image`` () =
+    let d = folder ()
+    for i in 0 .. 9 do
+        bmp (Path.Combine(d, "cats", sprintf "%d.bmp" i)) 4 3 (1uy, 2uy, 3uy)
+        bmp (Path.Combine(d, "dogs", sprintf "%d.bmp" i)) 4 3 (1uy, 2uy, 3uy)
+    let e = DataFiles.withBudget 500L (fun () -> Assert.Throws<DataError>(fun () -> ImageFolder.Read(d, "x") |> ignore))
+    Assert.Equal(d, e.File)
+    Assert.Contains("20 images of 3x4x3 would take 720 B in memory, more than the 500 B", e.Problem)

@@ -93,3 +93,7 @@ let ``a dynamic input exports with symbolic sizes and runs at any size`` () =
 [<Fact>]
 let ``min pooling, fixed kernels, reshape and every activation export too`` () =
     compare (graph "input 9x8x2\nsobel same\nminpool 2\nconv 4 3x3 s2 same d1 elu\nreshape 4x2x2\nconv 3 1x1 leakyrelu 0.2\nglobalminpool\ndense 6 tanh\nbatchnorm sigmoid\ndense 3 softmax")
+
+[<Fact>]
+let ``grouped, depthwise and separable convolutions, maxout and a written shortcut export too`` () =
+    compare (graph "input 9x8x4\nconv 6 3x3 groups 2 relu\ndwconv 3x3 s2 same\nsepconv 8 3x3 same relu\nmaxout 2\nresidual (conv 8 3x3 s2 same; batchnorm relu) shortcut (conv 8 1x1 s2 same; batchnorm)\nflatten\ndense 6\nmaxout 3\ndense 3 softmax")

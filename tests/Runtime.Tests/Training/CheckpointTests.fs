@@ -1,13 +1,17 @@
 module CnnDsl.Runtime.Tests.CheckpointTests
 
+open System
 open System.IO
+open System.Security.Cryptography
 open Xunit
 open CnnDsl.Runtime.Training
 open CnnDsl.Runtime.Tests.TestSupport
 
 let private model = graph "input 4\ndense 3 relu\ndense 2"
 let private path () = Path.Combine(Path.GetTempPath(), Path.GetRandomFileName() + ".ckpt")
-let private position = TrainingPosition(2, 5, 17L, 16L, 0.5)
+let private position =
+    TrainingPosition(2, 5, 17L, 16L, 0.5, BatchSize = 4, OptimizerName = "adam", Seed = 3, TrainingExamples = 40,
+                     LossSum = 12.5, Correct = 11L, Seen = 20L, Seconds = 1.25)
 
 [<Fact>]
 let ``a checkpoint reads back what was written`` () =
@@ -16,7 +20,7 @@ let ``a checkpoint reads back what was written`` () =
     let struct (loaded, tensors) = Checkpoint.Load(p, model)
     Assert.Equal(position, loaded)
     Assert.Equal<float32[]>([| 1.0f; 2.0f |], tensors["a"])
-    Assert.False(File.Exists(p + ".tmp"))
+    Assert.Empty(Directory.GetFiles(Path.GetDirectoryName p, Path.GetFileName p + ".*tmp"))
 
 [<Fact>]
 let ``truncated, bit-flipped and foreign files are refused with a reason`` () =
@@ -34,3 +38,80 @@ let ``truncated, bit-flipped and foreign files are refused with a reason`` () =
     Assert.Contains("different model", (Assert.Throws<CheckpointError>(fun () -> Checkpoint.Load(p, other) |> ignore)).Message)
     File.WriteAllText(p, "hello")
     Assert.Contains("not a CnnDsl checkpoint", (Assert.Throws<CheckpointError>(fun () -> Checkpoint.Load(p, model) |> ignore)).Message)
+
+// ---- crafted files: a valid checksum over values out of range ----
+
+/// The offsets of the version 3 layout (docs/checkpoints.md): magic 8, version 4, hash 32.
+let private epochAt, batchAt, batchSizeAt = 44, 48, 96
+
+/// Rewrites part of a saved checkpoint and seals it with a fresh checksum, as a forger would.
+let private craft (p: string) (patch: byte[] -> unit) =
+    let bytes = File.ReadAllBytes p
+    let body = bytes[.. bytes.Length - 33]
+    patch body
+    File.WriteAllBytes(p, Array.append body (SHA256.HashData body))
+
+let private int32At (bytes: byte[]) (at: int) (v: int) = BitConverter.GetBytes(v).CopyTo(bytes, at)
+
+let private refused (p: string) =
+    let e = Assert.Throws<CheckpointError>(fun () -> Checkpoint.Load(p, model) |> ignore)
+    Assert.StartsWith(p + ": ", e.Message)
+    e.Message
+
+[<Fact>]
+let ``crafted fields out of range are refused with the field's name, before anything is allocated`` () =
+    let p = path ()
+    Checkpoint.Save(p, model, position, [ "a", Array.init 100 float32 ])
+    let good = File.ReadAllBytes p
+    let reset () = File.WriteAllBytes(p, good)
+    craft p (fun b -> int32At b epochAt -5)
+    Assert.Contains("field 'epoch' is -5", refused p)
+    reset ()
+    craft p (fun b -> int32At b batchAt -1)
+    Assert.Contains("field 'batch' is -1", refused p)
+    reset ()
+    // batch 10 of batches of 4 in 40 examples: past the epoch's end
+    craft p (fun b -> int32At b batchAt 10)
+    Assert.Contains("field 'batch' is 10, outside 0 to 9", refused p)
+    reset ()
+    craft p (fun b -> int32At b batchSizeAt 0)
+    Assert.Contains("field 'batch size' is 0", refused p)
+    reset ()
+    // the tensor's length is the int32 after its name ("a", one length byte and one character)
+    let lengthAt = good.Length - 32 - 400 - 4
+    Assert.Equal(100, BitConverter.ToInt32(good, lengthAt))
+    craft p (fun b -> int32At b lengthAt 0x7fffffff)
+    Assert.Contains("field 'length of tensor a' is 2147483647, outside 0 to the 100 values left", refused p)
+    reset ()
+    craft p (fun b -> int32At b lengthAt -3)
+    Assert.Contains("field 'length of tensor a'", refused p)
+    reset ()
+    craft p (fun b -> BitConverter.GetBytes(Single.NaN).CopyTo(b, lengthAt + 4 + 8))
+    Assert.Contains("tensor 'a' holds NaN at index 2", refused p)
+
+/// A checkpoint in version 2's layout: the position without the settings and the epoch's figures.
+let writeVersion2 (p: string) (g: CnnDsl.Graph.Graph) (tensors: (string * float32[]) list) =
+    use m = new MemoryStream()
+    (
+        use w = new BinaryWriter(m, Text.Encoding.UTF8, true)
+        w.Write("CNNDSLCK"B); w.Write 2; w.Write(Checkpoint.ArchitectureHash g)
+        w.Write 1; w.Write 0; w.Write 8L; w.Write 8L; w.Write 0.75; w.Write 1.0; w.Write 0.3; w.Write 0
+        w.Write tensors.Length
+        for name, values in tensors do
+            w.Write name; w.Write values.Length
+            for v in values do w.Write v
+    )
+    let body = m.ToArray()
+    File.WriteAllBytes(p, Array.append body (SHA256.HashData body))
+    body
+
+[<Fact>]
+let ``a version 2 checkpoint still gives its weights; an unknown version is refused`` () =
+    let p = path ()
+    let body = writeVersion2 p model [ "a", [| 1.5f; 2.5f |] ]
+    let struct (loaded, tensors) = Checkpoint.Load(p, model)
+    Assert.Equal<float32[]>([| 1.5f; 2.5f |], tensors["a"])
+    Assert.Equal(1, loaded.Epoch)
+    Assert.False(loaded.HasSettings)
+    File.WriteAllBytes(p, Array.append (Array.append body[.. 7] (BitConverter.GetBytes 9)) body[12 ..] |> fun b -> Array.append b (SHA256.HashData b))
+    Assert.Contains("format version 9; this program reads versions 2 to 3", refused p)

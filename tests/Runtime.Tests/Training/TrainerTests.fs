@@ -69,6 +69,62 @@ let ``stopping mid-epoch and resuming ends with the weights of an uninterrupted 
     second.Run(position, CancellationToken.None) |> ignore
     Assert.Equal<float32[]>(weights straight, weights second)
 
+/// Runs `settings` into a new folder, stopping before (epoch, batch) as Ctrl+C would (through
+/// the trainer's pause hook: deterministic), then resumes it in a new trainer; returns both folders
+/// (uninterrupted, interrupted and resumed) and both runs' epoch records.
+let private interruptedAndStraight (s: string -> TrainingSettings) (epoch: int, batch: int) =
+    let straightOut, resumedOut = folder (), folder ()
+    let straightReport = Silent()
+    Trainer(model, data.Train, s straightOut, straightReport).Run(TrainingPosition.Start, CancellationToken.None) |> ignore
+    use source = new CancellationTokenSource()
+    let firstReport = Silent()
+    let first = Trainer(model, data.Train, s resumedOut, firstReport, PauseAt = Nullable<struct (int * int)>(struct (epoch, batch)), Paused = Action(fun () -> source.Cancel()))
+    first.Run(TrainingPosition.Start, source.Token) |> ignore
+    Assert.StartsWith(sprintf "stopped at epoch %d, batch %d" (epoch + 1) batch, firstReport.Stops |> Seq.exactlyOne)
+    let secondReport = Silent()
+    let second = Trainer(model, data.Train, s resumedOut, secondReport)
+    let position = second.Load(second.LastCheckpoint, true)
+    Assert.Equal((epoch, batch), (position.Epoch, position.Batch))
+    second.Run(position, CancellationToken.None) |> ignore
+    straightOut, resumedOut, straightReport.Records, Seq.append firstReport.Records secondReport.Records |> ResizeArray
+
+[<Fact>]
+let ``a resumed run's checkpoints equal an uninterrupted run's, byte for byte, and so do its epoch figures`` () =
+    // No validation split: best.ckpt, the plateau schedule and early stopping then follow the
+    // training loss and accuracy, which a resume must carry over from the epoch's first part.
+    let s out = TrainingSettings(4, 16, 5, 0.0, Optimizer.Adam (0.01, 0.9, 0.999, 1e-7), Loss.CrossEntropy, 0.0, out, Schedule = Schedule.Plateau (1, 0.5))
+    let straight, resumed, straightRecords, resumedRecords = interruptedAndStraight s (1, 7)
+    for name in [ "last.ckpt"; "best.ckpt" ] do
+        Assert.Equal<byte[]>(File.ReadAllBytes(Path.Combine(straight, name)), File.ReadAllBytes(Path.Combine(resumed, name)))
+    let figures (r: EpochRecord) = r.Epoch, r.Loss, r.Accuracy, r.ValidationLoss, r.ValidationAccuracy
+    Assert.Equal<obj>(straightRecords |> Seq.map figures |> Array.ofSeq, resumedRecords |> Seq.map figures |> Array.ofSeq)
+
+[<Fact>]
+let ``a resume with another batch size, optimizer or seed is refused, naming what the checkpoint was made with`` () =
+    let out = folder ()
+    use source = new CancellationTokenSource()
+    let first = Trainer(model, data.Train, settings out 2, Silent(), PauseAt = Nullable<struct (int * int)>(struct (0, 5)), Paused = Action(fun () -> source.Cancel()))
+    first.Run(TrainingPosition.Start, source.Token) |> ignore
+    let attempt (s: TrainingSettings) =
+        let t = Trainer(model, data.Train, s, Silent())
+        (Assert.Throws<CheckpointError>(fun () -> t.Load(t.LastCheckpoint, true) |> ignore)).Message
+    let bigger = TrainingSettings(2, 64, 5, 0.2, Optimizer.Adam (0.01, 0.9, 0.999, 1e-7), Loss.CrossEntropy, 0.0, out)
+    Assert.Contains("was made with batch 16 (this run: 64); resume with --batch 16, or start a new run with --force or --out DIR", attempt bigger)
+    let rms = TrainingSettings(2, 16, 5, 0.2, Optimizer.RmsProp (0.001, 0.9, 0.0, 1e-7), Loss.CrossEntropy, 0.0, out)
+    Assert.Contains("optimizer adam (this run: rmsprop)", attempt rms)
+    let seed = TrainingSettings(2, 16, 6, 0.2, Optimizer.Adam (0.01, 0.9, 0.999, 1e-7), Loss.CrossEntropy, 0.0, out)
+    Assert.Contains("seed 5 (this run: 6)", attempt seed)
+    // eval and --weights read the weights alone, whatever the settings
+    Trainer(model, data.Train, bigger, Silent()).Load(Path.Combine(out, "last.ckpt"), false) |> ignore
+    // a version 2 checkpoint (no settings recorded) gives its weights, but is not resumed
+    let old = Path.Combine(out, "old.ckpt")
+    let t = Trainer(model, data.Train, settings out 2, Silent())
+    CheckpointTests.writeVersion2 old model [ for p in t.Network.Weights -> p.Name, Array.copy p.Value ] |> ignore
+    t.Load(old, false) |> ignore
+    let e = Assert.Throws<CheckpointError>(fun () -> t.Load(old, true) |> ignore)
+    Assert.Contains("was written by an earlier dsl (format version 2)", e.Message)
+    Assert.Contains("start a new run from its weights with --weights " + old, e.Message)
+
 [<Fact>]
 let ``a model that does not fit the data is refused with the fix`` () =
     let wrong = graph "input 28x28x1\nconv 4 3x3\ndense 3 softmax"

@@ -1,0 +1,52 @@
+namespace CnnDsl.Runtime.Training;
+
+/// <summary>
+/// Writes a file so that a reader, an interrupted run or a full disk never leaves half of it:
+/// the bytes go to a temporary file beside the target, with a name of its own
+/// (`NAME.RANDOM.tmp`) created exclusively (an existing file or symbolic link of that name is
+/// never opened, so a planted link cannot redirect the write), flushed to disk, then renamed
+/// over the target, which replaces a link rather than following it. On any failure the
+/// temporary file is removed and the target keeps its previous content.
+/// </summary>
+public static class AtomicFile
+{
+    /// <summary>Writes `path` through `write`; an unusable path (empty, a folder) is an
+    /// IOException that names it, before anything is written.</summary>
+    public static void Write(string path, Action<Stream> write)
+    {
+        if (string.IsNullOrWhiteSpace(path))
+            throw new IOException("the output file name is empty; give a file name such as model.onnx");
+        if (Directory.Exists(path))
+            throw new IOException($"'{path}' is a folder; give the name of a file to write (in that folder or elsewhere)");
+        var full = Path.GetFullPath(path);
+        var directory = Path.GetDirectoryName(full)!;
+        if (File.Exists(directory))
+            throw new IOException($"cannot write '{path}': '{directory}' is a file, not a folder");
+        Directory.CreateDirectory(directory);
+        var temporary = Path.Combine(directory, $"{Path.GetFileName(full)}.{Path.GetRandomFileName().Replace(".", "")}.tmp");
+        try
+        {
+            using (var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+            {
+                write(file);
+                file.Flush(flushToDisk: true);
+            }
+            File.Move(temporary, full, overwrite: true);
+        }
+        catch
+        {
+            // Never leave the partial file behind (a full disk, a failed rename onto a folder).
+            try { File.Delete(temporary); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            throw;
+        }
+    }
+
+    public static void WriteAllBytes(string path, byte[] bytes) => Write(path, s => s.Write(bytes));
+
+    public static void WriteAllLines(string path, IEnumerable<string> lines) =>
+        Write(path, s =>
+        {
+            using var w = new StreamWriter(s, new System.Text.UTF8Encoding(false), 1 << 16, leaveOpen: true);
+            foreach (var line in lines) w.WriteLine(line);
+        });
+}

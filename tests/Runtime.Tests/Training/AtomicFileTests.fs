@@ -1,0 +1,55 @@
+module CnnDsl.Runtime.Tests.AtomicFileTests
+
+open System
+open System.IO
+open Xunit
+open CnnDsl.Runtime.Training
+
+let private folder () =
+    let d = Path.Combine(Path.GetTempPath(), "cnndsl-atomic-" + Path.GetRandomFileName())
+    Directory.CreateDirectory d |> ignore
+    d
+
+let private temporaries (d: string) = Directory.GetFiles(d, "*.tmp")
+
+[<Fact>]
+let ``a write replaces the file and leaves no temporary file`` () =
+    let d = folder ()
+    let p = Path.Combine(d, "a.bin")
+    AtomicFile.WriteAllBytes(p, [| 1uy |])
+    AtomicFile.WriteAllBytes(p, [| 2uy; 3uy |])
+    Assert.Equal<byte[]>([| 2uy; 3uy |], File.ReadAllBytes p)
+    Assert.Empty(temporaries d)
+
+[<Fact>]
+let ``a failed write (a full disk) removes its temporary file and keeps the old content`` () =
+    let d = folder ()
+    let p = Path.Combine(d, "last.ckpt")
+    File.WriteAllText(p, "old")
+    let e = Assert.Throws<IOException>(fun () ->
+        AtomicFile.Write(p, fun s -> s.Write(Array.zeroCreate 1000, 0, 1000); raise (IOException "No space left on device")))
+    Assert.Equal("No space left on device", e.Message)
+    Assert.Equal("old", File.ReadAllText p)
+    Assert.Empty(temporaries d)
+
+[<Fact>]
+let ``a symbolic link where the old temporary name was is neither followed nor overwritten`` () =
+    let d = folder ()
+    let victim = Path.Combine(d, "victim.txt")
+    File.WriteAllText(victim, "precious")
+    let p = Path.Combine(d, "last.ckpt")
+    File.CreateSymbolicLink(p + ".tmp", victim) |> ignore
+    // and a link at the target itself is replaced, not written through
+    File.CreateSymbolicLink(p, victim) |> ignore
+    AtomicFile.WriteAllBytes(p, [| 7uy |])
+    Assert.Equal("precious", File.ReadAllText victim)
+    Assert.Null(FileInfo(p).LinkTarget)
+    Assert.Equal<byte[]>([| 7uy |], File.ReadAllBytes p)
+
+[<Fact>]
+let ``an empty name or a folder is refused by name before anything is written`` () =
+    let d = folder ()
+    Assert.Contains("the output file name is empty", (Assert.Throws<IOException>(fun () -> AtomicFile.WriteAllBytes("", [| 1uy |]))).Message)
+    let e = Assert.Throws<IOException>(fun () -> AtomicFile.WriteAllBytes(d, [| 1uy |]))
+    Assert.Contains(sprintf "'%s' is a folder" d, e.Message)
+    Assert.Empty(Directory.GetFiles(Path.GetDirectoryName d, Path.GetFileName d + "*.tmp"))
