@@ -476,6 +476,7 @@ let semanticTokens (a: Analysis) : (int * int * int * int * int) list =
         | Activation act -> at o.Pos (activationWord act) "enumMember" 0 @ alpha act
         | Weights _ -> at o.Pos 7 "enumMember" 0
         | BiasValues _ -> at o.Pos 4 "enumMember" 0
+        | Groups n -> at o.Pos 6 "enumMember" 0 @ number n
         | UnknownOption _ -> []
         | _ -> located o.Pos "enumMember"
     let layer (l: Layer) =
@@ -487,7 +488,9 @@ let semanticTokens (a: Analysis) : (int * int * int * int * int) list =
         let arguments =
             match l.Syntax with
             | Input d | Reshape d -> dims d
-            | Conv (f, k) -> number f @ dims k
+            | Conv (f, k) | SeparableConv (f, k) -> number f @ dims k
+            | DepthwiseConv k -> dims k
+            | Maxout n -> number n
             | Pool (_, size) -> dims size
             | Dense n | Dropout n | Repeat (n, _) -> number n
             | _ -> []
@@ -589,7 +592,8 @@ let layerOptions (keyword: string) : (string * string) list * bool =
         [ "nobias", "no bias term"; "frozen", "keep the weights as loaded (not trained)"
           "weights", "weights TENSOR: hand-set starting weights ([[...]])"; "bias", "bias TENSOR: hand-set starting bias (one number, or one per filter or unit)" ]
     match keyword with
-    | "conv" -> window @ learned, true
+    | "conv" -> window @ learned @ [ "groups", "groups N: grouped convolution (each filter sees 1/N of the channels)" ], true
+    | "dwconv" | "sepconv" -> window @ (learned |> List.filter (fun (w, _) -> w = "nobias" || w = "frozen")), true
     | "kernel" -> window, true
     | k when List.contains k Kernels.names -> window, true
     | "maxpool" | "avgpool" | "minpool" -> window |> List.filter (fun (w, _) -> w <> "d2"), false
@@ -602,7 +606,8 @@ let layerOptions (keyword: string) : (string * string) list * bool =
 
 let private layerDescriptions =
     dict
-        [ "input", "input HxWxC (28x28x1, ?x?x3) or a vector length"; "conv", "conv FILTERS KxK [options]"; "kernel", "kernel [[...]]: a fixed kernel"
+        [ "input", "input HxWxC (28x28x1, ?x?x3) or a vector length"; "conv", "conv FILTERS KxK [options]"; "dwconv", "dwconv KxK: one kernel per input channel"
+          "sepconv", "sepconv FILTERS KxK: depthwise, then 1x1"; "maxout", "maxout PIECES: max over groups of channels"; "kernel", "kernel [[...]]: a fixed kernel"
           "maxpool", "maxpool N (default 2)"; "avgpool", "avgpool N (default 2)"; "minpool", "minpool N (default 2)"
           "globalavgpool", "one value per channel"; "globalmaxpool", "one value per channel"; "globalminpool", "one value per channel"
           "dense", "dense UNITS [activation]"; "flatten", "image to vector"; "reshape", "reshape HxWxC or LENGTH"; "dropout", "dropout RATE (0 to 1)"

@@ -50,15 +50,21 @@ let build (program: Program) (graph: Graph) : LayerMap =
         let line = l.Pos.Line
         let own =
             match l.Syntax with
-            | Input _ | Conv _ | NamedKernel _ | LiteralKernel _ | Pool _ | GlobalPool _ | Flatten | Reshape _
-            | Dropout _ | BatchNorm | ActivationLayer _ -> [ take line ]
+            | Input _ | Conv _ | DepthwiseConv _ | Maxout _ | NamedKernel _ | LiteralKernel _ | Pool _ | GlobalPool _
+            | Flatten | Reshape _ | Dropout _ | BatchNorm | ActivationLayer _ -> [ take line ]
+            // depthwise, then pointwise: two nodes
+            | SeparableConv _ -> let d = take line in [ d; take line ]
             | Dense _ ->
                 // A dense layer on an image flattens first (a node of its own, on its line).
                 match peek () with
                 | Some n when n.Kind = LayerKind.Flatten -> let f = take line in [ f; take line ]
                 | _ -> [ take line ]
             | Repeat (n, body) -> [ for _ in 1 .. count env n do yield! layers env body ]
-            | Residual body ->
+            | Residual (body, Some shortcut) ->
+                let inner = layers env body
+                let skip = layers env shortcut
+                inner @ skip @ [ take line ]
+            | Residual (body, None) ->
                 let inner = layers env body
                 let projection =
                     match peek () with
@@ -92,7 +98,8 @@ let build (program: Program) (graph: Graph) : LayerMap =
 let rec allLayers (ls: Layer list) : Layer list =
     ls |> List.collect (fun l ->
         l :: (match l.Syntax with
-              | Repeat (_, body) | Residual body -> allLayers body
+              | Repeat (_, body) | Residual (body, None) -> allLayers body
+              | Residual (body, Some shortcut) -> allLayers body @ allLayers shortcut
               | Concat branches -> branches |> List.collect allLayers
               | _ -> []))
 

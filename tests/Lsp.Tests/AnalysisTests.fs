@@ -166,14 +166,14 @@ let ``completion: layers and blocks at a line's start, a layer's options after i
 [<Fact>]
 let ``every option completion offers is one the checker accepts on that layer`` () =
     let samples =
-        [ "conv", "conv 4 3x3"; "kernel", "kernel [[1,0],[0,1]]"; "sobel", "sobel"; "maxpool", "maxpool 2"
+        [ "conv", "conv 4 3x3"; "dwconv", "dwconv 3x3"; "sepconv", "sepconv 4 3x3"; "kernel", "kernel [[1,0],[0,1]]"; "sobel", "sobel"; "maxpool", "maxpool 2"
           "dense", "dense 4"; "batchnorm", "batchnorm"; "residual", "residual (conv 3 1x1)"; "concat", "concat (conv 1 1x1 | conv 1 1x1)"; "repeat", "repeat 2 (relu)" ]
     for keyword, layer in samples do
         let options, activations = layerOptions keyword
         let words = (options |> List.map fst) @ (if activations then Parser.activationNames |> List.filter ((<>) "softmax") else [])
         for w in words do
             // hand-set tensors take a value (a wrong-sized one is CNN206, not an unknown option)
-            let w = if w = "weights" || w = "bias" then w + " 1" else w
+            let w = if w = "weights" || w = "bias" || w = "groups" then w + " 1" else w
             let text = sprintf "input 8x8x3\n%s %s\nflatten\ndense 2 softmax\n" layer w
             let bad = (analyse text).Diagnostics |> List.filter (fun d -> d.Code = "CNN003" || d.Code = "CNN007")
             Assert.True(bad.IsEmpty, sprintf "%s %s: %A" layer w bad)

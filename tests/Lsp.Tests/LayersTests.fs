@@ -51,3 +51,13 @@ let ``every model's top-level layers account for every node exactly once`` () =
         let top =
             program.Items |> List.collect (function LayerItem l -> map[l.Pos].[0] | LetItem _ -> [])
         Assert.True((top |> List.map (fun n -> n.Id)) = (graph.Nodes |> List.map (fun n -> n.Id)), file)
+
+[<Fact>]
+let ``separable convolutions give two nodes, a written shortcut its own before the sum`` () =
+    let text = "input 8x8x4\nsepconv 8 3x3 same\ndwconv 3x3 same\nresidual (conv 8 3x3 same) shortcut (conv 8 1x1)\nmaxout 2\n"
+    let program, _, map = mapOf text
+    Assert.Equal<string list>([ "separable_conv2d_depthwise"; "separable_conv2d" ], map[(layerOnLine program 2).Pos].[0] |> List.map (fun n -> n.Name))
+    Assert.Equal<string list>([ "depthwise_conv2d" ], map[(layerOnLine program 3).Pos].[0] |> List.map (fun n -> n.Name))
+    let residual = map[(layerOnLine program 4).Pos].[0]
+    Assert.Equal<string list>([ "conv2d"; "conv2d_1"; "add" ], residual |> List.map (fun n -> n.Name))
+    Assert.Equal("maxout", (List.head map[(layerOnLine program 5).Pos].[0]).Name)
