@@ -73,12 +73,17 @@ test('keywords, sizes, numbers, comments, strings and names get their scopes', a
     [4, 'sobel', 'support.function.kernel.cnn'],
     [5, 'dropout', 'support.function.layer.cnn'],
     [5, '0.25', 'constant.numeric.cnn'],
-    [6, 'softmax', 'support.constant.activation.cnn'],
-    [7, 'train', 'keyword.control.train.cnn'],
-    [8, 'data', 'variable.other.setting.cnn'],
-    [8, '"path/to folder"', 'string.quoted.double.cnn'],
-    [9, 'adam', 'constant.language.value.cnn'],
-    [10, '1e-3', 'constant.numeric.cnn'],
+    [6, 'sepconv', 'support.function.layer.cnn'],
+    [6, 'groups', 'keyword.other.option.cnn'],
+    [6, 'shortcut', 'keyword.control.block.cnn'],
+    [6, 'dwconv', 'support.function.layer.cnn'],
+    [6, 'maxout', 'support.function.layer.cnn'],
+    [7, 'softmax', 'support.constant.activation.cnn'],
+    [8, 'train', 'keyword.control.train.cnn'],
+    [9, 'data', 'variable.other.setting.cnn'],
+    [9, '"path/to folder"', 'string.quoted.double.cnn'],
+    [10, 'adam', 'constant.language.value.cnn'],
+    [11, '1e-3', 'constant.numeric.cnn'],
   ];
   for (const [line, text, scope] of expect) {
     assert.equal(scopeOf(all, line, text), scope, `'${text}' on line ${line}`);
