@@ -80,7 +80,6 @@ type Analysis(doc: Document) =
 
     member _.Document = doc
     member _.Diagnostics = match checkedText.Value with Ok (_, ws) -> ws | Error ds -> ds
-    member _.Graph = match checkedText.Value with Ok (g, _) -> Some g | Error _ -> None
     member _.Program = fst parsed.Value
     member _.SyntaxErrors = snd parsed.Value
     member _.LayerMap = layerMap.Value
