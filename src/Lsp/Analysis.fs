@@ -651,7 +651,11 @@ let completion (a: Analysis) (p: LinePos) =
                 yield item k 14 detail
               for KeyValue (name, b) in blocks do
                   let ps = b.Parameters |> List.map (fun p -> p.Value)
-                  yield item name 3 (String.Join(" ", "let" :: name :: ps) + " = (...)")
+                  // A snippet with a placeholder per parameter (insertTextFormat 2).
+                  let snippet = String.Join(" ", name :: (ps |> List.mapi (fun i p -> sprintf "${%d:%s}" (i + 1) p)))
+                  yield J.obj
+                      [ "label", J.str name; "kind", J.num 3; "detail", J.str (String.Join(" ", "let" :: name :: ps) + " = (...)")
+                        "insertText", J.str snippet; "insertTextFormat", J.num 2 ]
               if cut < 0 then
                   yield item "let" 14 "let NAME PARAMS = (layers): a block"
                   yield item "train" 14 "the training section" ]

@@ -153,6 +153,9 @@ let ``completion: layers and blocks at a line's start, a layer's options after i
     let text = "input 28x28x1\nlet block f = (conv f 3x3)\n\nconv 8 3x3 \nmaxpool 2 \ntrain\n  \n  data \n"
     let start = completionLabels text 2 0
     for w in [ "conv"; "maxpool"; "dense"; "block"; "let"; "train"; "sobel" ] do Assert.Contains(w, start)
+    let block = (completion (analyse text) { Line = 2; Character = 0 }).A |> Seq.find (fun i -> i.["label"].S = "block")
+    Assert.Equal("block ${1:f}", block.["insertText"].S)
+    Assert.Equal("let block f = (...)", block.["detail"].S)
     let conv = completionLabels text 3 11
     for w in [ "same"; "s2"; "relu"; "nobias"; "weights"; "bias" ] do Assert.Contains(w, conv)
     Assert.DoesNotContain("project", conv)

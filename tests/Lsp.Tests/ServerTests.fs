@@ -125,6 +125,11 @@ let ``malformed JSON, unknown methods and unknown documents get LSP errors and t
     c.SendRawText "[1,2]"
     Assert.Equal(Rpc.ErrorCodes.InvalidRequest, c.WaitFor(fun m -> not (isNull m["error"])).["error"].["code"].I)
     Assert.Equal(Rpc.ErrorCodes.MethodNotFound, errorCode (c.Request("textDocument/teleport", J.obj [])))
+    // a string id is answered with the same id
+    c.SendRawText "{\"jsonrpc\":\"2.0\",\"id\":\"abc\",\"method\":\"nothing/here\"}"
+    let answer = c.WaitFor(fun m -> not (isNull m["id"]) && m["id"].GetValueKind() = Text.Json.JsonValueKind.String)
+    Assert.Equal("abc", answer.["id"].S)
+    Assert.Equal(Rpc.ErrorCodes.MethodNotFound, answer.["error"].["code"].I)
     let unknown = c.Request("textDocument/hover", positionParams "file:///nowhere.cnn" 0 0)
     Assert.Equal(Rpc.ErrorCodes.InvalidParams, errorCode unknown)
     Assert.Contains("unknown document 'file:///nowhere.cnn'", unknown["error"].["message"].S)
