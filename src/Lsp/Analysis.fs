@@ -612,6 +612,13 @@ let private layerDescriptions =
           "dense", "dense UNITS [activation]"; "flatten", "image to vector"; "reshape", "reshape HxWxC or LENGTH"; "dropout", "dropout RATE (0 to 1)"
           "batchnorm", "batch normalisation"; "repeat", "repeat N (layers)"; "residual", "residual (layers) [project]"; "concat", "concat (branch | branch)" ]
 
+/// How many numbers a layer takes before its options (`conv 32 3x3` two, `dense 10` one).
+let positionalArguments (keyword: string) =
+    match keyword with
+    | "conv" | "sepconv" -> 2
+    | "input" | "dwconv" | "dense" | "dropout" | "reshape" | "maxout" | "repeat" -> 1
+    | _ -> 0
+
 /// Completion items at a position, from the text before the cursor (the file may not parse).
 let completion (a: Analysis) (p: LinePos) =
     let doc = a.Document
@@ -661,6 +668,7 @@ let completion (a: Analysis) (p: LinePos) =
                   yield item "train" 14 "the training section" ]
             |> J.arr
         | "let" :: _ -> J.arr []
+        | keyword :: typed when typed.Length < positionalArguments keyword -> J.arr [] // its numbers come first
         | keyword :: _ ->
             let options, takesActivation = layerOptions keyword
             let options = if blocks.ContainsKey keyword then [ "frozen", "keep the block's weights as loaded" ] else options

@@ -159,6 +159,10 @@ let ``completion: layers and blocks at a line's start, a layer's options after i
     let conv = completionLabels text 3 11
     for w in [ "same"; "s2"; "relu"; "nobias"; "weights"; "bias" ] do Assert.Contains(w, conv)
     Assert.DoesNotContain("project", conv)
+    // not before a layer's numbers
+    Assert.Empty(completionLabels "input 8x8x1\nconv 8 \n" 1 7)
+    Assert.Empty(completionLabels "input 8x8x1\ndense \n" 1 6)
+    Assert.Contains("relu", completionLabels "input 8x8x1\ndense 4 \n" 1 8)
     let pool = completionLabels text 4 10
     Assert.Contains("same", pool)
     Assert.DoesNotContain("relu", pool)
