@@ -306,6 +306,12 @@ let references (uri: string) (a: Analysis) (p: LinePos) (includeDeclaration: boo
         (if includeDeclaration then all else List.tail all) |> List.map (J.location uri) |> J.arr
     | None -> J.arr []
 
+/// The range of the block name under the cursor, for an editor to rename; None elsewhere.
+let prepareRename (a: Analysis) (p: LinePos) : TextRange option =
+    blockAt a p
+    |> Option.bind (fun name ->
+        occurrences a name |> List.tryFind (fun r -> r.Start.Line = p.Line && r.Start.Character <= p.Character && p.Character <= r.End.Character))
+
 let private validName = Regex(@"^[A-Za-z_][A-Za-z0-9_-]*$", RegexOptions.Compiled)
 
 /// The edits renaming a block, or why not.

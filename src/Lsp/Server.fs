@@ -53,7 +53,7 @@ let capabilities () =
           "completionProvider", J.obj [ "triggerCharacters", J.arr [ J.str " " ]; "resolveProvider", J.bool false ]
           "definitionProvider", J.bool true
           "referencesProvider", J.bool true
-          "renameProvider", J.bool true
+          "renameProvider", J.obj [ "prepareProvider", J.bool true ]
           "documentSymbolProvider", J.bool true
           "foldingRangeProvider", J.bool true
           "documentFormattingProvider", J.bool true
@@ -157,6 +157,11 @@ type Server(write: JsonNode -> unit) =
             match rename uri d.Analysis (position (field parameters "position")) (value<string> parameters "newName") with
             | Ok edit -> Ok edit
             | Error message -> Error (Rpc.ErrorCodes.RequestFailed, message)
+        | "textDocument/prepareRename" ->
+            let _, d = document parameters
+            match prepareRename d.Analysis (position (field parameters "position")) with
+            | Some r -> Ok (J.range r)
+            | None -> Ok null
         | "textDocument/documentSymbol" ->
             let _, d = document parameters
             Ok (documentSymbols d.Analysis)

@@ -25,7 +25,8 @@ let ``initialize announces incremental sync and every feature`` () =
     let c, input, server = inMemory ()
     let caps = c.Initialize().["capabilities"]
     Assert.Equal(2, caps["textDocumentSync"].["change"].I)
-    for feature in [ "hoverProvider"; "definitionProvider"; "referencesProvider"; "renameProvider"; "documentSymbolProvider"
+    Assert.True(caps.["renameProvider"].["prepareProvider"].B)
+    for feature in [ "hoverProvider"; "definitionProvider"; "referencesProvider"; "documentSymbolProvider"
                      "foldingRangeProvider"; "documentFormattingProvider"; "inlayHintProvider" ] do
         Assert.True(caps[feature].B, feature)
     Assert.NotNull(caps["completionProvider"])
@@ -100,6 +101,9 @@ let ``definition, references, rename and quick fixes over the protocol`` () =
     Assert.Equal(1, def["range"].["start"].["line"].I)
     let refs = c.Result("textDocument/references", J.obj [ "textDocument", textDocument u; "position", at 1 5; "context", J.obj [ "includeDeclaration", J.bool false ] ])
     Assert.Equal<int list>([ 2; 3 ], refs.A |> Seq.map (fun l -> l["range"].["start"].["line"].I) |> List.ofSeq)
+    let prepared = c.Result("textDocument/prepareRename", positionParams u 3 2)
+    Assert.Equal((3, 0, 4), (prepared.["start"].["line"].I, prepared.["start"].["character"].I, prepared.["end"].["character"].I))
+    Assert.Null(c.Result("textDocument/prepareRename", positionParams u 0 1)) // 'input' is no block
     let rename = c.Result("textDocument/rename", J.obj [ "textDocument", textDocument u; "position", at 2 1; "newName", J.str "cell" ])
     Assert.Equal(3, rename["changes"].[u].A.Count)
     let refused = c.Request("textDocument/rename", J.obj [ "textDocument", textDocument u; "position", at 2 1; "newName", J.str "dense" ])
