@@ -650,15 +650,25 @@ let predict (console: Console) (file: string) (weights: string option) (images: 
     | None -> console.Err.WriteLine "dsl: predict needs --weights CHECKPOINT (for example runs/lenet/best.ckpt)"; CannotRun
     | Some _ when top < 1 -> console.Err.WriteLine(sprintf "dsl: --top %d: show at least 1 class (--top 1 gives the most likely)" top); CannotRun
     | Some weights ->
-    withModel console file (fun _ graph ->
+    withModel console file (fun text graph ->
     guarded console (fun () ->
-        let net = Network<float32>(graph, 1, 0)
-        Checkpoint.LoadWeights(weights, graph, net.Weights)
+        // A fixed-size model runs every image in one network; an any-size one (?x?) in a
+        // network built at each image's size, with the same weights.
+        let networks = Collections.Generic.Dictionary<Shape, Network<float32>>()
+        let networkFor (g: Graph) =
+            match networks.TryGetValue g.Input.OutputShape with
+            | true, net -> net
+            | _ ->
+                let net = Network<float32>(g, 1, 0)
+                Checkpoint.LoadWeights(weights, g, net.Weights)
+                networks[g.Input.OutputShape] <- net
+                net
+        if not (isDynamic graph) then networkFor graph |> ignore
         let classes = DataSets.ClassNamesOf(Option.toObj graph.Training.Data)
         let wanted = match graph.Input.OutputShape with Image (_, _, c) -> Some c | Vector _ -> None
         for image in images do
             let input = InputFiles.Read(image, Option.toNullable wanted)
-            checkInput graph image input
+            let net = networkFor (sizedFor text graph image input)
             checkFinite image input
             for i in 0 .. input.Values.Length - 1 do net.Input[i] <- float32 input.Values[i]
             net.Forward(false)
@@ -666,6 +676,12 @@ let predict (console: Console) (file: string) (weights: string option) (images: 
             let name i = if isNull classes || i >= classes.Length then string i else classes[i]
             console.Out.WriteLine(sprintf "%s: %s" image (String.Join(", ", ranked |> Array.map (fun (i, p) -> sprintf "%s %.4f" (name i) p))))
         Clean))
+
+/// The model itself when its sizes are fixed; an any-size (?x?) model at the first size it
+/// accepts (28, 32, then 16 to 256): its weights are the same at every size.
+let private concreteGraph (text: string) (graph: Graph) =
+    if not (isDynamic graph) then Some graph
+    else [ 28; 32; yield! [ 16 .. 256 ] ] |> List.tryPick (fun n -> match Frontend.compileWithInput text n n with Some (Ok (g, _)) -> Some g | _ -> None)
 
 /// `dsl export FILE [--weights W] -o OUT.onnx`: the model as ONNX (opset 13), NHWC in and out.
 /// A dynamic input (`?x?xC`) becomes symbolic dimensions; its weights do not depend on the size,
@@ -675,10 +691,7 @@ let export (console: Console) (file: string) (weights: string option) (output: s
     | Some problem -> console.Err.WriteLine("dsl: " + problem); CannotRun
     | None ->
     withModel console file (fun text graph ->
-    let concrete =
-        if not (isDynamic graph) then Some graph
-        else [ 28; 32; yield! [ 16 .. 256 ] ] |> List.tryPick (fun n -> match Frontend.compileWithInput text n n with Some (Ok (g, _)) -> Some g | _ -> None)
-    match concrete with
+    match concreteGraph text graph with
     | None ->
         console.Err.WriteLine "dsl: export builds the network at a size from 16 to 256, and the model accepts none of them"
         CannotRun
@@ -712,7 +725,7 @@ let showFilters (console: Console) (file: string) (weights: string option) (laye
     match output |> Option.bind (fun o -> fileProblem "-o" o "filters.png") with
     | Some problem -> console.Err.WriteLine("dsl: " + problem); CannotRun
     | None ->
-    withModel console file (fun _ graph ->
+    withModel console file (fun text graph ->
     let convs = graph.Nodes |> List.filter (fun n -> n.Kind.IsConv)
     let chosen = match layer with Some name -> convs |> List.tryFind (fun n -> n.Name = name) | None -> List.tryHead convs
     match chosen with
@@ -725,6 +738,11 @@ let showFilters (console: Console) (file: string) (weights: string option) (laye
         CannotRun
     | Some node ->
     guarded console (fun () ->
+        // Kernels do not depend on the input's size: an any-size model is built at one it accepts.
+        let graph =
+            match concreteGraph text graph with
+            | Some g -> g
+            | None -> raise (ModelSizeError "the model accepts no input size from 16 to 256 to build its kernels at")
         let net = Network<float32>(graph, 1, 0)
         loadOrWarn console graph net weights
         let kernel = net.Layers[node.Id].Parameters[0]

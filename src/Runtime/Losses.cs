@@ -15,8 +15,9 @@ public static class Losses
     private const double Epsilon = 1e-7;
 
     /// <summary>Cross-entropy against integer labels (sparse categorical cross-entropy).</summary>
-    /// <param name="count">how many rows of the batch are real (the rest pad the last batch of an
-    /// evaluation); the loss is their mean. The gradient always covers the whole batch.</param>
+    /// <param name="count">how many rows of the batch are real (the rest pad a last, partial batch);
+    /// the loss is their mean, as Keras's over a partial batch, and the padding rows get a zero
+    /// gradient.</param>
     public static T CrossEntropy<T>(Network<T> network, ReadOnlySpan<int> labels, int count = -1) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int classes = network.OutputSize, batch = network.BatchSize;
@@ -25,16 +26,21 @@ public static class Losses
         bool fused = network.OutputLayer.Node.Activation.IsSoftmax;
         network.OutputLayer.ActivationFusedIntoLoss = fused;
         var eps = T.CreateChecked(Epsilon);
-        var scale = T.One / T.CreateChecked(batch);
-        T loss = T.Zero;
         int rows = count < 0 ? batch : count;
+        var scale = T.One / T.CreateChecked(rows);
+        T loss = T.Zero;
         for (int b = 0; b < batch; b++)
         {
+            if (b >= rows)
+            {
+                dy.Slice(b * classes, classes).Clear();
+                continue;
+            }
             int label = labels[b];
             if ((uint)label >= (uint)classes)
                 throw new ArgumentException($"label {label} of example {b} is outside 0..{classes - 1}");
             var p = T.Clamp(y[b * classes + label], eps, T.One - eps);
-            if (b < rows) loss -= T.Log(p);
+            loss -= T.Log(p);
             for (int j = 0; j < classes; j++)
             {
                 int i = b * classes + j;
@@ -58,14 +64,17 @@ public static class Losses
         var activation = network.OutputLayer.Node.Activation;
         T loss = T.Zero;
         int rows = count < 0 ? batch : count, limit = rows * per;
-        var n = T.CreateChecked(batch);
-        var all = T.CreateChecked(y.Length);
+        // Means over the real rows; padding rows (a partial last batch) get no gradient.
+        var n = T.CreateChecked(rows);
+        var all = T.CreateChecked(limit);
+        dy.Slice(limit).Clear();
+        y = y.Slice(0, limit);
         bool fused = false;
         switch (kind)
         {
             case var k when k.IsCrossEntropy:
                 fused = activation.IsSoftmax;
-                for (int b = 0; b < batch; b++)
+                for (int b = 0; b < rows; b++)
                 {
                     // Through softmax, d(-sum t log y)/dz = y * sum(t) - t: (y - t) for one-hot rows.
                     T rowSum = T.Zero;

@@ -41,6 +41,18 @@ public sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     public CnnDsl.Graph.Graph Graph { get; }
     public int BatchSize { get; }
+
+    /// <summary>The real examples in the current batch, 1 to BatchSize: a partial last batch
+    /// runs in the same buffers (nothing is allocated), its first Rows rows filled.</summary>
+    public int Rows
+    {
+        get => _layers[0].Rows;
+        set
+        {
+            if (value < 1 || value > BatchSize) throw new ArgumentOutOfRangeException(nameof(value), $"{value} rows in a batch of {BatchSize}");
+            foreach (var layer in _layers) layer.Rows = value;
+        }
+    }
     public IReadOnlyList<Layer<T>> Layers => _layers;
     public Layer<T> OutputLayer => _layers[^1];
 

@@ -186,3 +186,44 @@ let ``predict refuses non-finite input values by position, and --top below 1`` (
         Assert.Equal(2, code)
         Assert.Equal("", text)
         Assert.Contains(sprintf "--top %d: show at least 1 class" top, err)
+
+/// Seed 000's lesson: a fully-convolutional model trained small applies to any size. Trained
+/// at 16x16, its checkpoint serves predict, apply, show and export at 36x36 and 60x44, and
+/// predict's probabilities equal a network compiled at that size with the same weights.
+[<Fact>]
+let ``an any-size model trained small predicts, applies and shows at sizes it was not trained at`` () =
+    let text = "input ?x?x1\nconv 4 3x3 same relu\nconv 8 3x3 s2 same relu\nconv 3 1x1\nglobalavgpool\nsoftmax\ntrain\n  data shapes; epochs 1; batch 32\n"
+    let model = tempModel text
+    let out = Path.Combine(Path.GetTempPath(), Path.GetRandomFileName())
+    let code, _, err = run (fun c -> Commands.run c model { Commands.RunOptions.Empty with Out = Some out; Quiet = true } System.Threading.CancellationToken.None)
+    Assert.True((code = 0), err)
+    let weights = Path.Combine(out, "last.ckpt")
+    let rng = System.Random 2
+    for h, w in [ 36, 36; 60, 44 ] do
+        let image = Path.Combine(Path.GetTempPath(), Path.GetRandomFileName() + ".txt")
+        let values = Array.init (h * w) (fun _ -> rng.NextDouble() : float)
+        File.WriteAllLines(image, [| for y in 0 .. h - 1 -> System.String.Join(" ", [| for x in 0 .. w - 1 -> values[y * w + x].ToString("R", System.Globalization.CultureInfo.InvariantCulture) |]) |])
+        let code, printed, err = run (fun c -> Commands.predict c model (Some weights) [ image ] 3)
+        Assert.True((code = 0), err)
+        // The reference: the model compiled at this size, the checkpoint's weights.
+        let g = match CnnDsl.Dsl.Frontend.compileWithInput text h w with Some (Ok (g, _)) -> g | _ -> failwith "does not check"
+        let net = CnnDsl.Runtime.Network<float32>(g, 1, 0)
+        CnnDsl.Runtime.Training.Checkpoint.LoadWeights(weights, g, net.Weights)
+        values |> Array.iteri (fun i v -> net.Input[i] <- float32 v)
+        net.Forward(false)
+        let expected = net.Output.ToArray() |> Array.mapi (fun i p -> i, p) |> Array.sortByDescending snd
+        let shapes = CnnDsl.Runtime.Data.DataSets.ClassNamesOf "shapes"
+        let line = System.String.Join(", ", expected |> Array.map (fun (i, p) -> sprintf "%s %.4f" shapes[i] p))
+        Assert.Equal(sprintf "%s: %s" image line, printed.Trim())
+        for command in [ (fun c -> Commands.apply c model image (Some weights) 0 None)
+                         (fun c -> Commands.showActivations c model (Some weights) (Some image) None None (Some (image + ".png"))) ] do
+            let code, _, err = run command
+            Assert.True((code = 0), err)
+    let code, _, err = run (fun c -> Commands.showFilters c model (Some weights) None (Some (Path.Combine(out, "filters.png"))))
+    Assert.True((code = 0), err)
+    // An input the model cannot take is told the size rule, not a stack trace.
+    let tiny = Path.Combine(Path.GetTempPath(), Path.GetRandomFileName() + ".txt")
+    File.WriteAllText(tiny, "1\n")
+    let code, _, err = run (fun c -> Commands.predict c (tempModel "input ?x?x1\nconv 2 3x3\nglobalavgpool\nsoftmax\n") (Some weights) [ tiny ] 1)
+    Assert.Equal(2, code)
+    Assert.Contains("at 1x1 the model does not check: kernel 3x3 on a 1x1 input gives no output", err)

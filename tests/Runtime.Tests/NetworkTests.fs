@@ -126,3 +126,34 @@ let ``hand-set weights start the network, and leave every other layer's random d
     [| 1.0; 1.0; 2.0; 1.0; 2.0; 1.0; 2.0; 1.0; 1.0 |].AsSpan().CopyTo(a.Input)
     a.Forward(false)
     Assert.Equal(0.9292677 + 0.25, conv.Output.Value[0], 6)
+
+/// A partial last batch runs in the full-size network with its first rows filled: its loss,
+/// every parameter gradient, the input gradient and batchnorm's statistics equal those of a
+/// network built at exactly that many rows (Keras's partial batch), with nothing allocated.
+[<Theory>]
+[<InlineData(1)>]
+[<InlineData(3)>]
+[<InlineData(5)>]
+let ``a partial batch in a larger network equals a network of that size`` (rows: int) =
+    let text = "input 6x5x2\nconv 4 3x3 same relu\nbatchnorm relu\nmaxpool 2\ndwconv 2x2\nflatten\ndense 5\nbatchnorm\ndense 3 softmax"
+    let g = graph text
+    let full, exact = Network<double>(g, 6, 9, true), Network<double>(g, rows, 9, true)
+    let rng = Random 4
+    let input = randomArray rng (rows * full.InputSize)
+    // Stale values in the padding rows must not matter.
+    copyFrom (randomArray rng full.Input.Length) full.Input
+    copyFrom input full.Input
+    copyFrom input exact.Input
+    let labels = Array.init 6 (fun i -> i % 3)
+    full.Rows <- rows
+    for net in [ full; exact ] do net.Forward(true)
+    let lossFull = Losses.CrossEntropy(full, ReadOnlySpan labels, rows)
+    let lossExact = Losses.CrossEntropy(exact, ReadOnlySpan (Array.sub labels 0 rows))
+    Assert.Equal(lossExact, lossFull, 12)
+    full.Backward()
+    exact.Backward()
+    for p, q in Seq.zip full.Weights exact.Weights do
+        assertClose 1e-12 q.Gradient p.Gradient
+        assertClose 1e-12 q.Value p.Value // batchnorm's moving statistics
+    assertClose 1e-12 (exact.InputGradient.ToArray()) (full.InputGradient.Slice(0, rows * full.InputSize).ToArray())
+    Assert.Throws<ArgumentOutOfRangeException>(fun () -> full.Rows <- 7) |> ignore

@@ -16,7 +16,9 @@ namespace CnnDsl.Runtime.Layers;
 /// </summary>
 public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private readonly int _c, _n;
+    private readonly int _c, _perExample;
+    // Values per channel in the batch's real rows: the N of the statistics.
+    private int N => Rows * _perExample / _c;
     private readonly T _epsilon, _momentum;
     private readonly Parameter<T> _gamma, _beta, _movingMean, _movingVariance;
     // Per channel: the mean and 1 / sqrt(var + eps) that forward used (backward needs them),
@@ -30,7 +32,7 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
         _epsilon = T.CreateChecked(settings.Epsilon);
         _momentum = T.CreateChecked(settings.Momentum);
         _c = Shapes.Channels(node.OutputShape);
-        _n = batch * Shapes.Elements(node.OutputShape) / _c;
+        _perExample = Shapes.Elements(node.OutputShape);
         _gamma = new Parameter<T>(node.Name + "/gamma", [_c], node.Trainable);
         _beta = new Parameter<T>(node.Name + "/beta", [_c], node.Trainable);
         _movingMean = new Parameter<T>(node.Name + "/moving_mean", [_c], false);
@@ -51,9 +53,11 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
 
     public override void Forward(bool training)
     {
-        ReadOnlySpan<T> x = Inputs[0].Value;
-        var y = Output.Value.AsSpan();
-        var n = T.CreateChecked(_n);
+        // NHWC with the batch outermost: the real rows are a prefix.
+        int active = Rows * _perExample;
+        ReadOnlySpan<T> x = Inputs[0].Value.AsSpan(0, active);
+        var y = Output.Value.AsSpan(0, active);
+        var n = T.CreateChecked(N);
         if (training)
         {
             _pattern.Sum(x, _mean);
@@ -88,9 +92,10 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
         // A ReLU's backward pass is fused into the two passes below (dy counts where y > 0).
         bool relu = Node.Activation.IsRelu && !ActivationFusedIntoLoss;
         if (!relu) ActivationBackward();
-        ReadOnlySpan<T> dy = Output.Gradient;
-        ReadOnlySpan<T> x = Inputs[0].Value;
-        ReadOnlySpan<T> y = relu ? Output.Value : default;
+        int active = Rows * _perExample;
+        ReadOnlySpan<T> dy = Output.Gradient.AsSpan(0, active);
+        ReadOnlySpan<T> x = Inputs[0].Value.AsSpan(0, active);
+        ReadOnlySpan<T> y = relu ? Output.Value.AsSpan(0, active) : default;
         // sum(dy xhat) = inverseStd (sum(dy x) - mean sum(dy)): xhat is not stored.
         _pattern.SumAndDot(dy, x, _sum, _sumProduct, y);
         for (int ch = 0; ch < _c; ch++) _sumProduct[ch] = _inverseStd[ch] * (_sumProduct[ch] - _mean[ch] * _sum[ch]);
@@ -103,7 +108,7 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
         // dx = k (n dy - sum(dy) - xhat sum(dy xhat)), k = gamma inverseStd / n, xhat = (x - mean) inverseStd,
         // as dx += a dy + b x + d per channel: a = k n, b = -k inverseStd sum(dy xhat),
         // d = -k sum(dy) - b mean. The per-channel arrays are reused (forward sets them again).
-        var n = T.CreateChecked(_n);
+        var n = T.CreateChecked(N);
         for (int ch = 0; ch < _c; ch++)
         {
             var k = _gamma.Value[ch] * _inverseStd[ch] / n;
@@ -113,6 +118,6 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
             _sumProduct[ch] = b;
             _inverseStd[ch] = d;
         }
-        _pattern.AddLinear(dy, x, _sum, _sumProduct, _inverseStd, Inputs[0].Gradient, y);
+        _pattern.AddLinear(dy, x, _sum, _sumProduct, _inverseStd, Inputs[0].Gradient.AsSpan(0, active), y);
     }
 }

@@ -15,6 +15,7 @@ public abstract class Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
         Node = node;
         Inputs = inputs;
         Batch = batch;
+        Rows = batch;
         Output = new Activations<T>(batch, Shapes.Elements(node.OutputShape));
     }
 
@@ -22,6 +23,11 @@ public abstract class Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
     public Activations<T>[] Inputs { get; }
     public Activations<T> Output { get; }
     public int Batch { get; }
+
+    /// <summary>How many leading rows of the batch are real examples (a partial last batch is
+    /// padded to the network's size). Layers that mix rows (batchnorm's statistics) use only
+    /// these; row-wise layers may compute the padding too, whose gradient the loss sets to 0.</summary>
+    public int Rows { get; internal set; }
 
     /// <summary>False for the network's input, whose gradient nobody reads.</summary>
     public bool[] InputNeedsGradient { get; internal set; } = [];

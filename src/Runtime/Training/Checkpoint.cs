@@ -1,3 +1,4 @@
+using CnnDsl.Graph;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
@@ -54,8 +55,29 @@ public static class Checkpoint
     public const int Version = 3;
     private const int OldestReadable = 2;
 
-    /// <summary>SHA-256 of the graph's nodes (kinds, hyper-parameters, shapes, names).</summary>
+    /// <summary>SHA-256 of the graph's nodes (kinds, hyper-parameters, channels, names), leaving
+    /// out what depends on the input's height and width (spatial sizes, `same` padding resolved
+    /// for a size): a fully-convolutional model's checkpoint is valid at every size it accepts.
+    /// A model whose weights do depend on the size (a dense layer after a flatten) is still
+    /// refused at another size, by its tensors' lengths.</summary>
     public static byte[] ArchitectureHash(CnnDsl.Graph.Graph graph)
+    {
+        static string Size(Shape s) => s is Shape.Image image ? $"?x?x{image.channels}" : s.ToString();
+        static Window Free(Window w) => w.PaddingMode.IsExplicit ? w
+            : new Window(w.KernelH, w.KernelW, w.StrideH, w.StrideW, w.DilationH, w.DilationW, Padding.Zero, w.PaddingMode);
+        static LayerKind Kind(LayerKind k) => k switch
+        {
+            LayerKind.Conv c => LayerKind.NewConv(new Conv2d(c.Item.Filters, Free(c.Item.Window), c.Item.Bias, c.Item.Groups)),
+            LayerKind.FixedConv f => LayerKind.NewFixedConv(new FixedConv2d(f.Item.Name, f.Item.Kernels, Free(f.Item.Window))),
+            LayerKind.Pool p => LayerKind.NewPool(new Pool2d(p.Item.Kind, Free(p.Item.Window))),
+            _ => k,
+        };
+        var text = string.Join("\n", graph.Nodes.Select(n => $"{n.Name}|{Kind(n.Kind)}|{n.Activation}|{string.Join(",", n.Inputs)}|{Size(n.OutputShape)}|{n.Trainable}"));
+        return SHA256.HashData(Encoding.UTF8.GetBytes(text));
+    }
+
+    /// <summary>The hash that earlier checkpoints recorded (with every size): still accepted.</summary>
+    private static byte[] SizedArchitectureHash(CnnDsl.Graph.Graph graph)
     {
         var text = string.Join("\n", graph.Nodes.Select(n => $"{n.Name}|{n.Kind}|{n.Activation}|{string.Join(",", n.Inputs)}|{n.OutputShape}|{n.Trainable}"));
         return SHA256.HashData(Encoding.UTF8.GetBytes(text));
@@ -128,7 +150,7 @@ public static class Checkpoint
             throw new CheckpointError(path, $"format version {version}; this program reads versions {OldestReadable} to {Version}"
                 + (version > Version ? "; use the dsl that wrote it, or a newer one" : ""));
         var hash = r.ReadBytes(32);
-        if (sameArchitecture && !hash.AsSpan().SequenceEqual(ArchitectureHash(graph!)))
+        if (sameArchitecture && !hash.AsSpan().SequenceEqual(ArchitectureHash(graph!)) && !hash.AsSpan().SequenceEqual(SizedArchitectureHash(graph!)))
             throw new CheckpointError(path, "it was saved from a different model (the architecture differs); train this model anew, or load the model the checkpoint came from");
 
         // The checksum only detects damage: a file crafted with a valid one must still not

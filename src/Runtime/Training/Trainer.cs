@@ -66,8 +66,6 @@ public sealed class Trainer
         int held = (int)Math.Round(train.Count * settings.ValidationSplit);
         _train = held > 0 ? train.Slice(0, train.Count - held) : train;
         _validation = held > 0 ? train.Slice(train.Count - held, held) : null;
-        if (_train.Count < settings.BatchSize)
-            throw new DataError(train.Name, $"{_train.Count} training examples are fewer than one batch of {settings.BatchSize}; use a smaller --batch");
         Network = new Network<float>(graph, settings.BatchSize, settings.Seed);
         Optimizer = new Optimizers(settings.Optimizer, Network.Parameters, settings.WeightDecay);
         _labels = new int[settings.BatchSize];
@@ -237,6 +235,7 @@ public sealed class Trainer
     public (double Loss, int Correct) TrainBatch(ReadOnlySpan<int> indices)
     {
         Fill(_train, indices, augment: true);
+        Network.Rows = indices.Length;
         Network.Forward(training: true);
         var (loss, right) = Score(indices.Length);
         if (!double.IsFinite(loss)) return (loss, right);
@@ -250,6 +249,7 @@ public sealed class Trainer
     public int PredictBatch(Dataset set, ReadOnlySpan<int> indices)
     {
         Fill(set, indices);
+        Network.Rows = indices.Length;
         Network.Forward(training: false);
         var output = Network.Output;
         int per = Network.OutputSize, correct = 0;
@@ -266,7 +266,8 @@ public sealed class Trainer
     /// or until `stop` is set; returns the epochs' records.</summary>
     public List<EpochRecord> Run(TrainingPosition start, CancellationToken stop)
     {
-        int batch = _settings.BatchSize, batches = _train.Count / batch;
+        // Keras's batches: the last one is partial when the batch size does not divide the set.
+        int batch = _settings.BatchSize, batches = (_train.Count + batch - 1) / batch;
         if (start.Batch > 0 && start.Batch >= batches)
             throw new ArgumentOutOfRangeException(nameof(start), $"batch {start.Batch} of an epoch of {batches}");
         var records = new List<EpochRecord>();
@@ -319,13 +320,14 @@ public sealed class Trainer
                     _report.Stopped($"stopped at epoch {epoch + 1}, batch {b}; saved {LastCheckpoint}; continue with --resume");
                     return records;
                 }
-                var (loss, right) = TrainBatch(order.AsSpan(b * batch, batch));
+                int size = Math.Min(batch, _train.Count - b * batch);
+                var (loss, right) = TrainBatch(order.AsSpan(b * batch, size));
                 if (!double.IsFinite(loss))
                 {
                     _report.Stopped($"the loss became {loss} at epoch {epoch + 1}, batch {b}: the learning rate ({Optimizer.LearningRate}) may be too high, or the inputs unnormalised; the last good checkpoint is {LastCheckpoint}");
                     return records;
                 }
-                lossSum += loss * batch; correct += right; seen += batch;
+                lossSum += loss * size; correct += right; seen += size;
                 if (lastReport.Elapsed >= ProgressInterval || b == batches - 1)
                 {
                     // the rate counts this process's batches only
@@ -380,6 +382,7 @@ public sealed class Trainer
             int count = Math.Min(batch, set.Count - start);
             for (int i = 0; i < count; i++) indices[i] = start + i;
             Fill(set, indices.AsSpan(0, count));
+            Network.Rows = count;
             Network.Forward(training: false);
             var (loss, right) = Score(count);
             lossSum += loss * count;

@@ -159,3 +159,22 @@ let ``schedules set the rate per epoch, and early stopping ends a run that stopp
     Assert.True(t.StoppedEarly)
     Assert.Equal(3, frozen.Records.Count)
     Assert.Contains("early stopping after epoch 3", frozen.Stops |> Seq.exactlyOne)
+
+[<Fact>]
+let ``a set smaller than a batch trains in one partial batch, and every example is seen once an epoch`` () =
+    // Seed 001's XOR with Keras's default batch of 32: one batch of 4 an epoch.
+    let xor = graph "input 2\ndense 8 relu\ndense 1 sigmoid"
+    let split = DataSets.Load("xor")
+    let report = Silent()
+    let settings = TrainingSettings(300, 32, 1, 0.0, Optimizer.Adam (0.05, 0.9, 0.999, 1e-7), Loss.BinaryCrossEntropy, 0.0, folder ())
+    let t = Trainer(xor, split.Train, settings, report)
+    t.Run(TrainingPosition.Start, CancellationToken.None) |> ignore
+    Assert.Equal(300, report.Records.Count)
+    Assert.Equal(1.0, report.Records[299].Accuracy)
+    Assert.Equal(1.0, t.Evaluate(split.Test).Accuracy)
+    // 10 examples at batch 4: batches of 4, 4 and 2, all counted.
+    let ten = DataSets.Shapes(10, 5, 2)
+    let report = Silent()
+    let t = Trainer(model, ten.Train, TrainingSettings(1, 4, 5, 0.0, Optimizer.Adam (0.01, 0.9, 0.999, 1e-7), Loss.CrossEntropy, 0.0, folder ()), report)
+    t.Run(TrainingPosition.Start, CancellationToken.None) |> ignore
+    Assert.Equal(3L, t.Optimizer.Step)
