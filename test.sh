@@ -5,6 +5,7 @@ set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$root"
 bash scripts/setup.sh || exit 1
+bash scripts/setup-editor.sh || exit 1
 results="$root/TestResults"
 rm -rf "$results"
 dotnet test CnnDsl.sln -c Release --nologo --logger "trx" --results-directory "$results"

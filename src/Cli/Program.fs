@@ -234,6 +234,13 @@ let private showCommand () =
     command.Subcommands.Add confusion
     command
 
+let private lspCommand () =
+    let command = Command("lsp", "Serve the Language Server Protocol on stdin and stdout, for editors (never writes files).")
+    // Some clients pass --stdio; stdio is the only transport, so it is accepted and changes nothing.
+    command.Options.Add(Option<bool>("--stdio", Description = "serve on stdin and stdout (the default and only transport)"))
+    command.SetAction(fun (_: ParseResult) -> CnnDsl.Lsp.Server.run (Console.OpenStandardInput()) (Console.OpenStandardOutput()))
+    command
+
 [<EntryPoint>]
 let main argv =
     let root = RootCommand("dsl: write, check, train and understand convolutional networks from a text file.")
@@ -248,4 +255,5 @@ let main argv =
     root.Subcommands.Add(predictCommand ())
     root.Subcommands.Add(exportCommand ())
     root.Subcommands.Add(showCommand ())
+    root.Subcommands.Add(lspCommand ())
     root.Parse(argv).Invoke()
