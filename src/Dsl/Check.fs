@@ -497,11 +497,11 @@ let rec private literalValues (t: TensorLiteral) =
     | Scalar v -> [ v ]
     | Items items -> items |> List.collect (fun i -> literalValues i.Value)
 
-/// The shape a literal must have: the full one, or the same with its size-1 outer levels
-/// (one filter, one channel, one unit) left out.
-let private accepts (full: int list) (inner: int) (shape: int list) =
-    let outer, rest = List.splitAt (full.Length - inner) full
-    shape = full || shape = (outer |> List.filter (fun n -> n <> 1)) @ rest
+/// The shape a literal must have: the full one, with any level of size 1 (one filter, one
+/// channel, a 1x1 kernel's rows and columns) left out or kept: the values' order is the same.
+let private accepts (full: int list) (_inner: int) (shape: int list) =
+    let sizes = List.filter (fun n -> n <> 1)
+    sizes shape = sizes full
 
 /// A kernel and bias written in the file, checked against the layer's sizes and turned into
 /// the engines' layouts. `full` is the literal's layout (conv: filters x channels x kh x kw;

@@ -311,6 +311,9 @@ let ``levels of size 1 may be left out, and one bias number serves every filter`
     let colour = givenOf (graph "input 3x3x3\nconv 1 1x1 weights [[[1]] [[2]] [[3]]]") "conv2d"
     Assert.Equal<float[]>([| 1.0; 2.0; 3.0 |], colour.Kernel)
     Assert.Equal(None, colour.Bias)
+    // A 1x1 conv mixing 3 channels into 3: one row of channel weights per filter.
+    let mix = givenOf (graph "input 3x3x3\nconv 3 1x1 weights [[0 1 0] [1 0 0] [0 0 1]]") "conv2d"
+    Assert.Equal<float[]>([| 0.0; 1.0; 0.0; 1.0; 0.0; 0.0; 0.0; 0.0; 1.0 |], mix.Kernel) // HWIO: I x O, here symmetric
     let filters = givenOf (graph "input 3x3x1\nconv 2 1x1 weights [[[1]] [[2]]] bias 7") "conv2d"
     Assert.Equal<float[]>([| 1.0; 2.0 |], filters.Kernel)
     Assert.Equal<float[]>([| 7.0; 7.0 |], filters.Bias.Value)
