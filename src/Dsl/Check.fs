@@ -1184,9 +1184,10 @@ let check (program: Program) : Result<Graph * Diagnostic list, Diagnostic list> 
             | None -> ()
     let nodes = List.ofSeq b.Nodes
     // Cross-entropy reads the outputs as probabilities: after a layer without softmax it
-    // clamps raw values and trains on them silently (a model without trainable parameters
-    // is only applied, never trained, so it is left alone).
-    if (settings.Loss = None || settings.Loss = Some Loss.CrossEntropy) && not (b.Diagnostics |> Seq.exists Diagnostic.isError) then
+    // clamps raw values and trains on them silently. Said where the file means to train (it
+    // has a train section) and has something to train (not fixed kernels alone); a model
+    // written to be applied or explained is left alone.
+    if program.Training.IsSome && (settings.Loss = None || settings.Loss = Some Loss.CrossEntropy) && not (b.Diagnostics |> Seq.exists Diagnostic.isError) then
         let last = nodes |> List.rev |> List.tryFind (fun n -> match n.Kind with LayerKind.Reshape | LayerKind.Flatten | LayerKind.Dropout _ -> false | _ -> true)
         let learns = nodes |> List.exists (fun n -> fst (Cost.parameters n) > 0L)
         match last with

@@ -48,7 +48,7 @@ let cases : obj[] list =
       [| "CNN310"; "input 8x8x6\nconv 8 3x3 groups 4"; 2; 19 |]
       [| "CNN401"; "input 28x28x1\nconv 2 3x3 s2"; 2; 12 |]
       [| "CNN402"; "input 50000\ndense 30000"; 1; 1 |]
-      [| "CNN403"; "input 8\ndense 4 relu\ndense 3"; 3; 1 |]
+      [| "CNN403"; "input 8\ndense 4 relu\ndense 3\ntrain\n  epochs 2"; 3; 1 |]
       [| "CNN501"; "input 2\ndense 1\ntrain\n  epoch 3"; 4; 3 |]
       [| "CNN502"; "input 2\ndense 1\ntrain\n  batch 0"; 4; 9 |]
       [| "CNN503"; "input 2\ndense 1\ntrain\n  batch 2\n  batch 4"; 5; 3 |] ]
@@ -443,20 +443,22 @@ let ``data-set names are checked, paths are not`` () =
 
 [<Fact>]
 let ``cross-entropy after a last layer without softmax warns, unless the loss is another`` () =
-    let d = only "CNN403" "input 8\ndense 4 relu\ndense 3\ndropout 0.5"
+    let d = only "CNN403" "input 8\ndense 4 relu\ndense 3\ndropout 0.5\ntrain\n  data mnist"
     Assert.Equal("cross-entropy (the default loss) after dense_1, which ends in linear, not softmax: training would read its raw outputs, clamped, as probabilities", d.Message)
     Assert.Equal((3, 1), (d.Pos.Line, d.Pos.Col))
     Assert.Equal(Severity.Warning, d.Severity)
     Assert.Equal("CNN403", (only "CNN403" "input 8x8x1\nconv 4 3x3 relu\ntrain\n  loss crossentropy").Code)
     // One sigmoid output is a yes/no model: the hint is binary cross-entropy.
-    Assert.Contains("loss binarycrossentropy", hintOf "CNN403" "input 8\ndense 1 sigmoid")
+    Assert.Contains("loss binarycrossentropy", hintOf "CNN403" "input 8\ndense 1 sigmoid\ntrain\n  epochs 1")
     let quiet text = Assert.True(diagnostics text |> List.forall (fun d -> d.Code <> "CNN403"), text)
     quiet "input 8\ndense 3 softmax\nreshape 3"
     quiet "input 8\ndense 3\nsoftmax"
     quiet "input 8\ndense 1 sigmoid\ntrain\n  loss binarycrossentropy"
     quiet "input 8\ndense 3\ntrain\n  loss mse"
     // Fixed kernels have nothing to train: such a model is only applied.
-    quiet "input 6x6x1\nkernel [[1,0,-1],[1,0,-1],[1,0,-1]]"
+    quiet "input 6x6x1\nkernel [[1,0,-1],[1,0,-1],[1,0,-1]]\ntrain\n  epochs 1"
+    // Without a train section the file is written to be applied or explained.
+    quiet "input 6x6x1\nconv 1 3x3 s2"
 
 // ---- fixed kernels over colour channels ----
 
