@@ -686,6 +686,10 @@ let rec private layer (b: Builder) (env: Map<string, Number>) (flow: Flow) (l: L
             | LiteralKernel t ->
                 let example = "write it row by row, as kernel [[1 0 -1] [1 0 -1] [1 0 -1]], or one matrix per input channel, as kernel [[[1]] [[1]] [[1]]]"
                 match literalShape t with
+                | Ok [ _; _ ] when literalValues t.Value |> List.exists notFloat32 ->
+                    b.Report M.BadKernelLiteral t.Pos
+                        (sprintf "the kernel must hold finite numbers of at most 3.4e38 in size (float32), found %g" (literalValues t.Value |> List.find notFloat32)) None
+                    "kernel", None
                 | Ok [ _; _ ] ->
                     let rows = match t.Value with Items rows -> rows | Scalar _ -> []
                     "kernel", Some [| rows |> List.map (fun r -> literalValues r.Value |> Array.ofList) |> Array.ofList |]

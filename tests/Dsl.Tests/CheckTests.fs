@@ -338,6 +338,7 @@ let ``hand-set weights of the wrong shape are refused where they are written`` (
     Assert.Equal("the weights must be finite numbers of at most 3.4e38 in size (float32), found 1e+39", message "input 3x3x1\nconv 1 2x2 weights [[1e39 0] [0 1]]")
     Assert.Equal("the weights must be finite numbers of at most 3.4e38 in size (float32), found -1e+39", message "input 2\ndense 2 weights [[1 1] [1 1]] bias [-1e39 0]")
     Assert.Equal((2, 31), let d = only "CNN206" "input 2\ndense 2 weights [[1 1] [1 1]] bias 1e39" in d.Pos.Line, d.Pos.Col)
+    Assert.Equal("the kernel must hold finite numbers of at most 3.4e38 in size (float32), found 1e+39", (only "CNN204" "input 3x3x1\nkernel [[1e39 0] [0 1]]").Message)
 
 // ---- grouped, depthwise and separable convolutions, maxout, written shortcuts ----
 
