@@ -168,10 +168,13 @@ let private runCommand () =
         let handler = ConsoleCancelEventHandler(fun _ e -> if not stop.IsCancellationRequested then (e.Cancel <- true; stop.Cancel()))
         Console.CancelKeyPress.AddHandler handler
         // SIGTERM (what `timeout`, schedulers and `kill` send) takes the same path: stop and save.
+        // Unlike a second Ctrl+C, a second SIGTERM does not kill: `timeout` sends it to the run
+        // and again to its process group, and the repeat must not cut the save short (a
+        // scheduler that means it follows with SIGKILL).
         let terminated = ref false
         use _ = Runtime.InteropServices.PosixSignalRegistration.Create(Runtime.InteropServices.PosixSignal.SIGTERM, fun context ->
+            context.Cancel <- true
             if not stop.IsCancellationRequested then
-                context.Cancel <- true
                 terminated.Value <- true
                 stop.Cancel())
         try

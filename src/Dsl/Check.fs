@@ -497,6 +497,12 @@ let rec private literalValues (t: TensorLiteral) =
     | Scalar v -> [ v ]
     | Items items -> items |> List.collect (fun i -> literalValues i.Value)
 
+/// A value the runtime cannot hold: the engines keep weights as float32, so 1e39, finite as a
+/// double, would train and export as infinity.
+let private notFloat32 (v: float) = Double.IsNaN v || Double.IsInfinity v || abs v > float Single.MaxValue
+
+let private notFloat32Message = "the weights must be finite numbers of at most 3.4e38 in size (float32)"
+
 /// The shape a literal must have: the full one, with any level of size 1 (one filter, one
 /// channel, a 1x1 kernel's rows and columns) left out or kept: the values' order is the same.
 let private accepts (full: int list) (_inner: int) (shape: int list) =
@@ -521,8 +527,8 @@ let private given (b: Builder) (opts: Options) (what: string) (full: int list) (
                 None
             | Ok _ ->
                 let values = literalValues w.Value |> Array.ofList
-                match values |> Array.tryFindIndex (fun v -> Double.IsNaN v || Double.IsInfinity v) with
-                | Some _ -> b.Report M.BadWeights w.Pos "the weights must be finite numbers" None; None
+                match values |> Array.tryFind notFloat32 with
+                | Some v -> b.Report M.BadWeights w.Pos (sprintf "%s, found %g" notFloat32Message v) None; None
                 | None ->
                     let engine = Array.zeroCreate values.Length
                     values |> Array.iteri (fun i v -> engine[toEngine i] <- v)
@@ -534,6 +540,9 @@ let private given (b: Builder) (opts: Options) (what: string) (full: int list) (
                 None
             else
             match literalShape t with
+            | Ok ([] | [ _ ]) when literalValues t.Value |> List.exists notFloat32 ->
+                b.Report M.BadWeights t.Pos (sprintf "%s, found %g" notFloat32Message (literalValues t.Value |> List.find notFloat32)) None
+                None
             | Ok [] -> Some (Array.create biasCount (literalValues t.Value).Head)
             | Ok [ n ] when n = biasCount -> Some (literalValues t.Value |> Array.ofList)
             | Ok shape ->
@@ -677,6 +686,10 @@ let rec private layer (b: Builder) (env: Map<string, Number>) (flow: Flow) (l: L
             | LiteralKernel t ->
                 let example = "write it row by row, as kernel [[1 0 -1] [1 0 -1] [1 0 -1]], or one matrix per input channel, as kernel [[[1]] [[1]] [[1]]]"
                 match literalShape t with
+                | Ok [ _; _ ] when literalValues t.Value |> List.exists notFloat32 ->
+                    b.Report M.BadKernelLiteral t.Pos
+                        (sprintf "the kernel must hold finite numbers of at most 3.4e38 in size (float32), found %g" (literalValues t.Value |> List.find notFloat32)) None
+                    "kernel", None
                 | Ok [ _; _ ] ->
                     let rows = match t.Value with Items rows -> rows | Scalar _ -> []
                     "kernel", Some [| rows |> List.map (fun r -> literalValues r.Value |> Array.ofList) |> Array.ofList |]

@@ -372,15 +372,21 @@ let private recoveryPoint (text: string) (start: int) (errorAt: int) =
         i <- i + 1
     i
 
-/// The position where parentheses first nest deeper than maxNesting, if they do.
+/// The position where parentheses, or the square brackets of a tensor literal, first nest
+/// deeper than maxNesting, if they do (the parser recurses on both: 10,000 '[' overflowed the
+/// stack), and which of the two.
 let private tooDeep (text: string) =
-    let mutable depth, line, col, found, i = 0, 1, 1, None, 0
+    let mutable depth, brackets, line, col, found, i = 0, 0, 1, 1, None, 0
     while found.IsNone && i < text.Length do
         let c = text[i]
         if c = '(' && not (i + 1 < text.Length && text[i + 1] = '*') then
             depth <- depth + 1
-            if depth > maxNesting then found <- Some { Line = line; Col = col; Length = 1 }
+            if depth > maxNesting then found <- Some ({ Line = line; Col = col; Length = 1 }, "parentheses")
         elif c = ')' then depth <- max 0 (depth - 1)
+        elif c = '[' then
+            brackets <- brackets + 1
+            if brackets > maxNesting then found <- Some ({ Line = line; Col = col; Length = 1 }, "brackets")
+        elif c = ']' then brackets <- max 0 (brackets - 1)
         if c = '\n' then
             line <- line + 1
             col <- 1
@@ -392,10 +398,11 @@ let private tooDeep (text: string) =
 /// for what could not.
 let parse (text: string) : Program * Diagnostic list =
     match tooDeep text with
-    | Some pos ->
+    | Some (pos, what) ->
         let d =
-            Messages.make Messages.NestingTooDeep pos (sprintf "parentheses nest more than %d deep" maxNesting)
-                (Some "use a 'let' block to name the inner part")
+            Messages.make Messages.NestingTooDeep pos (sprintf "%s nest more than %d deep" what maxNesting)
+                (Some (if what = "brackets" then "weights and kernels need at most 4 levels: filters, channels, rows, columns"
+                       else "use a 'let' block to name the inner part"))
         { Items = []; Training = None }, [ d ]
     | None ->
     // A byte-order mark is not part of the program.

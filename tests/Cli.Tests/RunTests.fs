@@ -131,6 +131,24 @@ let ``a signal stops at a batch and saves; --resume ends with an uninterrupted r
         Assert.Equal<byte[]>(File.ReadAllBytes(Path.Combine(straight, name)), File.ReadAllBytes(Path.Combine(stopped, name)))
 
 [<Fact>]
+let ``a repeated SIGTERM (timeout signals the run and then its process group) still stops at a batch and saves`` () =
+    let file = model shapesModel
+    let stopped = temp ()
+    use p = dslWith [ "CNNDSL_PAUSE_AT", "2,3" ] (sprintf "run \"%s\" --out \"%s\" --limit 320 --quiet" file stopped)
+    let out = p.StandardOutput.ReadToEndAsync()
+    Assert.StartsWith("dsl: paused", p.StandardError.ReadLine())
+    kill (p.Id, 15) |> ignore
+    // the repeat arrives while the first is being handled (saving), as timeout's does
+    Threading.Thread.Sleep 3
+    kill (p.Id, 15) |> ignore
+    let err = p.StandardError.ReadToEnd()
+    if not (p.WaitForExit 60_000) then p.Kill(); failwith "the run did not stop"
+    out.Wait()
+    Assert.Equal(143, p.ExitCode)
+    Assert.Contains(sprintf "stopped at epoch 2, batch 3; saved %s; continue with --resume" (Path.Combine(stopped, "last.ckpt")), err)
+    Assert.True(File.Exists(Path.Combine(stopped, "last.ckpt")))
+
+[<Fact>]
 let ``a second run into a folder in use is refused while the first runs, and the folder is free afterwards`` () =
     let file = model shapesModel
     let out = temp ()

@@ -337,6 +337,11 @@ let ``hand-set weights of the wrong shape are refused where they are written`` (
     Assert.Equal("dense 1 on 2 inputs has a hand-set bias but random weights", message "input 2\ndense 1 bias 3")
     Assert.Equal("CNN007", (only "CNN007" "input 4x4x1\nmaxpool 2 weights [1]").Code)
     Assert.Equal("CNN006", (only "CNN006" "input 2\ndense 1 weights [1 2] weights [3 4]").Code)
+    // finite as doubles, but infinity as the float32 the engines train and export
+    Assert.Equal("the weights must be finite numbers of at most 3.4e38 in size (float32), found 1e+39", message "input 3x3x1\nconv 1 2x2 weights [[1e39 0] [0 1]]")
+    Assert.Equal("the weights must be finite numbers of at most 3.4e38 in size (float32), found -1e+39", message "input 2\ndense 2 weights [[1 1] [1 1]] bias [-1e39 0]")
+    Assert.Equal((2, 31), let d = only "CNN206" "input 2\ndense 2 weights [[1 1] [1 1]] bias 1e39" in d.Pos.Line, d.Pos.Col)
+    Assert.Equal("the kernel must hold finite numbers of at most 3.4e38 in size (float32), found 1e+39", (only "CNN204" "input 3x3x1\nkernel [[1e39 0] [0 1]]").Message)
 
 // ---- grouped, depthwise and separable convolutions, maxout, written shortcuts ----
 

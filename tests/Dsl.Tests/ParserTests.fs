@@ -95,6 +95,15 @@ let ``nesting deeper than the limit is refused before parsing`` () =
     let _, errors = Parser.parse text
     Assert.Equal("CNN005", errors.Head.Code)
 
+[<Fact>]
+let ``a weights literal nested deeper than the limit is CNN005 with its position, not a stack overflow`` () =
+    // 10,000 '[' overflowed the stack of the recursive tensor literal parser (exit 134)
+    let text = "input 3x3x1\nconv 1 2x2 weights " + String.replicate 10000 "[" + "1" + String.replicate 10000 "]"
+    let _, errors = Parser.parse text
+    Assert.Equal("CNN005", errors.Head.Code)
+    Assert.Equal((2, 20 + 64), (errors.Head.Pos.Line, errors.Head.Pos.Col))
+    Assert.StartsWith("brackets nest more than 64 deep", errors.Head.Message)
+
 let private noException (text: string) =
     try
         match Frontend.compile text with

@@ -176,8 +176,11 @@ public static class Checkpoint
             int batchSize = r.ReadInt32(); Field("batch size", batchSize, batchSize >= 1, "1 and above");
             var optimizer = r.ReadString(); Field("optimizer", optimizer, optimizer is "adam" or "sgd" or "rmsprop", "adam, sgd, rmsprop");
             int seed = r.ReadInt32(); Field("seed", seed, seed >= 0, "0 and above");
-            int examples = r.ReadInt32(); Field("training examples", examples, examples >= batchSize, $"the batch size ({batchSize}) and above");
-            Field("batch", batch, batch < examples / batchSize, $"0 to {examples / batchSize - 1} (batches of {batchSize} in {examples} examples)");
+            // Keras's batches: the last one is partial, so a set smaller than one batch (XOR's 4
+            // examples at batch 32) is one batch, and a stop before the partial batch is valid.
+            int examples = r.ReadInt32(); Field("training examples", examples, examples >= 1, "1 and above");
+            long batches = ((long)examples + batchSize - 1) / batchSize;
+            Field("batch", batch, batch < batches, $"0 to {batches - 1} (batches of {batchSize} in {examples} examples)");
             double lossSum = r.ReadDouble(); Field("loss sum", lossSum, double.IsFinite(lossSum) && lossSum >= 0, "0 and above");
             long correct = r.ReadInt64();
             long seen = r.ReadInt64(); Field("seen", seen, seen == (long)batch * batchSize, $"batch x batch size ({(long)batch * batchSize})");

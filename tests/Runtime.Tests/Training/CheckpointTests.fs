@@ -89,6 +89,26 @@ let ``crafted fields out of range are refused with the field's name, before anyt
     craft p (fun b -> BitConverter.GetBytes(Single.NaN).CopyTo(b, lengthAt + 4 + 8))
     Assert.Contains("tensor 'a' holds NaN at index 2", refused p)
 
+[<Fact>]
+let ``a run with a partial last batch reads back: fewer examples than one batch, and a stop just before the partial batch`` () =
+    // The trainer makes Keras's partial last batch (Trainer.Run: ceil(examples / batch) batches),
+    // so its checkpoints must load: XOR's 4 examples at the default batch 32, and 42 examples
+    // in batches of 4 stopped before batch 10 (the partial one, 40 seen).
+    let p = path ()
+    let xor = TrainingPosition(5, 0, 5L, 5L, 0.75, BatchSize = 32, OptimizerName = "sgd", Seed = 0, TrainingExamples = 4)
+    Checkpoint.Save(p, model, xor, [ "a", [| 1.0f |] ])
+    let struct (loaded, _) = Checkpoint.Load(p, model)
+    Assert.Equal(xor, loaded)
+    let partial =
+        TrainingPosition(2, 10, 17L, 16L, 0.5, BatchSize = 4, OptimizerName = "adam", Seed = 3, TrainingExamples = 42,
+                         LossSum = 12.5, Correct = 11L, Seen = 40L, Seconds = 1.25)
+    Checkpoint.Save(p, model, partial, [ "a", [| 1.0f |] ])
+    let struct (loaded, _) = Checkpoint.Load(p, model)
+    Assert.Equal(partial, loaded)
+    // one past the partial batch is still past the epoch's end
+    craft p (fun b -> int32At b batchAt 11)
+    Assert.Contains("field 'batch' is 11, outside 0 to 10", refused p)
+
 /// A checkpoint in version 2's layout: the position without the settings and the epoch's figures.
 let writeVersion2 (p: string) (g: CnnDsl.Graph.Graph) (tensors: (string * float32[]) list) =
     use m = new MemoryStream()
