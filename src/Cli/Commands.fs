@@ -731,7 +731,9 @@ let export (console: Console) (file: string) (weights: string option) (output: s
             // The checkpoint was trained at its data's size; match tensors by name and length.
             Checkpoint.Restore(w, Checkpoint.LoadTensors w, net.Weights |> Seq.map (fun p -> struct (p.Name, p.Value)))
         | Some w -> Checkpoint.LoadWeights(w, graph, net.Weights)
-        | None -> console.Err.WriteLine "dsl: no --weights given: exporting the initial (random) weights"
+        | None when net.Layers |> Seq.exists (fun l -> l.Parameters.Count > 0 && l.Node.Given.IsNone) ->
+            console.Err.WriteLine "dsl: no --weights given: exporting the initial (random) weights"
+        | None -> ()
         try
             let bytes = Export.OnnxExport.Export(graph, net)
             AtomicFile.WriteAllBytes(output, bytes)

@@ -22,6 +22,8 @@ public static class AtomicFile
         var directory = Path.GetDirectoryName(full)!;
         if (File.Exists(directory))
             throw new IOException($"cannot write '{path}': '{directory}' is a file, not a folder");
+        if (IsSpecial(full))
+            throw new IOException($"'{path}' is not a regular file (a device, a pipe or a socket), and writing would replace it; give the name of a file");
         Directory.CreateDirectory(directory);
         var temporary = Path.Combine(directory, $"{Path.GetFileName(full)}.{Path.GetRandomFileName().Replace(".", "")}.tmp");
         try
@@ -42,6 +44,33 @@ public static class AtomicFile
     }
 
     public static void WriteAllBytes(string path, byte[] bytes) => Write(path, s => s.Write(bytes));
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "stat", SetLastError = true)]
+    private static extern int Stat(string path, byte[] buffer);
+
+    /// <summary>Whether the path names an existing device, pipe or socket (the rename that
+    /// finishes a write would replace it by a file). .NET does not report a file's type on
+    /// Unix, so this asks stat(2) (glibc 2.33+); st_mode sits at byte 24 of struct stat on
+    /// x86-64 and at 16 on arm64. Elsewhere, or when stat is not found, nothing is refused.</summary>
+    private static bool IsSpecial(string path)
+    {
+        if (!OperatingSystem.IsLinux() || !File.Exists(path)) return false;
+        int offset = System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture switch
+        {
+            System.Runtime.InteropServices.Architecture.X64 => 24,
+            System.Runtime.InteropServices.Architecture.Arm64 => 16,
+            _ => -1,
+        };
+        if (offset < 0) return false;
+        try
+        {
+            var buffer = new byte[256];
+            if (Stat(path, buffer) != 0) return false;
+            const int TypeMask = 0xF000, Regular = 0x8000;
+            return (BitConverter.ToInt32(buffer, offset) & TypeMask) != Regular;
+        }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException) { return false; }
+    }
 
     public static void WriteAllLines(string path, IEnumerable<string> lines) =>
         Write(path, s =>

@@ -53,3 +53,14 @@ let ``an empty name or a folder is refused by name before anything is written`` 
     let e = Assert.Throws<IOException>(fun () -> AtomicFile.WriteAllBytes(d, [| 1uy |]))
     Assert.Contains(sprintf "'%s' is a folder" d, e.Message)
     Assert.Empty(Directory.GetFiles(Path.GetDirectoryName d, Path.GetFileName d + "*.tmp"))
+
+[<Fact>]
+let ``a device or a pipe is never replaced by the file written in its place`` () =
+    // A named pipe of the test's own (a device such as /dev/full is refused the same way, but
+    // a test must not risk replacing one).
+    let fifo = Path.Combine(Path.GetTempPath(), Path.GetRandomFileName())
+    use p = Diagnostics.Process.Start("mkfifo", fifo)
+    p.WaitForExit()
+    let e = Assert.Throws<IOException>(fun () -> AtomicFile.WriteAllBytes(fifo, [| 1uy |]))
+    Assert.Contains("not a regular file", e.Message)
+    File.Delete fifo
