@@ -77,6 +77,21 @@ let backprop (console: Console) (file: string) (input: string) (target: string) 
         let graph = sizedFor text graph input image
         let net = Network<double>(graph, 1, seed, inputGradient = true)
         weights |> Option.iter (fun w -> Checkpoint.LoadWeights(w, graph, net.Weights))
+        // The target is checked before anything is printed.
+        let values = readTarget target
+        let outputs = net.OutputSize
+        let outputShape = net.OutputLayer.Node.OutputShape
+        let label =
+            match loss with
+            | Loss.CrossEntropy when values.Length = 1 && outputs > 1 ->
+                let label = values[0]
+                if label <> Math.Round label || label < 0.0 || label >= float outputs then
+                    raise (DataError("--target", sprintf "%s is not a class of the model's %d outputs; give a class 0..%d, or %d values" (string label) outputs (outputs - 1) outputs))
+                Some (int label)
+            | _ when values.Length <> outputs ->
+                raise (DataError("--target", sprintf "%d values, but the model's output %O has %d; give %d values%s" values.Length outputShape outputs outputs
+                                                (if loss = Loss.CrossEntropy then " (one-hot) or one class number" else "")))
+            | _ -> None
         image.Values.AsSpan().CopyTo(net.Input)
         net.Forward(false)
         let out = console.Out
@@ -85,20 +100,10 @@ let backprop (console: Console) (file: string) (input: string) (target: string) 
             let node = layer.Node
             out.WriteLine(sprintf "%s (%s): %O" node.Name (title node) node.OutputShape)
             out.Write(matrixText node.OutputShape layer.Output.Value)
-        let values = readTarget target
-        let outputs = net.OutputSize
-        let outputShape = net.OutputLayer.Node.OutputShape
         let lossValue =
-            match loss with
-            | Loss.CrossEntropy when values.Length = 1 && outputs > 1 ->
-                let label = values[0]
-                if label <> Math.Round label || label < 0.0 || label >= float outputs then
-                    raise (DataError("--target", sprintf "%s is not a class of the model's %d outputs; give a class 0..%d, or %d values" (string label) outputs (outputs - 1) outputs))
-                Losses.CrossEntropy(net, ReadOnlySpan [| int label |])
-            | _ when values.Length <> outputs ->
-                raise (DataError("--target", sprintf "%d values, but the model's output %O has %d; give %d values%s" values.Length outputShape outputs outputs
-                                                (if loss = Loss.CrossEntropy then " (one-hot) or one class number" else "")))
-            | _ -> Losses.Compute(loss, net, ReadOnlySpan values)
+            match label with
+            | Some label -> Losses.CrossEntropy(net, ReadOnlySpan [| label |])
+            | None -> Losses.Compute(loss, net, ReadOnlySpan values)
         out.WriteLine(sprintf "Loss (%s against the target): %s" (lossName loss) (lossValue.ToString("G8", Globalization.CultureInfo.InvariantCulture)))
         // A layer's output gradient is complete just before its own backward pass, which may
         // turn it into the gradient before its activation: copy it then.

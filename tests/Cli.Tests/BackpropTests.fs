@@ -75,8 +75,9 @@ let ``the textbook XOR network with hand-set weights: exact outputs and hand-der
 
 [<Fact>]
 let ``a wrong target and a batchnorm model get messages, not stack traces`` () =
-    let code, _, err = backprop "examples/backprop-conv.cnn" "examples/backprop-conv.txt" "1 1"
+    let code, out, err = backprop "examples/backprop-conv.cnn" "examples/backprop-conv.txt" "1 1"
     Assert.Equal(2, code)
+    Assert.Equal("", out) // refused before the forward pass is printed
     Assert.Contains("--target: 2 values, but the model's output 2x2x1 has 4", err)
     let code, _, err = backprop "examples/backprop-conv.cnn" "examples/backprop-conv.txt" "one"
     Assert.Equal(2, code)
