@@ -1231,6 +1231,7 @@ let check (program: Program) : Result<Graph * Diagnostic list, Diagnostic list> 
         if peak > manyActivationBytes then
             b.Report M.LargeModel at (sprintf "one example's activations take %s MB" (M.thousands (peak / 1_000_000L)))
                 (Some "pool or stride earlier, or use a smaller input")
-    let diagnostics = b.Diagnostics |> List.ofSeq |> Diagnostic.sort
+    // One mistake read twice (both sides of `0x0`) is reported once.
+    let diagnostics = b.Diagnostics |> List.ofSeq |> List.distinct |> Diagnostic.sort
     if diagnostics |> List.exists Diagnostic.isError || nodes.IsEmpty then Error diagnostics
     else Ok ({ Nodes = nodes; Training = settings }, diagnostics)

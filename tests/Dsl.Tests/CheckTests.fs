@@ -490,3 +490,7 @@ let ``a kernel with one matrix per input channel is a frozen one-filter conv tha
     | LayerKind.FixedConv f -> Assert.Equal(1, f.Kernels.Length)
     | other -> failwithf "expected a fixed kernel, got %A" other
     Assert.Equal("a kernel is a matrix or one matrix per input channel, found one number", (only "CNN204" "input 8x8x1\nkernel 5").Message)
+
+[<Fact>]
+let ``one mistake written once is reported once`` () =
+    Assert.Equal(1, diagnostics "input 8x8x2\ndwconv 0x0" |> List.filter (fun d -> d.Code = "CNN201") |> List.length)
