@@ -13,6 +13,7 @@ public static class InputFiles
     /// one row per line, channels separated by a blank line. Or a PNG/JPEG/BMP image.</summary>
     public static InputImage Read(string path, int? wantChannels = null)
     {
+        if (Directory.Exists(path)) throw new DataError(path, "is a folder; give an image (png, jpg, bmp) or a text matrix file");
         if (!File.Exists(path)) throw new DataError(path, "no such file");
         var ext = Path.GetExtension(path).ToLowerInvariant();
         return ext is ".png" or ".jpg" or ".jpeg" or ".bmp" or ".gif" or ".tga"

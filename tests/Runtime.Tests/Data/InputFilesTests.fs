@@ -62,3 +62,8 @@ let ``a PNG chunk announcing more than the file holds is refused before the deco
     let allocatedBytes = allocated (fun () -> e <- Assert.Throws<DataError>(fun () -> InputFiles.Read(path, 1) |> ignore))
     Assert.Contains("the PNG chunk at byte 33 announces", e.Problem)
     Assert.True(allocatedBytes < 1_000_000L, sprintf "%d bytes allocated" allocatedBytes)
+
+[<Fact>]
+let ``a folder given as an input is named as a folder`` () =
+    let e = Assert.Throws<DataError>(fun () -> InputFiles.Read(System.IO.Path.GetTempPath()) |> ignore)
+    Assert.Contains("is a folder", e.Message)
