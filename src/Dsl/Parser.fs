@@ -135,7 +135,7 @@ let private optionalAlpha name : P<Located<Number> option> =
 let private tensorLiteral: P<TensorLiteral> =
     let value = number |>> function Int v -> Scalar (float v) | Float v -> Scalar v | Ref _ -> Scalar nan
     let tensor, tensorRef = createParserForwardedToRef<TensorLiteral, unit> ()
-    let gap = skipMany (skipAnyOf " \t\r\n" <|> skipChar ',')
+    let gap = skipMany ((skipAnyOf " \t\r\n" <|> skipChar ',') <?> "a space or ','")
     tensorRef.Value <-
         value
         <|> (between (skipChar '[' >>. gap) (skipChar ']' <?> "']'") (many (located tensor .>> gap)) |>> Items)
