@@ -197,6 +197,10 @@ public static class Checkpoint
         for (int t = 0; t < count; t++)
         {
             var name = r.ReadString();
+            // Names are the model's layer names: control characters mean an altered file, and
+            // are never echoed to a terminal.
+            if (name.Any(char.IsControl))
+                throw new CheckpointError(path, $"tensor {t + 1}'s name holds control characters: the file was altered; use another checkpoint");
             if (name.Length == 0 || tensors.ContainsKey(name))
                 throw new CheckpointError(path, $"tensor {t + 1} has {(name.Length == 0 ? "an empty name" : $"the name '{name}' of an earlier one")}: the file was altered; use another checkpoint");
             int length = r.ReadInt32();

@@ -88,6 +88,10 @@ let ``crafted fields out of range are refused with the field's name, before anyt
     reset ()
     craft p (fun b -> BitConverter.GetBytes(Single.NaN).CopyTo(b, lengthAt + 4 + 8))
     Assert.Contains("tensor 'a' holds NaN at index 2", refused p)
+    reset ()
+    // the name's one character ('a') turned into an escape character: never echoed
+    craft p (fun b -> b[lengthAt - 1] <- 27uy)
+    Assert.Contains("tensor 1's name holds control characters", refused p)
 
 [<Fact>]
 let ``a run with a partial last batch reads back: fewer examples than one batch, and a stop just before the partial batch`` () =
