@@ -35,10 +35,15 @@ public static class AtomicFile
             }
             File.Move(temporary, full, overwrite: true);
         }
-        catch
+        catch (Exception e)
         {
             // Never leave the partial file behind (a full disk, a failed rename onto a folder).
             try { File.Delete(temporary); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            // Name the file the user asked for (not the temporary one) and what to do.
+            if (e is IOException && (e.HResult & 0xFFFF) == 28 || e.Message.Contains("No space left", StringComparison.Ordinal))
+                throw new IOException($"cannot write '{path}': the disk is full; nothing was changed there: free some space, or write elsewhere (--out DIR or -o FILE)", e);
+            if (e is IOException or UnauthorizedAccessException)
+                throw new IOException($"cannot write '{path}': {e.Message.Replace(temporary, full)}; nothing was changed there: check that the folder exists and can be written, or write elsewhere", e);
             throw;
         }
     }
