@@ -28,7 +28,7 @@ let ``a failed write (a full disk) removes its temporary file and keeps the old 
     File.WriteAllText(p, "old")
     let e = Assert.Throws<IOException>(fun () ->
         AtomicFile.Write(p, fun s -> s.Write(Array.zeroCreate 1000, 0, 1000); raise (IOException "No space left on device")))
-    Assert.Equal("No space left on device", e.Message)
+    Assert.Equal(sprintf "cannot write '%s': the disk is full; nothing was changed there: free some space, or write elsewhere (--out DIR or -o FILE)" p, e.Message)
     Assert.Equal("old", File.ReadAllText p)
     Assert.Empty(temporaries d)
 
