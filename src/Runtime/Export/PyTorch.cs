@@ -38,7 +38,8 @@ public static class PyTorchExport
         if (weights)
         {
             var path = Path.Combine(folder, "weights.ckpt");
-            var position = TrainingPosition.Start;
+            // Weights only: no run stands behind them (settings of one example, so that the file loads).
+            var position = TrainingPosition.Start with { BatchSize = 1, OptimizerName = "rmsprop", TrainingExamples = 1 };
             Checkpoint.Save(path, graph, position, net.Weights.Select(p => (p.Name, p.Value)));
             written.Add(path);
         }

@@ -1,0 +1,205 @@
+/// `dsl export --format pytorch` against the real PyTorch (/usr/bin/python3 with Debian's
+/// python3-torch; a missing one fails the tests): the generated project's own model.py, train.py
+/// and dsl_torch.py run through oracles/pytorch_export.py and train.py itself.
+module CnnDsl.Runtime.Tests.PyTorchTests
+
+open System
+open System.Diagnostics
+open System.IO
+open System.Net
+open System.Net.Sockets
+open System.Runtime.InteropServices
+open Xunit
+open CnnDsl.Graph
+open CnnDsl.Dsl
+open CnnDsl.Runtime
+open CnnDsl.Runtime.Export
+open CnnDsl.Runtime.Training
+open CnnDsl.Runtime.Tests.TestSupport
+
+let private root =
+    let rec up (d: DirectoryInfo) = if File.Exists(Path.Combine(d.FullName, "CnnDsl.sln")) then d.FullName else up d.Parent
+    up (DirectoryInfo AppContext.BaseDirectory)
+
+let private tempFolder () =
+    let d = Path.Combine(Path.GetTempPath(), "cnndsl-pytorch-" + Path.GetRandomFileName())
+    Directory.CreateDirectory d |> ignore
+    d
+
+let private writeFloats (path: string) (values: float32[]) = File.WriteAllBytes(path, MemoryMarshal.AsBytes(ReadOnlySpan values).ToArray())
+let private readFloats (path: string) = MemoryMarshal.Cast<byte, float32>(ReadOnlySpan(File.ReadAllBytes path)).ToArray()
+
+/// Random weights everywhere (batchnorm statistics too, variances positive), as OnnxTests.
+let private randomise (net: Network<float32>) (seed: int) =
+    let rng = Random seed
+    for p in net.Weights do
+        if not (p.Name.EndsWith "/kernel") then
+            for i in 0 .. p.Value.Length - 1 do
+                p.Value[i] <- if p.Name.EndsWith "variance" then float32 (0.5 + rng.NextDouble()) else float32 (rng.NextDouble() - 0.5)
+
+let private request (mode: string) (cases: obj list) = oracle "pytorch_export.py" {| mode = mode; cases = cases |} |> ignore
+
+/// Every model of models/, at a 32x32 input when it has over ten million parameters or any size.
+let private modelGraphs () =
+    [ for file in Directory.GetFiles(Path.Combine(root, "models"), "*.cnn") |> Array.sort do
+        let text = File.ReadAllText file
+        let g = graph text
+        let parameters = g.Nodes |> List.sumBy (fun n -> let t, f = Cost.parameters n in t + f)
+        let dynamic = g.Nodes |> List.exists (fun n -> (Cost.elements n.OutputShape).IsNone)
+        let g =
+            if parameters > 10_000_000L || dynamic then
+                match Frontend.compileWithInput text 32 32 with
+                | Some (Ok (small, _)) -> small
+                | _ -> g
+            else g
+        Path.GetFileNameWithoutExtension file, g ]
+
+[<Fact>]
+let ``every model in models/ gives our runtime's outputs in PyTorch with the same weights`` () =
+    let folder = tempFolder ()
+    let batch = 2
+    let cases =
+        [ for name, g in modelGraphs () ->
+            let net = Network<float32>(g, batch, 3)
+            randomise net 5
+            let rng = Random 7
+            for i in 0 .. net.Input.Length - 1 do net.Input[i] <- float32 (rng.NextDouble())
+            net.Forward(false)
+            let dir = Path.Combine(folder, name)
+            PyTorchExport.Write(g, name, net, true, dir) |> ignore
+            writeFloats (Path.Combine(dir, "input.bin")) (net.Input.ToArray())
+            name, dir, net.Output.ToArray() ]
+    request "forward" [ for _, dir, _ in cases -> box {| dir = dir; batch = batch |} ]
+    let failures =
+        [ for name, dir, expected in cases do
+            let actual = readFloats (Path.Combine(dir, "output.bin"))
+            let scale = expected |> Array.map abs |> Array.max |> max 1e-3f
+            let worst = if actual.Length <> expected.Length then infinity else Array.map2 (fun (a: float32) b -> float (abs (a - b))) expected actual |> Array.max
+            if not (worst <= 1e-4 * float scale) then yield sprintf "%s: max difference %g at output scale %g" name worst scale ]
+    Assert.True(failures.IsEmpty, String.Join("\n", failures))
+    Directory.Delete(folder, true)
+
+/// A small model with what training touches: an uneven `same` split (stride 2), batchnorm's
+/// moving statistics, a grouped convolution, pooling, the NHWC flatten and fused softmax.
+let private trainingModel (optimizer: string) =
+    sprintf "input 8x8x2\nconv 4 3x3 s2 same relu\nbatchnorm\nconv 6 3x3 same groups 2 relu\nmaxpool 2\nflatten\ndense 5 tanh\ndense 3 softmax\n\ntrain\n  %s\n" optimizer
+
+let private optimizers =
+    [ "sgd", "optimizer sgd; lr 0.1; momentum 0.9"
+      "adam", "optimizer adam; lr 0.01\n  weightdecay 0.05"
+      "rmsprop", "optimizer rmsprop; lr 0.01" ]
+
+[<Fact>]
+let ``one and ten steps of SGD with momentum, Adam and RMSprop give our weights in PyTorch`` () =
+    let folder = tempFolder ()
+    let batch = 4
+    let cases =
+        [ for name, settings in optimizers do
+            for steps in [ 1; 10 ] do
+                let g = graph (trainingModel settings)
+                let net = Network<float32>(g, batch, 11)
+                let dir = Path.Combine(folder, sprintf "%s-%d" name steps)
+                PyTorchExport.Write(g, "parity", net, true, dir) |> ignore
+                let rng = Random 13
+                let inputs = Array.init (steps * batch * 128) (fun _ -> float32 (rng.NextDouble()))
+                let labels = Array.init (steps * batch) (fun _ -> rng.Next 3)
+                writeFloats (Path.Combine(dir, "inputs.bin")) inputs
+                File.WriteAllBytes(Path.Combine(dir, "labels.bin"), MemoryMarshal.AsBytes(ReadOnlySpan labels).ToArray())
+                let optimizer = Optimizers(g.Training.Optimizer.Value, net.Parameters, defaultArg g.Training.WeightDecay 0.0)
+                for t in 0 .. steps - 1 do
+                    inputs.AsSpan(t * batch * 128, batch * 128).CopyTo(net.Input)
+                    net.Forward(true)
+                    Losses.CrossEntropy(net, ReadOnlySpan(labels, t * batch, batch)) |> ignore
+                    net.Backward()
+                    optimizer.Update()
+                    net.NextStep()
+                sprintf "%s, %d steps" name steps, g, dir, net ]
+    request "train" [ for _, _, dir, _ in cases -> box {| dir = dir; steps = (if dir.EndsWith "-1" then 1 else 10); batch = batch |} ]
+    for what, g, dir, net in cases do
+        // dsl reads what train.py's writer wrote: the architecture hash and format are ours
+        let struct (_, tensors) = Checkpoint.Load(Path.Combine(dir, "after.ckpt"), g)
+        for p in net.Weights do
+            assertRelative 1e-4 0.1 (sprintf "%s: %s" what p.Name) (Array.map float p.Value) (Array.map float tensors[p.Name])
+    Directory.Delete(folder, true)
+
+[<Fact>]
+let ``dsl weights go through PyTorch and come back bit-identical`` () =
+    let folder = tempFolder ()
+    let models =
+        [ "training", graph (trainingModel "optimizer adam")
+          yield! modelGraphs () |> List.filter (fun (n, _) -> n = "resnext-block" || n = "mobilenet" || n = "inception-block") ]
+    let cases =
+        [ for name, g in models ->
+            let net = Network<float32>(g, 1, 17)
+            randomise net 19
+            let dir = Path.Combine(folder, name)
+            PyTorchExport.Write(g, name, net, true, dir) |> ignore
+            g, dir, net ]
+    request "roundtrip" [ for _, dir, _ in cases -> box {| dir = dir |} ]
+    for g, dir, net in cases do
+        let struct (_, tensors) = Checkpoint.Load(Path.Combine(dir, "roundtrip.ckpt"), g)
+        Assert.Equal(Seq.length net.Weights, tensors.Count)
+        for p in net.Weights do Assert.Equal<float32[]>(p.Value, tensors[p.Name])
+    Directory.Delete(folder, true)
+
+[<Fact>]
+let ``another model's checkpoint is refused naming the first differing tensor`` () =
+    let folder = tempFolder ()
+    let small = graph "input 8x8x1\nconv 4 3x3 relu\nflatten\ndense 3 softmax"
+    let other = graph "input 8x8x1\nconv 5 3x3 relu\nflatten\ndense 3 softmax"
+    let net = Network<float32>(small, 1, 1)
+    let otherNet = Network<float32>(other, 1, 1)
+    let path = Path.Combine(folder, "other.ckpt")
+    Checkpoint.Save(path, other, TrainingPosition(0, 0, 0L, 0L, Double.NegativeInfinity, BatchSize = 1, OptimizerName = "rmsprop", TrainingExamples = 1), otherNet.Weights |> Seq.map (fun p -> struct (p.Name, p.Value)))
+    // dsl export --weights: the C# side
+    let difference = PyTorchExport.FirstDifference(Checkpoint.LoadTensors path, net)
+    Assert.Equal("tensor 'conv2d/kernel' has 45 values in the checkpoint, the model needs 36", difference)
+    Assert.Null(PyTorchExport.FirstDifference(Checkpoint.LoadTensors path, otherNet))
+    // train.py --weights: the Python side
+    let dir = Path.Combine(folder, "small")
+    PyTorchExport.Write(small, "small", net, false, dir) |> ignore
+    File.Copy(path, Path.Combine(dir, "weights.ckpt"))
+    let error = Assert.ThrowsAny<exn>(fun () -> request "roundtrip" [ box {| dir = dir |} ])
+    Assert.Contains("tensor 'conv2d/kernel' has 45 values, the model needs 36 (3x3x1x4)", error.Message)
+    Directory.Delete(folder, true)
+
+let private freePort () =
+    let listener = new TcpListener(IPAddress.Loopback, 0)
+    listener.Start()
+    let port = (listener.LocalEndpoint :?> IPEndPoint).Port
+    listener.Stop()
+    port
+
+let private trainPy (dir: string) (args: string list) =
+    let info = ProcessStartInfo("/usr/bin/python3", [ yield Path.Combine(dir, "train.py"); yield! args ],
+                                RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = dir)
+    for v in [ "WORLD_SIZE"; "RANK"; "LOCAL_RANK"; "MASTER_ADDR"; "MASTER_PORT" ] do info.Environment.Remove v |> ignore
+    use p = Process.Start info
+    let output, errors = p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync()
+    if not (p.WaitForExit 120_000) then p.Kill true; failwithf "train.py %A did not finish in 2 minutes" args
+    if p.ExitCode <> 0 then failwithf "train.py %A failed (exit %d):\n%s%s" args p.ExitCode output.Result errors.Result
+    output.Result
+
+/// Two processes over gloo on 127.0.0.1, each half of every global batch, against one process:
+/// the gradients are averaged and every example is seen once, so the weights are the same.
+[<Fact>]
+let ``two gloo processes train LeNet to the weights of one process with the same global batch`` () =
+    let folder = tempFolder ()
+    let text = File.ReadAllText(Path.Combine(root, "models", "lenet.cnn"))
+    let g = graph text
+    let net = Network<float32>(g, 1, 23)
+    PyTorchExport.Write(g, "lenet", net, true, folder) |> ignore
+    let common = [ "--limit"; "320"; "--batch"; "32"; "--epochs"; "1"; "--seed"; "5"; "--optimizer"; "sgd"; "--lr"; "0.05" ]
+    let one = trainPy folder (common @ [ "--out"; Path.Combine(folder, "one") ])
+    let two = trainPy folder (common @ [ "--out"; Path.Combine(folder, "two"); "--nproc"; "2"; "--port"; string (freePort ()) ])
+    Assert.Contains("1 process on cpu", one)
+    Assert.Contains("2 processes on cpu", two)
+    Assert.Contains("Epoch 1/1", two)
+    let struct (_, a) = Checkpoint.Load(Path.Combine(folder, "one", "last.ckpt"), g)
+    let struct (_, b) = Checkpoint.Load(Path.Combine(folder, "two", "last.ckpt"), g)
+    let struct (_, start) = Checkpoint.Load(Path.Combine(folder, "weights.ckpt"), g)
+    for p in net.Weights do
+        assertRelative 1e-5 1.0 ("2 processes against 1: " + p.Name) (Array.map float a[p.Name]) (Array.map float b[p.Name])
+        // and training did move them
+        Assert.NotEqual<float32[]>(start[p.Name], a[p.Name])
+    Directory.Delete(folder, true)
