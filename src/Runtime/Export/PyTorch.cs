@@ -118,7 +118,7 @@ public static class PyTorchExport
             var slash = p.Name.LastIndexOf('/');
             string layer = p.Name[..slash], slot = p.Name[(slash + 1)..];
             var node = shapes.Values.First(n => n.Name == layer);
-            string key, layout = "same";
+            string key, layout = "flat";
             int[] dims;
             switch (slot)
             {

@@ -58,20 +58,25 @@ let private modelGraphs () =
 let ``every model in models/ gives our runtime's outputs in PyTorch with the same weights`` () =
     let folder = tempFolder ()
     let batch = 2
+    // An any-size (?x?) model is also exported as such (`same` resolved per input in PyTorch) and
+    // run at a size of its own, against our runtime compiled at that size.
+    let dynamicText = File.ReadAllText(Path.Combine(root, "models", "fully-convolutional-dynamic.cnn"))
+    let sized = match Frontend.compileWithInput dynamicText 41 36 with Some (Ok (g, _)) -> g | _ -> failwith "41x36 does not check"
+    let models = [ for name, g in modelGraphs () -> name, g, g, [||] ] @ [ "dynamic-41x36", graph dynamicText, sized, [| 41; 36; 1 |] ]
     let cases =
-        [ for name, g in modelGraphs () ->
+        [ for name, exported, g, shape in models ->
             let net = Network<float32>(g, batch, 3)
             randomise net 5
             let rng = Random 7
             for i in 0 .. net.Input.Length - 1 do net.Input[i] <- float32 (rng.NextDouble())
             net.Forward(false)
             let dir = Path.Combine(folder, name)
-            PyTorchExport.Write(g, name, net, true, dir) |> ignore
+            PyTorchExport.Write(exported, name, net, true, dir) |> ignore
             writeFloats (Path.Combine(dir, "input.bin")) (net.Input.ToArray())
-            name, dir, net.Output.ToArray() ]
-    request "forward" [ for _, dir, _ in cases -> box {| dir = dir; batch = batch |} ]
+            name, dir, shape, net.Output.ToArray() ]
+    request "forward" [ for _, dir, shape, _ in cases -> box {| dir = dir; batch = batch; shape = shape |} ]
     let failures =
-        [ for name, dir, expected in cases do
+        [ for name, dir, _, expected in cases do
             let actual = readFloats (Path.Combine(dir, "output.bin"))
             let scale = expected |> Array.map abs |> Array.max |> max 1e-3f
             let worst = if actual.Length <> expected.Length then infinity else Array.map2 (fun (a: float32) b -> float (abs (a - b))) expected actual |> Array.max

@@ -52,7 +52,8 @@ def forward(case):
     model, _, _, net = loaded(case)
     net.eval()
     with torch.no_grad():
-        out = net(floats(case["dir"] + "/input.bin", (case["batch"],) + tuple(model.INPUT_SHAPE)))
+        shape = tuple(case.get("shape") or model.INPUT_SHAPE)  # an any-size model: the size to run at
+        out = net(floats(case["dir"] + "/input.bin", (case["batch"],) + shape))
     with open(case["dir"] + "/output.bin", "wb") as f:
         f.write(out.contiguous().numpy().astype("<f4").tobytes())
 
