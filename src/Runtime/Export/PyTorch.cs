@@ -317,7 +317,9 @@ public static class PyTorchExport
         section, `dsl_torch.py` the layers where Keras and PyTorch differ, our optimizers' update rules and
         a reader and writer of `dsl`'s checkpoint format.{{(weights ? " `weights.ckpt` holds the weights given with `--weights`; train.py starts from it." : "")}}
 
-        Runs with PyTorch 1.13 (Debian's python3-torch) and 2.x. Every command below writes
+        Runs with PyTorch 1.13 (Debian's python3-torch) and 2.x. `python3` below is a Python with
+        PyTorch (on Debian with python3-torch, /usr/bin/python3: a pyenv or venv `python3` first on the
+        PATH may have none). Run the commands in this folder. Every command below writes
         `run/last.ckpt` (and `run/best.ckpt`), `dsl` checkpoints: then
 
             dsl eval {{modelName}}.cnn --weights run/last.ckpt

@@ -16,6 +16,7 @@ import os
 import struct
 import sys
 import time
+import warnings
 
 import torch
 import torch.distributed as dist
@@ -27,6 +28,8 @@ import model as generated
 from dsl_torch import DEFAULTS, CheckpointError, KerasOptimizer, dsl_tensors, load_dsl_checkpoint, loss_value, write_checkpoint
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# DDP's note that a 1-channel kernel's gradient strides differ from its bucket's: a copy, not an error.
+warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
 
 
 class DataError(Exception):
