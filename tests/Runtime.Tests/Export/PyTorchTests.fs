@@ -92,7 +92,9 @@ let private trainingModel (optimizer: string) =
 let private optimizers =
     [ "sgd", "optimizer sgd; lr 0.1; momentum 0.9"
       "adam", "optimizer adam; lr 0.01\n  weightdecay 0.05"
-      "rmsprop", "optimizer rmsprop; lr 0.01" ]
+      "rmsprop", "optimizer rmsprop; lr 0.01"
+      // a loss that is not fused with the output's activation: through softmax's own gradient
+      "sgd-mse", "optimizer sgd; lr 0.5\n  loss mse" ]
 
 [<Fact>]
 let ``one and ten steps of SGD with momentum, Adam and RMSprop give our weights in PyTorch`` () =
@@ -114,7 +116,12 @@ let ``one and ten steps of SGD with momentum, Adam and RMSprop give our weights 
                 for t in 0 .. steps - 1 do
                     inputs.AsSpan(t * batch * 128, batch * 128).CopyTo(net.Input)
                     net.Forward(true)
-                    Losses.CrossEntropy(net, ReadOnlySpan(labels, t * batch, batch)) |> ignore
+                    match g.Training.Loss with
+                    | Some Loss.MeanSquaredError ->
+                        let targets = Array.zeroCreate<float32> (batch * 3)
+                        for b in 0 .. batch - 1 do targets[b * 3 + labels[t * batch + b]] <- 1.0f
+                        Losses.Compute(Loss.MeanSquaredError, net, ReadOnlySpan targets) |> ignore
+                    | _ -> Losses.CrossEntropy(net, ReadOnlySpan(labels, t * batch, batch)) |> ignore
                     net.Backward()
                     optimizer.Update()
                     net.NextStep()

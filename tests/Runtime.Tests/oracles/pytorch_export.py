@@ -67,9 +67,11 @@ def train(case):
     x = floats(case["dir"] + "/inputs.bin", (steps, batch) + tuple(model.INPUT_SHAPE))
     with open(case["dir"] + "/labels.bin", "rb") as f:
         labels = torch.frombuffer(bytearray(f.read()), dtype=torch.int32).to(torch.int64).reshape(steps, batch)
+    classes = model.OUTPUT_SHAPE[-1]
+    fused = dsl.fused_loss(s["loss"], classes, model.OUTPUT_ACTIVATION)
     net.train()
     for t in range(steps):
-        loss = dsl.loss_value(s["loss"], net(x[t], logits=True), labels[t], model.OUTPUT_SHAPE[-1])
+        loss = dsl.loss_value(s["loss"], net(x[t], logits=fused), labels[t], classes, fused)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -239,21 +239,42 @@ class KerasOptimizer:
         self.step_count, self.lr_scale = state["step"], state["lr_scale"]
 
 
-def loss_value(kind, output, labels, classes):
-    """Keras's losses, the mean over the batch (and outputs). `output` is the last layer's
-    pre-activation where our runtime fuses it into the loss (softmax with cross-entropy, sigmoid
-    with binary cross-entropy), else its output."""
-    if kind == "crossentropy" and classes > 1:
-        return F.cross_entropy(output, labels)
-    if classes == 1:
-        targets = labels.to(output.dtype).reshape(-1, 1)
-    else:
-        targets = F.one_hot(labels, classes).to(output.dtype)
-    if kind in ("crossentropy", "binary_crossentropy"):
-        return F.binary_cross_entropy_with_logits(output, targets)
-    if kind == "mse":
+def loss_kind(kind, classes):
+    """As dsl run: cross-entropy on one output is binary cross-entropy."""
+    return "binary_crossentropy" if kind == "crossentropy" and classes == 1 else kind
+
+
+def fused_loss(kind, classes, activation):
+    """Whether the loss takes the last layer's pre-activation, as our runtime fuses softmax into
+    cross-entropy and sigmoid into binary cross-entropy (gradient y - t, exact and stable)."""
+    k = loss_kind(kind, classes)
+    return (k == "crossentropy" and activation == "softmax") or (k == "binary_crossentropy" and activation == "sigmoid")
+
+
+def loss_value(kind, output, labels, classes, fused):
+    """Keras's losses, the mean over the batch (and outputs); `output` is the pre-activation when
+    `fused`, else the model's output (probabilities clipped to [1e-7, 1 - 1e-7] for logarithms)."""
+    k = loss_kind(kind, classes)
+    if k == "crossentropy":
+        if fused:
+            return F.cross_entropy(output, labels)
+        return -torch.log(output.gather(1, labels.reshape(-1, 1)).clamp(1e-7, 1 - 1e-7)).mean()
+    targets = labels.to(output.dtype).reshape(-1, 1) if classes == 1 else F.one_hot(labels, classes).to(output.dtype)
+    if k == "binary_crossentropy":
+        if fused:
+            return F.binary_cross_entropy_with_logits(output, targets)
+        p = output.clamp(1e-7, 1 - 1e-7)
+        return -(targets * torch.log(p) + (1 - targets) * torch.log(1 - p)).mean()
+    if k == "mse":
         return F.mse_loss(output, targets)
     return F.l1_loss(output, targets)
+
+
+def predict(output, fused):
+    """The class of each example, as dsl's: one output is class 1 from 0.5 on (a logit's 0)."""
+    if output.shape[1] == 1:
+        return (output[:, 0] >= (0 if fused else 0.5)).to(torch.int64)
+    return output.argmax(dim=1)
 
 
 # ---------------------------------------------------------------------------------------------

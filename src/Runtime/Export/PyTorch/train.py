@@ -25,7 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
 import model as generated
-from dsl_torch import DEFAULTS, CheckpointError, KerasOptimizer, dsl_tensors, load_dsl_checkpoint, loss_value, write_checkpoint
+from dsl_torch import DEFAULTS, CheckpointError, KerasOptimizer, dsl_tensors, fused_loss, load_dsl_checkpoint, loss_value, predict, write_checkpoint
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # DDP's note that a 1-channel kernel's gradient strides differ from its bucket's: a copy, not an error.
@@ -138,8 +138,11 @@ def load_data(name):
 
 
 def batch_of(x, indices, device):
-    # as dsl's Dataset: bytes times 1/255 in float32
-    return (x[indices].to(device=device, dtype=torch.float32) * torch.tensor(1.0 / 255, dtype=torch.float32)).contiguous()
+    # as dsl's Dataset: bytes times 1/255 in float32, NHWC (a vector model reads each example flat)
+    batch = x[indices].to(device=device, dtype=torch.float32) * torch.tensor(1.0 / 255, dtype=torch.float32)
+    if len(generated.INPUT_SHAPE) == 1:
+        batch = batch.reshape(len(indices), -1)
+    return batch.contiguous()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -157,23 +160,18 @@ def settings(args):
             "schedule": t["schedule"], "early_stopping": t["early_stopping"]}
 
 
-def evaluate(net, x, y, s, device, classes):
+def evaluate(net, x, y, s, device, classes, fused):
     net.eval()
     loss_sum, correct = 0.0, 0
     with torch.no_grad():
         for start in range(0, len(y), s["batch"]):
             idx = torch.arange(start, min(start + s["batch"], len(y)))
-            out = net(batch_of(x, idx, device), logits=True)
+            out = net(batch_of(x, idx, device), logits=fused)
             labels = y[idx].to(device)
-            loss_sum += loss_value(s["loss"], out, labels, classes).item() * len(idx)
-            correct += (predict(out) == labels).sum().item()
+            loss_sum += loss_value(s["loss"], out, labels, classes, fused).item() * len(idx)
+            correct += (predict(out, fused) == labels).sum().item()
     net.train()
     return loss_sum / len(y), correct / len(y)
-
-
-def predict(logits):
-    # the pre-activation: softmax keeps the arg max, a sigmoid's 0.5 is the logit's 0
-    return (logits[:, 0] >= 0).to(torch.int64) if logits.shape[1] == 1 else logits.argmax(dim=1)
 
 
 def worker(rank, world, args):
@@ -229,10 +227,14 @@ def worker(rank, world, args):
     val_x, val_y = train_x[len(train_y) - held:], train_y[len(train_y) - held:]
     train_x, train_y = train_x[:len(train_y) - held], train_y[:len(train_y) - held]
     classes = generated.OUTPUT_SHAPE[-1]
-    if tuple(d for d in generated.INPUT_SHAPE if d is not None) != tuple(train_x.shape[1:])[-len([d for d in generated.INPUT_SHAPE if d is not None]):] \
-            and None not in generated.INPUT_SHAPE:
+    fused = fused_loss(s["loss"], classes, generated.OUTPUT_ACTIVATION)
+    shape = tuple(train_x.shape[1:])
+    wanted = generated.INPUT_SHAPE
+    fits = math.prod(shape) == wanted[0] if len(wanted) == 1 else \
+        shape[2] == wanted[2] and all(w is None or w == d for w, d in zip(wanted[:2], shape[:2]))
+    if not fits:
         raise SystemExit("train.py: the data's examples are %s, the model reads %s" % (
-            "x".join(map(str, train_x.shape[1:])), "x".join(map(str, generated.INPUT_SHAPE))))
+            "x".join(map(str, shape)), "x".join("?" if d is None else str(d) for d in wanted)))
     if rank == 0 and generated.TRAINING["augment"]:
         print("train.py: augmentation (%s) is dsl run's; train.py trains without it" % ", ".join(generated.TRAINING["augment"]), file=sys.stderr)
 
@@ -258,13 +260,13 @@ def worker(rank, world, args):
         for b in range(0, len(order), local_batch):
             idx = order[b:b + local_batch]
             x, labels = batch_of(train_x, idx, device), train_y[idx].to(device)
-            out = ddp(x, logits=True)
-            loss = loss_value(s["loss"], out, labels, classes)
+            out = ddp(x, logits=fused)
+            loss = loss_value(s["loss"], out, labels, classes, fused)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             steps += 1
-            totals += torch.tensor([loss.item() * len(idx), (predict(out.detach()) == labels).sum().item(), len(idx)], dtype=torch.float64)
+            totals += torch.tensor([loss.item() * len(idx), (predict(out.detach(), fused) == labels).sum().item(), len(idx)], dtype=torch.float64)
         if distributed:
             dist.all_reduce(totals)
         seconds = time.time() - clock
@@ -273,7 +275,7 @@ def worker(rank, world, args):
             epoch + 1, s["epochs"], seconds, "{:,}".format(int(totals[2].item() / seconds)), loss_mean, accuracy)
         monitored, score = loss_mean, accuracy
         if held:
-            val_loss, val_accuracy = evaluate(net, val_x, val_y, s, device, classes)
+            val_loss, val_accuracy = evaluate(net, val_x, val_y, s, device, classes, fused)
             line += " - val_loss: %.4f - val_accuracy: %.4f" % (val_loss, val_accuracy)
             monitored, score = val_loss, val_accuracy
         if monitored < best_loss:
@@ -299,7 +301,7 @@ def worker(rank, world, args):
                 print("early stopping after epoch %d" % (epoch + 1), flush=True)
             break
     if rank == 0:
-        test_loss, test_accuracy = evaluate(net, test_x, test_y, s, device, classes)
+        test_loss, test_accuracy = evaluate(net, test_x, test_y, s, device, classes, fused)
         print("test loss: %.4f - test accuracy: %.4f (%d examples)" % (test_loss, test_accuracy, len(test_y)), flush=True)
         print("wrote %s" % os.path.join(args.out, "last.ckpt"), flush=True)
     if distributed:
