@@ -231,6 +231,8 @@ public static class PyTorchExport
                 default:
                     throw new ExportError($"{n}: no PyTorch form for this layer");
             }
+            if (!node.Trainable && init.ToString().Contains($"self.{n} = "))
+                init.Append($"        self.{n}.requires_grad_(False)  # frozen: kept as loaded (a batchnorm's statistics still move, as ours)\n");
             if (node.Id == last.Id && !node.Activation.IsLinear)
             {
                 // The loss takes the pre-activation, as our runtime fuses softmax and sigmoid into it.
@@ -275,7 +277,7 @@ public static class PyTorchExport
             """);
         sb.Append(tensors);
         sb.Append("]\n");
-        sb.Append("# Parameters of `frozen` layers: kept as loaded\nFROZEN = [" + string.Join(", ", net.Parameters.Where(p => !p.Trainable).Select(p => Py(p.Name))) + "]\n\n");
+        sb.Append('\n');
         sb.Append("# The file's train section (None: dsl run's default)\nTRAINING = {\n");
         sb.Append($"    \"data\": {(t.Data is { Value: var d } ? Py(d) : "None")},\n");
         var opt = t.Optimizer is { Value: var o } ? o : null;

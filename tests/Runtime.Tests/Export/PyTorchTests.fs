@@ -85,9 +85,9 @@ let ``every model in models/ gives our runtime's outputs in PyTorch with the sam
     Directory.Delete(folder, true)
 
 /// A small model with what training touches: an uneven `same` split (stride 2), batchnorm's
-/// moving statistics, a grouped convolution, pooling, the NHWC flatten and fused softmax.
+/// moving statistics, a grouped convolution, pooling, the NHWC flatten, a frozen layer and fused softmax.
 let private trainingModel (optimizer: string) =
-    sprintf "input 8x8x2\nconv 4 3x3 s2 same relu\nbatchnorm\nconv 6 3x3 same groups 2 relu\nmaxpool 2\nflatten\ndense 5 tanh\ndense 3 softmax\n\ntrain\n  %s\n" optimizer
+    sprintf "input 8x8x2\nconv 4 3x3 s2 same relu\nbatchnorm\nconv 6 3x3 same groups 2 relu\nmaxpool 2\nflatten\ndense 5 tanh frozen\ndense 3 softmax\n\ntrain\n  %s\n" optimizer
 
 let private optimizers =
     [ "sgd", "optimizer sgd; lr 0.1; momentum 0.9"
@@ -130,6 +130,9 @@ let ``one and ten steps of SGD with momentum, Adam and RMSprop give our weights 
     for what, g, dir, net in cases do
         // dsl reads what train.py's writer wrote: the architecture hash and format are ours
         let struct (_, tensors) = Checkpoint.Load(Path.Combine(dir, "after.ckpt"), g)
+        let struct (_, start) = Checkpoint.Load(Path.Combine(dir, "weights.ckpt"), g)
+        Assert.Equal<float32[]>(start["dense/kernel"], tensors["dense/kernel"]) // frozen
+        Assert.NotEqual<float32[]>(start["dense_1/kernel"], tensors["dense_1/kernel"])
         for p in net.Weights do
             assertRelative 1e-4 0.1 (sprintf "%s: %s" what p.Name) (Array.map float p.Value) (Array.map float tensors[p.Name])
     Directory.Delete(folder, true)

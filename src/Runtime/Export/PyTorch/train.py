@@ -191,11 +191,9 @@ def worker(rank, world, args):
         raise SystemExit("train.py: the batch (%d) must be a multiple of the processes (%d): each takes an equal part" % (s["batch"], world))
     torch.manual_seed(s["seed"])
     net = generated.Model().to(device)
-    frozen = set(getattr(generated, "FROZEN", []))
     keys = {key: name for name, key, _, _ in generated.TENSORS}
-    for key, p in net.named_parameters():
-        p.requires_grad = keys.get(key) not in frozen
     start_epoch, best, steps = 0, -math.inf, 0
+    best_loss, stale = math.inf, 0  # the monitored loss's best and the epochs since (plateau, early stopping)
     weights = args.weights or (os.path.join(HERE, "weights.ckpt") if os.path.isfile(os.path.join(HERE, "weights.ckpt")) else None)
     resume = os.path.join(args.out, "last.pt")
     optimizer = KerasOptimizer(s["optimizer"], [(keys[k], p) for k, p in net.named_parameters()], s["weight_decay"])
@@ -206,6 +204,7 @@ def worker(rank, world, args):
         net.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start_epoch, best = state["epoch"], state["best"]
+        best_loss, stale = state.get("best_loss", math.inf), state.get("stale", 0)
     elif weights:
         try:
             if not load_dsl_checkpoint(net, weights, generated.TENSORS, generated.ARCHITECTURE_HASH) and rank == 0:
@@ -246,7 +245,6 @@ def worker(rank, world, args):
         print("%s: %d training examples%s, %s, %d process%s on %s" % (
             generated.MODEL_NAME, len(train_y), ", %d validation" % held if held else "", s["optimizer"]["name"],
             world, "es" if world > 1 else "", args.device), flush=True)
-    best_loss, stale = math.inf, 0
     for epoch in range(start_epoch, s["epochs"]):
         sched = s["schedule"]
         if sched and sched["name"] == "step":
@@ -294,7 +292,8 @@ def worker(rank, world, args):
             write_checkpoint(os.path.join(args.out, "last.ckpt"), generated.ARCHITECTURE_HASH, tensors, **position)
             if better:
                 write_checkpoint(os.path.join(args.out, "best.ckpt"), generated.ARCHITECTURE_HASH, tensors, **position)
-            torch.save({"model": net.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1, "best": best}, resume + ".tmp")
+            torch.save({"model": net.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1, "best": best,
+                        "best_loss": best_loss, "stale": stale}, resume + ".tmp")
             os.replace(resume + ".tmp", resume)
         if s["early_stopping"] and stale >= s["early_stopping"]:
             if rank == 0:
