@@ -308,6 +308,16 @@ public static class PyTorchExport
         sb.Append(init.Length > 0 ? init.ToString() : "        pass\n");
         sb.Append("\n    def forward(self, x, logits=False):\n        \"\"\"x: a batch of NHWC images (or vectors); logits=True: the last layer's output before its activation.\"\"\"\n");
         sb.Append(forward);
+        sb.Append("""
+
+
+            if __name__ == "__main__":
+                # python3 model.py WEIGHTS.ckpt STATE.pt: a dsl checkpoint as a state dict; STATE.pt WEIGHTS.ckpt: back
+                import sys
+                from dsl_torch import convert
+                convert(sys.modules[__name__], sys.argv[1:])
+
+            """);
         return sb.ToString();
     }
 
@@ -325,6 +335,12 @@ public static class PyTorchExport
         `run/last.ckpt` (and `run/best.ckpt`), `dsl` checkpoints: then
 
             dsl eval {{modelName}}.cnn --weights run/last.ckpt
+
+        A state dict of these weights, or from a training loop of your own back to a `dsl` checkpoint
+        (tensors checked against the model, the first differing one named):
+
+            python3 model.py weights.ckpt weights.pt
+            python3 model.py weights.pt back.ckpt
 
         `train.py --help` lists the options (`--data`, `--epochs`, `--batch` (the global batch, split
         across processes), `--lr`, `--optimizer`, `--seed`, `--validation`, `--limit N`, `--weights CKPT`,

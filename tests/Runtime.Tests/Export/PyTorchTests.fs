@@ -176,6 +176,14 @@ let ``another model's checkpoint is refused naming the first differing tensor`` 
     File.Copy(path, Path.Combine(dir, "weights.ckpt"))
     let error = Assert.ThrowsAny<exn>(fun () -> request "roundtrip" [ box {| dir = dir |} ])
     Assert.Contains("tensor 'conv2d/kernel' has 45 values, the model needs 36 (3x3x1x4)", error.Message)
+    // a state dict of the other model (a PyTorch loop of one's own) into this one
+    let otherDir = Path.Combine(folder, "other")
+    PyTorchExport.Write(other, "other", otherNet, true, otherDir) |> ignore
+    request "roundtrip" [ box {| dir = otherDir |} ]
+    File.Copy(Path.Combine(otherDir, "state.pt"), Path.Combine(dir, "state.pt"))
+    let error = Assert.ThrowsAny<exn>(fun () -> request "import" [ box {| dir = dir |} ])
+    Assert.Contains("tensor 'conv2d.weight' (our conv2d/kernel) is 5x1x3x3, the model needs 4x1x3x3", error.Message)
+    Assert.False(File.Exists(Path.Combine(dir, "roundtrip.ckpt")))
     Directory.Delete(folder, true)
 
 let private freePort () =

@@ -9,8 +9,10 @@ folder and prints {"done": N}.
              it in inference mode; writes dir/output.bin (float32, as our runtime's output).
   train:     from dir/weights.ckpt, `steps` steps of train.py's optimizer and loss (its settings from
              the model's train section) on dir/inputs.bin and dir/labels.bin (int32); writes dir/after.ckpt.
-  roundtrip: dir/weights.ckpt into the model and back out as dir/roundtrip.ckpt (a dsl checkpoint).
+  roundtrip: dir/weights.ckpt to a state dict file dir/state.pt and back as dir/roundtrip.ckpt (a dsl checkpoint).
+  import:    dir/state.pt (a state dict) as dir/roundtrip.ckpt.
 """
+import contextlib
 import importlib
 import json
 import sys
@@ -80,15 +82,23 @@ def train(case):
 
 
 def roundtrip(case):
-    model, _, dsl, net = loaded(case)
-    dsl.write_checkpoint(case["dir"] + "/roundtrip.ckpt", model.ARCHITECTURE_HASH, dsl.dsl_tensors(net, model.TENSORS))
+    """Through a real state dict file: model.py's own conversion both ways."""
+    model, _, dsl = project(case["dir"])
+    dsl.convert(model, [case["dir"] + "/weights.ckpt", case["dir"] + "/state.pt"])
+    dsl.convert(model, [case["dir"] + "/state.pt", case["dir"] + "/roundtrip.ckpt"])
+
+
+def import_state(case):
+    model, _, dsl = project(case["dir"])
+    dsl.convert(model, [case["dir"] + "/state.pt", case["dir"] + "/roundtrip.ckpt"])
 
 
 request = json.load(sys.stdin)
-run = {"forward": forward, "train": train, "roundtrip": roundtrip}[request["mode"]]
+run = {"forward": forward, "train": train, "roundtrip": roundtrip, "import": import_state}[request["mode"]]
 for case in request["cases"]:
     try:
-        run(case)
+        with contextlib.redirect_stdout(sys.stderr):  # stdout is the JSON answer's
+            run(case)
     except Exception as e:
         raise SystemExit("%s: %s: %s" % (case["dir"], type(e).__name__, e))
 print(json.dumps({"done": len(request["cases"])}))

@@ -411,3 +411,45 @@ def dsl_tensors(model, table):
     """The model's tensors in our names and layouts, in our checkpoints' order."""
     state = model.state_dict()
     return [(name, _from_torch(state[key], layout)) for name, key, layout, _ in table]
+
+
+def _torch_shape(layout, shape):
+    if layout == "hwio":
+        return (shape[3], shape[2], shape[0], shape[1])
+    if layout == "io":
+        return (shape[1], shape[0])
+    return tuple(shape)
+
+
+def load_state_dict_checked(model, state, table, path="the state dict"):
+    """A PyTorch state dict (a run of one's own) into the model; the first missing or mis-shaped
+    tensor is named, in PyTorch's and our names."""
+    own = model.state_dict()
+    for name, key, layout, shape in table:
+        want = _torch_shape(layout, shape)
+        if key not in state:
+            raise CheckpointError("%s has no tensor '%s' (our %s); it was saved from another model" % (path, key, name))
+        if tuple(state[key].shape) != want:
+            raise CheckpointError("%s: tensor '%s' (our %s) is %s, the model needs %s; it was saved from another model" % (
+                path, key, name, "x".join(map(str, state[key].shape)), "x".join(map(str, want))))
+    model.load_state_dict({k: state.get(k, v) for k, v in own.items()})
+
+
+def convert(module, args):
+    """`python3 model.py IN OUT`: a dsl checkpoint (.ckpt) to a PyTorch state dict (.pt), or a
+    state dict back to a dsl checkpoint, for weights trained by a loop of one's own."""
+    if len(args) != 2 or args[0].endswith(".ckpt") == args[1].endswith(".ckpt"):
+        raise SystemExit("usage: python3 model.py WEIGHTS.ckpt STATE.pt (a dsl checkpoint to a state dict), "
+                         "or python3 model.py STATE.pt WEIGHTS.ckpt (back)")
+    source, target = args
+    net = module.Model()
+    try:
+        if source.endswith(".ckpt"):
+            load_dsl_checkpoint(net, source, module.TENSORS, module.ARCHITECTURE_HASH)
+            torch.save(net.state_dict(), target)
+        else:
+            load_state_dict_checked(net, torch.load(source, map_location="cpu"), module.TENSORS, source)
+            write_checkpoint(target, module.ARCHITECTURE_HASH, dsl_tensors(net, module.TENSORS))
+    except (CheckpointError, OSError) as e:
+        raise SystemExit("model.py: %s" % e)
+    print("wrote %s" % target)
