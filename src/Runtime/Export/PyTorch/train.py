@@ -97,7 +97,7 @@ def _hold_out(x, y):
 def _csv(path):
     with open(path) as f:
         lines = [l.strip() for l in f if l.strip()]
-    rows = [l.split(",") for l in lines[1:] if not l.startswith("label")] if lines[0].startswith("label") else [l.split(",") for l in lines]
+    rows = [l.split(",") for l in lines if not l.startswith("label")]  # Kaggle's header: label,pixel0,...
     values = torch.tensor([[int(v) for v in r] for r in rows], dtype=torch.int64)
     side = int(round(math.sqrt(values.shape[1] - 1)))
     return _hold_out(values[:, 1:].to(torch.uint8).reshape(-1, side, side, 1), values[:, 0])
