@@ -226,3 +226,34 @@ let ``two gloo processes train LeNet to the weights of one process with the same
         // and training did move them
         Assert.NotEqual<float32[]>(start[p.Name], a[p.Name])
     Directory.Delete(folder, true)
+
+/// train.py augments as dsl run does: the same draws from (seed, step, place in the batch) and
+/// the same nearest-pixel map, so both engines train on the same images.
+[<Fact>]
+let ``train.py's augmentation gives dsl run's images`` () =
+    let folder = tempFolder ()
+    let g = graph "input 9x12x3\nconv 2 3x3\nflatten\ndense 2 softmax"
+    PyTorchExport.Write(g, "augment", Network<float32>(g, 1, 1), false, folder) |> ignore
+    let h, w, c, batch = 9, 12, 3, 6
+    let rng = Random 29
+    let images = Array.init (batch * h * w * c) (fun _ -> float32 (rng.NextDouble()))
+    writeFloats (Path.Combine(folder, "images.bin")) images
+    let cases =
+        [ for names in [ [ "shift" ]; [ "flip" ]; [ "rotate" ]; [ "shift"; "flip"; "rotate" ] ] ->
+            let dir = Path.Combine(folder, String.Join("-", names))
+            Directory.CreateDirectory dir |> ignore
+            File.Copy(Path.Combine(folder, "images.bin"), Path.Combine(dir, "images.bin"))
+            for f in [ "dsl_torch.py"; "model.py"; "train.py" ] do File.Copy(Path.Combine(folder, f), Path.Combine(dir, f))
+            names, dir ]
+    let seed, step = 7, 123
+    request "augment" [ for names, dir in cases -> box {| dir = dir; names = names; seed = seed; step = step; shape = [| batch; h; w; c |]; positions = [| 0 .. batch - 1 |] |} ]
+    for names, dir in cases do
+        let augmentation = CnnDsl.Runtime.Data.Augmentation(List.contains "shift" names, List.contains "flip" names, List.contains "rotate" names, h, w, c)
+        let expected = Array.copy images
+        for i in 0 .. batch - 1 do
+            // Trainer.Fill's seed for example i of the batch at this step
+            augmentation.Apply(expected.AsSpan(i * h * w * c, h * w * c), (uint64 seed * 0x9E3779B97F4A7C15UL) ^^^ (uint64 step <<< 20) ^^^ uint64 i)
+        let actual = readFloats (Path.Combine(dir, "augmented.bin"))
+        Assert.NotEqual<float32[]>(images, expected)
+        Assert.True((expected = actual), sprintf "%A: PyTorch's augmented images differ from dsl run's" names)
+    Directory.Delete(folder, true)

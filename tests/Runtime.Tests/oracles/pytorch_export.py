@@ -11,6 +11,7 @@ folder and prints {"done": N}.
              the model's train section) on dir/inputs.bin and dir/labels.bin (int32); writes dir/after.ckpt.
   roundtrip: dir/weights.ckpt to a state dict file dir/state.pt and back as dir/roundtrip.ckpt (a dsl checkpoint).
   import:    dir/state.pt (a state dict) as dir/roundtrip.ckpt.
+  augment:   dsl_torch.augment on dir/images.bin (NHWC) for seed, step and positions; writes dir/augmented.bin.
 """
 import contextlib
 import importlib
@@ -93,8 +94,16 @@ def import_state(case):
     dsl.convert(model, [case["dir"] + "/state.pt", case["dir"] + "/roundtrip.ckpt"])
 
 
+def augment(case):
+    _, _, dsl = project(case["dir"])
+    x = floats(case["dir"] + "/images.bin", tuple(case["shape"]))
+    out = dsl.augment(x, case["names"], case["seed"], case["step"], case["positions"])
+    with open(case["dir"] + "/augmented.bin", "wb") as f:
+        f.write(out.contiguous().numpy().astype("<f4").tobytes())
+
+
 request = json.load(sys.stdin)
-run = {"forward": forward, "train": train, "roundtrip": roundtrip, "import": import_state}[request["mode"]]
+run = {"forward": forward, "train": train, "roundtrip": roundtrip, "import": import_state, "augment": augment}[request["mode"]]
 for case in request["cases"]:
     try:
         with contextlib.redirect_stdout(sys.stderr):  # stdout is the JSON answer's

@@ -278,6 +278,62 @@ def predict(output, fused):
 
 
 # ---------------------------------------------------------------------------------------------
+# Augmentation: dsl run's (src/Runtime/Data/Augmentation.cs), with its random draws, so that a run
+# here sees the images dsl run would: shifts of up to 10% of the size, horizontal flips, rotations
+# of up to 10 degrees, each output pixel its nearest source pixel (edges repeat).
+
+_MASK = (1 << 64) - 1
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
+class SplitMix64:
+    def __init__(self, seed):
+        self.state = seed & _MASK
+
+    def next(self):
+        self.state = (self.state + _GOLDEN) & _MASK
+        z = self.state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+        return z ^ (z >> 31)
+
+    def next_double(self):
+        return (self.next() >> 11) * (1.0 / (1 << 53))
+
+
+def augment(x, names, seed, step, positions):
+    """x: a float NHWC batch; step: the optimizer steps taken before this one; positions: each
+    example's place in the global batch (its draws come from (seed, step, place), as dsl run's)."""
+    shift, flip, rotate = "shift" in names, "flip" in names, "rotate" in names
+    if not (shift or flip or rotate) or x.dim() != 4:
+        return x
+    b, h, w, c = x.shape
+    rows = []
+    for i in positions:
+        r = SplitMix64(((seed * _GOLDEN) & _MASK) ^ ((step << 20) & _MASK) ^ i)
+        dy = (r.next_double() * 2 - 1) * 0.1 * h if shift else 0.0
+        dx = (r.next_double() * 2 - 1) * 0.1 * w if shift else 0.0
+        mirror = flip and r.next_double() < 0.5
+        angle = (r.next_double() * 2 - 1) * 10 * math.pi / 180 if rotate else 0.0
+        rows.append((dy, dx, 1.0 if mirror else 0.0, math.cos(angle), math.sin(angle)))
+    p = torch.tensor(rows, dtype=torch.float64).reshape(b, 5, 1, 1)
+    dy, dx, mirror, cos, sin = (p[:, k] for k in range(5))
+    cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
+    ys = torch.arange(h, dtype=torch.float64).reshape(1, h, 1)
+    xs = torch.arange(w, dtype=torch.float64).reshape(1, 1, w)
+    # the inverse map: undo the shift, then the rotation about the centre, then the flip
+    ry, rx = ys - dy - cy, xs - dx - cx
+    sy = cos * ry + sin * rx + cy
+    sx = -sin * ry + cos * rx + cx
+    sx = torch.where(mirror > 0, (w - 1) - sx, sx)
+    # torch.round and .NET's Math.Round both round halves to even
+    iy = sy.round().clamp(0, h - 1).to(torch.int64)
+    ix = sx.round().clamp(0, w - 1).to(torch.int64)
+    index = (iy * w + ix).reshape(b, h * w, 1).expand(b, h * w, c).to(x.device)
+    return x.reshape(b, h * w, c).gather(1, index).reshape(b, h, w, c)
+
+
+# ---------------------------------------------------------------------------------------------
 # dsl checkpoints (docs/checkpoints.md): version 3, little-endian, SHA-256 at the end.
 
 MAGIC = b"CNNDSLCK"

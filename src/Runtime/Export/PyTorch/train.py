@@ -25,7 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
 import model as generated
-from dsl_torch import DEFAULTS, CheckpointError, KerasOptimizer, dsl_tensors, fused_loss, load_dsl_checkpoint, loss_value, predict, write_checkpoint
+from dsl_torch import DEFAULTS, CheckpointError, KerasOptimizer, augment, dsl_tensors, fused_loss, load_dsl_checkpoint, loss_value, predict, write_checkpoint
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # DDP's note that a 1-channel kernel's gradient strides differ from its bucket's: a copy, not an error.
@@ -234,8 +234,6 @@ def worker(rank, world, args):
     if not fits:
         raise SystemExit("train.py: the data's examples are %s, the model reads %s" % (
             "x".join(map(str, shape)), "x".join("?" if d is None else str(d) for d in wanted)))
-    if rank == 0 and generated.TRAINING["augment"]:
-        print("train.py: augmentation (%s) is dsl run's; train.py trains without it" % ", ".join(generated.TRAINING["augment"]), file=sys.stderr)
 
     # Every process draws the same seeded permutation and takes its share of each global batch.
     sampler = DistributedSampler(range(len(train_y)), num_replicas=world, rank=rank, shuffle=True, seed=s["seed"], drop_last=False)
@@ -258,6 +256,8 @@ def worker(rank, world, args):
         for b in range(0, len(order), local_batch):
             idx = order[b:b + local_batch]
             x, labels = batch_of(train_x, idx, device), train_y[idx].to(device)
+            # this process's examples are places rank, rank + world, ... of the global batch
+            x = augment(x, generated.TRAINING["augment"], s["seed"], optimizer.step_count, range(rank, rank + world * len(idx), world))
             out = ddp(x, logits=fused)
             loss = loss_value(s["loss"], out, labels, classes, fused)
             optimizer.zero_grad()
