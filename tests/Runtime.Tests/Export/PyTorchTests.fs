@@ -257,3 +257,22 @@ let ``train.py's augmentation gives dsl run's images`` () =
         Assert.NotEqual<float32[]>(images, expected)
         Assert.True((expected = actual), sprintf "%A: PyTorch's augmented images differ from dsl run's" names)
     Directory.Delete(folder, true)
+
+/// train.py --resume continues OUT/last.pt: two epochs in two runs give the weights of one run of two.
+[<Fact>]
+let ``train.py --resume continues to the weights of an uninterrupted run`` () =
+    let folder = tempFolder ()
+    let g = graph (File.ReadAllText(Path.Combine(root, "models", "lenet.cnn")))
+    PyTorchExport.Write(g, "lenet", Network<float32>(g, 1, 31), true, folder) |> ignore
+    let common = [ "--limit"; "96"; "--batch"; "32"; "--seed"; "2"; "--validation"; "0.25" ]
+    trainPy folder (common @ [ "--epochs"; "2"; "--out"; Path.Combine(folder, "whole") ]) |> ignore
+    trainPy folder (common @ [ "--epochs"; "1"; "--out"; Path.Combine(folder, "parts") ]) |> ignore
+    let resumed = trainPy folder (common @ [ "--epochs"; "2"; "--out"; Path.Combine(folder, "parts"); "--resume" ])
+    Assert.StartsWith("lenet: 72 training examples, 24 validation", resumed)
+    Assert.DoesNotContain("Epoch 1/2", resumed)
+    Assert.Contains("Epoch 2/2", resumed)
+    let struct (_, whole) = Checkpoint.Load(Path.Combine(folder, "whole", "last.ckpt"), g)
+    let struct (position, parts) = Checkpoint.Load(Path.Combine(folder, "parts", "last.ckpt"), g)
+    Assert.Equal(2, position.Epoch)
+    for KeyValue (name, values) in whole do Assert.Equal<float32[]>(values, parts[name])
+    Directory.Delete(folder, true)
