@@ -276,3 +276,55 @@ let ``train.py --resume continues to the weights of an uninterrupted run`` () =
     Assert.Equal(2, position.Epoch)
     for KeyValue (name, values) in whole do Assert.Equal<float32[]>(values, parts[name])
     Directory.Delete(folder, true)
+
+/// train.py reads dsl run's data formats to the same pixels and labels as DataSets.Load.
+[<Fact>]
+let ``train.py reads IDX (gzipped or not), CIFAR-10, Kaggle CSV and image folders as dsl run does`` () =
+    let folder = tempFolder ()
+    let project = Path.Combine(folder, "project")
+    let g = graph "input 4x4x1\nflatten\ndense 2 softmax"
+    PyTorchExport.Write(g, "data", Network<float32>(g, 1, 1), false, project) |> ignore
+    let write (path: string) (bytes: byte[]) =
+        Directory.CreateDirectory(Path.GetDirectoryName path) |> ignore
+        File.WriteAllBytes(path, bytes)
+    let idx (dir: string) (packed: byte[] -> byte[]) (suffix: string) =
+        write (Path.Combine(dir, "train-images-idx3-ubyte" + suffix)) (packed (DataFiles.idxImages 12 5 4))
+        write (Path.Combine(dir, "train-labels-idx1-ubyte" + suffix)) (packed (DataFiles.idxLabels (Array.init 12 (fun i -> byte (i % 10)))))
+        write (Path.Combine(dir, "t10k-images-idx3-ubyte" + suffix)) (packed (DataFiles.idxImages 3 5 4))
+        write (Path.Combine(dir, "t10k-labels-idx1-ubyte" + suffix)) (packed (DataFiles.idxLabels [| 1uy; 2uy; 3uy |]))
+        dir
+    let cifar =
+        let dir = Path.Combine(folder, "cifar")
+        for i in 1 .. 5 do write (Path.Combine(dir, sprintf "data_batch_%d.bin" i)) (DataFiles.cifar [| byte i; byte (i + 1) |])
+        write (Path.Combine(dir, "test_batch.bin")) (DataFiles.cifar [| 9uy |])
+        dir
+    let csv =
+        let path = Path.Combine(folder, "digits.csv")
+        File.WriteAllText(path, DataFiles.csv 23 16)
+        path
+    let images (dir: string) (split: bool) =
+        let pixels k = Array.init (3 * 4 * 3) (fun i -> byte (i * 7 + k * 31))
+        for part in (if split then [ "train"; "test" ] else [ "" ]) do
+            for cls, count in [ "cat", 6; "dog", 5 ] do
+                for k in 1 .. count do
+                    write (Path.Combine(dir, part, cls, sprintf "%02d.png" k)) (DataFiles.png 4 3 3 (pixels (k + cls.Length)))
+        dir
+    let sets =
+        [ idx (Path.Combine(folder, "idx-gz")) DataFiles.gzip ".gz"
+          idx (Path.Combine(folder, "idx")) id ""
+          cifar; csv
+          images (Path.Combine(folder, "images-split")) true
+          images (Path.Combine(folder, "images")) false ]
+    let cases = sets |> List.mapi (fun i set -> set, Path.Combine(folder, sprintf "out%d" i))
+    for _, dir in cases do
+        Directory.CreateDirectory dir |> ignore
+        for f in [ "dsl_torch.py"; "model.py"; "train.py" ] do File.Copy(Path.Combine(project, f), Path.Combine(dir, f))
+    request "data" [ for set, dir in cases -> box {| dir = dir; data = set |} ]
+    for set, dir in cases do
+        let split = CnnDsl.Runtime.Data.DataSets.Load set
+        let ints (name: string) = MemoryMarshal.Cast<byte, int>(ReadOnlySpan(File.ReadAllBytes(Path.Combine(dir, name)))).ToArray()
+        Assert.True((split.Train.Pixels = File.ReadAllBytes(Path.Combine(dir, "train_x.bin"))), set + ": training pixels differ")
+        Assert.Equal<int[]>(split.Train.Labels, ints "train_y.bin")
+        Assert.True((split.Test.Pixels = File.ReadAllBytes(Path.Combine(dir, "test_x.bin"))), set + ": test pixels differ")
+        Assert.Equal<int[]>(split.Test.Labels, ints "test_y.bin")
+    Directory.Delete(folder, true)

@@ -11,6 +11,8 @@ folder and prints {"done": N}.
              the model's train section) on dir/inputs.bin and dir/labels.bin (int32); writes dir/after.ckpt.
   roundtrip: dir/weights.ckpt to a state dict file dir/state.pt and back as dir/roundtrip.ckpt (a dsl checkpoint).
   import:    dir/state.pt (a state dict) as dir/roundtrip.ckpt.
+  data:      train.py's reader on case["data"] (a data set's name or path); writes dir/train_x.bin
+             (uint8 NHWC), train_y.bin (int32), test_x.bin, test_y.bin.
   augment:   dsl_torch.augment on dir/images.bin (NHWC) for seed, step and positions; writes dir/augmented.bin.
 """
 import contextlib
@@ -102,8 +104,16 @@ def augment(case):
         f.write(out.contiguous().numpy().astype("<f4").tobytes())
 
 
+def data(case):
+    _, train, _ = project(case["dir"])
+    parts = train.load_data(case["data"])
+    for name, t in zip(("train_x", "train_y", "test_x", "test_y"), parts):
+        with open(case["dir"] + "/" + name + ".bin", "wb") as f:
+            f.write((t.to(torch.int32) if name.endswith("y") else t).contiguous().numpy().tobytes())
+
+
 request = json.load(sys.stdin)
-run = {"forward": forward, "train": train, "roundtrip": roundtrip, "import": import_state, "augment": augment}[request["mode"]]
+run = {"data": data, "forward": forward, "train": train, "roundtrip": roundtrip, "import": import_state, "augment": augment}[request["mode"]]
 for case in request["cases"]:
     try:
         with contextlib.redirect_stdout(sys.stderr):  # stdout is the JSON answer's

@@ -103,6 +103,45 @@ def _csv(path):
     return _hold_out(values[:, 1:].to(torch.uint8).reshape(-1, side, side, 1), values[:, 0])
 
 
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+def _has_images(folder):
+    return any(os.path.isdir(os.path.join(folder, d)) and any(f.lower().endswith(IMAGE_EXTENSIONS) for f in os.listdir(os.path.join(folder, d)))
+               for d in os.listdir(folder))
+
+
+def _images(folder, classes=None, like=None):
+    """dsl's image folders: a folder per class (sorted by name), its images sorted by name, every one
+    of the first's size; alpha is dropped; after the first training image, the others take its channels."""
+    try:
+        from PIL import Image
+    except ImportError:
+        raise DataError("%s: reading image folders needs Pillow (apt-get install python3-pil)" % folder)
+    classes = classes or sorted(d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)))
+    xs, ys, shape = [], [], like
+    for label, name in enumerate(classes):
+        d = os.path.join(folder, name)
+        files = sorted(f for f in os.listdir(d) if f.lower().endswith(IMAGE_EXTENSIONS)) if os.path.isdir(d) else []
+        if not files:
+            raise DataError("%s: the class folder has no images (png, jpg, bmp, gif)" % d)
+        for f in files:
+            image = Image.open(os.path.join(d, f))
+            if shape is not None and like is None:
+                image = image.convert("L" if shape[2] == 1 else "RGB")
+            elif image.mode not in ("L", "RGB"):
+                image = image.convert("L" if image.mode in ("LA", "I", "I;16", "1") else "RGB")
+            pixels = torch.tensor(bytearray(image.tobytes()), dtype=torch.uint8).reshape(image.height, image.width, -1)
+            if shape is None:
+                shape = tuple(pixels.shape)
+            if tuple(pixels.shape) != shape:
+                raise DataError("%s: is %s, but the %s images are %s; resize the images to one size" % (
+                    os.path.join(d, f), "x".join(map(str, pixels.shape)), "training" if like else "first", "x".join(map(str, shape))))
+            xs.append(pixels)
+            ys.append(label)
+    return torch.stack(xs), torch.tensor(ys, dtype=torch.int64), classes
+
+
 def _folder(folder):
     idx = [_find(folder, f) for f in IDX_FILES]
     if all(idx):
@@ -111,7 +150,15 @@ def _folder(folder):
     test = _find(folder, "test_batch.bin")
     if all(batches) and test:
         return _cifar(batches) + _cifar([test])
-    raise DataError("%s: holds neither the four IDX files nor CIFAR-10's binary batches (image folders are read by dsl run only)" % folder)
+    train, test = os.path.join(folder, "train"), os.path.join(folder, "test")
+    if os.path.isdir(train) and os.path.isdir(test) and _has_images(train):
+        x, y, classes = _images(train)
+        tx, ty, _ = _images(test, classes, like=tuple(x.shape[1:]))
+        return x, y, tx, ty
+    if _has_images(folder):
+        x, y, _ = _images(folder)
+        return _hold_out(x, y)
+    raise DataError("%s: holds neither the four IDX files, nor CIFAR-10's binary batches, nor a folder of images per class" % folder)
 
 
 def load_data(name):
@@ -126,7 +173,7 @@ def load_data(name):
         return _csv(name)
     if key not in FOLDER_NAMES:
         raise DataError("%s: no such folder or .csv file, and not a data set train.py knows (fashion-mnist, mnist, cifar10, xor; "
-                        "dsl run's generated `shapes` and image folders are not read here)" % name)
+                        "dsl run's generated `shapes` is not made here)" % name)
     tried = []
     for root in search_folders():
         for f in FOLDER_NAMES[key]:
