@@ -204,7 +204,8 @@ let private trainPy (dir: string) (args: string list) =
     output.Result
 
 /// Two processes over gloo on 127.0.0.1, each half of every global batch, against one process:
-/// the gradients are averaged and every example is seen once, so the weights are the same.
+/// the gradients are averaged (weighted on a short last batch) and every example is seen once,
+/// so the weights are the same.
 [<Fact>]
 let ``two gloo processes train LeNet to the weights of one process with the same global batch`` () =
     let folder = tempFolder ()
@@ -212,7 +213,8 @@ let ``two gloo processes train LeNet to the weights of one process with the same
     let g = graph text
     let net = Network<float32>(g, 1, 23)
     PyTorchExport.Write(g, "lenet", net, true, folder) |> ignore
-    let common = [ "--limit"; "320"; "--batch"; "32"; "--epochs"; "1"; "--seed"; "5"; "--optimizer"; "sgd"; "--lr"; "0.05" ]
+    // 321 examples: ten batches of 32 (16 per process), then one of 1 that process 1 has no part of
+    let common = [ "--limit"; "321"; "--batch"; "32"; "--epochs"; "1"; "--seed"; "5"; "--optimizer"; "sgd"; "--lr"; "0.05" ]
     let one = trainPy folder (common @ [ "--out"; Path.Combine(folder, "one") ])
     let two = trainPy folder (common @ [ "--out"; Path.Combine(folder, "two"); "--nproc"; "2"; "--port"; string (freePort ()) ])
     Assert.Contains("1 process on cpu", one)
@@ -327,4 +329,42 @@ let ``train.py reads IDX (gzipped or not), CIFAR-10, Kaggle CSV and image folder
         Assert.Equal<int[]>(split.Train.Labels, ints "train_y.bin")
         Assert.True((split.Test.Pixels = File.ReadAllBytes(Path.Combine(dir, "test_x.bin"))), set + ": test pixels differ")
         Assert.Equal<int[]>(split.Test.Labels, ints "test_y.bin")
+    Directory.Delete(folder, true)
+
+/// train.py takes dsl run's batches (its seeded order of each epoch, the validation split, a short
+/// last batch, the augmentation's draws) and the schedule's rate: two epochs from the same weights
+/// end at dsl run's weights.
+[<Fact>]
+let ``two epochs of train.py end at the weights of dsl run's two epochs`` () =
+    let folder = tempFolder ()
+    let data = Path.Combine(folder, "data")
+    Directory.CreateDirectory data |> ignore
+    let labels = Array.init 47 (fun i -> byte ((i * 7) % 10))
+    File.WriteAllBytes(Path.Combine(data, "train-images-idx3-ubyte"), DataFiles.idxImages 47 5 4)
+    File.WriteAllBytes(Path.Combine(data, "train-labels-idx1-ubyte"), DataFiles.idxLabels labels)
+    File.WriteAllBytes(Path.Combine(data, "t10k-images-idx3-ubyte"), DataFiles.idxImages 5 5 4)
+    File.WriteAllBytes(Path.Combine(data, "t10k-labels-idx1-ubyte"), DataFiles.idxLabels [| 1uy; 2uy; 3uy; 4uy; 5uy |])
+    let g = graph "input 5x4x1\nconv 3 3x3 same relu\nmaxpool 2\nflatten\ndense 10 softmax\n\ntrain\n  optimizer adam; lr 0.01\n  batch 8; epochs 2\n  validation 0.2\n  seed 4\n  augment shift flip\n  schedule step 1 0.5\n"
+    let t = g.Training
+    // 47 examples, 9 held out: batches of 8, 8, 8, 8 and 6
+    let settings =
+        TrainingSettings(t.Epochs.Value, t.BatchSize.Value, t.Seed.Value, t.ValidationSplit.Value, t.Optimizer.Value, Loss.CrossEntropy, 0.0,
+                         Path.Combine(folder, "dsl"), Augment = List.toArray t.Augment, Schedule = t.Schedule.Value)
+    let report =
+        { new ITrainingReport with
+            member _.Started _ = ()
+            member _.Progress(_, _, _, _, _, _) = ()
+            member _.EpochDone _ = ()
+            member _.Stopped m = failwith m }
+    let trainer = Trainer(g, (CnnDsl.Runtime.Data.DataSets.Load data).Train, settings, report)
+    let project = Path.Combine(folder, "project")
+    PyTorchExport.Write(g, "parity", trainer.Network, true, project) |> ignore
+    trainer.Run(TrainingPosition.Start, Threading.CancellationToken.None) |> ignore
+    let printed = trainPy project [ "--data"; data; "--out"; Path.Combine(folder, "torch") ]
+    Assert.StartsWith("parity: 38 training examples, 9 validation", printed)
+    let struct (_, ours) = Checkpoint.Load(Path.Combine(folder, "dsl", "last.ckpt"), g)
+    let struct (theirs, torch) = Checkpoint.Load(Path.Combine(folder, "torch", "last.ckpt"), g)
+    Assert.Equal(2, theirs.Epoch)
+    for p in trainer.Network.Weights do
+        assertRelative 1e-4 0.1 ("dsl run against train.py: " + p.Name) (Array.map float ours[p.Name]) (Array.map float torch[p.Name])
     Directory.Delete(folder, true)

@@ -11,6 +11,7 @@ import struct
 import torch
 from torch import nn
 import torch.nn.functional as F
+from torch.utils.data import DistributedSampler
 
 
 def same_pads(size, kernel, stride, dilation):
@@ -275,6 +276,84 @@ def predict(output, fused):
     if output.shape[1] == 1:
         return (output[:, 0] >= (0 if fused else 0.5)).to(torch.int64)
     return output.argmax(dim=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The order of an epoch's examples: dsl run's (Trainer.Order), .NET's seeded System.Random (Knuth's
+# subtractive generator, as .NET keeps it for a given seed) shuffling 0..n-1 with seed
+# seed * 1000003 + epoch, so that a run here takes dsl run's batches.
+
+class DotNetRandom:
+    MBIG, MSEED = 2147483647, 161803398
+
+    def __init__(self, seed):
+        seed = ((seed + 2 ** 31) % 2 ** 32) - 2 ** 31  # an int32, as C#'s unchecked arithmetic
+        a = [0] * 56
+        mj = self.MSEED - (self.MBIG if seed == -2 ** 31 else abs(seed))
+        a[55] = mj
+        mk = 1
+        for i in range(1, 55):
+            ii = (21 * i) % 55
+            a[ii] = mk
+            mk = mj - mk
+            if mk < 0:
+                mk += self.MBIG
+            mj = a[ii]
+        for _ in range(4):
+            for i in range(1, 56):
+                a[i] -= a[1 + (i + 30) % 55]
+                if a[i] < 0:
+                    a[i] += self.MBIG
+        self.a, self.inext, self.inextp = a, 0, 21
+
+    def _sample(self):
+        i = self.inext + 1 if self.inext + 1 < 56 else 1
+        j = self.inextp + 1 if self.inextp + 1 < 56 else 1
+        v = self.a[i] - self.a[j]
+        if v == self.MBIG:
+            v -= 1
+        if v < 0:
+            v += self.MBIG
+        self.a[i], self.inext, self.inextp = v, i, j
+        return v * (1.0 / self.MBIG)
+
+    def next(self, low, high):
+        return int(self._sample() * (high - low)) + low
+
+    def shuffle(self, values):
+        n = len(values)
+        for i in range(n - 1):
+            j = self.next(i, n)
+            if j != i:
+                values[i], values[j] = values[j], values[i]
+        return values
+
+
+def epoch_order(n, seed, epoch):
+    return DotNetRandom(seed * 1000003 + epoch).shuffle(list(range(n)))
+
+
+class EpochSampler(DistributedSampler):
+    """A DistributedSampler over dsl run's order of the epoch: of each global batch of `batch`
+    examples, process `rank` takes places rank, rank + world, ... (a partial last batch is split
+    as evenly as it goes)."""
+
+    def __init__(self, n, batch, world, rank, seed):
+        super().__init__(range(n), num_replicas=world, rank=rank, shuffle=False, seed=seed)
+        self.n, self.batch, self.seed = n, batch, seed
+
+    def batches(self):
+        """(this process's examples, the global batch's size) for each step of the epoch."""
+        order = epoch_order(self.n, self.seed, self.epoch)
+        for start in range(0, self.n, self.batch):
+            whole = order[start:start + self.batch]
+            yield whole[self.rank::self.num_replicas], len(whole)
+
+    def __iter__(self):
+        return (i for b, _ in self.batches() for i in b)
+
+    def __len__(self):
+        return sum(len(b) for b, _ in self.batches())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,10 +22,9 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DistributedSampler
 
 import model as generated
-from dsl_torch import DEFAULTS, CheckpointError, KerasOptimizer, augment, dsl_tensors, fused_loss, load_dsl_checkpoint, loss_value, predict, write_checkpoint
+from dsl_torch import DEFAULTS, CheckpointError, EpochSampler, KerasOptimizer, augment, dsl_tensors, fused_loss, load_dsl_checkpoint, loss_value, predict, write_checkpoint
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # DDP's note that a 1-channel kernel's gradient strides differ from its bucket's: a copy, not an error.
@@ -234,8 +233,6 @@ def worker(rank, world, args):
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", world))))
     device = torch.device("cuda", local) if cuda else torch.device("cpu")
     s = settings(args)
-    if s["batch"] % world:
-        raise SystemExit("train.py: the batch (%d) must be a multiple of the processes (%d): each takes an equal part" % (s["batch"], world))
     torch.manual_seed(s["seed"])
     net = generated.Model().to(device)
     keys = {key: name for name, key, _, _ in generated.TENSORS}
@@ -282,9 +279,8 @@ def worker(rank, world, args):
         raise SystemExit("train.py: the data's examples are %s, the model reads %s" % (
             "x".join(map(str, shape)), "x".join("?" if d is None else str(d) for d in wanted)))
 
-    # Every process draws the same seeded permutation and takes its share of each global batch.
-    sampler = DistributedSampler(range(len(train_y)), num_replicas=world, rank=rank, shuffle=True, seed=s["seed"], drop_last=False)
-    local_batch = s["batch"] // world
+    # Every process draws dsl run's permutation of the epoch and takes its share of each global batch.
+    sampler = EpochSampler(len(train_y), s["batch"], world, rank, s["seed"])
     if rank == 0:
         os.makedirs(args.out, exist_ok=True)
         print("%s: %d training examples%s, %s, %d process%s on %s" % (
@@ -297,21 +293,26 @@ def worker(rank, world, args):
         elif sched and sched["name"] == "cosine":
             optimizer.lr_scale = 0.5 * (1 + math.cos(math.pi * epoch / s["epochs"]))
         sampler.set_epoch(epoch)
-        order = torch.tensor(list(sampler), dtype=torch.int64)
         clock = time.time()
         totals = torch.zeros(3, dtype=torch.float64)
-        for b in range(0, len(order), local_batch):
-            idx = order[b:b + local_batch]
+        for mine, size in sampler.batches():
+            # A process with no part of a short last batch still takes the step (DDP's all-reduce
+            # needs every process) on one example whose loss counts for nothing.
+            idx = torch.tensor(mine or [0], dtype=torch.int64)
             x, labels = batch_of(train_x, idx, device), train_y[idx].to(device)
             # this process's examples are places rank, rank + world, ... of the global batch
             x = augment(x, generated.TRAINING["augment"], s["seed"], optimizer.step_count, range(rank, rank + world * len(idx), world))
             out = ddp(x, logits=fused)
-            loss = loss_value(s["loss"], out, labels, classes, fused)
+            mean = loss_value(s["loss"], out, labels, classes, fused)
+            # DDP averages the processes' gradients: weighted so that the result is the global
+            # batch's mean, however unevenly a short batch is split
+            loss = mean * (len(mine) * world / size)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             steps += 1
-            totals += torch.tensor([loss.item() * len(idx), (predict(out.detach(), fused) == labels).sum().item(), len(idx)], dtype=torch.float64)
+            if mine:
+                totals += torch.tensor([mean.item() * len(mine), (predict(out.detach(), fused) == labels).sum().item(), len(mine)], dtype=torch.float64)
         if distributed:
             dist.all_reduce(totals)
         seconds = time.time() - clock
