@@ -359,9 +359,10 @@ public static class PyTorchExport
             MASTER_ADDR=127.0.0.1 MASTER_PORT=29500 WORLD_SIZE=2 RANK=0 python3 train.py &
             MASTER_ADDR=127.0.0.1 MASTER_PORT=29500 WORLD_SIZE=2 RANK=1 python3 train.py
 
-        The global batch is split evenly (each process takes batch / N examples per step, from a
-        DistributedSampler over the same seeded permutation) and DistributedDataParallel averages the
-        gradients, so the weights are those of one process with the same batch and seed (to rounding).
+        The global batch is split across the processes (each takes about batch / N examples per step,
+        from a DistributedSampler over `dsl run`'s order of the epoch) and DistributedDataParallel
+        averages the gradients, so the weights are those of one process with the same batch and seed
+        (to rounding; batchnorm's statistics are each process's own).
         Rank 0 alone prints the epoch lines and writes the checkpoints.
 
         ## Several machines
