@@ -279,9 +279,10 @@ let ``train.py --resume continues to the weights of an uninterrupted run`` () =
     for KeyValue (name, values) in whole do Assert.Equal<float32[]>(values, parts[name])
     Directory.Delete(folder, true)
 
-/// train.py reads dsl run's data formats to the same pixels and labels as DataSets.Load.
+/// train.py reads dsl run's data formats to the same pixels and labels as DataSets.Load, and makes
+/// the same generated `shapes`.
 [<Fact>]
-let ``train.py reads IDX (gzipped or not), CIFAR-10, Kaggle CSV and image folders as dsl run does`` () =
+let ``train.py reads IDX (gzipped or not), CIFAR-10, Kaggle CSV and image folders, and makes shapes, as dsl run does`` () =
     let folder = tempFolder ()
     let project = Path.Combine(folder, "project")
     let g = graph "input 4x4x1\nflatten\ndense 2 softmax"
@@ -316,7 +317,8 @@ let ``train.py reads IDX (gzipped or not), CIFAR-10, Kaggle CSV and image folder
           idx (Path.Combine(folder, "idx")) id ""
           cifar; csv
           images (Path.Combine(folder, "images-split")) true
-          images (Path.Combine(folder, "images")) false ]
+          images (Path.Combine(folder, "images")) false
+          "shapes" ]
     let cases = sets |> List.mapi (fun i set -> set, Path.Combine(folder, sprintf "out%d" i))
     for _, dir in cases do
         Directory.CreateDirectory dir |> ignore

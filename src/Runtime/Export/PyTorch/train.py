@@ -24,7 +24,7 @@ import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
 import model as generated
-from dsl_torch import DEFAULTS, CheckpointError, EpochSampler, KerasOptimizer, augment, dsl_tensors, fused_loss, load_dsl_checkpoint, loss_value, predict, write_checkpoint
+from dsl_torch import DEFAULTS, CheckpointError, DotNetRandom, EpochSampler, KerasOptimizer, augment, dsl_tensors, fused_loss, load_dsl_checkpoint, loss_value, predict, write_checkpoint
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # DDP's note that a 1-channel kernel's gradient strides differ from its bucket's: a copy, not an error.
@@ -160,8 +160,39 @@ def _folder(folder):
     raise DataError("%s: holds neither the four IDX files, nor CIFAR-10's binary batches, nor a folder of images per class" % folder)
 
 
-def load_data(name):
+def shapes(count, seed, height=16, width=16, channels=1):
+    """dsl's generated set (DataSets.Shapes), draw for draw: grey images of a horizontal bar, a
+    vertical bar or a square at random places, with noise."""
+    side = min(height, width)
+    length, margin = max(1, side * 5 // 16), max(0, side * 2 // 16)
+    thick = max(1, length // 5)
+    rng = DotNetRandom(seed)
+    pixels = bytearray(count * height * width)
+    labels = []
+    for n in range(count):
+        label = rng.next(0, 3)
+        x0 = rng.next(margin, max(margin + 1, width - margin - length + 1))
+        y0 = rng.next(margin, max(margin + 1, height - margin - length + 1))
+        labels.append(label)
+        base = n * height * width
+        for i in range(height * width):
+            pixels[base + i] = rng.next(0, 40)
+        for d in range(length):
+            for e in range(length if label == 2 else thick):
+                y, x = (y0 + e, x0 + d) if label == 0 else (y0 + d, x0 + e)
+                if y < height and x < width:
+                    pixels[base + y * width + x] = 200 + rng.next(0, 55)
+    x = torch.frombuffer(pixels, dtype=torch.uint8).reshape(count, height, width, 1).expand(count, height, width, channels)
+    return x.contiguous(), torch.tensor(labels, dtype=torch.int64)
+
+
+def load_data(name, shape=None):
+    """(training images, labels, test images, labels); `shape`: the model's input (h, w, c), the
+    size `shapes` is made at (16x16x1 without one)."""
     key = name.strip().lower()
+    if key == "shapes":
+        h, w, c = shape if shape and len(shape) == 3 and None not in shape else (16, 16, shape[2] if shape and len(shape) == 3 else 1)
+        return shapes(2000, 1, h, w, c) + shapes(500, 2, h, w, c)
     if key == "xor":
         x = torch.tensor([[0, 0], [0, 255], [255, 0], [255, 255]], dtype=torch.uint8).reshape(4, 1, 1, 2)
         y = torch.tensor([0, 1, 1, 0])
@@ -171,8 +202,8 @@ def load_data(name):
     if os.path.isfile(name) and name.lower().endswith(".csv"):
         return _csv(name)
     if key not in FOLDER_NAMES:
-        raise DataError("%s: no such folder or .csv file, and not a data set train.py knows (fashion-mnist, mnist, cifar10, xor; "
-                        "dsl run's generated `shapes` is not made here)" % name)
+        raise DataError("%s: no such folder or .csv file, and not a known data set; use fashion-mnist, mnist, cifar10, xor, "
+                        "shapes, a .csv file, or a folder holding IDX files, CIFAR-10 binary batches or a folder of images per class" % name)
     tried = []
     for root in search_folders():
         for f in FOLDER_NAMES[key]:
@@ -260,7 +291,7 @@ def worker(rank, world, args):
     if not s["data"]:
         raise SystemExit("train.py: the model's train section names no data set; give --data NAME|FOLDER")
     try:
-        train_x, train_y, test_x, test_y = load_data(s["data"])
+        train_x, train_y, test_x, test_y = load_data(s["data"], generated.INPUT_SHAPE)
     except DataError as e:
         raise SystemExit("train.py: %s" % e)
     if args.limit:
