@@ -30,7 +30,7 @@ let ``export --format pytorch writes the project with the model's layers and the
     Assert.Contains("x5 = x4.permute(0, 2, 3, 1).reshape(x4.shape[0], -1)  # flatten: Keras's NHWC order", model)
     Assert.Contains("\"optimizer\": {\"name\": \"adam\", \"lr\": 0.001", model)
     let readme = File.ReadAllText(Path.Combine(dir, "README.md"))
-    for command in [ "python3 train.py --nproc 2"; "torchrun --nnodes M"; "--rdzv-endpoint HOST0:29500"; "WORLD_SIZE=2 RANK=1 python3 train.py"; "--device cuda" ] do
+    for command in [ "python3 train.py --nproc 2"; "torchrun --nnodes M"; "--rdzv_endpoint HOST0:29500"; "WORLD_SIZE=2 RANK=1 python3 train.py"; "--device cuda" ] do
         Assert.Contains(command, readme)
     Directory.Delete(Path.GetDirectoryName dir, true)
 

@@ -367,14 +367,17 @@ public static class PyTorchExport
 
         ## Several machines
 
-        On each of M machines with G processes (GPUs) each, the same command, with NODE its number:
+        On each of M machines with G processes (GPUs) each, the same command (torchrun's underscore
+        spellings, which PyTorch 1.13 and 2.x both accept; HOST0 is one of the machines):
 
-            torchrun --nnodes M --nproc-per-node G --rdzv-backend c10d --rdzv-endpoint HOST0:29500 --rdzv-id {{modelName}} train.py --device cuda
+            torchrun --nnodes M --nproc_per_node G --rdzv_backend c10d --rdzv_endpoint HOST0:29500 --rdzv_id {{modelName}} train.py --device cuda
 
         Debian's python3-torch 1.13 on Python 3.11 has a broken `torchrun` (its elastic agent fails with
         `AttributeError: 'NoneType' object has no attribute 'get'`); there, start every process
-        yourself with the variables above: `MASTER_ADDR=HOST0 MASTER_PORT=29500 WORLD_SIZE=M*G
-        RANK=NODE*G+LOCAL LOCAL_RANK=LOCAL python3 train.py --device cuda`.
+        yourself with the variables above, process LOCAL (0 to G-1) of machine NODE (0 to M-1, HOST0
+        being 0): `MASTER_ADDR=HOST0 MASTER_PORT=29500 WORLD_SIZE=M*G RANK=NODE*G+LOCAL
+        LOCAL_RANK=LOCAL LOCAL_WORLD_SIZE=G python3 train.py --device cuda` (the products written out).
+        On CPUs, leave out `--device cuda`: gloo.
 
         ## GPUs
 
