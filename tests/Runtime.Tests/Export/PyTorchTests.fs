@@ -193,15 +193,21 @@ let private freePort () =
     listener.Stop()
     port
 
-let private trainPy (dir: string) (args: string list) =
+/// Starts train.py with arguments and launcher variables (a torchrun's, or none).
+let private startTrainPy (dir: string) (args: string list) (variables: (string * string) list) =
     let info = ProcessStartInfo("/usr/bin/python3", [ yield Path.Combine(dir, "train.py"); yield! args ],
                                 RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = dir)
-    for v in [ "WORLD_SIZE"; "RANK"; "LOCAL_RANK"; "MASTER_ADDR"; "MASTER_PORT" ] do info.Environment.Remove v |> ignore
-    use p = Process.Start info
+    for v in [ "WORLD_SIZE"; "RANK"; "LOCAL_RANK"; "LOCAL_WORLD_SIZE"; "MASTER_ADDR"; "MASTER_PORT" ] do info.Environment.Remove v |> ignore
+    for name, value in variables do info.Environment[name] <- value
+    let p = Process.Start info
     let output, errors = p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync()
-    if not (p.WaitForExit 120_000) then p.Kill true; failwithf "train.py %A did not finish in 2 minutes" args
-    if p.ExitCode <> 0 then failwithf "train.py %A failed (exit %d):\n%s%s" args p.ExitCode output.Result errors.Result
-    output.Result
+    fun () ->
+        use p = p
+        if not (p.WaitForExit 120_000) then p.Kill true; failwithf "train.py %A did not finish in 2 minutes" args
+        if p.ExitCode <> 0 then failwithf "train.py %A failed (exit %d):\n%s%s" args p.ExitCode output.Result errors.Result
+        output.Result
+
+let private trainPy (dir: string) (args: string list) = startTrainPy dir args [] ()
 
 /// Two processes over gloo on 127.0.0.1, each half of every global batch, against one process:
 /// the gradients are averaged (weighted on a short last batch) and every example is seen once,
@@ -217,14 +223,25 @@ let ``two gloo processes train LeNet to the weights of one process with the same
     let common = [ "--limit"; "321"; "--batch"; "32"; "--epochs"; "1"; "--seed"; "5"; "--optimizer"; "sgd"; "--lr"; "0.05" ]
     let one = trainPy folder (common @ [ "--out"; Path.Combine(folder, "one") ])
     let two = trainPy folder (common @ [ "--out"; Path.Combine(folder, "two"); "--nproc"; "2"; "--port"; string (freePort ()) ])
+    // as a launcher starts them: one process per rank, told by MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE
+    let port = string (freePort ())
+    let ranks =
+        [ for rank in 0 .. 1 ->
+            startTrainPy folder (common @ [ "--out"; Path.Combine(folder, "launched") ])
+                [ "MASTER_ADDR", "127.0.0.1"; "MASTER_PORT", port; "WORLD_SIZE", "2"; "RANK", string rank; "LOCAL_RANK", string rank ] ]
+    let launched = [ for finish in ranks -> finish () ]
     Assert.Contains("1 process on cpu", one)
     Assert.Contains("2 processes on cpu", two)
     Assert.Contains("Epoch 1/1", two)
+    Assert.Contains("Epoch 1/1", launched[0])
+    Assert.Equal("", launched[1]) // rank 0 alone prints
     let struct (_, a) = Checkpoint.Load(Path.Combine(folder, "one", "last.ckpt"), g)
     let struct (_, b) = Checkpoint.Load(Path.Combine(folder, "two", "last.ckpt"), g)
+    let struct (_, c) = Checkpoint.Load(Path.Combine(folder, "launched", "last.ckpt"), g)
     let struct (_, start) = Checkpoint.Load(Path.Combine(folder, "weights.ckpt"), g)
     for p in net.Weights do
         assertRelative 1e-5 1.0 ("2 processes against 1: " + p.Name) (Array.map float a[p.Name]) (Array.map float b[p.Name])
+        assertRelative 1e-5 1.0 ("2 launched processes against 1: " + p.Name) (Array.map float a[p.Name]) (Array.map float c[p.Name])
         // and training did move them
         Assert.NotEqual<float32[]>(start[p.Name], a[p.Name])
     Directory.Delete(folder, true)
