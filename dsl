@@ -4,7 +4,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="$root/out/dsl"
-if [ ! -f "$out/dsl.dll" ] || [ -n "$(find "$root/src" -type f \( -name '*.fs' -o -name '*.cs' -o -name '*.c' -o -name '*.fsproj' -o -name '*.csproj' \) -newer "$out/dsl.dll" | head -1)" ]; then
+if [ ! -f "$out/dsl.dll" ] || [ -n "$(find "$root/src" -type f \( -name '*.fs' -o -name '*.cs' -o -name '*.c' -o -name '*.py' -o -name '*.fsproj' -o -name '*.csproj' \) -newer "$out/dsl.dll" | head -1)" ]; then
   # First use (or changed sources): install what the runtime needs, then build.
   bash "$root/scripts/setup.sh" >&2
   echo "dsl: building (first use or sources changed)..." >&2

@@ -714,8 +714,13 @@ let private concreteGraph (text: string) (graph: Graph) =
 /// `dsl export FILE [--weights W] -o OUT.onnx`: the model as ONNX (opset 13), NHWC in and out.
 /// A dynamic input (`?x?xC`) becomes symbolic dimensions; its weights do not depend on the size,
 /// so they are held by a network built at the first size the model accepts.
-let export (console: Console) (file: string) (weights: string option) (output: string) : int =
-    match fileProblem "-o" output (Path.GetFileNameWithoutExtension file + ".onnx") with
+/// With format "pytorch", `-o DIR` receives a PyTorch project (src/Runtime/Export/PyTorch.cs).
+let exportAs (console: Console) (file: string) (weights: string option) (output: string) (format: string) : int =
+    let pytorch = format = "pytorch"
+    let problem =
+        if pytorch then folderProblem "-o" output (Path.GetFileNameWithoutExtension file + "-pt")
+        else fileProblem "-o" output (Path.GetFileNameWithoutExtension file + ".onnx")
+    match problem with
     | Some problem -> console.Err.WriteLine("dsl: " + problem); CannotRun
     | None ->
     withModel console file (fun text graph ->
@@ -730,11 +735,21 @@ let export (console: Console) (file: string) (weights: string option) (output: s
         | Some w when isDynamic graph ->
             // The checkpoint was trained at its data's size; match tensors by name and length.
             Checkpoint.Restore(w, Checkpoint.LoadTensors w, net.Weights |> Seq.map (fun p -> struct (p.Name, p.Value)))
+        | Some w when pytorch ->
+            // Named by its first differing tensor, before the architecture hash's general refusal.
+            match Export.PyTorchExport.FirstDifference(Checkpoint.LoadTensors w, net) |> Option.ofObj with
+            | Some difference -> raise (CheckpointError(w, difference + "; it was saved from another model"))
+            | None -> Checkpoint.LoadWeights(w, graph, net.Weights)
         | Some w -> Checkpoint.LoadWeights(w, graph, net.Weights)
         | None when net.Layers |> Seq.exists (fun l -> l.Parameters.Count > 0 && l.Node.Given.IsNone) ->
             console.Err.WriteLine "dsl: no --weights given: exporting the initial (random) weights"
         | None -> ()
         try
+          if pytorch then
+            Export.PyTorchExport.Write(graph, Path.GetFileNameWithoutExtension file, net, weights.IsSome, output) |> ignore
+            console.Out.WriteLine(sprintf "wrote %s (model.py, train.py, dsl_torch.py, README.md%s); see %s" output (if weights.IsSome then ", weights.ckpt" else "") (Path.Combine(output, "README.md")))
+            Clean
+          else
             let bytes = Export.OnnxExport.Export(graph, net)
             AtomicFile.WriteAllBytes(output, bytes)
             console.Out.WriteLine(sprintf "wrote %s (%s, ONNX opset 13, input NHWC %O)" output (Summary.bytesText (int64 bytes.Length)) graph.Input.OutputShape)
@@ -742,6 +757,9 @@ let export (console: Console) (file: string) (weights: string option) (output: s
         with :? Export.ExportError as e ->
             console.Err.WriteLine("dsl: cannot export: " + e.Message)
             CannotRun))
+
+let export (console: Console) (file: string) (weights: string option) (output: string) : int =
+    exportAs console file weights output "onnx"
 
 /// Loads a checkpoint into a network, or says that the weights are the initial ones.
 let private loadOrWarn (console: Console) (graph: Graph) (net: Network<float32>) (weights: string option) =

@@ -107,12 +107,15 @@ let private predictCommand () =
 let private exportCommand () =
     let file = Argument<string>("file", Description = "a model file (.cnn)")
     let weights = Option<string>("--weights", Description = "a checkpoint (the initial weights otherwise)")
-    let output = Option<string>("--output", "-o", Description = "the .onnx file to write", Required = true)
-    let command = Command("export", "Write the model and its weights as an ONNX file (opset 13).")
+    let output = Option<string>("--output", "-o", Description = "the .onnx file to write (a folder with --format pytorch)", Required = true)
+    let format = Option<string>("--format", Description = "onnx (default) or pytorch (a Python project: model.py, train.py, README.md)", DefaultValueFactory = (fun _ -> "onnx"))
+    format.AcceptOnlyFromAmong("onnx", "pytorch") |> ignore
+    let command = Command("export", "Write the model and its weights as an ONNX file (opset 13), or as a PyTorch project.")
     command.Arguments.Add file
     command.Options.Add weights
     command.Options.Add output
-    command.SetAction(fun (r: ParseResult) -> Commands.export (console ()) (r.GetValue file) (r.GetValue weights |> Option.ofObj) (r.GetValue output))
+    command.Options.Add format
+    command.SetAction(fun (r: ParseResult) -> Commands.exportAs (console ()) (r.GetValue file) (r.GetValue weights |> Option.ofObj) (r.GetValue output) (r.GetValue format))
     command
 
 let private runOptions () =
