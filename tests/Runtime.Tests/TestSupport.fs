@@ -34,6 +34,18 @@ let graph (text: string) =
     | Ok (g, _) -> g
     | Error ds -> failwithf "test model does not check:\n%s\n%s" text (Diagnostic.renderAll "test.cnn" text ds)
 
+/// A model of models/ at the size the export tests run it: as written, or at 32x32 when it has
+/// over ten million parameters or an any-size input (to keep the tests fast).
+let graphAtTestSize (text: string) =
+    let g = graph text
+    let parameters = g.Nodes |> List.sumBy (fun n -> let t, f = CnnDsl.Graph.Cost.parameters n in t + f)
+    let dynamic = g.Nodes |> List.exists (fun n -> (CnnDsl.Graph.Cost.elements n.OutputShape).IsNone)
+    if parameters > 10_000_000L || dynamic then
+        match Frontend.compileWithInput text 32 32 with
+        | Some (Ok (small, _)) -> small
+        | _ -> g
+    else g
+
 
 /// The backends every numerical test runs on: MKL where it loads, and the managed one.
 let backends () : (string * IGemm) list =

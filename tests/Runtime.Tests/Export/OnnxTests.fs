@@ -49,17 +49,7 @@ let models () : obj[] seq =
 [<Theory>]
 [<MemberData(nameof models)>]
 let ``every model in models/ exports and matches ONNX Runtime`` (file: string) =
-    let text = File.ReadAllText(Path.Combine(root, "models", file))
-    let g = graph text
-    let parameters = g.Nodes |> List.sumBy (fun n -> let t, f = Cost.parameters n in t + f)
-    let dynamic = g.Nodes |> List.exists (fun n -> (Cost.elements n.OutputShape).IsNone)
-    let g =
-        if parameters > 10_000_000L || dynamic then
-            match Frontend.compileWithInput text 32 32 with
-            | Some (Ok (small, _)) -> small
-            | _ -> g
-        else g
-    compare g
+    compare (graphAtTestSize (File.ReadAllText(Path.Combine(root, "models", file))))
 
 /// `input ?x?x1`: the ONNX input has symbolic height and width, and one exported file runs
 /// at several sizes, each matching the runtime compiled at that size with the same weights.

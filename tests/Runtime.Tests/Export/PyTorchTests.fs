@@ -41,18 +41,8 @@ let private request (mode: string) (cases: obj list) = oracle "pytorch_export.py
 
 /// Every model of models/, at a 32x32 input when it has over ten million parameters or any size.
 let private modelGraphs () =
-    [ for file in Directory.GetFiles(Path.Combine(root, "models"), "*.cnn") |> Array.sort do
-        let text = File.ReadAllText file
-        let g = graph text
-        let parameters = g.Nodes |> List.sumBy (fun n -> let t, f = Cost.parameters n in t + f)
-        let dynamic = g.Nodes |> List.exists (fun n -> (Cost.elements n.OutputShape).IsNone)
-        let g =
-            if parameters > 10_000_000L || dynamic then
-                match Frontend.compileWithInput text 32 32 with
-                | Some (Ok (small, _)) -> small
-                | _ -> g
-            else g
-        Path.GetFileNameWithoutExtension file, g ]
+    [ for file in Directory.GetFiles(Path.Combine(root, "models"), "*.cnn") |> Array.sort ->
+        Path.GetFileNameWithoutExtension file, graphAtTestSize (File.ReadAllText file) ]
 
 [<Fact>]
 let ``every model in models/ gives our runtime's outputs in PyTorch with the same weights`` () =
