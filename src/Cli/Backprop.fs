@@ -12,11 +12,6 @@ open CnnDsl.Runtime.Data
 open CnnDsl.Runtime.Training
 open CnnDsl.Cli.Commands
 
-let private lossName (l: Loss) =
-    match l with
-    | Loss.CrossEntropy -> "crossentropy" | Loss.BinaryCrossEntropy -> "binary crossentropy"
-    | Loss.MeanSquaredError -> "mse" | Loss.MeanAbsoluteError -> "mae"
-
 /// The loss named on the command line, else the file's, else Keras-like cross-entropy.
 let lossOf (graph: Graph) (name: string option) : Result<Loss, string> =
     match name with
@@ -61,9 +56,9 @@ let private title (node: Node) =
     | LayerKind.ActivationLayer, _ | _, Activation.Linear -> Summary.typeName node
     | _, a -> sprintf "%s, %s" (Summary.typeName node) (Summary.activationName a)
 
-let backprop (console: Console) (file: string) (input: string) (target: string) (lossName': string option) (weights: string option) (seed: int) : int =
+let backprop (console: Console) (file: string) (input: string) (target: string) (lossOption: string option) (weights: string option) (seed: int) : int =
     withModel console file (fun text graph ->
-    match lossOf graph lossName' with
+    match lossOf graph lossOption with
     | Error message -> console.Err.WriteLine("dsl: " + message); CannotRun
     | Ok loss ->
     match graph.Nodes |> List.tryFind (fun n -> match n.Kind with LayerKind.BatchNormalization _ -> true | _ -> false) with
@@ -104,7 +99,7 @@ let backprop (console: Console) (file: string) (input: string) (target: string) 
             match label with
             | Some label -> Losses.CrossEntropy(net, ReadOnlySpan [| label |])
             | None -> Losses.Compute(loss, net, ReadOnlySpan values)
-        out.WriteLine(sprintf "Loss (%s against the target): %s" (lossName loss) (lossValue.ToString("G8", Globalization.CultureInfo.InvariantCulture)))
+        out.WriteLine(sprintf "Loss (%s against the target): %s" (lossText loss) (lossValue.ToString("G8", Globalization.CultureInfo.InvariantCulture)))
         // A layer's output gradient is complete just before its own backward pass, which may
         // turn it into the gradient before its activation: copy it then.
         let outputGradients = Array.zeroCreate<double[]> net.Layers.Count

@@ -222,7 +222,7 @@ let private optimizerText (opt: Optimizer) =
     | Optimizer.Sgd (lr, m, n) -> sprintf "sgd (lr %s, momentum %s%s)" (invariant lr) (invariant m) (if n then ", nesterov" else "")
     | Optimizer.RmsProp (lr, _, _, _) -> sprintf "rmsprop (lr %s)" (invariant lr)
 
-let private lossText (l: Loss) =
+let internal lossText (l: Loss) =
     match l with
     | Loss.CrossEntropy -> "crossentropy" | Loss.BinaryCrossEntropy -> "binary crossentropy"
     | Loss.MeanSquaredError -> "mse" | Loss.MeanAbsoluteError -> "mae"

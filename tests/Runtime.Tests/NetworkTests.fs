@@ -94,29 +94,21 @@ let ``the memory plan equals what a network allocates`` () =
 
 [<Fact>]
 let ``a network past one array or past the machine's memory is refused before allocating`` () =
-    let compile text =
-        match CnnDsl.Dsl.Frontend.compile text with
-        | Ok (g, _) -> g
-        | Error ds -> failwithf "%A" ds
     // 2 x 1,073,741,824 values in one tensor: more than an array holds.
-    let wide = compile "input 1073741824\ndense 1"
+    let wide = graph "input 1073741824\ndense 1"
     let e = Assert.Throws<ModelSizeError>(fun () -> Network<float32>(wide, 2) |> ignore)
     Assert.Contains("input_layer's output (1073741824) at batch 2", e.Message)
     Assert.Contains("smaller --batch", e.Message)
     // Each tensor fits an array, but values and gradients of both layers do not fit in memory.
     let rows = int (sqrt (float (GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 15L))) + 1
-    let big = compile (sprintf "input %dx%dx1\nconv 1 1x1" rows rows)
+    let big = graph (sprintf "input %dx%dx1\nconv 1 1x1" rows rows)
     let e = Assert.Throws<ModelSizeError>(fun () -> Network<float32>(big, 1) |> ignore)
     Assert.Contains("GB but this machine lets the process use", e.Message)
 
 [<Fact>]
 let ``hand-set weights start the network, and leave every other layer's random draw unchanged`` () =
-    let compile text =
-        match CnnDsl.Dsl.Frontend.compile text with
-        | Ok (g, _) -> g
-        | Error ds -> failwithf "%A" ds
-    let given = compile "input 3x3x1\nconv 1 2x2 relu weights [[0.6779961 -0.3282364] [0.61954254 -0.02001727]] bias 0.25\nflatten\ndense 2"
-    let random = compile "input 3x3x1\nconv 1 2x2 relu\nflatten\ndense 2"
+    let given = graph "input 3x3x1\nconv 1 2x2 relu weights [[0.6779961 -0.3282364] [0.61954254 -0.02001727]] bias 0.25\nflatten\ndense 2"
+    let random = graph "input 3x3x1\nconv 1 2x2 relu\nflatten\ndense 2"
     let a, b = Network<double>(given, 1, 7), Network<double>(random, 1, 7)
     let conv = a.Layers[1] :?> Conv2d<double>
     Assert.Equal<double[]>([| 0.6779961; -0.3282364; 0.61954254; -0.02001727 |], conv.Kernel.Value |> Array.map (fun v -> Math.Round(v, 8)))

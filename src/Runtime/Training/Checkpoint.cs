@@ -72,14 +72,15 @@ public static class Checkpoint
             LayerKind.Pool p => LayerKind.NewPool(new Pool2d(p.Item.Kind, Free(p.Item.Window))),
             _ => k,
         };
-        var text = string.Join("\n", graph.Nodes.Select(n => $"{n.Name}|{Kind(n.Kind)}|{n.Activation}|{string.Join(",", n.Inputs)}|{Size(n.OutputShape)}|{n.Trainable}"));
-        return SHA256.HashData(Encoding.UTF8.GetBytes(text));
+        return NodesHash(graph, Kind, Size);
     }
 
     /// <summary>The hash that earlier checkpoints recorded (with every size): still accepted.</summary>
-    private static byte[] SizedArchitectureHash(CnnDsl.Graph.Graph graph)
+    private static byte[] SizedArchitectureHash(CnnDsl.Graph.Graph graph) => NodesHash(graph, k => k, s => s.ToString());
+
+    private static byte[] NodesHash(CnnDsl.Graph.Graph graph, Func<LayerKind, LayerKind> kind, Func<Shape, string> size)
     {
-        var text = string.Join("\n", graph.Nodes.Select(n => $"{n.Name}|{n.Kind}|{n.Activation}|{string.Join(",", n.Inputs)}|{n.OutputShape}|{n.Trainable}"));
+        var text = string.Join("\n", graph.Nodes.Select(n => $"{n.Name}|{kind(n.Kind)}|{n.Activation}|{string.Join(",", n.Inputs)}|{size(n.OutputShape)}|{n.Trainable}"));
         return SHA256.HashData(Encoding.UTF8.GetBytes(text));
     }
 
