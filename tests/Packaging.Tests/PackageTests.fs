@@ -122,28 +122,7 @@ type PackageTests(packed: Packed, output: ITestOutputHelper) =
 
     [<Fact>]
     member _.``a fresh project outside the repository builds against the library packages and runs a model``() =
-        let project = Path.Combine(packed.Work, "consumer")
-        Directory.CreateDirectory project |> ignore
-        File.Copy(Path.Combine(root, "tests", "Packaging.Tests", "Consumer", "Program.cs"), Path.Combine(project, "Program.cs"))
-        let references =
-            consumerReferences |> List.map (fun id -> sprintf """    <PackageReference Include="%s" Version="%s" />""" id packed.Version)
-        File.WriteAllText(Path.Combine(project, "Consumer.csproj"), String.concat "\n" [
-            """<Project Sdk="Microsoft.NET.Sdk">"""
-            """  <PropertyGroup>"""
-            """    <OutputType>Exe</OutputType>"""
-            """    <TargetFramework>net10.0</TargetFramework>"""
-            """    <ImplicitUsings>enable</ImplicitUsings>"""
-            """    <Nullable>enable</Nullable>"""
-            // the packages just made, beside the machine's configured feed
-            sprintf """    <RestoreAdditionalProjectSources>%s</RestoreAdditionalProjectSources>""" packed.Folder
-            """  </PropertyGroup>"""
-            """  <ItemGroup>"""
-            yield! references
-            """  </ItemGroup>"""
-            """</Project>""" ])
-        let run =
-            runIn project [] (TimeSpan.FromMinutes 5.) "dotnet" [ "run"; "-c"; "Release"; "--"; lenet ]
-            |> succeeded "dotnet run (the fresh project)"
+        let run = runAgainstPackages packed (Path.Combine(root, "tests", "Packaging.Tests", "Consumer")) [ lenet ]
         output.WriteLine(sprintf "dotnet run of the fresh project: %.1f s\n%s" run.Seconds run.Out)
         Assert.Contains("layers: ", run.Out)
         Assert.Contains("parameters: 61706", run.Out)

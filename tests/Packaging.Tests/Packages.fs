@@ -10,10 +10,6 @@ open CnnDsl.Packaging.Tests.TestSupport
 /// The library packages every pack must make. The API package joins with one line: "CnnDsl".
 let libraries = [ "CnnDsl.Graph"; "CnnDsl.Dsl"; "CnnDsl.Runtime" ]
 
-/// The packages the fresh project (Consumer/Program.cs) references; the API package "CnnDsl"
-/// replaces them once the sample uses it.
-let consumerReferences = [ "CnnDsl.Dsl"; "CnnDsl.Runtime" ]
-
 /// The `dsl` tool's package.
 let tool = "CnnDsl.Tool"
 
@@ -60,3 +56,26 @@ type Packed() =
                     let package = Path.GetDirectoryName extracted
                     if Directory.Exists package && Seq.isEmpty (Directory.EnumerateFileSystemEntries package) then Directory.Delete package
                 with _ -> ()
+
+/// Copies a project folder (without bin/ and obj/) out of the repository, where no
+/// Directory.Build.props of ours reaches it, and runs it against the packages just made:
+/// `dotnet run -c Release -p:UseCnnDslPackage=true -p:CnnDslVersion=V` with the packages'
+/// folder beside the machine's configured NuGet feed. Returns what it printed; fails on a
+/// non-zero exit.
+let runAgainstPackages (packed: Packed) (project: string) (args: string list) =
+    let copy = Path.Combine(packed.Work, "projects", Path.GetFileName(Path.TrimEndingDirectorySeparator project))
+    let rec copyFolder (source: string) (target: string) =
+        Directory.CreateDirectory target |> ignore
+        for file in Directory.GetFiles source do File.Copy(file, Path.Combine(target, Path.GetFileName file), true)
+        for folder in Directory.GetDirectories source do
+            match Path.GetFileName folder with
+            | "bin" | "obj" -> ()
+            | name -> copyFolder folder (Path.Combine(target, name))
+    copyFolder project copy
+    runIn copy [] (TimeSpan.FromMinutes 5.) "dotnet"
+        [ "run"; "-c"; "Release"
+          "-p:UseCnnDslPackage=true"
+          sprintf "-p:CnnDslVersion=%s" packed.Version
+          sprintf "-p:RestoreAdditionalProjectSources=%s" packed.Folder
+          "--"; yield! args ]
+    |> succeeded (sprintf "dotnet run (%s, against the packages)" (Path.GetFileName copy))
