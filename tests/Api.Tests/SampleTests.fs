@@ -1,0 +1,47 @@
+/// The samples build and run against the library (a project reference) with tiny settings:
+/// LeNet for one epoch on 64 generated Fashion-MNIST-like images, then one prediction.
+module CnnDsl.Api.Tests.SampleTests
+
+open System
+open System.Diagnostics
+open System.IO
+open Xunit
+open CnnDsl.Api.Tests.TestSupport
+
+/// `dotnet run --project samples/NAME -c Release -- ARGS`: (exit code, stdout, stderr).
+let private runSample (name: string) (args: string) =
+    let info = ProcessStartInfo("dotnet", sprintf "run --project \"%s\" -c Release -- %s" (Path.Combine(root, "samples", name)) args)
+    info.RedirectStandardOutput <- true
+    info.RedirectStandardError <- true
+    info.UseShellExecute <- false
+    info.WorkingDirectory <- root
+    // the test host's MSBuild settings are not the sample's
+    for key in [ "MSBuildExtensionsPath"; "MSBuildSDKsPath"; "MSBUILD_EXE_PATH" ] do info.Environment.Remove key |> ignore
+    use p = Process.Start info
+    let out = p.StandardOutput.ReadToEndAsync()
+    let err = p.StandardError.ReadToEnd()
+    if not (p.WaitForExit(TimeSpan.FromMinutes 3.0)) then p.Kill true
+    p.ExitCode, out.Result, err
+
+let private check (name: string) =
+    let data = writeIdx 64 20
+    let out = temp "sample-run"
+    let code, text, err = runSample name (sprintf "--model \"%s\" --data \"%s\" --epochs 1 --limit 64 --out \"%s\"" lenetPath data out)
+    Assert.True((code = 0), sprintf "exit %d\n%s\n%s" code text err)
+    Assert.Contains("Model lenet: 28x28x1 -> 10, 61,706 parameters", text)
+    Assert.Contains("Epoch 1/1 - ", text)
+    Assert.Contains("Test: loss ", text)
+    Assert.Contains("(12 examples)", text)
+    Assert.True(File.Exists(Path.Combine(out, "last.ckpt")))
+    // the prediction of the first test image (an "T-shirt/top", label 0), with ten probabilities
+    Assert.Contains("Test image 0 (T-shirt/top): predicted ", text)
+    let probabilities = text.Replace("\r", "").Split('\n') |> Array.filter (fun l -> Text.RegularExpressions.Regex.IsMatch(l, @"^  .+: [01]\.\d{4}$"))
+    Assert.Equal(10, probabilities.Length)
+    let sum = probabilities |> Array.sumBy (fun l -> Double.Parse(l.Substring(l.LastIndexOf ' ' + 1), Globalization.CultureInfo.InvariantCulture))
+    Assert.InRange(sum, 0.99, 1.01)
+
+[<Fact>]
+let ``the C# sample trains LeNet through the API and predicts a test image`` () = check "TrainLeNet.CSharp"
+
+[<Fact>]
+let ``the F# sample trains LeNet through the API and predicts a test image`` () = check "TrainLeNet.FSharp"
