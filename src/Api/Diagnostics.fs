@@ -14,12 +14,12 @@ type DiagnosticSeverity =
 
 /// <summary>
 /// One mistake (or warning) found in a model's text, with its place: the code
-/// (<c>E0xx</c>/<c>W0xx</c>, listed in docs/errors.md), the 1-based line and columns, the
+/// (<c>CNN301</c>: the codes <c>dsl check</c> prints), the 1-based line and columns, the
 /// message and a hint. <see cref="M:CnnDsl.Diagnostic.ToString"/> gives the compiler-style text
 /// <c>dsl check</c> prints: <c>file:line:col: error CODE: message</c>, the line, a caret and the hint.
 /// </summary>
 [<Sealed>]
-type Diagnostic internal (code: string, severity: DiagnosticSeverity, file: string | null, line: int, column: int, length: int,
+type Diagnostic internal (code: string, severity: DiagnosticSeverity, file: string, line: int, column: int, length: int,
                           message: string, hint: string | null, text: string) =
     /// <summary>The diagnostic's code, such as <c>E001</c>.</summary>
     member _.Code = code
@@ -27,8 +27,8 @@ type Diagnostic internal (code: string, severity: DiagnosticSeverity, file: stri
     member _.Severity = severity
     /// <summary>True for an error.</summary>
     member _.IsError = severity = DiagnosticSeverity.Error
-    /// <summary>The model file, or the name given to <see cref="M:CnnDsl.Model.Parse(System.String,System.String)"/>; null when none was given.</summary>
-    member _.File : string | null = file
+    /// <summary>The model file, or for a model given as text the name given to <see cref="M:CnnDsl.Model.Parse(System.String,System.String)"/> (<c>model</c> by default).</summary>
+    member _.File = file
     /// <summary>The 1-based line; 0 when the diagnostic is about the whole model.</summary>
     member _.Line = line
     /// <summary>The 1-based column where the marked text starts; 0 with <see cref="P:CnnDsl.Diagnostic.Line"/> 0.</summary>
@@ -45,14 +45,14 @@ type Diagnostic internal (code: string, severity: DiagnosticSeverity, file: stri
     override _.ToString() = text
 
     /// The API's diagnostic for the front end's, rendered against the model's text.
-    static member internal Of (file: string | null) (source: string) (d: CnnDsl.Dsl.Diagnostic) =
-        let shown = match file with null -> "model" | f -> f
+    static member internal Of (file: string) (source: string) (d: CnnDsl.Dsl.Diagnostic) =
+        let shown = file
         Diagnostic(d.Code, (if CnnDsl.Dsl.Diagnostic.isError d then DiagnosticSeverity.Error else DiagnosticSeverity.Warning), file,
                    d.Pos.Line, d.Pos.Col, d.Pos.Length, d.Message, Option.toObj d.Hint,
                    (CnnDsl.Dsl.Diagnostic.render shown source d).TrimEnd('\n'))
 
     /// Sorted as the CLI prints them, as a read-only list.
-    static member internal List (file: string | null) (source: string) (ds: CnnDsl.Dsl.Diagnostic list) : IReadOnlyList<Diagnostic> =
+    static member internal List (file: string) (source: string) (ds: CnnDsl.Dsl.Diagnostic list) : IReadOnlyList<Diagnostic> =
         ReadOnlyCollection(ds |> CnnDsl.Dsl.Diagnostic.sort |> List.map (Diagnostic.Of file source) |> List.toArray)
 
 /// <summary>A model that does not check: every diagnostic is in <see cref="P:CnnDsl.ModelException.Diagnostics"/>,

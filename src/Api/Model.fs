@@ -50,10 +50,12 @@ type Model private (name: string, text: string, file: string | null, graph: CnnD
     /// <summary>The layers' names, input first: the names checkpoints and exports use.</summary>
     member _.LayerNames : IReadOnlyList<string> = ReadOnlyCollection(graph.Nodes |> List.map (fun n -> n.Name) |> List.toArray)
 
+    /// Checks the text; diagnostics name the file, else the model's name.
     static member private Compile(name: string, text: string, file: string | null) : Result<Model, IReadOnlyList<Diagnostic>> =
+        let shown = match file with null -> name | f -> f
         match CnnDsl.Dsl.Frontend.compile text with
-        | Ok (graph, warnings) -> Ok (Model(name, text, file, graph, Diagnostic.List file text warnings))
-        | Error ds -> Error (Diagnostic.List file text ds)
+        | Ok (graph, warnings) -> Ok (Model(name, text, file, graph, Diagnostic.List shown text warnings))
+        | Error ds -> Error (Diagnostic.List shown text ds)
 
     /// <summary>Reads and checks a model file. Throws a <see cref="T:CnnDsl.ModelFileException"/> when the
     /// file cannot be read, a <see cref="T:CnnDsl.ModelException"/> with every diagnostic when it does not check.</summary>
@@ -99,8 +101,8 @@ type Model private (name: string, text: string, file: string | null, graph: CnnD
     /// when the model does not check at that size.</summary>
     member _.WithInputSize(height: int, width: int) : Model =
         match CnnDsl.Dsl.Frontend.compileWithInput text height width with
-        | Some (Ok (g, ws)) -> Model(name, text, file, g, Diagnostic.List file text ws)
-        | Some (Error ds) -> raise (ModelException(Diagnostic.List file text ds))
+        | Some (Ok (g, ws)) -> Model(name, text, file, g, Diagnostic.List (match file with null -> name | f -> f) text ws)
+        | Some (Error ds) -> raise (ModelException(Diagnostic.List (match file with null -> name | f -> f) text ds))
         | None -> raise (CnnDslException(sprintf "%s has no input line to resize" name))
 
     // ---- summary and explain ----

@@ -6,6 +6,9 @@ open Xunit
 open CnnDsl
 open CnnDsl.Api.Tests.TestSupport
 
+/// A byte as the data sets scale it to [0, 1].
+let private scaled (b: int) = float32 b * (1.0f / 255.0f)
+
 [<Fact>]
 let ``FromArrays keeps images as bytes and reads them back as floats in [0, 1]`` () =
     let images = [| 0.0f; 0.5f; 1.0f; 0.25f;  1.0f; 0.0f; 0.0f; 1.0f |]
@@ -17,7 +20,7 @@ let ``FromArrays keeps images as bytes and reads them back as floats in [0, 1]``
     Assert.Equal<int>([ 0; 1 ], set.Labels)
     let first = set.GetExample 0
     // each value is rounded to the nearest 1/255
-    Assert.Equal<float32>([| 0.0f; 128.0f / 255.0f; 1.0f; 64.0f / 255.0f |], first)
+    Assert.Equal<float32>([| 0.0f; scaled 128; 1.0f; scaled 64 |], first)
     Assert.Equal<float32>([| 1.0f; 0.0f; 0.0f; 1.0f |], set.GetExample 1)
     // without names, the classes are the numbers up to the largest label
     Assert.Equal<string>([ "0"; "1"; "2" ], Dataset.FromBytes([| 1uy; 2uy |], [| 0; 2 |], 1, 1, 1).ClassNames)
@@ -69,7 +72,7 @@ let ``HoldOut takes every tenth example for testing, and Slice and Take copy`` (
     let split = DataSplit.HoldOut all
     Assert.Equal(18, split.Train.Count)
     Assert.Equal(2, split.Test.Count)
-    Assert.Equal<float32>([| 9.0f / 255.0f |], split.Test.GetExample 0)
+    Assert.Equal<float32>([| scaled 9 |], split.Test.GetExample 0)
     Assert.Equal(5, all.Take(5).Count)
-    Assert.Equal<float32>([| 3.0f / 255.0f |], all.Slice(3, 2).GetExample 0)
+    Assert.Equal<float32>([| scaled 3 |], all.Slice(3, 2).GetExample 0)
     Assert.Throws<ArgumentOutOfRangeException>(fun () -> all.Slice(15, 10) |> ignore) |> ignore

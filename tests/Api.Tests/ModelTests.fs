@@ -19,7 +19,7 @@ let ``Load checks models/lenet.cnn and gives its shapes, names and classes`` () 
     Assert.False(model.IsDynamic)
     Assert.Equal("fashion-mnist", model.DataName)
     Assert.Equal("Ankle boot", model.ClassNames[9])
-    Assert.Equal<string>([ "input"; "conv2d"; "max_pooling2d"; "conv2d_1"; "max_pooling2d_1"; "flatten"; "dense"; "dense_1"; "dense_2" ], model.LayerNames)
+    Assert.Equal<string>([ "input_layer"; "conv2d"; "max_pooling2d"; "conv2d_1"; "max_pooling2d_1"; "flatten"; "dense"; "dense_1"; "dense_2" ], model.LayerNames)
     Assert.Empty(model.Warnings)
 
 /// A model with two mistakes: a kernel larger than its input, and an unknown activation.
@@ -32,7 +32,7 @@ let ``a model that does not check throws a ModelException carrying every diagnos
     for d in e.Diagnostics do
         Assert.True(d.IsError)
         Assert.Equal(DiagnosticSeverity.Error, d.Severity)
-        Assert.StartsWith("E", d.Code)
+        Assert.StartsWith("CNN", d.Code)
         Assert.True(d.Line >= 2 && d.Column >= 1 && d.EndColumn > d.Column, string d)
         // the compiler-style text dsl check prints, with the file name given
         Assert.StartsWith(sprintf "broken:%d:%d: error %s: %s" d.Line d.Column d.Code d.Message, string d)
