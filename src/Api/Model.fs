@@ -187,7 +187,7 @@ type Model private (name: string, text: string, file: string | null, graph: CnnD
     member _.Train(options: TrainingOptions | null, progress: IProgress<TrainingProgress> | null, epochCompleted: IProgress<EpochResult> | null,
                    cancellationToken: CancellationToken) : TrainingResult =
         let options = match options with null -> TrainingOptions() | o -> o
-        Guard.run (fun () -> Runs.run name text graph options progress epochCompleted cancellationToken)
+        Guard.run (fun () -> Runs.run Runs.Hooks.None name (match file with null -> name | f -> f) text graph options progress epochCompleted cancellationToken)
 
     /// <summary>Trains with these options, without progress reports and without cancellation.</summary>
     member this.Train(options: TrainingOptions | null) : TrainingResult = this.Train(options, null, null, CancellationToken.None)

@@ -54,6 +54,14 @@ let lossText (l: Loss) =
     | Loss.CrossEntropy -> "crossentropy" | Loss.BinaryCrossEntropy -> "binary crossentropy"
     | Loss.MeanSquaredError -> "mse" | Loss.MeanAbsoluteError -> "mae"
 
+let private invariant (v: float) = v.ToString("0.####", Globalization.CultureInfo.InvariantCulture)
+
+let optimizerText (opt: Optimizer) =
+    match opt with
+    | Optimizer.Adam (lr, _, _, _) -> sprintf "adam (lr %s)" (invariant lr)
+    | Optimizer.Sgd (lr, m, n) -> sprintf "sgd (lr %s, momentum %s%s)" (invariant lr) (invariant m) (if n then ", nesterov" else "")
+    | Optimizer.RmsProp (lr, _, _, _) -> sprintf "rmsprop (lr %s)" (invariant lr)
+
 let private positive (what: string) (v: Nullable<int>) =
     if v.HasValue && v.Value < 1 then raise (CnnDslException(sprintf "%s %d: use at least 1" what v.Value))
 
@@ -164,20 +172,61 @@ let fits (name: string) (graph: Graph) (batch: int) =
                     (if largest > 0 then sprintf "the largest batch that fits is %d: use batch size %d" largest largest
                      else "even batch 1 does not fit: use a smaller input or fewer filters"), null))
 
-/// Forwards the runtime's reports to the caller's IProgress objects, on the training thread.
-type ProgressReport(epochs: int, progress: IProgress<TrainingProgress> | null, epochDone: IProgress<EpochResult> | null) =
+/// What the CLI adds to a run (the API's callers have IProgress instead): its own report (the
+/// console's lines, JSON, plots), the remarks printed before training, the pause test hook.
+type Hooks =
+    { /// hears everything the runtime reports, the run's description first
+      Report: ITrainingReport option
+      /// a remark before training (a transfer, outputs beyond the classes)
+      Note: string -> unit
+      /// CNNDSL_PAUSE_AT: before this epoch (from 1) and batch (from 0), call Paused and wait for the stop
+      PauseAt: (int * int) option
+      Paused: unit -> unit }
+    static member None = { Report = None; Note = ignore; PauseAt = None; Paused = ignore }
+
+/// Forwards the runtime's reports to the caller's IProgress objects (on the training thread) and to the hooks' report.
+type ProgressReport(epochs: int, progress: IProgress<TrainingProgress> | null, epochDone: IProgress<EpochResult> | null, inner: ITrainingReport option) =
     member val Stopped : string | null = null with get, set
     interface ITrainingReport with
-        member _.Started(_) = ()
+        member _.Started(description) = inner |> Option.iter (fun r -> r.Started description)
         member _.Progress(epoch, batch, batches, loss, accuracy, rate) =
             match progress with
             | null -> ()
             | p -> p.Report(TrainingProgress(epoch + 1, epochs, batch, batches, loss, accuracy, rate))
+            inner |> Option.iter (fun r -> r.Progress(epoch, batch, batches, loss, accuracy, rate))
         member _.EpochDone(r) =
             match epochDone with
             | null -> ()
             | p -> p.Report(EpochResult(r.Epoch, r.Epochs, r.Seconds, r.Loss, r.Accuracy, r.ValidationLoss, r.ValidationAccuracy, r.ImagesPerSecond))
-        member this.Stopped(message) = this.Stopped <- message
+            inner |> Option.iter (fun i -> i.EpochDone r)
+        member this.Stopped(message) =
+            this.Stopped <- message
+            inner |> Option.iter (fun r -> r.Stopped message)
+
+/// The run's description, as `dsl run` prints it before the first epoch: the model, the data, the
+/// settings, and the engine (how each convolution is lowered at this batch size).
+let describe (file: string) (graph: Graph) (split: CnnDsl.Runtime.Data.DataSplit) (settings: TrainingSettings) (trainer: Trainer) (start: TrainingPosition) =
+    let thousands = Messages.thousands
+    let trainable, frozen = graph.Nodes |> List.map Cost.parameters |> List.fold (fun (a, b) (x, y) -> a + x, b + y) (0L, 0L)
+    let notice = match Blas.Gemm.Notice with null -> "" | n -> "\n" + n
+    let lowerings =
+        [ for n in graph.Nodes do
+            if n.Kind.IsConv || n.Kind.IsFixedConv then yield (Layers.ColumnPlan.For(n, settings.BatchSize)).Lowering, n.Name ]
+        |> List.groupBy fst
+        |> List.map (fun (how, names) -> sprintf "%s (%s)" how (String.Join(", ", names |> List.map snd)))
+    let notice = (if lowerings.IsEmpty then "" else "\nConvolutions: " + String.Join("; ", lowerings)) + notice
+    let lines =
+        [ sprintf "Model %s: %s parameters (%s trainable)" file (thousands (trainable + frozen)) (thousands trainable)
+          sprintf "Data %s: %s training, %s validation, %s test examples of %s" split.Train.Name (thousands (int64 trainer.TrainCount))
+              (thousands (int64 trainer.ValidationCount)) (thousands (int64 split.Test.Count)) split.Train.ShapeText
+          sprintf "Training: %d epoch%s, batch %d, %s, loss %s, seed %d%s%s" settings.Epochs (if settings.Epochs = 1 then "" else "s")
+              settings.BatchSize (optimizerText settings.Optimizer) (lossText settings.Loss) settings.Seed
+              (if settings.Augment.Count > 0 then ", augment " + String.Join(" ", settings.Augment) else "")
+              (if start.Epoch > 0 || start.Batch > 0 then sprintf "\nResuming at epoch %d, batch %d" (start.Epoch + 1) start.Batch else "")
+          sprintf "Engine: %s; im2col and pooling on %s; denormals %s; checkpoints in %s%s" Blas.Gemm.Current.Description
+              (if BatchParallel.Threads = 1 then "one thread" else sprintf "%d threads" BatchParallel.Threads)
+              (if Denormals.Enabled then "flushed to zero" else "kept") settings.OutputFolder notice ]
+    String.Join("\n", lines)
 
 let epochResult (r: EpochRecord) =
     EpochResult(r.Epoch, r.Epochs, r.Seconds, r.Loss, r.Accuracy, r.ValidationLoss, r.ValidationAccuracy, r.ImagesPerSecond)
@@ -192,12 +241,13 @@ let private dataOf (name: string) (graph: Graph) (options: TrainingOptions) (dat
     | split -> split.Train.Name, CnnDsl.Runtime.Data.DataSplit(split.Train.Inner, split.Test.Inner)
 
 /// `dsl run`: trains, checkpoints every epoch, then evaluates on the test set.
-let run (name: string) (text: string) (graph: Graph) (options: TrainingOptions) (progress: IProgress<TrainingProgress> | null)
+/// `file` names the model in messages (its path, or its name when it was given as text).
+let run (hooks: Hooks) (name: string) (file: string) (text: string) (graph: Graph) (options: TrainingOptions) (progress: IProgress<TrainingProgress> | null)
         (epochDone: IProgress<EpochResult> | null) (stop: CancellationToken) : TrainingResult =
     let settings, dataName = settingsOf name graph options
     // A fixed-size model is measured before its data is read; a dynamic one once the data gives its size.
-    if not (isDynamic graph) then fits name graph settings.BatchSize
-    if options.TrainingData = null && dataName.IsNone then dataOf name graph options dataName |> ignore
+    if not (isDynamic graph) then fits file graph settings.BatchSize
+    if isNull options.TrainingData && dataName.IsNone then dataOf file graph options dataName |> ignore
     let folder = settings.OutputFolder
     if String.IsNullOrWhiteSpace folder then raise (CnnDslException(sprintf "OutputFolder: the folder name is empty; give one, such as %s" (Path.Combine("runs", name))))
     if File.Exists folder then raise (CnnDslException(sprintf "OutputFolder %s: that is a file, not a folder; give a folder, such as %s" folder (Path.Combine("runs", name))))
@@ -220,16 +270,17 @@ let run (name: string) (text: string) (graph: Graph) (options: TrainingOptions) 
                 last + ": " +
                 (if File.Exists best then sprintf "nothing to resume: there is no last.ckpt, only %s (an interrupted write?); start a new run from its weights with InitialWeights %s and another OutputFolder" best best
                  else "nothing to resume: no checkpoint here yet; run without Resume"), null))
-    let dataName, split = dataOf name graph options dataName
+    let dataName, split = dataOf file graph options dataName
     let split = limitSplit options.Limit split
     let graph = sizedToData text graph split.Train
-    if isDynamic graph |> not then fits name graph settings.BatchSize
+    if isDynamic graph |> not then fits file graph settings.BatchSize
     let notes = List<string>()
+    let note (s: string) = notes.Add s; hooks.Note s
     let outputs = Cost.elements graph.Output.OutputShape |> Option.defaultValue 0L
     if outputs > int64 split.Train.ClassNames.Length && outputs > 1L then
-        notes.Add(sprintf "Note: the model has %d outputs and %s has %d classes; the other outputs are never the answer (the confusion matrix counts them as 'other')"
+        note (sprintf "Note: the model has %d outputs and %s has %d classes; the other outputs are never the answer (the confusion matrix counts them as 'other')"
                     outputs split.Train.Name split.Train.ClassNames.Length)
-    let report = ProgressReport(settings.Epochs, progress, epochDone)
+    let report = ProgressReport(settings.Epochs, progress, epochDone, hooks.Report)
     let trainer = Trainer(graph, split.Train, settings, report, ProgressInterval = options.ProgressInterval)
     let start =
         if options.Resume then trainer.Load(trainer.LastCheckpoint, true)
@@ -239,11 +290,15 @@ let run (name: string) (text: string) (graph: Graph) (options: TrainingOptions) 
             | w ->
                 let struct (copied, kept) = trainer.Transfer w
                 if copied.Count = 0 then raise (CheckpointError(w, "has no tensor whose name and size match this model's; layer names come from dsl summary"))
-                notes.Add(sprintf "Transferred %d tensors from %s%s" copied.Count w
+                note (sprintf "Transferred %d tensors from %s%s" copied.Count w
                             (if kept.Count = 0 then "" else sprintf "; %d start from scratch (%s)" kept.Count (String.Join(", ", kept))))
             TrainingPosition.Start
     // Force: the old run's checkpoints go once the starting weights are loaded (they may come from them).
     if not options.Resume then for f in existing do File.Delete f
+    hooks.PauseAt |> Option.iter (fun (epoch, batch) ->
+        trainer.PauseAt <- Nullable<struct (int * int)>(struct (epoch - 1, batch))
+        trainer.Paused <- Action hooks.Paused)
+    (report :> ITrainingReport).Started(describe file graph split settings trainer start)
     let records = trainer.Run(start, stop)
     let ran = records.Count
     let status =
@@ -270,6 +325,6 @@ let evaluate (name: string) (text: string) (graph: Graph) (weights: string) (dat
     let graph = sizedToData text graph data
     let trainer =
         Trainer(graph, data, TrainingSettings(1, settings.BatchSize, 0, 0.0, settings.Optimizer, settings.Loss, 0.0, settings.OutputFolder),
-                ProgressReport(1, null, null))
+                ProgressReport(1, null, null, None))
     trainer.Load(weights, false) |> ignore
     CnnDsl.Evaluation.Of(trainer.Evaluate data, data.Count)

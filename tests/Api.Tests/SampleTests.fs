@@ -8,9 +8,17 @@ open System.IO
 open Xunit
 open CnnDsl.Api.Tests.TestSupport
 
-/// `dotnet run --project samples/NAME -c Release -- ARGS`: (exit code, stdout, stderr).
+/// The configuration the tests were built in (the samples are built with them: Api.Tests.fsproj).
+let private configuration =
+    match typeof<CnnDsl.Model>.Assembly.GetCustomAttributes(typeof<Reflection.AssemblyConfigurationAttribute>, false) with
+    | [| :? Reflection.AssemblyConfigurationAttribute as a |] -> a.Configuration
+    | _ -> "Release"
+
+/// `dotnet run --project samples/NAME -c Release --no-build -- ARGS`: (exit code, stdout, stderr).
+/// The test project's build builds the samples (so that a test takes seconds, not a build).
 let private runSample (name: string) (args: string) =
-    let info = ProcessStartInfo("dotnet", sprintf "run --project \"%s\" -c Release -- %s" (Path.Combine(root, "samples", name)) args)
+    let project = Path.Combine(root, "samples", name)
+    let info = ProcessStartInfo("dotnet", sprintf "run --project \"%s\" -c %s --no-build -- %s" project configuration args)
     info.RedirectStandardOutput <- true
     info.RedirectStandardError <- true
     info.UseShellExecute <- false

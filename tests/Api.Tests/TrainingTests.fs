@@ -124,3 +124,28 @@ let ``an any-size model trains at its data's size and evaluates`` () =
     Assert.Equal(TrainingStatus.Completed, result.Status)
     let evaluation = model.Evaluate(result.LastCheckpoint, (shapes 64).Test)
     Assert.Equal((nonNull result.Test).Accuracy, evaluation.Accuracy)
+
+/// What the CLI's report hears through the internal hooks (src/Cli will print these).
+type private Recorded() =
+    member val Lines = Collections.Generic.List<string>()
+    interface CnnDsl.Runtime.Training.ITrainingReport with
+        member this.Started(d) = this.Lines.Add("started " + d)
+        member this.Progress(_, _, _, _, _, _) = ()
+        member this.EpochDone(r) = this.Lines.Add(sprintf "epoch %d" r.Epoch)
+        member this.Stopped(m) = this.Lines.Add("stopped " + m)
+
+[<Fact>]
+let ``the CLI's hooks hear the run's description (dsl run's header), the notes and every epoch`` () =
+    let model = Model.Parse("input 16x16x1\nconv 4 3x3 relu\nglobalmaxpool\ndense 5 softmax\ntrain\n  data shapes\n  batch 16\n", "wide")
+    let recorded = Recorded()
+    let notes = Collections.Generic.List<string>()
+    let graph = match CnnDsl.Dsl.Frontend.compile model.Source with Ok (g, _) -> g | Error _ -> failwith "wide"
+    let hooks = { Runs.Hooks.None with Report = Some recorded; Note = notes.Add }
+    let result = Runs.run hooks "wide" "models/wide.cnn" model.Source graph (TrainingOptions(TrainingData = shapes 32, OutputFolder = temp "hooks")) null null CancellationToken.None
+    Assert.Equal(TrainingStatus.Completed, result.Status)
+    Assert.Equal<string>([ "Note: the model has 5 outputs and shapes has 3 classes; the other outputs are never the answer (the confusion matrix counts them as 'other')" ], notes)
+    let started = recorded.Lines[0]
+    Assert.StartsWith("started Model models/wide.cnn: 65 parameters (65 trainable)\nData shapes: 32 training, 0 validation, 6 test examples of 16x16x1\nTraining: 1 epoch, batch 16, rmsprop (lr 0.001), loss crossentropy, seed 0\nEngine: ", started)
+    Assert.Contains("Convolutions: direct (conv2d)", started)
+    Assert.Equal("epoch 1", recorded.Lines[1])
+    Assert.True(result.Test.HasOtherColumn)
