@@ -149,3 +149,32 @@ let ``the CLI's hooks hear the run's description (dsl run's header), the notes a
     Assert.Contains("Convolutions: direct (conv2d)", started)
     Assert.Equal("epoch 1", recorded.Lines[1])
     Assert.True(result.Test.HasOtherColumn)
+
+[<Fact>]
+let ``a model too large for the memory at its batch size is a ModelSizeException before anything is allocated`` () =
+    let huge = Model.Parse("input 2048x2048x3\nconv 256 3x3 same relu\nglobalmaxpool\ndense 3 softmax\ntrain\n  data shapes\n  batch 64\n", "huge")
+    let e = Assert.Throws<ModelSizeException>(fun () -> huge.Train(TrainingOptions(OutputFolder = temp "huge")) |> ignore)
+    Assert.StartsWith("huge needs ", e.Message)
+    Assert.Contains("at batch 64 (activations and gradients ", e.Message)
+    Assert.Contains(" of memory is available; ", e.Message)
+
+[<Fact>]
+let ``a learning rate far too high ends the run as Diverged, with dsl run's message`` () =
+    let model = shapesModel ()
+    let result = model.Train(TrainingOptions(TrainingData = shapes 64, OutputFolder = temp "diverged", Optimizer = "sgd", LearningRate = Nullable 1e30))
+    Assert.Equal(TrainingStatus.Diverged, result.Status)
+    Assert.False(result.Succeeded)
+    Assert.Contains("the loss became", nonNull result.Message)
+    Assert.Null(result.Test)
+
+[<Fact>]
+let ``Evaluate without a data set uses the model's own test set; a predictor evaluates its weights`` () =
+    let model = shapesModel ()
+    let result = model.Train(TrainingOptions(TrainingData = shapes 64, OutputFolder = temp "own-test"))
+    let own = model.Evaluate result.LastCheckpoint
+    Assert.Equal(500, own.Count)
+    Assert.Equal(500, own.ConfusionMatrix() |> Array.sumBy Array.sum)
+    let viaPredictor = model.CreatePredictor(result.LastCheckpoint).Evaluate((shapes 64).Test)
+    Assert.Equal((nonNull result.Test).Accuracy, viaPredictor.Accuracy)
+    let noData = Model.Parse("input 16x16x1\nconv 4 3x3 relu\nglobalmaxpool\ndense 3 softmax\n", "nodata")
+    Assert.StartsWith("no data set: add 'data fashion-mnist' to the train section of nodata", (Assert.ThrowsAny<CnnDslException>(fun () -> noData.LoadData() |> ignore)).Message)
