@@ -78,7 +78,9 @@ let listing () =
         let bases =
             [ if not (isNull t.BaseType) && t.BaseType <> typeof<obj> && t.BaseType <> typeof<Enum> && t.BaseType <> typeof<ValueType> then
                   typeText t.BaseType null
-              yield! t.GetInterfaces() |> Array.map (fun i -> typeText i null) |> Array.sort ]
+              // the interfaces the type adds (an enum's and an exception's come with .NET's base types)
+              let inherited = if isNull t.BaseType then [||] else t.BaseType.GetInterfaces()
+              yield! t.GetInterfaces() |> Array.filter (fun i -> not (Array.contains i inherited)) |> Array.map (fun i -> typeText i null) |> Array.sort ]
         yield sprintf "%s %s%s" (kind t) t.FullName (if bases.IsEmpty then "" else " : " + String.Join(", ", bases))
         for line in memberLines t do yield "  " + line ]
 
