@@ -178,3 +178,9 @@ let ``PublicApi: every public type and member has an XML doc comment`` () =
                 | :? MethodInfo as mi when mi.GetBaseDefinition().DeclaringType <> mi.DeclaringType -> ()
                 | _ -> if not (documented.Contains(docId m)) then yield docId m ]
     Assert.True(missing.IsEmpty, "undocumented:\n" + String.Join("\n", missing))
+
+[<Fact>]
+let ``PublicApi: docs/api.md names every public type`` () =
+    let doc = File.ReadAllText(Path.Combine(root, "docs", "api.md"))
+    let missing = types |> Array.filter (fun t -> not (doc.Contains("`" + t.Name + "`") || doc.Contains("`" + t.Name + "(") || doc.Contains("`" + t.Name + ".") || doc.Contains("`new " + t.Name + "(")))
+    Assert.True(Array.isEmpty missing, "docs/api.md does not mention: " + String.Join(", ", missing |> Array.map (fun t -> t.Name)))
