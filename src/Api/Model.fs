@@ -50,6 +50,10 @@ type Model private (name: string, text: string, file: string | null, graph: CnnD
     /// <summary>The layers' names, input first: the names checkpoints and exports use.</summary>
     member _.LayerNames : IReadOnlyList<string> = ReadOnlyCollection(graph.Nodes |> List.map (fun n -> n.Name) |> List.toArray)
 
+    /// A model the caller has already read and checked (the `dsl` program prints its own diagnostics).
+    static member internal OfGraph(name: string, text: string, file: string | null, graph: CnnDsl.Graph.Graph) =
+        Model(name, text, file, graph, ReadOnlyCollection([||]))
+
     /// Checks the text; diagnostics name the file, else the model's name.
     static member private Compile(name: string, text: string, file: string | null) : Result<Model, IReadOnlyList<Diagnostic>> =
         let shown = match file with null -> name | f -> f
@@ -212,13 +216,13 @@ type Model private (name: string, text: string, file: string | null, graph: CnnD
     member _.Evaluate(checkpointPath: string, data: Dataset) : Evaluation =
         ArgumentNullException.ThrowIfNull checkpointPath
         ArgumentNullException.ThrowIfNull data
-        Guard.run (fun () -> Runs.evaluate name text graph checkpointPath data.Inner (Nullable()))
+        Guard.run (fun () -> Runs.evaluate Runs.apiSpelling name text graph checkpointPath data.Inner (Nullable()))
 
     /// <summary>As <see cref="M:CnnDsl.Model.Evaluate(System.String,CnnDsl.Dataset)"/> at this batch size.</summary>
     member _.Evaluate(checkpointPath: string, data: Dataset, batchSize: int) : Evaluation =
         ArgumentNullException.ThrowIfNull checkpointPath
         ArgumentNullException.ThrowIfNull data
-        Guard.run (fun () -> Runs.evaluate name text graph checkpointPath data.Inner (Nullable batchSize))
+        Guard.run (fun () -> Runs.evaluate Runs.apiSpelling name text graph checkpointPath data.Inner (Nullable batchSize))
 
     /// <summary>A checkpoint on the test set of the file's data set (<c>dsl eval FILE --weights CKPT</c>).</summary>
     member this.Evaluate(checkpointPath: string) : Evaluation =
@@ -383,7 +387,7 @@ and [<Sealed>] Predictor(model: Model, checkpointPath: string, maxBatchSize: int
         | _ -> raise (CnnDslException(sprintf "%s takes any input size (%O); give the input's height and width: Predict(values, height, width)" model.Name graph.Input.OutputShape))
 
     let readImage (source: string) (read: unit -> CnnDsl.Runtime.Data.InputImage) =
-        let image = Guard.run read
+        let image = Guard.run (fun () -> let image = read () in Runs.checkFinite source image; image)
         let values = image.Values |> Array.map float32
         values, image.Height, image.Width, image.Channels
 

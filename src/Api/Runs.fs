@@ -40,6 +40,20 @@ let readModel (path: string) : string =
     with
     | :? IOException | :? UnauthorizedAccessException as e -> fail (sprintf "cannot read '%s': %s" path e.Message)
 
+/// Refuses input values that are not finite float32 numbers (NaN, infinities, beyond 3.4e38),
+/// naming the file and the value's row, column and channel.
+let checkFinite (file: string) (image: InputImage) =
+    let limit = float Single.MaxValue
+    match image.Values |> Array.tryFindIndex (fun v -> not (Double.IsFinite v) || abs v > limit) with
+    | None -> ()
+    | Some i ->
+        let c = image.Channels
+        let pixel = i / c
+        let channel = if c > 1 then sprintf ", channel %d" (i % c + 1) else ""
+        let where = sprintf "row %d, column %d%s" (pixel / image.Width + 1) (pixel % image.Width + 1) channel
+        let value = image.Values[i].ToString(Globalization.CultureInfo.InvariantCulture)
+        raise (DataError(file, sprintf "holds %s at %s: inputs must be finite numbers between -3.4e38 and 3.4e38; correct that value" value where))
+
 let isDynamic (graph: Graph) =
     match graph.Input.OutputShape with Image (h, w, _) -> h = Dim.Dynamic || w = Dim.Dynamic | Vector _ -> false
 
@@ -67,7 +81,8 @@ let private positive (what: string) (v: Nullable<int>) =
 
 /// The settings of a run: the options over the file over Keras's defaults (optimizer rmsprop,
 /// as Keras's compile; batch 32; one epoch; no validation split); and the data set's name.
-let settingsOf (name: string) (graph: Graph) (o: TrainingOptions) : TrainingSettings * string option =
+/// `spell` writes an option's name as the caller knows it (TrainingOptions.Optimizer, --optimizer).
+let settingsOf (spell: string -> string) (name: string) (graph: Graph) (o: TrainingOptions) : TrainingSettings * string option =
     positive "Epochs" o.Epochs
     positive "BatchSize" o.BatchSize
     positive "Limit" o.Limit
@@ -83,7 +98,7 @@ let settingsOf (name: string) (graph: Graph) (o: TrainingOptions) : TrainingSett
         | "adam" -> fromFile "adam" |> Option.defaultValue (Optimizer.Adam (0.001, 0.9, 0.999, 1e-7))
         | "sgd" -> fromFile "sgd" |> Option.defaultValue (Optimizer.Sgd (0.01, 0.0, false))
         | "rmsprop" -> fromFile "rmsprop" |> Option.defaultValue (Optimizer.RmsProp (0.001, 0.9, 0.0, 1e-7))
-        | _ -> raise (CnnDslException(sprintf "optimizer %s: use adam, sgd or rmsprop" o.Optimizer))
+        | _ -> raise (CnnDslException(sprintf "%s %s: use adam, sgd or rmsprop" (spell "Optimizer") o.Optimizer))
     let withRate (opt: Optimizer) =
         if not o.LearningRate.HasValue then opt
         else
@@ -158,7 +173,7 @@ let sizedFor (text: string) (graph: Graph) (input: string) (height: int) (width:
 
 /// Refuses before allocating what the machine cannot give (the operating system would kill the
 /// run later, losing its work); a tenth is left for the data and the program itself.
-let fits (name: string) (graph: Graph) (batch: int) =
+let fits (spell: string -> string) (name: string) (graph: Graph) (batch: int) =
     let plan = MemoryPlan.Estimate(graph, batch)
     let available = Memory.AvailableBytes()
     let budget = available / 10L * 9L
@@ -166,11 +181,18 @@ let fits (name: string) (graph: Graph) (batch: int) =
         // The suggestion keeps 5% in hand, so that it still fits when free memory moves a little.
         let largest = Memory.LargestBatch(graph, budget / 100L * 95L, batch)
         let b = Summary.bytesText
+        let parts =
+            sprintf "activations and gradients %s, layer buffers %s, parameters and gradients %s, optimizer state %s"
+                (b plan.Activations) (b plan.Workspace) (b plan.Parameters) (b plan.OptimizerState)
+        let advice =
+            if largest > 0 then sprintf "the largest batch that fits is %d: use %s %d" largest (spell "BatchSize") largest
+            else "even batch 1 does not fit: use a smaller input or fewer filters"
         raise (ModelSizeException(
-                sprintf "%s needs %s at batch %d (activations and gradients %s, layer buffers %s, parameters and gradients %s, optimizer state %s), but %s of memory is available; %s"
-                    name (b plan.Total) batch (b plan.Activations) (b plan.Workspace) (b plan.Parameters) (b plan.OptimizerState) (b available)
-                    (if largest > 0 then sprintf "the largest batch that fits is %d: use batch size %d" largest largest
-                     else "even batch 1 does not fit: use a smaller input or fewer filters"), null))
+                sprintf "%s needs %s at batch %d (%s), but %s of memory is available; %s" name (b plan.Total) batch parts (b available) advice,
+                null))
+
+/// Options named as a .NET caller sets them.
+let apiSpelling (option: string) = "TrainingOptions." + option
 
 /// What the CLI adds to a run (the API's callers have IProgress instead): its own report (the
 /// console's lines, JSON, plots), the remarks printed before training, the pause test hook.
@@ -181,8 +203,12 @@ type Hooks =
       Note: string -> unit
       /// CNNDSL_PAUSE_AT: before this epoch (from 1) and batch (from 0), call Paused and wait for the stop
       PauseAt: (int * int) option
-      Paused: unit -> unit }
-    static member None = { Report = None; Note = ignore; PauseAt = None; Paused = ignore }
+      Paused: unit -> unit
+      /// an option's name as the caller writes it, in messages (TrainingOptions.Resume, --resume)
+      Spell: string -> string
+      /// told the epoch the run starts at (0, or where a resumed run continues) before it starts
+      Starting: int -> unit }
+    static member None = { Report = None; Note = ignore; PauseAt = None; Paused = ignore; Spell = apiSpelling; Starting = ignore }
 
 /// Forwards the runtime's reports to the caller's IProgress objects (on the training thread) and to the hooks' report.
 type ProgressReport(epochs: int, progress: IProgress<TrainingProgress> | null, epochDone: IProgress<EpochResult> | null, inner: ITrainingReport option) =
@@ -206,37 +232,42 @@ type ProgressReport(epochs: int, progress: IProgress<TrainingProgress> | null, e
 /// The run's description, as `dsl run` prints it before the first epoch: the model, the data, the
 /// settings, and the engine (how each convolution is lowered at this batch size).
 let describe (file: string) (graph: Graph) (split: CnnDsl.Runtime.Data.DataSplit) (settings: TrainingSettings) (trainer: Trainer) (start: TrainingPosition) =
-    let thousands = Messages.thousands
+    let s = settings
+    let n (v: int64) = Messages.thousands v
     let trainable, frozen = graph.Nodes |> List.map Cost.parameters |> List.fold (fun (a, b) (x, y) -> a + x, b + y) (0L, 0L)
-    let notice = match Blas.Gemm.Notice with null -> "" | n -> "\n" + n
+    // ColumnPlan chooses each convolution's lowering by measured speed at this batch size
     let lowerings =
-        [ for n in graph.Nodes do
-            if n.Kind.IsConv || n.Kind.IsFixedConv then yield (Layers.ColumnPlan.For(n, settings.BatchSize)).Lowering, n.Name ]
+        [ for node in graph.Nodes do
+            if node.Kind.IsConv || node.Kind.IsFixedConv then
+                yield (Layers.ColumnPlan.For(node, s.BatchSize)).Lowering, node.Name ]
         |> List.groupBy fst
         |> List.map (fun (how, names) -> sprintf "%s (%s)" how (String.Join(", ", names |> List.map snd)))
-    let notice = (if lowerings.IsEmpty then "" else "\nConvolutions: " + String.Join("; ", lowerings)) + notice
-    let lines =
-        [ sprintf "Model %s: %s parameters (%s trainable)" file (thousands (trainable + frozen)) (thousands trainable)
-          sprintf "Data %s: %s training, %s validation, %s test examples of %s" split.Train.Name (thousands (int64 trainer.TrainCount))
-              (thousands (int64 trainer.ValidationCount)) (thousands (int64 split.Test.Count)) split.Train.ShapeText
-          sprintf "Training: %d epoch%s, batch %d, %s, loss %s, seed %d%s%s" settings.Epochs (if settings.Epochs = 1 then "" else "s")
-              settings.BatchSize (optimizerText settings.Optimizer) (lossText settings.Loss) settings.Seed
-              (if settings.Augment.Count > 0 then ", augment " + String.Join(" ", settings.Augment) else "")
-              (if start.Epoch > 0 || start.Batch > 0 then sprintf "\nResuming at epoch %d, batch %d" (start.Epoch + 1) start.Batch else "")
-          sprintf "Engine: %s; im2col and pooling on %s; denormals %s; checkpoints in %s%s" Blas.Gemm.Current.Description
-              (if BatchParallel.Threads = 1 then "one thread" else sprintf "%d threads" BatchParallel.Threads)
-              (if Denormals.Enabled then "flushed to zero" else "kept") settings.OutputFolder notice ]
-    String.Join("\n", lines)
+    let threads = if BatchParallel.Threads = 1 then "one thread" else sprintf "%d threads" BatchParallel.Threads
+    let denormals = if Denormals.Enabled then "flushed to zero" else "kept"
+    let augment = if s.Augment.Count > 0 then ", augment " + String.Join(" ", s.Augment) else ""
+    let examples = sprintf "%s training, %s validation, %s test examples"
+                       (n (int64 trainer.TrainCount)) (n (int64 trainer.ValidationCount)) (n (int64 split.Test.Count))
+    [ yield sprintf "Model %s: %s parameters (%s trainable)" file (n (trainable + frozen)) (n trainable)
+      yield sprintf "Data %s: %s of %s" split.Train.Name examples split.Train.ShapeText
+      yield sprintf "Training: %d epoch%s, batch %d, %s, loss %s, seed %d%s"
+                s.Epochs (if s.Epochs = 1 then "" else "s") s.BatchSize (optimizerText s.Optimizer) (lossText s.Loss) s.Seed augment
+      if start.Epoch > 0 || start.Batch > 0 then
+          yield sprintf "Resuming at epoch %d, batch %d" (start.Epoch + 1) start.Batch
+      yield sprintf "Engine: %s; im2col and pooling on %s; denormals %s; checkpoints in %s"
+                Blas.Gemm.Current.Description threads denormals s.OutputFolder
+      if not lowerings.IsEmpty then yield "Convolutions: " + String.Join("; ", lowerings)
+      match Blas.Gemm.Notice with null -> () | notice -> yield notice ]
+    |> String.concat "\n"
 
 let epochResult (r: EpochRecord) =
     EpochResult(r.Epoch, r.Epochs, r.Seconds, r.Loss, r.Accuracy, r.ValidationLoss, r.ValidationAccuracy, r.ImagesPerSecond)
 
 /// The data of a run: the options' data in memory, else a data set by name (the options', the file's).
-let private dataOf (name: string) (graph: Graph) (options: TrainingOptions) (dataName: string option) =
+let private dataOf (spell: string -> string) (name: string) (graph: Graph) (options: TrainingOptions) (dataName: string option) =
     match options.TrainingData with
     | null ->
         match dataName with
-        | None -> raise (CnnDslException(sprintf "no data set: add 'data fashion-mnist' to the train section of %s, or set TrainingOptions.Data (--data NAME|FOLDER)" name))
+        | None -> raise (CnnDslException(sprintf "no data set: add 'data fashion-mnist' to the train section of %s, or give %s" name (spell "Data")))
         | Some d -> d, loadData d graph
     | split -> split.Train.Name, CnnDsl.Runtime.Data.DataSplit(split.Train.Inner, split.Test.Inner)
 
@@ -244,42 +275,52 @@ let private dataOf (name: string) (graph: Graph) (options: TrainingOptions) (dat
 /// `file` names the model in messages (its path, or its name when it was given as text).
 let run (hooks: Hooks) (name: string) (file: string) (text: string) (graph: Graph) (options: TrainingOptions) (progress: IProgress<TrainingProgress> | null)
         (epochDone: IProgress<EpochResult> | null) (stop: CancellationToken) : TrainingResult =
-    let settings, dataName = settingsOf name graph options
+    let spell = hooks.Spell
+    let settings, dataName = settingsOf spell name graph options
     // A fixed-size model is measured before its data is read; a dynamic one once the data gives its size.
-    if not (isDynamic graph) then fits file graph settings.BatchSize
-    if isNull options.TrainingData && dataName.IsNone then dataOf file graph options dataName |> ignore
+    if not (isDynamic graph) then fits spell file graph settings.BatchSize
+    if isNull options.TrainingData && dataName.IsNone then dataOf spell file graph options dataName |> ignore
     let folder = settings.OutputFolder
-    if String.IsNullOrWhiteSpace folder then raise (CnnDslException(sprintf "OutputFolder: the folder name is empty; give one, such as %s" (Path.Combine("runs", name))))
-    if File.Exists folder then raise (CnnDslException(sprintf "OutputFolder %s: that is a file, not a folder; give a folder, such as %s" folder (Path.Combine("runs", name))))
+    let example = Path.Combine("runs", name)
+    if String.IsNullOrWhiteSpace folder then
+        raise (CnnDslException(sprintf "%s: the folder name is empty; give one, such as %s" (spell "OutputFolder") example))
+    if File.Exists folder then
+        raise (CnnDslException(sprintf "%s %s: that is a file, not a folder; give a folder, such as %s" (spell "OutputFolder") folder example))
     let last, best = Path.Combine(folder, "last.ckpt"), Path.Combine(folder, "best.ckpt")
     Directory.CreateDirectory folder |> ignore
     // One run per output folder at a time: an OS lock on DIR/.lock, held until the run ends.
     let lockFile =
         try new FileStream(Path.Combine(folder, ".lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None)
         with :? IOException ->
-            raise (CnnDslException(sprintf "another run is writing to %s (it holds %s); wait for it to finish, or give this one another OutputFolder" folder (Path.Combine(folder, ".lock"))))
+            let lock = Path.Combine(folder, ".lock")
+            raise (CnnDslException(sprintf "another run is writing to %s (it holds %s); wait for it to finish, or give this one another %s"
+                                       folder lock (spell "OutputFolder")))
     use _ = lockFile
     let existing = [ last; best ] |> List.filter File.Exists
     if not options.Resume && not options.Force && not existing.IsEmpty then
         // A finished run's checkpoints are hours of work: never replaced without being asked.
+        let files = String.Join(", ", existing |> List.map Path.GetFileName)
         raise (CnnDslException(
-                sprintf "%s already holds a run (%s); continue it with Resume (--resume), replace it with Force (--force), or train into another OutputFolder (--out DIR)"
-                    folder (String.Join(", ", existing |> List.map Path.GetFileName))))
+                sprintf "%s already holds a run (%s); continue it with %s, replace it with %s, or train into another folder with %s"
+                    folder files (spell "Resume") (spell "Force") (spell "OutputFolder")))
     if options.Resume && not (File.Exists last) then
         raise (CheckpointException(
                 last + ": " +
-                (if File.Exists best then sprintf "nothing to resume: there is no last.ckpt, only %s (an interrupted write?); start a new run from its weights with InitialWeights %s and another OutputFolder" best best
-                 else "nothing to resume: no checkpoint here yet; run without Resume"), null))
-    let dataName, split = dataOf file graph options dataName
+                (if File.Exists best then
+                    sprintf "nothing to resume: there is no last.ckpt, only %s (an interrupted write?); %s" best
+                        (sprintf "start a new run from its weights with %s %s and another %s" (spell "InitialWeights") best (spell "OutputFolder"))
+                 else sprintf "nothing to resume: no checkpoint here yet; run without %s" (spell "Resume")), null))
+    let dataName, split = dataOf spell file graph options dataName
     let split = limitSplit options.Limit split
     let graph = sizedToData text graph split.Train
-    if isDynamic graph |> not then fits file graph settings.BatchSize
+    if isDynamic graph |> not then fits spell file graph settings.BatchSize
     let notes = List<string>()
     let note (s: string) = notes.Add s; hooks.Note s
     let outputs = Cost.elements graph.Output.OutputShape |> Option.defaultValue 0L
     if outputs > int64 split.Train.ClassNames.Length && outputs > 1L then
-        note (sprintf "Note: the model has %d outputs and %s has %d classes; the other outputs are never the answer (the confusion matrix counts them as 'other')"
-                    outputs split.Train.Name split.Train.ClassNames.Length)
+        note (sprintf "Note: the model has %d outputs and %s has %d classes; %s"
+                    outputs split.Train.Name split.Train.ClassNames.Length
+                    "the other outputs are never the answer (the confusion matrix counts them as 'other')")
     let report = ProgressReport(settings.Epochs, progress, epochDone, hooks.Report)
     let trainer = Trainer(graph, split.Train, settings, report, ProgressInterval = options.ProgressInterval)
     let start =
@@ -298,6 +339,7 @@ let run (hooks: Hooks) (name: string) (file: string) (text: string) (graph: Grap
     hooks.PauseAt |> Option.iter (fun (epoch, batch) ->
         trainer.PauseAt <- Nullable<struct (int * int)>(struct (epoch - 1, batch))
         trainer.Paused <- Action hooks.Paused)
+    hooks.Starting start.Epoch
     (report :> ITrainingReport).Started(describe file graph split settings trainer start)
     let records = trainer.Run(start, stop)
     let ran = records.Count
@@ -318,9 +360,9 @@ let run (hooks: Hooks) (name: string) (file: string) (text: string) (graph: Grap
                    trainer.TrainCount, trainer.ValidationCount, split.Test.Count, start.Epoch, start.Batch)
 
 /// `dsl eval`: a checkpoint's loss, accuracy and confusion matrix on a data set.
-let evaluate (name: string) (text: string) (graph: Graph) (weights: string) (data: CnnDsl.Runtime.Data.Dataset) (batch: Nullable<int>) =
+let evaluate (spell: string -> string) (name: string) (text: string) (graph: Graph) (weights: string) (data: CnnDsl.Runtime.Data.Dataset) (batch: Nullable<int>) =
     let options = TrainingOptions(BatchSize = batch)
-    let settings, _ = settingsOf name graph options
+    let settings, _ = settingsOf spell name graph options
     if data.Count = 0 then raise (DataError(data.Name, "has no examples, so there is nothing to evaluate"))
     let graph = sizedToData text graph data
     let trainer =

@@ -10,6 +10,7 @@ open CnnDsl.Runtime.Data
 open CnnDsl.Runtime.Training
 open CnnDsl.Cli.Shell
 open CnnDsl.Cli.Render
+open CnnDsl
 
 /// `dsl apply FILE INPUT`: one forward pass, printing every layer's output.
 let apply (console: Console) (file: string) (input: string) (weights: string option) (seed: int) (png: string option) : int =
@@ -57,30 +58,13 @@ let predict (console: Console) (file: string) (weights: string option) (images: 
     | Some weights ->
     withModel console file (fun text graph ->
     guarded console (fun () ->
-        // A fixed-size model runs every image in one network; an any-size one (?x?) in a
-        // network built at each image's size, with the same weights.
-        let networks = Collections.Generic.Dictionary<Shape, Network<float32>>()
-        let networkFor (g: Graph) =
-            match networks.TryGetValue g.Input.OutputShape with
-            | true, net -> net
-            | _ ->
-                let net = Network<float32>(g, 1, 0)
-                Checkpoint.LoadWeights(weights, g, net.Weights)
-                networks[g.Input.OutputShape] <- net
-                net
-        if not (isDynamic graph) then networkFor graph |> ignore
-        let classes = DataSets.ClassNamesOf(Option.toObj graph.Training.Data)
-        let wanted = match graph.Input.OutputShape with Image (_, _, c) -> Some c | Vector _ -> None
+        // The API's predictor: an any-size (?x?) model gets a network at each image's size.
+        let predictor = Predictor(Model.OfGraph(Path.GetFileNameWithoutExtension file, text, file, graph), weights, 1)
         for image in images do
-            let input = InputFiles.Read(image, Option.toNullable wanted)
-            let net = networkFor (sizedFor text graph image input)
-            checkFinite image input
-            for i in 0 .. input.Values.Length - 1 do net.Input[i] <- float32 input.Values[i]
-            net.Forward(false)
-            let output = net.Output.ToArray()
-            if output.Length = 1 then console.Out.WriteLine(sprintf "%s: %s" image (singleOutputText graph output[0]))
+            let prediction = predictor.PredictFile image
+            if prediction.Probabilities.Count = 1 then
+                console.Out.WriteLine(sprintf "%s: %s" image (singleOutputText graph prediction.Probabilities[0]))
             else
-            let ranked = output |> Array.mapi (fun i p -> i, p) |> Array.sortByDescending snd |> Array.truncate top
-            let name i = if isNull classes || i >= classes.Length then string i else classes[i]
-            console.Out.WriteLine(sprintf "%s: %s" image (String.Join(", ", ranked |> Array.map (fun (i, p) -> sprintf "%s %.4f" (name i) p))))
+            let ranked = prediction.Top top |> Seq.map (fun p -> sprintf "%s %.4f" p.Name p.Probability)
+            console.Out.WriteLine(sprintf "%s: %s" image (String.Join(", ", ranked)))
         Clean))

@@ -103,7 +103,7 @@ let backprop (console: Console) (file: string) (input: string) (target: string) 
             match label with
             | Some label -> Losses.CrossEntropy(net, ReadOnlySpan [| label |])
             | None -> Losses.Compute(loss, net, ReadOnlySpan values)
-        out.WriteLine(sprintf "Loss (%s against the target): %s" (lossText loss) (lossValue.ToString("G8", Globalization.CultureInfo.InvariantCulture)))
+        out.WriteLine(sprintf "Loss (%s against the target): %s" (CnnDsl.Runs.lossText loss) (lossValue.ToString("G8", Globalization.CultureInfo.InvariantCulture)))
         // A layer's output gradient is complete just before its own backward pass, which may
         // turn it into the gradient before its activation: copy it then.
         let outputGradients = Array.zeroCreate<double[]> net.Layers.Count

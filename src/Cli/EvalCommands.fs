@@ -13,7 +13,7 @@ open CnnDsl.Cli.Render
 open CnnDsl.Cli.RunCommand
 
 /// Evaluates a checkpoint on the model's test set and hands the result to `f`.
-let internal evaluate (console: Console) (command: string) (file: string) (options: RunOptions) (f: Evaluation -> int) : int =
+let internal evaluate (console: Console) (command: string) (file: string) (options: RunOptions) (f: CnnDsl.Evaluation -> int) : int =
     match options.Weights with
     | None ->
         console.Err.WriteLine(sprintf "dsl: %s needs --weights CHECKPOINT (for example runs/lenet/best.ckpt)" command)
@@ -23,16 +23,15 @@ let internal evaluate (console: Console) (command: string) (file: string) (optio
     match settingsOf file graph options with
     | Error message -> console.Err.WriteLine("dsl: " + message); CannotRun
     | Ok (_, None) -> console.Err.WriteLine(sprintf "dsl: no data set: add 'data NAME' to the train section of %s, or give --data NAME|FOLDER" file); CannotRun
-    | Ok (settings, Some dataName) ->
+    | Ok (_, Some dataName) ->
     guarded console (fun () ->
-        let split = loadData dataName graph |> limitSplit options.Limit
-        let graph = sizedToData text graph split.Train
-        let trainer = Trainer(graph, split.Train, TrainingSettings(1, settings.BatchSize, 0, 0.0, settings.Optimizer, settings.Loss, 0.0, settings.OutputFolder), ConsoleReport(console, true, false, false, settings.BatchSize))
-        trainer.Load(weights, false) |> ignore
-        if split.Test.Count = 0 then raise (DataError(split.Test.Name, sprintf "has no test examples, so there is nothing to %s; give --data a set with a test part" command))
-        let test = trainer.Evaluate(split.Test)
-        console.Out.WriteLine(sprintf "Test: loss %.4f - accuracy %.4f (%s examples)" test.Loss test.Accuracy (Messages.thousands (int64 split.Test.Count)))
-        f test))
+        let test = (loadData dataName graph |> limitSplit options.Limit).Test
+        if test.Count = 0 then
+            raise (DataError(test.Name, sprintf "has no test examples, so there is nothing to %s; give --data a set with a test part" command))
+        let name = Path.GetFileNameWithoutExtension file
+        let evaluation = CnnDsl.Runs.evaluate cliSpelling name text graph weights test (Option.toNullable options.Batch)
+        console.Out.WriteLine(testLine evaluation)
+        f evaluation))
 
 /// `dsl eval FILE --weights W`: the test set's loss, accuracy and confusion matrix.
 let eval (console: Console) (file: string) (options: RunOptions) : int =
@@ -40,22 +39,19 @@ let eval (console: Console) (file: string) (options: RunOptions) : int =
         console.Out.Write(confusionText test)
         Clean)
 
-/// A picture's default file name: the model's and the layer's names, made safe for a path.
-let internal pictureName (file: string) (what: string) =
-    let safe (s: string) = String(s |> Seq.map (fun c -> if Char.IsAsciiLetterOrDigit c || c = '-' || c = '_' then c else '_') |> Array.ofSeq)
-    sprintf "%s-%s.png" (safe (Path.GetFileNameWithoutExtension file)) (safe what)
-
 /// `dsl show confusion FILE --weights W [-o OUT]`: the test set's confusion matrix as a heat map.
 let showConfusion (console: Console) (file: string) (options: RunOptions) (output: string option) : int =
     match output |> Option.bind (fun o -> fileProblem "-o" o "confusion.png") with
     | Some problem -> console.Err.WriteLine("dsl: " + problem); CannotRun
     | None ->
     evaluate console "show confusion" file options (fun test ->
-        if test.Confusion.Length = 0 then
-            console.Err.WriteLine(sprintf "dsl: the data set has more than %s classes: no confusion matrix is kept" (Messages.thousands (int64 Trainer.MaxConfusionClasses)))
+        if not test.HasConfusionMatrix then
+            console.Err.WriteLine(
+                sprintf "dsl: the data set has more than %s classes: no confusion matrix is kept"
+                    (Messages.thousands (int64 Trainer.MaxConfusionClasses)))
             CannotRun
         else
         let path = defaultArg output (pictureName file "confusion")
-        Pictures.write path (Pictures.confusion (sprintf "%s: test accuracy %.4f" (Path.GetFileNameWithoutExtension file) test.Accuracy) test.Confusion test.ClassNames)
+        writeConfusion path (Path.GetFileNameWithoutExtension file) test
         console.Out.WriteLine(sprintf "wrote %s" path)
         Clean)

@@ -9,6 +9,7 @@ open CnnDsl.Runtime
 open CnnDsl.Runtime.Data
 open CnnDsl.Runtime.Training
 open CnnDsl.Cli.Shell
+open CnnDsl
 
 /// `dsl export FILE [--weights W] -o OUT.onnx`: the model as ONNX (opset 13), NHWC in and out.
 /// A dynamic input (`?x?xC`) becomes symbolic dimensions; its weights do not depend on the size,
@@ -27,33 +28,23 @@ let exportAs (console: Console) (file: string) (weights: string option) (output:
     | None ->
         console.Err.WriteLine "dsl: export builds the network at a size from 16 to 256, and the model accepts none of them"
         CannotRun
-    | Some concrete ->
+    | Some _ ->
     guarded console (fun () ->
-        let net = Network<float32>(concrete, 1, 0)
-        match weights with
-        | Some w when isDynamic graph ->
-            // The checkpoint was trained at its data's size; match tensors by name and length.
-            Checkpoint.Restore(w, Checkpoint.LoadTensors w, net.Weights |> Seq.map (fun p -> struct (p.Name, p.Value)))
-        | Some w when pytorch ->
-            // Named by its first differing tensor, before the architecture hash's general refusal.
-            match Export.PyTorchExport.FirstDifference(Checkpoint.LoadTensors w, net) |> Option.ofObj with
-            | Some difference -> raise (CheckpointError(w, difference + "; it was saved from another model"))
-            | None -> Checkpoint.LoadWeights(w, graph, net.Weights)
-        | Some w -> Checkpoint.LoadWeights(w, graph, net.Weights)
-        | None when net.Layers |> Seq.exists (fun l -> l.Parameters.Count > 0 && l.Node.Given.IsNone) ->
-            console.Err.WriteLine "dsl: no --weights given: exporting the initial (random) weights"
-        | None -> ()
+        let name = Path.GetFileNameWithoutExtension file
+        let model = Model.OfGraph(name, text, file, graph)
+        let learned = graph.Nodes |> List.exists (fun n -> fst (Cost.parameters n) > 0L && n.Given.IsNone)
+        if weights.IsNone && learned then console.Err.WriteLine "dsl: no --weights given: exporting the initial (random) weights"
         try
-          if pytorch then
-            Export.PyTorchExport.Write(graph, Path.GetFileNameWithoutExtension file, net, weights.IsSome, output) |> ignore
-            console.Out.WriteLine(sprintf "wrote %s (model.py, train.py, dsl_torch.py, README.md%s); see %s" output (if weights.IsSome then ", weights.ckpt" else "") (Path.Combine(output, "README.md")))
+            if pytorch then
+                model.ExportPyTorch(output, Option.toObj weights) |> ignore
+                let files = "model.py, train.py, dsl_torch.py, README.md" + (if weights.IsSome then ", weights.ckpt" else "")
+                console.Out.WriteLine(sprintf "wrote %s (%s); see %s" output files (Path.Combine(output, "README.md")))
+            else
+                model.ExportOnnx(output, Option.toObj weights)
+                let size = Summary.bytesText (FileInfo output).Length
+                console.Out.WriteLine(sprintf "wrote %s (%s, ONNX opset 13, input NHWC %O)" output size graph.Input.OutputShape)
             Clean
-          else
-            let bytes = Export.OnnxExport.Export(graph, net)
-            AtomicFile.WriteAllBytes(output, bytes)
-            console.Out.WriteLine(sprintf "wrote %s (%s, ONNX opset 13, input NHWC %O)" output (Summary.bytesText (int64 bytes.Length)) graph.Input.OutputShape)
-            Clean
-        with :? Export.ExportError as e ->
+        with :? ExportException as e ->
             console.Err.WriteLine("dsl: cannot export: " + e.Message)
             CannotRun))
 

@@ -20,17 +20,6 @@ let internal jsonNumber (v: float) = if Double.IsFinite v then invariant v else 
 let jsonObject (fields: (string * string) list) =
     "{" + String.Join(",", fields |> List.map (fun (name, value) -> sprintf "\"%s\":%s" name value)) + "}"
 
-let internal optimizerText (opt: Optimizer) =
-    match opt with
-    | Optimizer.Adam (lr, _, _, _) -> sprintf "adam (lr %s)" (invariant lr)
-    | Optimizer.Sgd (lr, m, n) -> sprintf "sgd (lr %s, momentum %s%s)" (invariant lr) (invariant m) (if n then ", nesterov" else "")
-    | Optimizer.RmsProp (lr, _, _, _) -> sprintf "rmsprop (lr %s)" (invariant lr)
-
-let internal lossText (l: Loss) =
-    match l with
-    | Loss.CrossEntropy -> "crossentropy" | Loss.BinaryCrossEntropy -> "binary crossentropy"
-    | Loss.MeanSquaredError -> "mse" | Loss.MeanAbsoluteError -> "mae"
-
 /// Console output: a live line while a terminal watches, Keras-style epoch lines, or JSON.
 type internal ConsoleReport(console: Console, quiet: bool, json: bool, live: bool, batchSize: int) =
     interface ITrainingReport with
@@ -62,13 +51,19 @@ type internal ConsoleReport(console: Console, quiet: bool, json: bool, live: boo
             if live then console.Out.WriteLine()
             console.Err.WriteLine("dsl: " + message)
 
-let internal confusionText (e: Evaluation) =
-    if e.Confusion.Length = 0 then
-        sprintf "Per class accuracy and the confusion matrix: not kept for more than %s classes\n" (Messages.thousands (int64 Trainer.MaxConfusionClasses))
+/// "Test: loss L - accuracy A (N examples)".
+let testLine (e: CnnDsl.Evaluation) =
+    sprintf "Test: loss %.4f - accuracy %.4f (%s examples)" e.Loss e.Accuracy (Messages.thousands (int64 e.Count))
+
+/// Per-class accuracy and the confusion matrix as text.
+let internal confusionText (e: CnnDsl.Evaluation) =
+    if not e.HasConfusionMatrix then
+        sprintf "Per class accuracy and the confusion matrix: not kept for more than %s classes\n"
+            (Messages.thousands (int64 Trainer.MaxConfusionClasses))
     else
-    let names = e.ClassNames
+    let names = Array.ofSeq e.ClassNames
     let n = names.Length
-    let columns = e.Confusion.GetLength 1   // n, or n + 1 with a column for outputs beyond the classes
+    let columns = if e.HasOtherColumn then n + 1 else n   // a column for outputs beyond the classes
     let sb = Text.StringBuilder()
     let width = max 6 (names |> Array.map String.length |> Array.max)
     sb.AppendLine("Per class (accuracy):") |> ignore
@@ -80,9 +75,14 @@ let internal confusionText (e: Evaluation) =
     sb.AppendLine() |> ignore
     for c in 0 .. n - 1 do
         sb.Append(sprintf "  %-*s" width names[c]) |> ignore
-        for p in 0 .. columns - 1 do sb.Append(sprintf "%6d" e.Confusion[c, p]) |> ignore
+        for p in 0 .. columns - 1 do sb.Append(sprintf "%6d" (e.Confusion(c, p))) |> ignore
         sb.AppendLine() |> ignore
     sb.ToString()
+
+/// The confusion matrix as a heat map, titled with the model's name and test accuracy.
+let writeConfusion (path: string) (model: string) (e: CnnDsl.Evaluation) =
+    let matrix = array2D (e.ConfusionMatrix())
+    Pictures.write path (Pictures.confusion (sprintf "%s: test accuracy %.4f" model e.Accuracy) matrix (Array.ofSeq e.ClassNames))
 
 /// A memory plan's parts, as "activations and gradients X, layer buffers Y, ...".
 let planParts (plan: MemoryPlan) =
@@ -128,35 +128,3 @@ let matrixText (shape: Shape) (values: float[]) =
             for x in 0 .. w - 1 do sb.Append(cells[(y * w + x) * c + k].PadLeft(width + 1)) |> ignore
             sb.AppendLine() |> ignore
     sb.ToString()
-
-/// What `dsl run` says before its first epoch.
-type RunStart =
-    { File: string; Parameters: int64; Trainable: int64; Data: string; Shape: string
-      Training: int; Validation: int; Test: int; Settings: TrainingSettings; Start: TrainingPosition; Graph: Graph }
-
-/// The lines `dsl run` prints before training: model, data, settings, engine.
-let runDescription (r: RunStart) =
-    let s = r.Settings
-    let n (v: int64) = Messages.thousands v
-    // how each convolution is lowered at this batch size (ColumnPlan chooses by measured speed)
-    let lowerings =
-        [ for node in r.Graph.Nodes do
-            if node.Kind.IsConv || node.Kind.IsFixedConv then
-                yield (Layers.ColumnPlan.For(node, s.BatchSize)).Lowering, node.Name ]
-        |> List.groupBy fst
-        |> List.map (fun (how, names) -> sprintf "%s (%s)" how (String.Join(", ", names |> List.map snd)))
-    let threads = if BatchParallel.Threads = 1 then "one thread" else sprintf "%d threads" BatchParallel.Threads
-    let denormals = if Denormals.Enabled then "flushed to zero" else "kept"
-    let augment = if s.Augment.Count > 0 then ", augment " + String.Join(" ", s.Augment) else ""
-    [ yield sprintf "Model %s: %s parameters (%s trainable)" r.File (n r.Parameters) (n r.Trainable)
-      yield sprintf "Data %s: %s training, %s validation, %s test examples of %s"
-                r.Data (n (int64 r.Training)) (n (int64 r.Validation)) (n (int64 r.Test)) r.Shape
-      yield sprintf "Training: %d epoch%s, batch %d, %s, loss %s, seed %d%s"
-                s.Epochs (if s.Epochs = 1 then "" else "s") s.BatchSize (optimizerText s.Optimizer) (lossText s.Loss) s.Seed augment
-      if r.Start.Epoch > 0 || r.Start.Batch > 0 then
-          yield sprintf "Resuming at epoch %d, batch %d" (r.Start.Epoch + 1) r.Start.Batch
-      yield sprintf "Engine: %s; im2col and pooling on %s; denormals %s; checkpoints in %s"
-                Blas.Gemm.Current.Description threads denormals s.OutputFolder
-      if not lowerings.IsEmpty then yield "Convolutions: " + String.Join("; ", lowerings)
-      match Blas.Gemm.Notice with null -> () | notice -> yield notice ]
-    |> String.concat "\n"

@@ -69,7 +69,7 @@ let ``a cancelled run saves last.ckpt where it stopped, and a resume ends where 
     Assert.True(File.Exists stopped.LastCheckpoint)
     // the same folder again, without Resume or Force, is refused
     let refused = Assert.Throws<CnnDslException>(fun () -> model.Train(options folder data) |> ignore)
-    Assert.Contains("already holds a run (last.ckpt, best.ckpt); continue it with Resume", refused.Message)
+    Assert.Contains("already holds a run (last.ckpt, best.ckpt); continue it with TrainingOptions.Resume", refused.Message)
     let resumed = model.Train(TrainingOptions(TrainingData = data, OutputFolder = folder, Epochs = Nullable 2, Resume = true))
     Assert.Equal(TrainingStatus.Completed, resumed.Status)
     Assert.Equal(1, resumed.StartEpoch)
@@ -98,7 +98,7 @@ let ``bad settings are refused with a message before anything is trained`` () =
     let model = shapesModel ()
     let folder = temp "bad"
     let message (o: TrainingOptions) = (Assert.ThrowsAny<CnnDslException>(fun () -> model.Train o |> ignore)).Message
-    Assert.Equal("optimizer adamw: use adam, sgd or rmsprop", message (TrainingOptions(Optimizer = "adamw", OutputFolder = folder)))
+    Assert.Equal("TrainingOptions.Optimizer adagrad: use adam, sgd or rmsprop", message (TrainingOptions(Optimizer = "adagrad", OutputFolder = folder)))
     Assert.Equal("Epochs 0: use at least 1", message (TrainingOptions(Epochs = Nullable 0, OutputFolder = folder)))
     Assert.Equal("Validation 1: the validation fraction must be in [0, 1)", message (TrainingOptions(Validation = Nullable 1.0, OutputFolder = folder)))
     Assert.Contains("nothing to resume: no checkpoint here yet", message (TrainingOptions(Resume = true, OutputFolder = folder)))

@@ -250,7 +250,7 @@ let ``an any-size model trained small predicts, applies and shows at sizes it wa
     // An input the model cannot take is told the size rule, not a stack trace.
     let tiny = Path.Combine(Path.GetTempPath(), Path.GetRandomFileName() + ".txt")
     File.WriteAllText(tiny, "1\n")
-    let code, _, err = run (fun c -> ApplyCommands.predict c (tempModel "input ?x?x1\nconv 2 3x3\nglobalavgpool\nsoftmax\n") (Some weights) [ tiny ] 1)
+    let code, _, err = run (fun c -> ApplyCommands.apply c (tempModel "input ?x?x1\nconv 2 3x3\nglobalavgpool\nsoftmax\n") tiny None 0 None)
     Assert.Equal(2, code)
     Assert.Contains("at 1x1 the model does not check: kernel 3x3 on a 1x1 input gives no output", err)
 

@@ -285,7 +285,7 @@ let ``--out naming a file, a folder in use, and nothing to resume are refused be
     let code, _, err = run (fun c -> RunCommand.run c file { quick with Out = Some out; Resume = true } CancellationToken.None)
     Assert.Equal(2, code)
     Assert.Contains(sprintf "nothing to resume: there is no last.ckpt, only %s" (Path.Combine(out, "best.ckpt")), err)
-    Assert.Contains(sprintf "--weights %s --out DIR" (Path.Combine(out, "best.ckpt")), err)
+    Assert.Contains(sprintf "--weights %s and another --out DIR" (Path.Combine(out, "best.ckpt")), err)
 
 [<Fact>]
 let ``a resume with another batch size or optimizer is refused, saying what the checkpoint was made with`` () =
