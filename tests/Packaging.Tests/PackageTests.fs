@@ -121,14 +121,65 @@ type PackageTests(packed: Packed, output: ITestOutputHelper) =
         Assert.DoesNotContain("   at ", refused.Text)
 
     [<Fact>]
-    member _.``a fresh project outside the repository builds against the library packages and runs a model``() =
+    member _.``the API package CnnDsl carries its XML documentation and depends on the other three``() =
+        let entries, metadata = read (packed.File "CnnDsl")
+        let dependencies =
+            metadata.Descendants() |> Seq.filter (fun e -> e.Name.LocalName = "dependency")
+            |> Seq.map (fun e -> e.Attribute(XName.Get "id").Value, e.Attribute(XName.Get "version").Value) |> List.ofSeq
+        for id in [ "CnnDsl.Graph"; "CnnDsl.Dsl"; "CnnDsl.Runtime" ] do
+            Assert.Contains((id, packed.Version), dependencies)
+        // The library alone: the native helpers reach a program through CnnDsl.Runtime.
+        Assert.Equal<string list>([ "lib/net10.0/CnnDsl.dll"; "lib/net10.0/CnnDsl.xml" ],
+                                  entries |> List.filter (fun e -> e.StartsWith "lib/" || e.StartsWith "runtimes/") |> List.sort)
+        use zip = ZipFile.OpenRead(packed.File "CnnDsl")
+        use stream = (zip.GetEntry "lib/net10.0/CnnDsl.xml").Open()
+        let documented =
+            XDocument.Load(stream).Descendants() |> Seq.filter (fun e -> e.Name.LocalName = "member")
+            |> Seq.map (fun e -> e.Attribute(XName.Get "name").Value) |> Set.ofSeq
+        for name in [ "T:CnnDsl.Model"; "T:CnnDsl.Predictor"; "T:CnnDsl.TrainingOptions"; "M:CnnDsl.Model.Load(System.String)" ] do
+            Assert.Contains(name, documented)
+
+    [<Fact>]
+    member _.``a fresh project outside the repository builds against the CnnDsl package and finds the native helpers``() =
         let run = runAgainstPackages packed (Path.Combine(root, "tests", "Packaging.Tests", "Consumer")) [ lenet ]
         output.WriteLine(sprintf "dotnet run of the fresh project: %.1f s\n%s" run.Seconds run.Out)
-        Assert.Contains("layers: ", run.Out)
+        Assert.Contains("model: lenet: 28x28x1 -> 10", run.Out)
         Assert.Contains("parameters: 61706", run.Out)
-        Assert.Contains("row 0: 10 outputs summing to 1.0000", run.Out)
-        Assert.Contains("row 1: 10 outputs summing to 1.0000", run.Out)
+        Assert.Contains("Total params: 61,706", run.Out)
+        Assert.Contains("dense_2 (Dense, softmax)", run.Out)
+        Assert.Contains("broken model succeeded: False", run.Out)
+        Assert.Matches(@"diagnostic: broken\.cnn:3:\d+ [A-Z]+\d+ Error: ", run.Out)
         if nativeBuilt then
-            // The helpers came with the runtime package and were found where the host put them.
+            // The helpers came with the runtime package (a dependency of CnnDsl) and were found
+            // where the host put them.
             Assert.Contains("denormals flushed: True", run.Out)
             Assert.DoesNotContain("no cpu shim built", run.Out)
+
+    [<Fact>]
+    member _.``the C# sample trains LeNet and predicts an image through the CnnDsl package``() =
+        // 64 generated training images and 20 test images (the sample keeps 64 / 5 of them), one epoch.
+        let data = writeIdx (Path.Combine(packed.Work, "fashion-tiny")) 64 20
+        let out = Path.Combine(packed.Work, "sample-run")
+        let sample = Path.Combine(root, "samples", "TrainLeNet.CSharp")
+        let run =
+            runAgainstPackages packed sample
+                [ "--model"; lenet; "--data"; data; "--epochs"; "1"; "--limit"; "64"; "--out"; out ]
+        output.WriteLine(sprintf "dotnet run of samples/TrainLeNet.CSharp against the packages: %.1f s\n%s" run.Seconds run.Out)
+        // It was built against the package of this run, not the source.
+        let assets = File.ReadAllText(Path.Combine(packed.Work, "projects", "TrainLeNet.CSharp", "obj", "project.assets.json"))
+        Assert.Contains(sprintf "\"CnnDsl/%s\"" packed.Version, assets)
+        Assert.DoesNotContain("\"type\": \"project\"", assets)
+        Assert.Contains("Model lenet: 28x28x1 -> 10, 61,706 parameters", run.Out)
+        Assert.Contains("Data fashion-tiny: 64 training, 12 test examples of 28x28x1", run.Out)
+        Assert.Matches(@"(?m)^Epoch 1/1 - \d+\.\ds - [\d,]+ img/s - loss: \d+\.\d{4} - accuracy: [01]\.\d{4}$", run.Out)
+        Assert.Matches(@"(?m)^Test: loss \d+\.\d{4} - accuracy [01]\.\d{4} \(12 examples\)$", run.Out)
+        Assert.True(File.Exists(Path.Combine(out, "last.ckpt")), "the sample saved its checkpoint")
+        // The first test image is a T-shirt/top (label 0); the ten probabilities sum to 1.
+        Assert.Matches(@"(?m)^Test image 0 \(T-shirt/top\): predicted .+ \([01]\.\d{4}\)$", run.Out)
+        let probabilities =
+            run.Out.Replace("\r", "").Split('\n') |> Array.filter (fun l -> Text.RegularExpressions.Regex.IsMatch(l, @"^  .+: [01]\.\d{4}$"))
+        Assert.Equal(10, probabilities.Length)
+        Assert.StartsWith("  T-shirt/top: ", probabilities[0])
+        Assert.StartsWith("  Ankle boot: ", probabilities[9])
+        let sum = probabilities |> Array.sumBy (fun l -> Double.Parse(l.Substring(l.LastIndexOf ' ' + 1), Globalization.CultureInfo.InvariantCulture))
+        Assert.InRange(sum, 0.99, 1.01)

@@ -7,8 +7,9 @@ open System.IO
 open System.Reflection
 open CnnDsl.Packaging.Tests.TestSupport
 
-/// The library packages every pack must make. The API package joins with one line: "CnnDsl".
-let libraries = [ "CnnDsl.Graph"; "CnnDsl.Dsl"; "CnnDsl.Runtime" ]
+/// The library packages every pack must make: the API (src/Api, the package a .NET program
+/// references) and the three it depends on.
+let libraries = [ "CnnDsl"; "CnnDsl.Graph"; "CnnDsl.Dsl"; "CnnDsl.Runtime" ]
 
 /// The `dsl` tool's package.
 let tool = "CnnDsl.Tool"
@@ -49,7 +50,7 @@ type Packed() =
     interface IDisposable with
         member _.Dispose() =
             try Directory.Delete(work, true) with _ -> ()
-            for id in tool :: "CnnDsl" :: libraries do
+            for id in tool :: libraries do
                 let extracted = Path.Combine(globalPackages, id.ToLowerInvariant(), version)
                 try
                     if Directory.Exists extracted then Directory.Delete(extracted, true)

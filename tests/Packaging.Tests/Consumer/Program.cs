@@ -1,37 +1,23 @@
-// A program outside the repository that uses CnnDsl only through its NuGet packages
-// (PackagingTests builds it in a temporary folder against the freshly packed ones): it
-// compiles a model file with the front end, counts its parameters, runs one forward pass on
-// the runtime and says which native parts the runtime found.
-using CnnDsl.Dsl;
-using CnnDsl.Graph;
-using CnnDsl.Runtime;
-using CnnDsl.Runtime.Blas;
+// A program outside the repository that uses CnnDsl only through its NuGet package CnnDsl
+// (PackageTests builds it in a temporary folder against the freshly packed ones): it loads a
+// model file through the public API and prints its summary, checks a broken model (the
+// diagnostics as values), and says which native parts the runtime found: the helpers come
+// with the CnnDsl.Runtime package, a dependency of CnnDsl, in runtimes/RID/native.
+using CnnDsl;
 
-var text = File.ReadAllText(args[0]);
-var compiled = Frontend.compile(text);
-if (compiled.IsError)
-{
-    foreach (var d in compiled.ErrorValue)
-        Console.WriteLine($"{d.Pos.Line}:{d.Pos.Col}: {d.Code}: {d.Message}");
-    return 1;
-}
-var graph = compiled.ResultValue.Item1;
-long parameters = graph.Nodes.Sum(node => Cost.parameters(node).Item1 + Cost.parameters(node).Item2);
-Console.WriteLine($"layers: {graph.Nodes.Length}");
-Console.WriteLine($"parameters: {parameters}");
+var model = Model.Load(args[0]);
+var summary = model.Summary();
+Console.WriteLine($"model: {model}");
+Console.WriteLine($"layers: {summary.Layers.Count}");
+Console.WriteLine($"parameters: {summary.TotalParameters}");
+Console.WriteLine(summary);
 
-const int batch = 2;
-var network = new Network<float>(graph, batch, seed: 1);
-network.Input.Fill(0.5f);
-network.Forward(training: false);
-var output = network.Output;
-for (var row = 0; row < batch; row++)
-{
-    var probabilities = output.Slice(row * network.OutputSize, network.OutputSize);
-    float sum = 0;
-    foreach (var p in probabilities) sum += p;
-    Console.WriteLine($"row {row}: {network.OutputSize} outputs summing to {sum:F4}");
-}
-Console.WriteLine($"gemm: {Gemm.Current.Description}");
-Console.WriteLine($"denormals flushed: {Denormals.Enabled}");
+var broken = Model.CheckText("input 28x28x1\nconv 8 5x5\nmaxpool 40\ndense 10 softmax\n", "broken.cnn");
+Console.WriteLine($"broken model succeeded: {broken.Succeeded}");
+foreach (var d in broken.Diagnostics)
+    Console.WriteLine($"diagnostic: {d.File}:{d.Line}:{d.Column} {d.Code} {d.Severity}: {d.Message}");
+
+// The runtime's native helpers: the public API does not name them, the runtime's own types do.
+Console.WriteLine($"gemm: {CnnDsl.Runtime.Blas.Gemm.Current.Description}");
+Console.WriteLine($"denormals flushed: {CnnDsl.Runtime.Denormals.Enabled}");
 return 0;
