@@ -120,6 +120,17 @@ type PackageTests(packed: Packed, output: ITestOutputHelper) =
         Assert.Matches(@"broken\.cnn:3:\d+: error [A-Z]+\d+: ", refused.Text)
         Assert.DoesNotContain("   at ", refused.Text)
 
+        // dsl run through the installed tool: LeNet, one epoch on a tiny generated IDX folder,
+        // then eval on its checkpoint (the native helpers and MKL found from the tool's folder).
+        let data = writeIdx (Path.Combine(packed.Work, "tool-data")) 64 20
+        let out = Path.Combine(packed.Work, "tool-run")
+        let trained = dsl [ "run"; lenet; "--epochs"; "1"; "--data"; data; "--out"; out ] |> succeeded "dsl run"
+        Assert.Matches(@"Epoch 1/1 - [\d.]+s - [\d,]+ img/s - loss: \d+\.\d{4} - accuracy: \d\.\d{4}", trained.Out)
+        Assert.Contains("Test: loss ", trained.Out)
+        if nativeBuilt then Assert.Contains("denormals flushed to zero", trained.Out)
+        let evaluated = dsl [ "eval"; lenet; "--weights"; Path.Combine(out, "last.ckpt"); "--data"; data ] |> succeeded "dsl eval"
+        Assert.Contains("Test: loss ", evaluated.Out)
+
     [<Fact>]
     member _.``the API package CnnDsl carries its XML documentation and depends on the other three``() =
         let entries, metadata = read (packed.File "CnnDsl")
