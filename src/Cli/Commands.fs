@@ -213,7 +213,8 @@ let settingsOf (file: string) (graph: Graph) (o: RunOptions) : Result<TrainingSe
                 defaultArg o.Out (Path.Combine("runs", name)),
                 Augment = (t.Augment |> List.toArray :> Collections.Generic.IReadOnlyList<string>),
                 Schedule = Option.toObj t.Schedule,
-                EarlyStopping = Option.toNullable t.EarlyStopping)
+                EarlyStopping = Option.toNullable t.EarlyStopping,
+                LabelSmoothing = defaultArg t.LabelSmoothing 0.0)
         Ok (settings, data)
 
 let private optimizerText (opt: Optimizer) =

@@ -992,7 +992,8 @@ let private training (b: Builder) (section: Located<Setting list> option) : Trai
     let settings = section |> Option.map (fun s -> s.Value) |> Option.defaultValue []
     let keys =
         [ "data"; "optimizer"; "lr"; "momentum"; "nesterov"; "beta1"; "beta2"; "epsilon"; "rho"; "loss"; "epochs"
-          "batch"; "validation"; "seed"; "weightdecay"; "augment"; "schedule"; "earlystop" ]
+          "batch"; "validation"; "seed"; "weightdecay"; "augment"; "schedule"; "earlystop"
+          "labelsmoothing" ]
     let seen = Dictionary<string, Setting>()
     for s in settings do
         let k = s.Key.Value
@@ -1132,6 +1133,14 @@ let private training (b: Builder) (section: Located<Setting list> option) : Trai
                 | _ -> bad s "'schedule plateau' takes a patience in epochs and a factor in (0, 1)" "for example: schedule plateau 3 0.5"; None
             | _ -> bad s "'schedule' is step, cosine or plateau" "for example: schedule cosine"; None
         | _ -> None
+    let labelSmoothing =
+        // Keras's CategoricalCrossentropy(label_smoothing=) and BinaryCrossentropy's: a in [0, 1]
+        let a = numberIn "labelsmoothing" 0.0 1.0 false false
+        match a, loss with
+        | Some _, Some (Loss.MeanSquaredError | Loss.MeanAbsoluteError) ->
+            bad seen["labelsmoothing"] "'labelsmoothing' applies to cross-entropy losses only" "remove it, or use loss crossentropy"
+            None
+        | _ -> a
     { Data = data; Optimizer = optimizer; Loss = loss
       Epochs = wholeAtLeast "epochs" 1L; BatchSize = wholeAtLeast "batch" 1L
       ValidationSplit = numberIn "validation" 0.0 1.0 false true
@@ -1139,7 +1148,8 @@ let private training (b: Builder) (section: Located<Setting list> option) : Trai
       WeightDecay = numberIn "weightdecay" 0.0 inf false false
       Augment = augment
       Schedule = schedule
-      EarlyStopping = wholeAtLeast "earlystop" 1L }
+      EarlyStopping = wholeAtLeast "earlystop" 1L
+      LabelSmoothing = labelSmoothing }
 
 // ---- the whole program ----
 

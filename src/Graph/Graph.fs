@@ -178,10 +178,13 @@ type Training =
       Augment: string list
       Schedule: Schedule option
       /// stop after this many epochs without a better validation loss (Keras's EarlyStopping)
-      EarlyStopping: int option }
+      EarlyStopping: int option
+      /// Keras's label_smoothing of (categorical or binary) cross-entropy: targets y (1 - a) + a / K
+      LabelSmoothing: float option }
     static member Empty =
         { Data = None; Optimizer = None; Loss = None; Epochs = None; BatchSize = None
-          ValidationSplit = None; Seed = None; WeightDecay = None; Augment = []; Schedule = None; EarlyStopping = None }
+          ValidationSplit = None; Seed = None; WeightDecay = None; Augment = []; Schedule = None; EarlyStopping = None
+          LabelSmoothing = None }
 
 /// Nodes in topological order: every node's inputs come before it.
 /// The first node is the Input node and the last node is the output.

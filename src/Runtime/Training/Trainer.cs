@@ -16,6 +16,11 @@ public sealed record TrainingSettings(
 
     /// <summary>Stop after this many epochs without a better monitored loss; null never stops early.</summary>
     public int? EarlyStopping { get; init; }
+
+    /// <summary>Keras's label_smoothing a of cross-entropy: targets y (1 - a) + a / K (K classes; 2 for
+    /// binary cross-entropy, whose targets become y (1 - a) + a / 2). Used in training and in the
+    /// reported losses, as Keras's compiled loss is.</summary>
+    public double LabelSmoothing { get; init; }
 }
 
 public sealed record EpochRecord(int Epoch, int Epochs, double Seconds, double Loss, double Accuracy,
@@ -205,7 +210,7 @@ public sealed class Trainer
         if (_settings.Loss.IsCrossEntropy && per > 1)
         {
             for (int i = count; i < _labels.Length; i++) _labels[i] = 0;
-            loss = Losses.CrossEntropy(Network, _labels, count);
+            loss = Losses.CrossEntropy(Network, _labels, count, _settings.LabelSmoothing);
         }
         else
         {
@@ -214,6 +219,12 @@ public sealed class Trainer
                 if (per == 1) _targets[i] = _labels[i];
                 else _targets[i * per + _labels[i]] = 1;
             var kind = _settings.Loss.IsCrossEntropy ? Loss.BinaryCrossEntropy : _settings.Loss;
+            // Keras's BinaryCrossentropy(label_smoothing=a): t (1 - a) + a / 2
+            if (_settings.LabelSmoothing > 0 && kind.IsBinaryCrossEntropy)
+            {
+                float a = (float)_settings.LabelSmoothing;
+                for (int i = 0; i < _targets.Length; i++) _targets[i] = _targets[i] * (1 - a) + a / 2;
+            }
             loss = Losses.Compute(kind, Network, _targets, count);
         }
         int correct = 0;
