@@ -1103,17 +1103,51 @@ let private training (b: Builder) (section: Located<Setting list> option) : Trai
             [ "crossentropy", Loss.CrossEntropy; "binarycrossentropy", Loss.BinaryCrossEntropy; "bce", Loss.BinaryCrossEntropy
               "mse", Loss.MeanSquaredError; "mae", Loss.MeanAbsoluteError ]
     let augment =
+        // Words, some with arguments: shift, flip, rotate, crop P [zero|reflect], cutout S; kept
+        // as the runtime reads them ("crop 4 reflect", "cutout 8").
         match seen.TryGetValue "augment" with
         | true, s ->
-            let allowed = [ "shift"; "flip"; "rotate" ]
-            s.Values
-            |> List.choose (fun v ->
-                match v.Value with
-                | Word w when List.contains w allowed -> Some w
-                | other ->
-                    b.Report M.BadSetting v.Pos (sprintf "'augment' cannot be %s" (Pretty.settingValue other))
-                        (Some (M.didYouMean (Pretty.settingValue other) allowed |> Option.defaultValue "choose from: shift, flip, rotate"))
-                    None)
+            let allowed = [ "shift"; "flip"; "rotate"; "crop"; "cutout" ]
+            let whole (v: Located<SettingValue>) = match v.Value with Num (Int i) when i >= 1L && i <= 1024L -> Some (int i) | _ -> None
+            let rec read (values: Located<SettingValue> list) (acc: string list) =
+                match values with
+                | [] -> List.rev acc
+                | { Value = Word ("shift" | "flip" | "rotate" as w) } :: rest -> read rest (w :: acc)
+                | { Value = Word "crop" } as c :: rest ->
+                    match rest with
+                    | p :: { Value = Word ("zero" | "reflect" as mode) } :: rest' when (whole p).IsSome ->
+                        read rest' ((if mode = "reflect" then sprintf "crop %d reflect" (whole p).Value else sprintf "crop %d" (whole p).Value) :: acc)
+                    | p :: rest' when (whole p).IsSome -> read rest' (sprintf "crop %d" (whole p).Value :: acc)
+                    | p :: rest' when (match p.Value with Num _ -> true | _ -> false) ->
+                        b.Report M.BadSetting p.Pos (sprintf "'crop' pads by a whole number of pixels from 1 to 1024, found %s" (Pretty.settingValue p.Value))
+                            (Some "for example: augment crop 4 (zero padding) or crop 4 reflect")
+                        read rest' acc
+                    | _ ->
+                        b.Report M.BadSetting c.Pos "'crop' needs the padding in pixels" (Some "for example: augment crop 4 (zero padding) or crop 4 reflect")
+                        read rest acc
+                | { Value = Word "cutout" } as c :: rest ->
+                    match rest with
+                    | p :: rest' when (whole p).IsSome -> read rest' (sprintf "cutout %d" (whole p).Value :: acc)
+                    | p :: rest' when (match p.Value with Num _ -> true | _ -> false) ->
+                        b.Report M.BadSetting p.Pos (sprintf "'cutout' erases a square of a whole number of pixels from 1 to 1024, found %s" (Pretty.settingValue p.Value))
+                            (Some "for example: augment cutout 8")
+                        read rest' acc
+                    | _ ->
+                        b.Report M.BadSetting c.Pos "'cutout' needs the side of the square in pixels" (Some "for example: augment cutout 8")
+                        read rest acc
+                | v :: rest ->
+                    b.Report M.BadSetting v.Pos (sprintf "'augment' cannot be %s" (Pretty.settingValue v.Value))
+                        (Some (M.didYouMean (Pretty.settingValue v.Value) allowed |> Option.defaultValue "choose from: shift, flip, rotate, crop P [reflect], cutout S"))
+                    read rest acc
+            let names = read s.Values []
+            let kind (n: string) = n.Split(' ')[0]
+            names
+            |> List.groupBy kind
+            |> List.iter (fun (k, ns) ->
+                if ns.Length > 1 then
+                    let second = s.Values |> List.filter (fun v -> v.Value = Word k) |> List.tail |> List.head
+                    b.Report M.BadSetting second.Pos (sprintf "'%s' is given twice in 'augment'" k) (Some "keep one of them"))
+            names |> List.distinctBy kind
         | _ -> []
     let schedule =
         match seen.TryGetValue "schedule" with

@@ -39,3 +39,18 @@ let ``a labelsmoothing outside [0, 1], or with a loss other than cross-entropy, 
     assertError "labelsmoothing -0.1" 18 "'labelsmoothing'"
     assertError "labelsmoothing smooth" 18 "'labelsmoothing'"
     assertError "loss mse; labelsmoothing 0.1" 28 "cross-entropy losses only"
+
+[<Fact>]
+let ``augment reads crop with its padding and mode and cutout with its size, beside the plain words`` () =
+    Assert.Equal<string list>([ "flip"; "crop 4"; "cutout 8" ], (training "augment flip crop 4 cutout 8").Augment)
+    Assert.Equal<string list>([ "crop 4 reflect"; "shift" ], (training "augment crop 4 reflect shift").Augment)
+    Assert.Equal<string list>([ "crop 2" ], (training "augment crop 2 zero").Augment)
+
+[<Fact>]
+let ``a crop or cutout without a size, with a bad one, or given twice is a positioned error`` () =
+    assertError "augment crop" 11 "'crop' needs the padding"
+    assertError "augment crop 0" 16 "'crop' pads by a whole number"
+    assertError "augment flip cutout" 16 "'cutout' needs the side"
+    assertError "augment cutout 2.5" 18 "'cutout' erases a square"
+    assertError "augment crop 4 crop 2" 18 "'crop' is given twice"
+    assertError "augment crop 4 mirror" 18 "'augment' cannot be mirror"

@@ -248,7 +248,7 @@ let ``train.py's augmentation gives dsl run's images`` () =
     let images = Array.init (batch * h * w * c) (fun _ -> float32 (rng.NextDouble()))
     writeFloats (Path.Combine(folder, "images.bin")) images
     let cases =
-        [ for names in [ [ "shift" ]; [ "flip" ]; [ "rotate" ]; [ "shift"; "flip"; "rotate" ] ] ->
+        [ for names in [ [ "shift" ]; [ "flip" ]; [ "rotate" ]; [ "shift"; "flip"; "rotate" ]; [ "crop 2" ]; [ "flip"; "crop 3 reflect"; "cutout 4" ] ] ->
             let dir = Path.Combine(folder, String.Join("-", names))
             Directory.CreateDirectory dir |> ignore
             File.Copy(Path.Combine(folder, "images.bin"), Path.Combine(dir, "images.bin"))
@@ -257,7 +257,8 @@ let ``train.py's augmentation gives dsl run's images`` () =
     let seed, step = 7, 123
     request "augment" [ for names, dir in cases -> box {| dir = dir; names = names; seed = seed; step = step; shape = [| batch; h; w; c |]; positions = [| 0 .. batch - 1 |] |} ]
     for names, dir in cases do
-        let augmentation = CnnDsl.Runtime.Data.Augmentation(List.contains "shift" names, List.contains "flip" names, List.contains "rotate" names, h, w, c)
+        let shape = CnnDsl.Runtime.Data.Dataset("shape", h, w, c, Array.zeroCreate (h * w * c), [| 0 |], [| "a" |])
+        let augmentation = CnnDsl.Runtime.Data.Augmentation.From(names, shape)
         let expected = Array.copy images
         for i in 0 .. batch - 1 do
             // Trainer.Fill's seed for example i of the batch at this step

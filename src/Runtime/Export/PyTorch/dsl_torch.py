@@ -380,14 +380,37 @@ class SplitMix64:
         return (self.next() >> 11) * (1.0 / (1 << 53))
 
 
+def _below(r, n):
+    """Uniform in 0..n-1, as dsl run's Augmentation.Below."""
+    return ((r.next() >> 32) * n) >> 32
+
+
+def _reflect(i, n):
+    """numpy's and torch's 'reflect' index (the edge is not repeated), for any offset."""
+    if n == 1:
+        return 0
+    period = 2 * (n - 1)
+    i %= period
+    return i if i < n else period - i
+
+
 def augment(x, names, seed, step, positions):
     """x: a float NHWC batch; step: the optimizer steps taken before this one; positions: each
-    example's place in the global batch (its draws come from (seed, step, place), as dsl run's)."""
+    example's place in the global batch (its draws come from (seed, step, place), as dsl run's).
+    names: shift, flip, rotate, "crop P", "crop P reflect", "cutout S" (applied in that order)."""
     shift, flip, rotate = "shift" in names, "flip" in names, "rotate" in names
-    if not (shift or flip or rotate) or x.dim() != 4:
+    crop, reflect, cutout = 0, False, 0
+    for name in names:
+        words = name.split()
+        if words[0] == "crop":
+            crop, reflect = int(words[1]), words[-1] == "reflect"
+        elif words[0] == "cutout":
+            cutout = int(words[1])
+    geometric = shift or flip or rotate
+    if not (geometric or crop or cutout) or x.dim() != 4:
         return x
     b, h, w, c = x.shape
-    rows = []
+    rows, windows = [], []
     for i in positions:
         r = SplitMix64(((seed * _GOLDEN) & _MASK) ^ ((step << 20) & _MASK) ^ i)
         dy = (r.next_double() * 2 - 1) * 0.1 * h if shift else 0.0
@@ -395,6 +418,36 @@ def augment(x, names, seed, step, positions):
         mirror = flip and r.next_double() < 0.5
         angle = (r.next_double() * 2 - 1) * 10 * math.pi / 180 if rotate else 0.0
         rows.append((dy, dx, 1.0 if mirror else 0.0, math.cos(angle), math.sin(angle)))
+        oy = _below(r, 2 * crop + 1) if crop else 0
+        ox = _below(r, 2 * crop + 1) if crop else 0
+        cy = _below(r, h) if cutout else 0
+        cx = _below(r, w) if cutout else 0
+        windows.append((oy, ox, cy, cx))
+    if geometric:
+        x = _geometric(x, rows)
+    if crop or cutout:
+        x = x.clone()
+        for k, (oy, ox, cy, cx) in enumerate(windows):
+            if crop:
+                ys = [y + oy - crop for y in range(h)]
+                xs = [v + ox - crop for v in range(w)]
+                if reflect:
+                    ys, xs = [_reflect(y, h) for y in ys], [_reflect(v, w) for v in xs]
+                iy = torch.tensor([min(max(y, 0), h - 1) for y in ys], device=x.device)
+                ix = torch.tensor([min(max(v, 0), w - 1) for v in xs], device=x.device)
+                window = x[k].index_select(0, iy).index_select(1, ix)
+                inside = (torch.tensor([0 <= y < h for y in ys], device=x.device).reshape(h, 1, 1)
+                          & torch.tensor([0 <= v < w for v in xs], device=x.device).reshape(1, w, 1))
+                x[k] = torch.where(inside, window, torch.zeros_like(window))
+            if cutout:
+                y1, y2 = min(max(cy - cutout // 2, 0), h), min(max(cy + cutout // 2, 0), h)
+                x1, x2 = min(max(cx - cutout // 2, 0), w), min(max(cx + cutout // 2, 0), w)
+                x[k, y1:y2, x1:x2, :] = 0
+    return x
+
+
+def _geometric(x, rows):
+    b, h, w, c = x.shape
     p = torch.tensor(rows, dtype=torch.float64).reshape(b, 5, 1, 1)
     dy, dx, mirror, cos, sin = (p[:, k] for k in range(5))
     cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
