@@ -214,7 +214,7 @@ let settingsOf (file: string) (graph: Graph) (o: RunOptions) : Result<TrainingSe
                 Augment = (t.Augment |> List.toArray :> Collections.Generic.IReadOnlyList<string>),
                 Schedule = Option.toObj t.Schedule,
                 EarlyStopping = Option.toNullable t.EarlyStopping,
-                LabelSmoothing = defaultArg t.LabelSmoothing 0.0)
+                LabelSmoothing = defaultArg t.LabelSmoothing 0.0, Warmup = defaultArg t.Warmup 0)
         Ok (settings, data)
 
 let private optimizerText (opt: Optimizer) =

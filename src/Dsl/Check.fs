@@ -993,7 +993,7 @@ let private training (b: Builder) (section: Located<Setting list> option) : Trai
     let keys =
         [ "data"; "optimizer"; "lr"; "momentum"; "nesterov"; "beta1"; "beta2"; "epsilon"; "rho"; "loss"; "epochs"
           "batch"; "validation"; "seed"; "weightdecay"; "augment"; "schedule"; "earlystop"
-          "labelsmoothing" ]
+          "labelsmoothing"; "warmup" ]
     let seen = Dictionary<string, Setting>()
     for s in settings do
         let k = s.Key.Value
@@ -1165,7 +1165,23 @@ let private training (b: Builder) (section: Located<Setting list> option) : Trai
                 | [] -> Some (Schedule.Plateau (10, 0.1))
                 | [ Some p; Some factor ] when p >= 1.0 && p = floor p && factor > 0.0 && factor < 1.0 -> Some (Schedule.Plateau (int p, factor))
                 | _ -> bad s "'schedule plateau' takes a patience in epochs and a factor in (0, 1)" "for example: schedule plateau 3 0.5"; None
-            | _ -> bad s "'schedule' is step, cosine or plateau" "for example: schedule cosine"; None
+            | Word "onecycle" :: _ ->
+                // PyTorch's OneCycleLR: pct_start 0.3, cosine annealing unless `linear`
+                let rest = s.Values |> List.tail
+                let pct, linear, bads =
+                    rest |> List.fold (fun (pct, linear, bads) v ->
+                        match v.Value with
+                        | Num (Float f) when f > 0.0 && f < 1.0 && pct = None -> Some f, linear, bads
+                        | Word "linear" when not linear -> pct, true, bads
+                        | Word "cos" -> pct, linear, bads
+                        | _ -> pct, linear, v :: bads) (None, false, [])
+                match List.rev bads with
+                | [] -> Some (Schedule.OneCycle (defaultArg pct 0.3, linear))
+                | v :: _ ->
+                    b.Report M.BadSetting v.Pos (sprintf "'schedule onecycle' takes the warm-up fraction in (0, 1) and 'linear' or 'cos', found %s" (Pretty.settingValue v.Value))
+                        (Some "for example: schedule onecycle, or schedule onecycle 0.25 linear")
+                    None
+            | _ -> bad s "'schedule' is step, cosine, plateau or onecycle" "for example: schedule cosine"; None
         | _ -> None
     let labelSmoothing =
         // Keras's CategoricalCrossentropy(label_smoothing=) and BinaryCrossentropy's: a in [0, 1]
@@ -1175,15 +1191,26 @@ let private training (b: Builder) (section: Located<Setting list> option) : Trai
             bad seen["labelsmoothing"] "'labelsmoothing' applies to cross-entropy losses only" "remove it, or use loss crossentropy"
             None
         | _ -> a
+    let epochs = wholeAtLeast "epochs" 1L
+    let warmup =
+        match wholeAtLeast "warmup" 1L, schedule with
+        | Some _, Some (Schedule.OneCycle _) ->
+            bad seen["warmup"] "'warmup' does not combine with 'schedule onecycle', whose first phase is a warm-up" "remove 'warmup', or set the fraction: schedule onecycle 0.2"
+            None
+        | Some w, _ when epochs.IsSome && w >= epochs.Value ->
+            bad seen["warmup"] (sprintf "'warmup' takes %d epochs of the %d the run has" w epochs.Value) "warm up for fewer epochs than the run, as warmup 1"
+            None
+        | w, _ -> w
     { Data = data; Optimizer = optimizer; Loss = loss
-      Epochs = wholeAtLeast "epochs" 1L; BatchSize = wholeAtLeast "batch" 1L
+      Epochs = epochs; BatchSize = wholeAtLeast "batch" 1L
       ValidationSplit = numberIn "validation" 0.0 1.0 false true
       Seed = single "seed" (fun s v -> match v.Value with Num (Int i) when i >= 0L && i <= int64 Int32.MaxValue -> Some (int i) | _ -> bad s "'seed' must be a whole number from 0" "for example: seed 42"; None)
       WeightDecay = numberIn "weightdecay" 0.0 inf false false
       Augment = augment
       Schedule = schedule
       EarlyStopping = wholeAtLeast "earlystop" 1L
-      LabelSmoothing = labelSmoothing }
+      LabelSmoothing = labelSmoothing
+      Warmup = warmup }
 
 // ---- the whole program ----
 

@@ -159,8 +159,14 @@ type Optimizer =
 type Schedule =
     /// multiply the rate by `factor` every `every` epochs
     | Step of every: int * factor: float
-    /// cosine decay from the rate to 0 over the run
+    /// cosine decay from the rate to 0 over the run's steps (Keras's CosineDecay with
+    /// decay_steps = every step of the run; after a warm-up, over the steps that follow it)
     | Cosine
+    /// PyTorch's OneCycleLR with max_lr = the rate and its defaults (div_factor 25,
+    /// final_div_factor 1e4, three_phase False): from lr / 25 up to lr over the first pctStart
+    /// of the steps, then down to lr / 25e4; cosine or (`linear`) straight segments; the
+    /// momentum is not cycled (cycle_momentum False)
+    | OneCycle of pctStart: float * linear: bool
     /// multiply the rate by `factor` after `patience` epochs without a better validation loss
     | Plateau of patience: int * factor: float
 
@@ -180,11 +186,13 @@ type Training =
       /// stop after this many epochs without a better validation loss (Keras's EarlyStopping)
       EarlyStopping: int option
       /// Keras's label_smoothing of (categorical or binary) cross-entropy: targets y (1 - a) + a / K
-      LabelSmoothing: float option }
+      LabelSmoothing: float option
+      /// epochs of linear warm-up of the learning rate, per step, before the schedule
+      Warmup: int option }
     static member Empty =
         { Data = None; Optimizer = None; Loss = None; Epochs = None; BatchSize = None
           ValidationSplit = None; Seed = None; WeightDecay = None; Augment = []; Schedule = None; EarlyStopping = None
-          LabelSmoothing = None }
+          LabelSmoothing = None; Warmup = None }
 
 /// Nodes in topological order: every node's inputs come before it.
 /// The first node is the Input node and the last node is the output.

@@ -54,3 +54,19 @@ let ``a crop or cutout without a size, with a bad one, or given twice is a posit
     assertError "augment cutout 2.5" 18 "'cutout' erases a square"
     assertError "augment crop 4 crop 2" 18 "'crop' is given twice"
     assertError "augment crop 4 mirror" 18 "'augment' cannot be mirror"
+
+[<Fact>]
+let ``schedule onecycle takes PyTorch's pct_start and anneal strategy, and warmup a number of epochs`` () =
+    Assert.Equal(Some (Schedule.OneCycle (0.3, false)), (training "schedule onecycle").Schedule)
+    Assert.Equal(Some (Schedule.OneCycle (0.25, true)), (training "schedule onecycle 0.25 linear").Schedule)
+    let t = training "epochs 10; schedule cosine; warmup 2"
+    Assert.Equal((Some Schedule.Cosine, Some 2), (t.Schedule, t.Warmup))
+    Assert.Equal(Some 1, (training "warmup 1").Warmup)
+
+[<Fact>]
+let ``a bad onecycle argument, a warmup with onecycle or as long as the run is a positioned error`` () =
+    assertError "schedule onecycle 1.5" 21 "'schedule onecycle' takes the warm-up fraction"
+    assertError "schedule onecycle fast" 21 "found fast"
+    assertError "schedule onecycle; warmup 2" 29 "does not combine"
+    assertError "epochs 3; warmup 3" 20 "'warmup' takes 3 epochs of the 3"
+    assertError "warmup 0" 10 "'warmup' must be a whole number of at least 1"

@@ -300,9 +300,12 @@ public static class PyTorchExport
         {
             Schedule.Step st => $"{{\"name\": \"step\", \"every\": {st.every}, \"factor\": {F(st.factor)}}}",
             Schedule.Plateau pl => $"{{\"name\": \"plateau\", \"patience\": {pl.patience}, \"factor\": {F(pl.factor)}}}",
+            Schedule.OneCycle oc => $"{{\"name\": \"onecycle\", \"pct_start\": {F(oc.pctStart)}, \"linear\": {Bool(oc.linear)}}}",
             _ => "{\"name\": \"cosine\"}",
         } : "None") + ",\n");
         sb.Append($"    \"early_stopping\": {(t.EarlyStopping is { Value: var es } ? es.ToString() : "None")},\n");
+        sb.Append($"    \"warmup\": {(t.Warmup is { Value: var wu } ? wu.ToString() : "None")},\n");
+        sb.Append($"    \"label_smoothing\": {(t.LabelSmoothing is { Value: var ls } ? F(ls) : "None")},\n");
         sb.Append("}\n\n\n");
         sb.Append("class Model(nn.Module):\n    def __init__(self):\n        super().__init__()\n");
         sb.Append(init.Length > 0 ? init.ToString() : "        pass\n");

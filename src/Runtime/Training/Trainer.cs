@@ -21,6 +21,9 @@ public sealed record TrainingSettings(
     /// binary cross-entropy, whose targets become y (1 - a) + a / 2). Used in training and in the
     /// reported losses, as Keras's compiled loss is.</summary>
     public double LabelSmoothing { get; init; }
+
+    /// <summary>Epochs of linear warm-up of the rate, per step, before the schedule (0: none).</summary>
+    public int Warmup { get; init; }
 }
 
 public sealed record EpochRecord(int Epoch, int Epochs, double Seconds, double Loss, double Accuracy,
@@ -301,12 +304,13 @@ public sealed class Trainer
             };
         for (int epoch = start.Epoch; epoch < _settings.Epochs; epoch++)
         {
-            // Per-epoch schedules (Keras's step decay and cosine decay, by epoch).
+            // Per-epoch schedules (Keras's step decay; plateau's scale is carried); cosine,
+            // one-cycle and warm-up are per step (Schedules.StepFactor, before each batch).
             scale = _settings.Schedule switch
             {
                 Schedule.Step s => Math.Pow(s.factor, epoch / s.every),
-                var s when s != null && s.IsCosine => 0.5 * (1 + Math.Cos(Math.PI * epoch / _settings.Epochs)),
-                _ => scale,
+                Schedule.Plateau => scale,
+                _ => 1,
             };
             Optimizer.LearningRateScale = scale;
             var order = Order(epoch);
@@ -332,6 +336,8 @@ public sealed class Trainer
                     return records;
                 }
                 int size = Math.Min(batch, _train.Count - b * batch);
+                Optimizer.LearningRateScale = scale * Schedules.StepFactor(_settings.Schedule, (long)_settings.Warmup * batches,
+                    (long)epoch * batches + b, (long)_settings.Epochs * batches);
                 var (loss, right) = TrainBatch(order.AsSpan(b * batch, size));
                 if (!double.IsFinite(loss))
                 {

@@ -252,15 +252,22 @@ def fused_loss(kind, classes, activation):
     return (k == "crossentropy" and activation == "softmax") or (k == "binary_crossentropy" and activation == "sigmoid")
 
 
-def loss_value(kind, output, labels, classes, fused):
+def loss_value(kind, output, labels, classes, fused, smoothing=0.0):
     """Keras's losses, the mean over the batch (and outputs); `output` is the pre-activation when
-    `fused`, else the model's output (probabilities clipped to [1e-7, 1 - 1e-7] for logarithms)."""
+    `fused`, else the model's output (probabilities clipped to [1e-7, 1 - 1e-7] for logarithms).
+    smoothing: Keras's label_smoothing of the cross-entropies (targets t (1 - a) + a / K)."""
     k = loss_kind(kind, classes)
     if k == "crossentropy":
         if fused:
-            return F.cross_entropy(output, labels)
-        return -torch.log(output.gather(1, labels.reshape(-1, 1)).clamp(1e-7, 1 - 1e-7)).mean()
+            return F.cross_entropy(output, labels, label_smoothing=smoothing)
+        p = output.clamp(1e-7, 1 - 1e-7)
+        if smoothing:
+            t = F.one_hot(labels, output.shape[1]).to(output.dtype) * (1 - smoothing) + smoothing / output.shape[1]
+            return -(t * torch.log(p)).sum(1).mean()
+        return -torch.log(p.gather(1, labels.reshape(-1, 1))).mean()
     targets = labels.to(output.dtype).reshape(-1, 1) if classes == 1 else F.one_hot(labels, classes).to(output.dtype)
+    if k == "binary_crossentropy" and smoothing:
+        targets = targets * (1 - smoothing) + smoothing / 2
     if k == "binary_crossentropy":
         if fused:
             return F.binary_cross_entropy_with_logits(output, targets)
