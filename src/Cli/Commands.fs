@@ -94,6 +94,7 @@ let memoryText (graph: CnnDsl.Graph.Graph) (batch: int) =
         let name, slots =
             match optimizer with
             | CnnDsl.Graph.Optimizer.Adam _ -> "adam", 2
+            | CnnDsl.Graph.Optimizer.AdamW _ -> "adamw", 2
             | CnnDsl.Graph.Optimizer.RmsProp (_, _, momentum, _) -> "rmsprop", (if momentum > 0.0 then 2 else 1)
             | CnnDsl.Graph.Optimizer.Sgd (_, momentum, _) -> "sgd", (if momentum > 0.0 then 1 else 0)
         let plan = CnnDsl.Runtime.MemoryPlan.Estimate(graph, batch, optimizerSlots = slots)
@@ -188,19 +189,21 @@ let private checkFinite (file: string) (image: InputImage) =
 let settingsOf (file: string) (graph: Graph) (o: RunOptions) : Result<TrainingSettings * string option, string> =
     let t = graph.Training
     let optimizer =
-        let name = o.Optimizer |> Option.orElse (t.Optimizer |> Option.map (function Optimizer.Adam _ -> "adam" | Optimizer.Sgd _ -> "sgd" | Optimizer.RmsProp _ -> "rmsprop"))
-        let fromFile kind = match t.Optimizer with Some opt when (match opt, kind with Optimizer.Adam _, "adam" | Optimizer.Sgd _, "sgd" | Optimizer.RmsProp _, "rmsprop" -> true | _ -> false) -> Some opt | _ -> None
+        let name = o.Optimizer |> Option.orElse (t.Optimizer |> Option.map (function Optimizer.Adam _ -> "adam" | Optimizer.AdamW _ -> "adamw" | Optimizer.Sgd _ -> "sgd" | Optimizer.RmsProp _ -> "rmsprop"))
+        let fromFile kind = match t.Optimizer with Some opt when (match opt, kind with Optimizer.Adam _, "adam" | Optimizer.AdamW _, "adamw" | Optimizer.Sgd _, "sgd" | Optimizer.RmsProp _, "rmsprop" -> true | _ -> false) -> Some opt | _ -> None
         match defaultArg name "rmsprop" with
         | "adam" -> Ok (fromFile "adam" |> Option.defaultValue (Optimizer.Adam (0.001, 0.9, 0.999, 1e-7)))
         | "sgd" -> Ok (fromFile "sgd" |> Option.defaultValue (Optimizer.Sgd (0.01, 0.0, false)))
         | "rmsprop" -> Ok (fromFile "rmsprop" |> Option.defaultValue (Optimizer.RmsProp (0.001, 0.9, 0.0, 1e-7)))
-        | other -> Error (sprintf "--optimizer %s: use adam, sgd or rmsprop" other)
+        | "adamw" -> Ok (fromFile "adamw" |> Option.defaultValue (Optimizer.AdamW (0.001, 0.9, 0.999, 1e-8, 0.01, [])))
+        | other -> Error (sprintf "--optimizer %s: use adam, adamw, sgd or rmsprop" other)
     let withRate (opt: Optimizer) =
         match o.LearningRate, opt with
         | None, _ -> opt
         | Some lr, Optimizer.Adam (_, b1, b2, e) -> Optimizer.Adam (lr, b1, b2, e)
         | Some lr, Optimizer.Sgd (_, m, n) -> Optimizer.Sgd (lr, m, n)
         | Some lr, Optimizer.RmsProp (_, r, m, e) -> Optimizer.RmsProp (lr, r, m, e)
+        | Some lr, Optimizer.AdamW (_, b1, b2, e, wd, ex) -> Optimizer.AdamW (lr, b1, b2, e, wd, ex)
     match optimizer, o.Data |> Option.orElse t.Data with
     | Error e, _ -> Error e
     | Ok opt, data ->
@@ -222,6 +225,7 @@ let private optimizerText (opt: Optimizer) =
     | Optimizer.Adam (lr, _, _, _) -> sprintf "adam (lr %s)" (invariant lr)
     | Optimizer.Sgd (lr, m, n) -> sprintf "sgd (lr %s, momentum %s%s)" (invariant lr) (invariant m) (if n then ", nesterov" else "")
     | Optimizer.RmsProp (lr, _, _, _) -> sprintf "rmsprop (lr %s)" (invariant lr)
+    | Optimizer.AdamW (lr, _, _, _, wd, _) -> sprintf "adamw (lr %s, weight decay %s)" (invariant lr) (invariant wd)
 
 let internal lossText (l: Loss) =
     match l with

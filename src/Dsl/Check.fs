@@ -993,7 +993,7 @@ let private training (b: Builder) (section: Located<Setting list> option) : Trai
     let keys =
         [ "data"; "optimizer"; "lr"; "momentum"; "nesterov"; "beta1"; "beta2"; "epsilon"; "rho"; "loss"; "epochs"
           "batch"; "validation"; "seed"; "weightdecay"; "augment"; "schedule"; "earlystop"
-          "labelsmoothing"; "warmup" ]
+          "labelsmoothing"; "warmup"; "nodecay" ]
     let seen = Dictionary<string, Setting>()
     for s in settings do
         let k = s.Key.Value
@@ -1073,7 +1073,23 @@ let private training (b: Builder) (section: Located<Setting list> option) : Trai
             | [ { Value = Word "false" } ] -> false
             | _ -> bad s "'nesterov' takes no value, or true or false" "write: nesterov"; false
         | _ -> false
-    let optimizerName = choice "optimizer" [ "adam", "adam"; "sgd", "sgd"; "rmsprop", "rmsprop" ]
+    let optimizerName = choice "optimizer" [ "adam", "adam"; "sgd", "sgd"; "rmsprop", "rmsprop"; "adamw", "adamw" ]
+    let weightDecay = numberIn "weightdecay" 0.0 inf false false
+    let noDecay =
+        // which tensors AdamW's weight decay leaves alone (PyTorch decays every one unless told)
+        match seen.TryGetValue "nodecay" with
+        | true, s ->
+            let names =
+                s.Values |> List.choose (fun v ->
+                    match v.Value with
+                    | Word ("biases" | "batchnorm" as w) -> Some w
+                    | other ->
+                        b.Report M.BadSetting v.Pos (sprintf "'nodecay' cannot be %s" (Pretty.settingValue other))
+                            (Some (M.didYouMean (Pretty.settingValue other) [ "biases"; "batchnorm" ] |> Option.defaultValue "choose from: biases, batchnorm"))
+                        None)
+            if s.Values.IsEmpty then bad s "'nodecay' names the tensors weight decay leaves alone" "for example: nodecay biases batchnorm"
+            names |> List.distinct
+        | _ -> []
     let misplaced (key: string) (owners: string) =
         if seen.ContainsKey key then
             let s = seen[key]
@@ -1086,6 +1102,9 @@ let private training (b: Builder) (section: Located<Setting list> option) : Trai
             | None when seen.ContainsKey "optimizer" -> None
             | None when anyOptimizerKey -> Some "adam"
             | None -> None
+        if name <> Some "adamw" && seen.ContainsKey "nodecay" then
+            b.Report M.BadSetting seen["nodecay"].Key.Pos "'nodecay' is a setting of adamw (the other optimizers' weight decay applies to kernels only)"
+                (Some "use optimizer adamw, or remove this line")
         // Keras's defaults for each optimizer.
         match name with
         | Some "adam" ->
@@ -1097,6 +1116,11 @@ let private training (b: Builder) (section: Located<Setting list> option) : Trai
         | Some "rmsprop" ->
             misplaced "beta1" "adam"; misplaced "beta2" "adam"; misplaced "nesterov" "sgd"
             Some (Optimizer.RmsProp (defaultArg lr 0.001, defaultArg rho 0.9, defaultArg momentum 0.0, defaultArg epsilon 1e-7))
+        | Some "adamw" ->
+            // PyTorch's AdamW defaults: lr 0.001, betas (0.9, 0.999), eps 1e-8, weight_decay 0.01
+            misplaced "momentum" "sgd and rmsprop"; misplaced "nesterov" "sgd"; misplaced "rho" "rmsprop"
+            Some (Optimizer.AdamW (defaultArg lr 0.001, defaultArg beta1 0.9, defaultArg beta2 0.999, defaultArg epsilon 1e-8,
+                                   defaultArg weightDecay 0.01, noDecay))
         | _ -> None
     let loss =
         choice "loss"
@@ -1205,7 +1229,8 @@ let private training (b: Builder) (section: Located<Setting list> option) : Trai
       Epochs = epochs; BatchSize = wholeAtLeast "batch" 1L
       ValidationSplit = numberIn "validation" 0.0 1.0 false true
       Seed = single "seed" (fun s v -> match v.Value with Num (Int i) when i >= 0L && i <= int64 Int32.MaxValue -> Some (int i) | _ -> bad s "'seed' must be a whole number from 0" "for example: seed 42"; None)
-      WeightDecay = numberIn "weightdecay" 0.0 inf false false
+      // AdamW carries its own (PyTorch's default 0.01); the others' is Keras 3's, on kernels
+      WeightDecay = (match optimizer with Some (Optimizer.AdamW _) -> None | _ -> weightDecay)
       Augment = augment
       Schedule = schedule
       EarlyStopping = wholeAtLeast "earlystop" 1L

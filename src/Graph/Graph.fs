@@ -152,6 +152,10 @@ type Optimizer =
     | Sgd of learningRate: float * momentum: float * nesterov: bool
     | Adam of learningRate: float * beta1: float * beta2: float * epsilon: float
     | RmsProp of learningRate: float * rho: float * momentum: float * epsilon: float
+    /// PyTorch's AdamW (Loshchilov and Hutter): w *= 1 - lr wd, then Adam with eps outside the
+    /// bias-corrected square root; weight decay on every trainable tensor except the kinds named
+    /// in noDecay ("biases", "batchnorm": its gamma and beta)
+    | AdamW of learningRate: float * beta1: float * beta2: float * epsilon: float * weightDecay: float * noDecay: string list
 
 /// How the learning rate changes over a run (Keras's LearningRateScheduler, CosineDecay and
 /// ReduceLROnPlateau).

@@ -70,3 +70,20 @@ let ``a bad onecycle argument, a warmup with onecycle or as long as the run is a
     assertError "schedule onecycle; warmup 2" 29 "does not combine"
     assertError "epochs 3; warmup 3" 20 "'warmup' takes 3 epochs of the 3"
     assertError "warmup 0" 10 "'warmup' must be a whole number of at least 1"
+
+[<Fact>]
+let ``optimizer adamw has PyTorch's defaults, its own weightdecay and the nodecay exclusions`` () =
+    let t = training "optimizer adamw"
+    Assert.Equal(Some (Optimizer.AdamW (0.001, 0.9, 0.999, 1e-8, 0.01, [])), t.Optimizer)
+    Assert.Equal(None, t.WeightDecay)
+    let u = training "optimizer adamw; lr 0.003; weightdecay 0.05; nodecay biases batchnorm"
+    Assert.Equal(Some (Optimizer.AdamW (0.003, 0.9, 0.999, 1e-8, 0.05, [ "biases"; "batchnorm" ])), u.Optimizer)
+    // the Keras optimizers keep weightdecay as before
+    Assert.Equal(Some 0.1, (training "optimizer adam; weightdecay 0.1").WeightDecay)
+
+[<Fact>]
+let ``nodecay without adamw, or naming something else, and adamw's misplaced settings are positioned errors`` () =
+    assertError "optimizer adam; nodecay biases" 19 "'nodecay' is a setting of adamw"
+    assertError "optimizer adamw; nodecay kernels" 28 "'nodecay' cannot be kernels"
+    assertError "optimizer adamw; momentum 0.9" 20 "'momentum' is a setting of sgd and rmsprop"
+    assertError "optimizer adamw; weightdecay -1" 32 "'weightdecay' must be a number"

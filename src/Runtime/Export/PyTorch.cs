@@ -286,6 +286,7 @@ public static class PyTorchExport
             Optimizer.Sgd s => $"{{\"name\": \"sgd\", \"lr\": {F(s.learningRate)}, \"momentum\": {F(s.momentum)}, \"nesterov\": {Bool(s.nesterov)}}}",
             Optimizer.Adam a => $"{{\"name\": \"adam\", \"lr\": {F(a.learningRate)}, \"beta1\": {F(a.beta1)}, \"beta2\": {F(a.beta2)}, \"epsilon\": {F(a.epsilon)}}}",
             Optimizer.RmsProp r => $"{{\"name\": \"rmsprop\", \"lr\": {F(r.learningRate)}, \"rho\": {F(r.rho)}, \"momentum\": {F(r.momentum)}, \"epsilon\": {F(r.epsilon)}}}",
+            Optimizer.AdamW a => $"{{\"name\": \"adamw\", \"lr\": {F(a.learningRate)}, \"beta1\": {F(a.beta1)}, \"beta2\": {F(a.beta2)}, \"epsilon\": {F(a.epsilon)}, \"weight_decay\": {F(a.weightDecay)}, \"no_decay\": [{string.Join(", ", a.noDecay.Select(Py))}]}}",
             _ => "None",
         }) + ",\n");
         string? loss = t.Loss is { Value: var l } ? (l.IsCrossEntropy ? "crossentropy" : l.IsBinaryCrossEntropy ? "binary_crossentropy" : l.IsMeanSquaredError ? "mse" : "mae") : null;

@@ -175,7 +175,7 @@ public static class Checkpoint
         if (version >= 3)
         {
             int batchSize = r.ReadInt32(); Field("batch size", batchSize, batchSize >= 1, "1 and above");
-            var optimizer = r.ReadString(); Field("optimizer", optimizer, optimizer is "adam" or "sgd" or "rmsprop", "adam, sgd, rmsprop");
+            var optimizer = r.ReadString(); Field("optimizer", optimizer, optimizer is "adam" or "sgd" or "rmsprop" or "adamw", "adam, sgd, rmsprop, adamw");
             int seed = r.ReadInt32(); Field("seed", seed, seed >= 0, "0 and above");
             // Keras's batches: the last one is partial, so a set smaller than one batch (XOR's 4
             // examples at batch 32) is one batch, and a stop before the partial batch is valid.

@@ -119,6 +119,7 @@ public sealed class Trainer
     public static string OptimizerName(Optimizer optimizer) => optimizer switch
     {
         CnnDsl.Graph.Optimizer.Adam => "adam",
+        CnnDsl.Graph.Optimizer.AdamW => "adamw",
         CnnDsl.Graph.Optimizer.Sgd => "sgd",
         _ => "rmsprop",
     };

@@ -167,7 +167,14 @@ DEFAULTS = {
     "sgd": {"name": "sgd", "lr": 0.01, "momentum": 0.0, "nesterov": False},
     "adam": {"name": "adam", "lr": 0.001, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-7},
     "rmsprop": {"name": "rmsprop", "lr": 0.001, "rho": 0.9, "momentum": 0.0, "epsilon": 1e-7},
+    "adamw": {"name": "adamw", "lr": 0.001, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "weight_decay": 0.01, "no_decay": []},
 }
+
+
+def adamw_decayed(name, no_decay):
+    """dsl's Optimizers.Decayed: AdamW decays every tensor but the excluded kinds."""
+    return not (("biases" in no_decay and name.endswith("/bias"))
+                or ("batchnorm" in no_decay and (name.endswith("/gamma") or name.endswith("/beta"))))
 
 
 class KerasOptimizer:
@@ -179,8 +186,8 @@ class KerasOptimizer:
         self.params = [(n, p) for n, p in params if p.requires_grad]
         self.weight_decay = weight_decay
         name = self.settings["name"]
-        first = name == "adam" or self.settings.get("momentum", 0) > 0
-        second = name in ("adam", "rmsprop")
+        first = name in ("adam", "adamw") or self.settings.get("momentum", 0) > 0
+        second = name in ("adam", "adamw", "rmsprop")
         self.m = [torch.zeros_like(p) if first else None for _, p in self.params]
         self.v = [torch.zeros_like(p) if second else None for _, p in self.params]
         self.step_count = 0
@@ -213,6 +220,16 @@ class KerasOptimizer:
                 else:
                     m.mul_(mu).sub_(f32(lr) * g)
                     w.add_(mu * m - f32(lr) * g if s["nesterov"] else m)
+            elif s["name"] == "adamw":
+                # PyTorch's AdamW, in float32 as dsl run's
+                b1, b2, eps = f32(s["beta1"]), f32(s["beta2"]), f32(s["epsilon"])
+                if s["weight_decay"] > 0 and adamw_decayed(name, s["no_decay"]):
+                    w.mul_(f32(1 - lr * s["weight_decay"]))
+                step_size = f32(lr / (1 - s["beta1"] ** self.step_count))
+                correction = f32(math.sqrt(1 - s["beta2"] ** self.step_count))
+                m.mul_(b1).add_((1 - b1) * g)
+                v.mul_(b2).add_((1 - b2) * g * g)
+                w.sub_(step_size * m / (torch.sqrt(v) / correction + eps))
             elif s["name"] == "adam":
                 b1, b2, eps = f32(s["beta1"]), f32(s["beta2"]), f32(s["epsilon"])
                 lr_t = f32(lr * math.sqrt(1 - s["beta2"] ** self.step_count) / (1 - s["beta1"] ** self.step_count))

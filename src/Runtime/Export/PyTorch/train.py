@@ -422,7 +422,7 @@ def parse(argv):
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch", type=int, help="the global batch, split evenly across processes")
     p.add_argument("--lr", type=float)
-    p.add_argument("--optimizer", choices=["adam", "sgd", "rmsprop"])
+    p.add_argument("--optimizer", choices=["adam", "adamw", "sgd", "rmsprop"])
     p.add_argument("--seed", type=int)
     p.add_argument("--validation", type=float, help="the fraction of the training set held out (its end)")
     p.add_argument("--limit", type=int, help="the first N training examples and the first N/5 test examples")
