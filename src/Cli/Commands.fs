@@ -217,7 +217,8 @@ let settingsOf (file: string) (graph: Graph) (o: RunOptions) : Result<TrainingSe
                 Augment = (t.Augment |> List.toArray :> Collections.Generic.IReadOnlyList<string>),
                 Schedule = Option.toObj t.Schedule,
                 EarlyStopping = Option.toNullable t.EarlyStopping,
-                LabelSmoothing = defaultArg t.LabelSmoothing 0.0, Warmup = defaultArg t.Warmup 0)
+                LabelSmoothing = defaultArg t.LabelSmoothing 0.0, Warmup = defaultArg t.Warmup 0,
+                Ema = defaultArg t.Ema 0.0, TestTimeFlip = List.contains "flip" t.Tta)
         Ok (settings, data)
 
 let private optimizerText (opt: Optimizer) =
@@ -507,7 +508,8 @@ let private evaluate (console: Console) (command: string) (file: string) (option
     guarded console (fun () ->
         let split = loadData dataName graph |> limitSplit options.Limit
         let graph = sizedToData text graph split.Train
-        let trainer = Trainer(graph, split.Train, TrainingSettings(1, settings.BatchSize, 0, 0.0, settings.Optimizer, settings.Loss, 0.0, settings.OutputFolder), ConsoleReport(console, true, false, false, settings.BatchSize))
+        let trainer = Trainer(graph, split.Train, TrainingSettings(1, settings.BatchSize, 0, 0.0, settings.Optimizer, settings.Loss, 0.0, settings.OutputFolder,
+                                                                   LabelSmoothing = settings.LabelSmoothing, TestTimeFlip = settings.TestTimeFlip), ConsoleReport(console, true, false, false, settings.BatchSize))
         trainer.Load(weights, false) |> ignore
         if split.Test.Count = 0 then raise (DataError(split.Test.Name, sprintf "has no test examples, so there is nothing to %s; give --data a set with a test part" command))
         let test = trainer.Evaluate(split.Test)

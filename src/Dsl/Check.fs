@@ -993,7 +993,7 @@ let private training (b: Builder) (section: Located<Setting list> option) : Trai
     let keys =
         [ "data"; "optimizer"; "lr"; "momentum"; "nesterov"; "beta1"; "beta2"; "epsilon"; "rho"; "loss"; "epochs"
           "batch"; "validation"; "seed"; "weightdecay"; "augment"; "schedule"; "earlystop"
-          "labelsmoothing"; "warmup"; "nodecay" ]
+          "labelsmoothing"; "warmup"; "nodecay"; "ema"; "tta" ]
     let seen = Dictionary<string, Setting>()
     for s in settings do
         let k = s.Key.Value
@@ -1235,7 +1235,20 @@ let private training (b: Builder) (section: Located<Setting list> option) : Trai
       Schedule = schedule
       EarlyStopping = wholeAtLeast "earlystop" 1L
       LabelSmoothing = labelSmoothing
-      Warmup = warmup }
+      Warmup = warmup
+      // timm's ModelEmaV2 decay: in (0, 1), typically 0.999 or 0.9998
+      Ema = numberIn "ema" 0.0 1.0 true true
+      Tta =
+        match seen.TryGetValue "tta" with
+        | true, s ->
+            match s.Values with
+            | [ { Value = Word "flip" } ] -> [ "flip" ]
+            | [] -> bad s "'tta' names the test-time augmentation" "write: tta flip"; []
+            | v :: _ ->
+                b.Report M.BadSetting v.Pos (sprintf "'tta' cannot be %s" (String.Join(" ", s.Values |> List.map (fun v -> Pretty.settingValue v.Value))))
+                    (Some "the test-time augmentation is: tta flip (the mean of the outputs for the image and its mirror)")
+                []
+        | _ -> [] }
 
 // ---- the whole program ----
 

@@ -192,11 +192,16 @@ type Training =
       /// Keras's label_smoothing of (categorical or binary) cross-entropy: targets y (1 - a) + a / K
       LabelSmoothing: float option
       /// epochs of linear warm-up of the learning rate, per step, before the schedule
-      Warmup: int option }
+      Warmup: int option
+      /// the decay of an exponential moving average of the weights (timm's ModelEmaV2), used
+      /// for evaluation and saved in checkpoints
+      Ema: float option
+      /// test-time augmentation of evaluation: "flip" averages the outputs for the image and its mirror
+      Tta: string list }
     static member Empty =
         { Data = None; Optimizer = None; Loss = None; Epochs = None; BatchSize = None
           ValidationSplit = None; Seed = None; WeightDecay = None; Augment = []; Schedule = None; EarlyStopping = None
-          LabelSmoothing = None; Warmup = None }
+          LabelSmoothing = None; Warmup = None; Ema = None; Tta = [] }
 
 /// Nodes in topological order: every node's inputs come before it.
 /// The first node is the Input node and the last node is the output.

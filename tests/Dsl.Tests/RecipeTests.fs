@@ -87,3 +87,16 @@ let ``nodecay without adamw, or naming something else, and adamw's misplaced set
     assertError "optimizer adamw; nodecay kernels" 28 "'nodecay' cannot be kernels"
     assertError "optimizer adamw; momentum 0.9" 20 "'momentum' is a setting of sgd and rmsprop"
     assertError "optimizer adamw; weightdecay -1" 32 "'weightdecay' must be a number"
+
+[<Fact>]
+let ``ema takes timm's decay in (0, 1) and tta the flip`` () =
+    let t = training "ema 0.999; tta flip"
+    Assert.Equal((Some 0.999, [ "flip" ]), (t.Ema, t.Tta))
+    Assert.Equal((None, []), ((training "epochs 2").Ema, (training "epochs 2").Tta))
+
+[<Fact>]
+let ``an ema outside (0, 1) and a tta other than flip are positioned errors`` () =
+    assertError "ema 1" 7 "'ema' must be a number in (0.0, 1.0)"
+    assertError "ema 0" 7 "'ema'"
+    assertError "tta rotate" 7 "'tta' cannot be rotate"
+    assertError "tta" 3 "'tta' names"

@@ -307,6 +307,8 @@ public static class PyTorchExport
         sb.Append($"    \"early_stopping\": {(t.EarlyStopping is { Value: var es } ? es.ToString() : "None")},\n");
         sb.Append($"    \"warmup\": {(t.Warmup is { Value: var wu } ? wu.ToString() : "None")},\n");
         sb.Append($"    \"label_smoothing\": {(t.LabelSmoothing is { Value: var ls } ? F(ls) : "None")},\n");
+        sb.Append($"    \"ema\": {(t.Ema is { Value: var ema } ? F(ema) : "None")},\n");
+        sb.Append($"    \"tta\": [{string.Join(", ", t.Tta.Select(Py))}],\n");
         sb.Append("}\n\n\n");
         sb.Append("class Model(nn.Module):\n    def __init__(self):\n        super().__init__()\n");
         sb.Append(init.Length > 0 ? init.ToString() : "        pass\n");

@@ -225,14 +225,16 @@ public static class Checkpoint
     }
 
     /// <summary>Loads a checkpoint's weights into a network of any precision (float32 as saved,
-    /// or float64 for gradient checks and exact demonstrations).</summary>
+    /// or float64 for gradient checks and exact demonstrations); the moving average of the
+    /// weights ("ema/NAME") where the run kept one, as evaluation used it.</summary>
     public static void LoadWeights<T>(string path, CnnDsl.Graph.Graph graph, IEnumerable<Parameter<T>> weights)
         where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
     {
         var (_, tensors) = Load(path, graph);
         foreach (var p in weights)
         {
-            if (!tensors.TryGetValue(p.Name, out var saved)) throw new CheckpointError(path, $"has no tensor '{p.Name}'");
+            if (!tensors.TryGetValue(WeightAverage.Prefix + p.Name, out var saved) && !tensors.TryGetValue(p.Name, out saved))
+                throw new CheckpointError(path, $"has no tensor '{p.Name}'");
             if (saved.Length != p.Value.Length)
                 throw new CheckpointError(path, $"tensor '{p.Name}' has {saved.Length} values, the model needs {p.Value.Length}");
             for (int i = 0; i < saved.Length; i++) p.Value[i] = T.CreateChecked(saved[i]);

@@ -102,9 +102,10 @@ let ``a resumed run's checkpoints equal an uninterrupted run's, byte for byte, a
 /// The recipe settings of issue 19 (label smoothing, crop and cutout, per-step warm-up and
 /// cosine or one-cycle; AdamW, EMA and normalisation as they come) keep a resume exact.
 let private recipe (schedule: Schedule) out =
-    TrainingSettings(3, 16, 5, 0.0, Optimizer.Adam (0.01, 0.9, 0.999, 1e-7), Loss.CrossEntropy, 0.0, out, Schedule = schedule,
+    let optimizer = if schedule.IsCosine then Optimizer.AdamW (0.01, 0.9, 0.999, 1e-8, 0.05, [ "biases" ]) else Optimizer.Adam (0.01, 0.9, 0.999, 1e-7)
+    TrainingSettings(3, 16, 5, 0.0, optimizer, Loss.CrossEntropy, 0.0, out, Schedule = schedule,
                      LabelSmoothing = 0.1, Augment = [| "flip"; "crop 2 reflect"; "cutout 4" |],
-                     Warmup = (if schedule.IsCosine then 1 else 0))
+                     Warmup = (if schedule.IsCosine then 1 else 0), Ema = 0.9, TestTimeFlip = true)
 
 [<Fact>]
 let ``a resumed run with the recipe settings ends byte for byte as an uninterrupted one`` () =

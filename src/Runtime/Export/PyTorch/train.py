@@ -284,6 +284,9 @@ def worker(rank, world, args):
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", world))))
     device = torch.device("cuda", local) if cuda else torch.device("cpu")
     s = settings(args)
+    if generated.TRAINING.get("ema") or generated.TRAINING.get("tta"):
+        print("train.py: note: the train section's ema and tta are dsl run's alone; this script trains and evaluates without them",
+              file=sys.stderr, flush=True)
     torch.manual_seed(s["seed"])
     net = generated.Model().to(device)
     keys = {key: name for name, key, _, _ in generated.TENSORS}
