@@ -993,7 +993,7 @@ let private training (b: Builder) (section: Located<Setting list> option) : Trai
     let keys =
         [ "data"; "optimizer"; "lr"; "momentum"; "nesterov"; "beta1"; "beta2"; "epsilon"; "rho"; "loss"; "epochs"
           "batch"; "validation"; "seed"; "weightdecay"; "augment"; "schedule"; "earlystop"
-          "labelsmoothing"; "warmup"; "nodecay"; "ema"; "tta" ]
+          "labelsmoothing"; "warmup"; "nodecay"; "ema"; "tta"; "normalize" ]
     let seen = Dictionary<string, Setting>()
     for s in settings do
         let k = s.Key.Value
@@ -1248,7 +1248,15 @@ let private training (b: Builder) (section: Located<Setting list> option) : Trai
                 b.Report M.BadSetting v.Pos (sprintf "'tta' cannot be %s" (String.Join(" ", s.Values |> List.map (fun v -> Pretty.settingValue v.Value))))
                     (Some "the test-time augmentation is: tta flip (the mean of the outputs for the image and its mirror)")
                 []
-        | _ -> [] }
+        | _ -> []
+      Normalize =
+        match seen.TryGetValue "normalize" with
+        | true, s ->
+            match s.Values with
+            | [] | [ { Value = Word "true" } ] -> true
+            | [ { Value = Word "false" } ] -> false
+            | _ -> bad s "'normalize' takes no value, or true or false" "write: normalize (per-channel mean and deviation of the training images)"; false
+        | _ -> false }
 
 // ---- the whole program ----
 

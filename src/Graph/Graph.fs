@@ -197,11 +197,14 @@ type Training =
       /// for evaluation and saved in checkpoints
       Ema: float option
       /// test-time augmentation of evaluation: "flip" averages the outputs for the image and its mirror
-      Tta: string list }
+      Tta: string list
+      /// per-channel mean and standard deviation of the training images, computed before a run,
+      /// kept in checkpoints, and applied to every input by the engines and exports
+      Normalize: bool }
     static member Empty =
         { Data = None; Optimizer = None; Loss = None; Epochs = None; BatchSize = None
           ValidationSplit = None; Seed = None; WeightDecay = None; Augment = []; Schedule = None; EarlyStopping = None
-          LabelSmoothing = None; Warmup = None; Ema = None; Tta = [] }
+          LabelSmoothing = None; Warmup = None; Ema = None; Tta = []; Normalize = false }
 
 /// Nodes in topological order: every node's inputs come before it.
 /// The first node is the Input node and the last node is the output.

@@ -100,3 +100,10 @@ let ``an ema outside (0, 1) and a tta other than flip are positioned errors`` ()
     assertError "ema 0" 7 "'ema'"
     assertError "tta rotate" 7 "'tta' cannot be rotate"
     assertError "tta" 3 "'tta' names"
+
+[<Fact>]
+let ``normalize takes no value, or true or false`` () =
+    Assert.True((training "normalize").Normalize)
+    Assert.False((training "normalize false").Normalize)
+    Assert.False((training "epochs 1").Normalize)
+    assertError "normalize 0.5" 11 "'normalize' takes no value"

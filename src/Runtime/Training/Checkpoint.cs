@@ -234,7 +234,11 @@ public static class Checkpoint
         foreach (var p in weights)
         {
             if (!tensors.TryGetValue(WeightAverage.Prefix + p.Name, out var saved) && !tensors.TryGetValue(p.Name, out saved))
+            {
+                // made without `normalize`: its inputs were not normalised
+                if (Normalization.IsStatistic(p.Name)) { Normalization.Identity<T>(p.Name, p.Value); continue; }
                 throw new CheckpointError(path, $"has no tensor '{p.Name}'");
+            }
             if (saved.Length != p.Value.Length)
                 throw new CheckpointError(path, $"tensor '{p.Name}' has {saved.Length} values, the model needs {p.Value.Length}");
             for (int i = 0; i < saved.Length; i++) p.Value[i] = T.CreateChecked(saved[i]);
@@ -247,7 +251,12 @@ public static class Checkpoint
         foreach (var (name, values) in into)
         {
             if (!tensors.TryGetValue(name, out var saved))
+            {
+                // made without `normalize` (or its average): its inputs were not normalised
+                var statistic = name.StartsWith(WeightAverage.Prefix) ? name[WeightAverage.Prefix.Length..] : name;
+                if (Normalization.IsStatistic(statistic)) { Normalization.Identity<float>(statistic, values); continue; }
                 throw new CheckpointError(path, $"has no tensor '{name}'");
+            }
             if (saved.Length != values.Length)
                 throw new CheckpointError(path, $"tensor '{name}' has {saved.Length} values, the model needs {values.Length}");
             saved.CopyTo(values, 0);

@@ -91,6 +91,13 @@ public sealed class Trainer
         _targets = new float[settings.BatchSize * Network.OutputSize];
         _classes = train.ClassNames.Length;
         _augmentation = Augmentation.From(settings.Augment, train);
+        // `normalize`: the training part's statistics (a resume or evaluation then loads the checkpoint's)
+        if (Network.InputStatistics is var (mean, deviation))
+        {
+            var (m, d) = Normalization.Of(_train);
+            m.CopyTo(mean.Value, 0);
+            d.CopyTo(deviation.Value, 0);
+        }
         _average = settings.Ema > 0 ? new WeightAverage(Network.Weights, settings.Ema) : null;
         _firstView = settings.TestTimeFlip ? new float[settings.BatchSize * Network.OutputSize] : [];
     }

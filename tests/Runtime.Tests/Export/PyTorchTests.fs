@@ -35,7 +35,7 @@ let private randomise (net: Network<float32>) (seed: int) =
     for p in net.Weights do
         if not (p.Name.EndsWith "/kernel") then
             for i in 0 .. p.Value.Length - 1 do
-                p.Value[i] <- if p.Name.EndsWith "variance" then float32 (0.5 + rng.NextDouble()) else float32 (rng.NextDouble() - 0.5)
+                p.Value[i] <- if p.Name.EndsWith "variance" || p.Name.EndsWith "deviation" then float32 (0.5 + rng.NextDouble()) else float32 (rng.NextDouble() - 0.5)
 
 let private request (mode: string) (cases: obj list) = oracle "pytorch_export.py" {| mode = mode; cases = cases |} |> ignore
 
@@ -52,7 +52,10 @@ let ``every model in models/ gives our runtime's outputs in PyTorch with the sam
     // run at a size of its own, against our runtime compiled at that size.
     let dynamicText = File.ReadAllText(Path.Combine(root, "models", "fully-convolutional-dynamic.cnn"))
     let sized = match Frontend.compileWithInput dynamicText 41 36 with Some (Ok (g, _)) -> g | _ -> failwith "41x36 does not check"
-    let models = [ for name, g in modelGraphs () -> name, g, g, [||] ] @ [ "dynamic-41x36", graph dynamicText, sized, [| 41; 36; 1 |] ]
+    let normalized = graph "input 6x5x3\nconv 4 3x3 relu\nflatten\ndense 3 softmax\ntrain\n  normalize"
+    let models =
+        [ for name, g in modelGraphs () -> name, g, g, [||] ]
+        @ [ "dynamic-41x36", graph dynamicText, sized, [| 41; 36; 1 |]; "normalize", normalized, normalized, [||] ]
     let cases =
         [ for name, exported, g, shape in models ->
             let net = Network<float32>(g, batch, 3)
@@ -349,6 +352,7 @@ let ``train.py reads IDX (gzipped or not), CIFAR-10, Kaggle CSV and image folder
 [<InlineData("augment flip crop 2 reflect cutout 3\n  schedule onecycle\n  labelsmoothing 0.1")>]
 [<InlineData("augment crop 1\n  schedule cosine; warmup 1\n  labelsmoothing 0.2")>]
 [<InlineData("augment flip\n  optimizer adamw; lr 0.01; weightdecay 0.2; nodecay biases\n  schedule onecycle 0.4 linear")>]
+[<InlineData("normalize\n  augment crop 1 cutout 2")>]
 let ``two epochs of train.py end at the weights of dsl run's two epochs`` (recipe: string) =
     let folder = tempFolder ()
     let data = Path.Combine(folder, "data")
@@ -363,7 +367,7 @@ let ``two epochs of train.py end at the weights of dsl run's two epochs`` (recip
     // 47 examples, 9 held out: batches of 8, 8, 8, 8 and 6
     let settings =
         TrainingSettings(t.Epochs.Value, t.BatchSize.Value, t.Seed.Value, t.ValidationSplit.Value, t.Optimizer.Value, Loss.CrossEntropy, 0.0,
-                         Path.Combine(folder, "dsl"), Augment = List.toArray t.Augment, Schedule = t.Schedule.Value,
+                         Path.Combine(folder, "dsl"), Augment = List.toArray t.Augment, Schedule = Option.toObj t.Schedule,
                          LabelSmoothing = defaultArg t.LabelSmoothing 0.0, Warmup = defaultArg t.Warmup 0)
     let report =
         { new ITrainingReport with

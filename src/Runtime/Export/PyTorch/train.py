@@ -333,6 +333,14 @@ def worker(rank, world, args):
         raise SystemExit("train.py: the data's examples are %s, the model reads %s" % (
             "x".join(map(str, shape)), "x".join("?" if d is None else str(d) for d in wanted)))
 
+    if hasattr(net, "normalize_mean") and not args.resume and not weights:
+        # the train section's normalize: the training part's per-channel mean and deviation, as dsl run's
+        pixels = train_x.to(torch.float64).reshape(-1, train_x.shape[-1]) * (1.0 / 255)
+        mean, deviation = pixels.mean(0), pixels.std(0, unbiased=False)
+        with torch.no_grad():
+            net.normalize_mean.copy_(mean.to(torch.float32))
+            net.normalize_deviation.copy_(torch.where(deviation > 0, deviation, torch.ones_like(deviation)).to(torch.float32))
+
     # Every process draws dsl run's permutation of the epoch and takes its share of each global batch.
     sampler = EpochSampler(len(train_y), s["batch"], world, rank, s["seed"])
     if rank == 0:
