@@ -106,4 +106,4 @@ let ``normalize takes no value, or true or false`` () =
     Assert.True((training "normalize").Normalize)
     Assert.False((training "normalize false").Normalize)
     Assert.False((training "epochs 1").Normalize)
-    assertError "normalize 0.5" 11 "'normalize' takes no value"
+    assertError "normalize 0.5" 13 "'normalize' takes no value"
