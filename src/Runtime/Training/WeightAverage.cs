@@ -1,3 +1,6 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
+
 namespace CnnDsl.Runtime.Training;
 
 /// <summary>
@@ -40,7 +43,16 @@ public sealed class WeightAverage
         {
             var w = _weights[i].Value.AsSpan();
             var e = _average[i].AsSpan();
-            for (int j = 0; j < e.Length; j++) e[j] = d * e[j] + rest * w[j];
+            int j = 0;
+            if (Vector.IsHardwareAccelerated)
+            {
+                var ve = MemoryMarshal.Cast<float, Vector<float>>(e);
+                var vw = MemoryMarshal.Cast<float, Vector<float>>(w);
+                Vector<float> D = new(d), R = new(rest);
+                for (int k = 0; k < ve.Length; k++) ve[k] = D * ve[k] + R * vw[k];
+                j = ve.Length * Vector<float>.Count;
+            }
+            for (; j < e.Length; j++) e[j] = d * e[j] + rest * w[j];
         }
     }
 

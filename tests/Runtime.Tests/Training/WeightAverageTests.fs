@@ -13,7 +13,7 @@ open CnnDsl.Runtime.Tests.TestSupport
 [<Fact>]
 let ``the moving average follows timm's ModelEmaV2 step by step`` () =
     let rng = Random 8
-    let ps = [| Parameter<float32>("a/kernel", [| 7 |], true); Parameter<float32>("b/moving_mean", [| 3 |], false) |]
+    let ps = [| Parameter<float32>("a/kernel", [| 19 |], true); Parameter<float32>("b/moving_mean", [| 3 |], false) |]
     for p in ps do for i in 0 .. p.Value.Length - 1 do p.Value[i] <- float32 (rng.NextDouble() * 2.0 - 1.0)
     let start = ps |> Array.map (fun p -> Array.map float p.Value)
     let average = WeightAverage(ps, 0.9)
@@ -110,3 +110,12 @@ let ``tta flip predicts from the mean of the outputs for each image and its mirr
             let mean = Array.map2 (fun x y -> (x + y) / 2.0f) (outputs data.Test i) (outputs flipped i)
             if Array.IndexOf(mean, Array.max mean) = data.Test.Labels[i] then 1 else 0 ] |> List.sum
     Assert.Equal(float right / float data.Test.Count, tta.Accuracy, 12)
+
+[<Fact>]
+let ``a resume with ema from a checkpoint made without it is refused with the way out`` () =
+    let out = folder ()
+    let t = Trainer(model, data.Train, settings out, silent)
+    t.Run(TrainingPosition.Start, CancellationToken.None) |> ignore
+    let resumed = Trainer(model, data.Train, withEma out, silent)
+    let e = Assert.Throws<CheckpointError>(fun () -> resumed.Load(resumed.LastCheckpoint, true) |> ignore)
+    Assert.Contains("was made without 'ema'", e.Message)
