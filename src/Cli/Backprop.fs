@@ -10,7 +10,8 @@ open CnnDsl.Dsl
 open CnnDsl.Runtime
 open CnnDsl.Runtime.Data
 open CnnDsl.Runtime.Training
-open CnnDsl.Cli.Commands
+open CnnDsl.Cli.Shell
+open CnnDsl.Cli.Render
 
 /// The loss named on the command line, else the file's, else Keras-like cross-entropy.
 let lossOf (graph: Graph) (name: string option) : Result<Loss, string> =
@@ -63,7 +64,10 @@ let backprop (console: Console) (file: string) (input: string) (target: string) 
     | Ok loss ->
     match graph.Nodes |> List.tryFind (fun n -> match n.Kind with LayerKind.BatchNormalization _ -> true | _ -> false) with
     | Some bn ->
-        console.Err.WriteLine(sprintf "dsl: backprop runs one example in inference mode (as the slides' layer(x)), where %s (line %d) has no batch statistics to differentiate; remove batchnorm, or use 'dsl gradcheck' for the whole model" bn.Name bn.SourceLine)
+        console.Err.WriteLine(
+            sprintf "dsl: backprop runs one example in inference mode (as the slides' layer(x)), %s"
+                (sprintf "where %s (line %d) has no batch statistics to differentiate; " bn.Name bn.SourceLine
+                 + "remove batchnorm, or use 'dsl gradcheck' for the whole model"))
         CannotRun
     | None ->
     guarded console (fun () ->
@@ -99,7 +103,7 @@ let backprop (console: Console) (file: string) (input: string) (target: string) 
             match label with
             | Some label -> Losses.CrossEntropy(net, ReadOnlySpan [| label |])
             | None -> Losses.Compute(loss, net, ReadOnlySpan values)
-        out.WriteLine(sprintf "Loss (%s against the target): %s" (lossText loss) (lossValue.ToString("G8", Globalization.CultureInfo.InvariantCulture)))
+        out.WriteLine(sprintf "Loss (%s against the target): %s" (CnnDsl.Runs.lossText loss) (lossValue.ToString("G8", Globalization.CultureInfo.InvariantCulture)))
         // A layer's output gradient is complete just before its own backward pass, which may
         // turn it into the gradient before its activation: copy it then.
         let outputGradients = Array.zeroCreate<double[]> net.Layers.Count

@@ -3,7 +3,7 @@ module CnnDsl.Cli.Program
 open System
 open System.CommandLine
 
-let private console () : Commands.Console = { Out = Console.Out; Err = Console.Error }
+let private console () : Shell.Console = { Out = Console.Out; Err = Console.Error }
 
 let private checkCommand () =
     let files = Argument<string[]>("files", Description = "model files (.cnn)", Arity = ArgumentArity.OneOrMore)
@@ -13,7 +13,7 @@ let private checkCommand () =
     command.Arguments.Add files
     command.Options.Add format
     command.SetAction(fun (r: ParseResult) ->
-        Commands.check (console ()) (List.ofArray (r.GetValue files)) (r.GetValue format = "json"))
+        CheckCommands.check (console ()) (List.ofArray (r.GetValue files)) (r.GetValue format = "json"))
     command
 
 let private summaryCommand () =
@@ -29,7 +29,7 @@ let private summaryCommand () =
     command.Options.Add graph
     command.SetAction(fun (r: ParseResult) ->
         let b = r.GetResult batch |> Option.ofObj |> Option.map (fun _ -> r.GetValue batch)
-        Commands.summary (console ()) (r.GetValue file) b (r.GetValue graph |> Option.ofObj))
+        CheckCommands.summary (console ()) (r.GetValue file) b (r.GetValue graph |> Option.ofObj))
     command
 
 let private explainCommand () =
@@ -38,19 +38,21 @@ let private explainCommand () =
     let command = Command("explain", "Work out every layer's output size and parameter count with the layer's own numbers.")
     command.Arguments.Add file
     command.Options.Add markdown
-    command.SetAction(fun (r: ParseResult) -> Commands.explain (console ()) (r.GetValue file) (r.GetValue markdown))
+    command.SetAction(fun (r: ParseResult) -> CheckCommands.explain (console ()) (r.GetValue file) (r.GetValue markdown))
     command
 
 let private gradcheckCommand () =
     let file = Argument<string>("file", Description = "a model file (.cnn)")
     let weights = Option<string>("--weights", Description = "check at these trained weights instead of random ones")
     let breakLayer = Option<string>("--break", Description = "break this layer's backward pass on purpose, to see what a failure looks like")
+    let batch = Option<int>("--batch", Description = "examples per batch (default 2; deep batchnorm models need 8)", DefaultValueFactory = (fun _ -> 2))
     let command = Command("gradcheck", "Check every gradient of the model against finite differences, in double precision.")
     command.Arguments.Add file
     command.Options.Add weights
     command.Options.Add breakLayer
+    command.Options.Add batch
     command.SetAction(fun (r: ParseResult) ->
-        Commands.gradcheck (console ()) (r.GetValue file) (r.GetValue weights |> Option.ofObj) (r.GetValue breakLayer |> Option.ofObj))
+        CheckCommands.gradcheck (console ()) (r.GetValue file) (r.GetValue weights |> Option.ofObj) (r.GetValue breakLayer |> Option.ofObj) (r.GetValue batch))
     command
 
 let private applyCommand () =
@@ -67,7 +69,7 @@ let private applyCommand () =
     command.Options.Add seed
     command.Options.Add png
     command.SetAction(fun (r: ParseResult) ->
-        Commands.apply (console ()) (r.GetValue file) (r.GetValue input) (r.GetValue weights |> Option.ofObj) (r.GetValue seed) (r.GetValue png |> Option.ofObj))
+        ApplyCommands.apply (console ()) (r.GetValue file) (r.GetValue input) (r.GetValue weights |> Option.ofObj) (r.GetValue seed) (r.GetValue png |> Option.ofObj))
     command
 
 let private backpropCommand () =
@@ -101,7 +103,7 @@ let private predictCommand () =
     command.Options.Add weights
     command.Options.Add top
     command.SetAction(fun (r: ParseResult) ->
-        Commands.predict (console ()) (r.GetValue file) (r.GetValue weights |> Option.ofObj) (List.ofArray (r.GetValue images)) (r.GetValue top))
+        ApplyCommands.predict (console ()) (r.GetValue file) (r.GetValue weights |> Option.ofObj) (List.ofArray (r.GetValue images)) (r.GetValue top))
     command
 
 let private exportCommand () =
@@ -115,7 +117,7 @@ let private exportCommand () =
     command.Options.Add weights
     command.Options.Add output
     command.Options.Add format
-    command.SetAction(fun (r: ParseResult) -> Commands.exportAs (console ()) (r.GetValue file) (r.GetValue weights |> Option.ofObj) (r.GetValue output) (r.GetValue format))
+    command.SetAction(fun (r: ParseResult) -> ExportCommand.exportAs (console ()) (r.GetValue file) (r.GetValue weights |> Option.ofObj) (r.GetValue output) (r.GetValue format))
     command
 
 let private runOptions () =
@@ -123,7 +125,7 @@ let private runOptions () =
     let epochs = Option<Nullable<int>>("--epochs", Description = "number of epochs")
     let batch = Option<Nullable<int>>("--batch", Description = "batch size")
     let lr = Option<Nullable<float>>("--lr", Description = "learning rate")
-    let optimizer = Option<string>("--optimizer", Description = "adam, sgd or rmsprop")
+    let optimizer = Option<string>("--optimizer", Description = "adam, adamw, sgd or rmsprop")
     let seed = Option<Nullable<int>>("--seed", Description = "seed for initialisation, shuffling and dropout")
     let validation = Option<Nullable<float>>("--validation", Description = "fraction of the training set held out for validation")
     let out = Option<string>("--out", Description = "folder for checkpoints (default runs/MODEL)")
@@ -131,9 +133,9 @@ let private runOptions () =
     let force = Option<bool>("--force", Description = "start a new run in a folder that holds one, replacing its checkpoints")
     let quiet = Option<bool>("--quiet", Description = "print only the test accuracy")
     let json = Option<bool>("--json", Description = "print one JSON record per epoch")
-    let limit = Option<Nullable<int>>("--limit", Description = "use only the first N training examples, and the first N/5 test examples (at least 1): the test loss and accuracy are then on those only")
+    let limit = Option<Nullable<int>>("--limit", Description = "use only the first N training examples and the first N/5 test examples (at least 1)")
     let weights = Option<string>("--weights", Description = "a checkpoint to start from (run) or to evaluate (eval)")
-    let plot = Option<string>("--plot", Description = "draw the training curves (curves.png, after every epoch) and the test confusion matrix (confusion.png) into this folder")
+    let plot = Option<string>("--plot", Description = "draw the training curves (curves.png) and the confusion matrix (confusion.png) into this folder")
     let positive (o: Option<Nullable<int>>) name =
         o.Validators.Add(fun r -> let v = r.GetValueOrDefault<Nullable<int>>() in if v.HasValue && v.Value < 1 then r.AddError(sprintf "%s must be at least 1" name))
     positive epochs "--epochs"; positive batch "--batch"; positive limit "--limit"
@@ -142,7 +144,7 @@ let private runOptions () =
     lr.Validators.Add(fun r -> let v = r.GetValueOrDefault<Nullable<float>>() in if v.HasValue && not (v.Value > 0.0) then r.AddError "--lr must be above 0")
     validation.Validators.Add(fun r -> let v = r.GetValueOrDefault<Nullable<float>>() in if v.HasValue && (v.Value < 0.0 || v.Value >= 1.0) then r.AddError "--validation must be in [0, 1)")
     let all: System.CommandLine.Option list = [ data; epochs; batch; lr; optimizer; seed; validation; out; resume; force; quiet; json; limit; weights; plot ]
-    // The test hook CNNDSL_PAUSE_AT=EPOCH,BATCH (Commands.RunOptions.PauseAt).
+    // The test hook CNNDSL_PAUSE_AT=EPOCH,BATCH (RunCommand.RunOptions.PauseAt).
     let pauseAt =
         match Environment.GetEnvironmentVariable "CNNDSL_PAUSE_AT" with
         | null -> None
@@ -150,7 +152,7 @@ let private runOptions () =
             match text.Split ',' |> Array.map Int32.TryParse with
             | [| true, e; true, b |] when e >= 1 && b >= 0 -> Some (e, b)
             | _ -> None
-    let read (r: ParseResult) : Commands.RunOptions =
+    let read (r: ParseResult) : RunCommand.RunOptions =
         let n (o: Option<Nullable<'a>>) = let v = r.GetValue o in if v.HasValue then Some v.Value else None
         { Data = r.GetValue data |> Option.ofObj; Epochs = n epochs; Batch = n batch; LearningRate = n lr
           Optimizer = r.GetValue optimizer |> Option.ofObj; Seed = n seed; Validation = n validation
@@ -181,8 +183,8 @@ let private runCommand () =
                 terminated.Value <- true
                 stop.Cancel())
         try
-            match Commands.run (console ()) (r.GetValue file) (read r) stop.Token with
-            | code when code = Commands.Interrupted && terminated.Value -> 128 + 15 // as a shell reports SIGTERM
+            match RunCommand.run (console ()) (r.GetValue file) (read r) stop.Token with
+            | code when code = Shell.Interrupted && terminated.Value -> 128 + 15 // as a shell reports SIGTERM
             | code -> code
         finally Console.CancelKeyPress.RemoveHandler handler)
     command
@@ -193,7 +195,7 @@ let private evalCommand () =
     let command = Command("eval", "Evaluate a checkpoint on the model's test set: loss, accuracy, per-class accuracy, confusion matrix.")
     command.Arguments.Add file
     for o in options do command.Options.Add o
-    command.SetAction(fun (r: ParseResult) -> Commands.eval (console ()) (r.GetValue file) (read r))
+    command.SetAction(fun (r: ParseResult) -> EvalCommands.eval (console ()) (r.GetValue file) (read r))
     command
 
 let private showCommand () =
@@ -207,7 +209,7 @@ let private showCommand () =
         command.Arguments.Add file
         for o in [ weights :> System.CommandLine.Option; layer; output ] do command.Options.Add o
         command.SetAction(fun (r: ParseResult) ->
-            Commands.showFilters (console ()) (r.GetValue file) (r.GetValue weights |> Option.ofObj) (r.GetValue layer |> Option.ofObj) (r.GetValue output |> Option.ofObj))
+            ShowCommands.showFilters (console ()) (r.GetValue file) (r.GetValue weights |> Option.ofObj) (r.GetValue layer |> Option.ofObj) (r.GetValue output |> Option.ofObj))
         command
     let activations =
         let file = Argument<string>("file", Description = "a model file (.cnn)")
@@ -221,7 +223,7 @@ let private showCommand () =
         for o in [ weights :> System.CommandLine.Option; test; data; output ] do command.Options.Add o
         command.SetAction(fun (r: ParseResult) ->
             let t = r.GetValue test
-            Commands.showActivations (console ()) (r.GetValue file) (r.GetValue weights |> Option.ofObj) (r.GetValue image |> Option.ofObj)
+            ShowCommands.showActivations (console ()) (r.GetValue file) (r.GetValue weights |> Option.ofObj) (r.GetValue image |> Option.ofObj)
                 (if t.HasValue then Some t.Value else None) (r.GetValue data |> Option.ofObj) (r.GetValue output |> Option.ofObj))
         command
     let confusion =
@@ -232,7 +234,7 @@ let private showCommand () =
         command.Arguments.Add file
         for o in options do command.Options.Add o
         command.Options.Add output
-        command.SetAction(fun (r: ParseResult) -> Commands.showConfusion (console ()) (r.GetValue file) (read r) (r.GetValue output |> Option.ofObj))
+        command.SetAction(fun (r: ParseResult) -> EvalCommands.showConfusion (console ()) (r.GetValue file) (read r) (r.GetValue output |> Option.ofObj))
         command
     let command = Command("show", "Draw what a model learned as PNG pictures: filters, activations, confusion.")
     command.Subcommands.Add filters

@@ -48,7 +48,7 @@ let private windowLines (input: Shape) (output: Shape) (w: Window) =
 let private channels (s: Shape) = Cost.channels s
 
 /// (layer heading, output size lines, parameter line, notes) per node after the input.
-let private explainNode (node: Node) =
+let explainNode (node: Node) =
     let input = match node.InputShapes with s :: _ -> s | [] -> node.OutputShape
     let outputs, notes, parameters =
         match node.Kind with
@@ -89,7 +89,7 @@ let private explainNode (node: Node) =
         | LayerKind.ActivationLayer | LayerKind.Input -> [ "same size" ], [], "params = 0"
     outputs, notes, parameters
 
-let private heading (node: Node) =
+let heading (node: Node) =
     let act = match node.Activation with Activation.Linear -> "" | a -> ", " + Summary.activationName a
     sprintf "%s (%s%s), line %d: %O -> %O" node.Name (Summary.typeName node) act node.SourceLine
         (match node.InputShapes with s :: _ -> s | [] -> node.OutputShape) node.OutputShape

@@ -13,14 +13,14 @@ let private tempModel (text: string) =
 [<Fact>]
 let ``check prints nothing and exits 0 on clean models`` () =
     let files = Directory.GetFiles(Path.Combine(root, "models"), "*.cnn") |> Array.filter (fun f -> not (f.EndsWith "strided.cnn"))
-    let code, out, _ = run (fun c -> Commands.check c (List.ofArray files) false)
+    let code, out, _ = run (fun c -> CheckCommands.check c (List.ofArray files) false)
     Assert.Equal(0, code)
     Assert.Equal("", out)
 
 [<Fact>]
 let ``check on three mistakes prints three positioned diagnostics and exits 1`` () =
     let path = tempModel "input 28x28x1\nconv 0 3x3 relu\ndropout 1.5\nmaxpool 2 sam\ndense 10 softmax\n"
-    let code, out, _ = run (fun c -> Commands.check c [ path ] false)
+    let code, out, _ = run (fun c -> CheckCommands.check c [ path ] false)
     Assert.Equal(1, code)
     let heads = out.Split('\n') |> Array.filter (fun l -> l.StartsWith path)
     Assert.Equal(3, heads.Length)
@@ -31,7 +31,7 @@ let ``check on three mistakes prints three positioned diagnostics and exits 1`` 
 [<Fact>]
 let ``check --format json gives the same diagnostics as JSON`` () =
     let path = tempModel "input 4x4x1\nconv 8 7x7\n"
-    let code, out, _ = run (fun c -> Commands.check c [ path ] true)
+    let code, out, _ = run (fun c -> CheckCommands.check c [ path ] true)
     Assert.Equal(1, code)
     use doc = System.Text.Json.JsonDocument.Parse out
     let d = doc.RootElement[0]
@@ -44,9 +44,9 @@ let ``check refuses a device, a binary file and a huge file by name, without rea
     let binary = Path.Combine(Path.GetTempPath(), Path.GetRandomFileName() + ".cnn")
     File.WriteAllBytes(binary, [| 0x69uy; 0x6euy; 0uy; 0x70uy |])
     let huge = Path.Combine(Path.GetTempPath(), Path.GetRandomFileName() + ".cnn")
-    File.WriteAllText(huge, String.replicate (Commands.maxModelBytes / 10) "input 8x8x1 // pad\n")
+    File.WriteAllText(huge, String.replicate (Shell.maxModelBytes / 10) "input 8x8x1 // pad\n")
     for path, expected in [ "/dev/zero", "is not a text file"; binary, "byte 2 is NUL"; huge, "is larger than 4 MB" ] do
-        let code, _, err = run (fun c -> Commands.check c [ path ] true)
+        let code, _, err = run (fun c -> CheckCommands.check c [ path ] true)
         Assert.Equal(2, code)
         Assert.Contains(path, err)
         Assert.Contains(expected, err)
@@ -55,7 +55,7 @@ let ``check refuses a device, a binary file and a huge file by name, without rea
 let ``check --format json still reports every other file when one is hostile`` () =
     let recursive = tempModel "let a = b\nlet b = a\ninput 2\na\n"
     let fine = tempModel "input 4x4x1\nconv 8 7x7\n"
-    let code, out, _ = run (fun c -> Commands.check c [ recursive; fine ] true)
+    let code, out, _ = run (fun c -> CheckCommands.check c [ recursive; fine ] true)
     Assert.Equal(1, code)
     use doc = System.Text.Json.JsonDocument.Parse out
     let codes = [ for d in doc.RootElement.EnumerateArray() -> d.GetProperty("code").GetString() ]
@@ -64,19 +64,19 @@ let ``check --format json still reports every other file when one is hostile`` (
 [<Fact>]
 let ``a model too large for its batch is refused before anything is allocated`` () =
     let path = tempModel "input 2147483647x1x1\nconv 1 1x1\nglobalavgpool\n"
-    let code, _, err = run (fun c -> Commands.export c path None (Path.Combine(Path.GetTempPath(), Path.GetRandomFileName() + ".onnx")))
+    let code, _, err = run (fun c -> ExportCommand.export c path None (Path.Combine(Path.GetTempPath(), Path.GetRandomFileName() + ".onnx")))
     Assert.Equal(2, code)
     Assert.Contains("the model is too large: input_layer's output (2147483647x1x1) at batch 1", err)
 
 [<Fact>]
 let ``a missing file is a clear message and exit 2, not a stack trace`` () =
-    let code, _, err = run (fun c -> Commands.check c [ "no/such/model.cnn" ] false)
+    let code, _, err = run (fun c -> CheckCommands.check c [ "no/such/model.cnn" ] false)
     Assert.Equal(2, code)
     Assert.Equal("dsl: cannot read 'no/such/model.cnn': no such file", err.Trim())
 
 [<Fact>]
 let ``summary prints the table with Keras's totals`` () =
-    let code, out, _ = run (fun c -> Commands.summary c (Path.Combine(root, "models", "fashion-mnist.cnn")) (Some 32) None)
+    let code, out, _ = run (fun c -> CheckCommands.summary c (Path.Combine(root, "models", "fashion-mnist.cnn")) (Some 32) None)
     Assert.Equal(0, code)
     Assert.Contains("Model: \"fashion-mnist\"", out)
     Assert.Contains("Total params: 2,150,410 (8.20 MB)", out)
@@ -88,7 +88,7 @@ let ``summary --batch counts the optimizer state dsl run would keep`` () =
     // 8 inputs to 4 units: 36 trainable parameters, 144 bytes per optimizer value.
     let memory (train: string) =
         let path = tempModel ("input 8\ndense 4 softmax\n" + train)
-        let code, out, err = run (fun c -> Commands.summary c path (Some 2) None)
+        let code, out, err = run (fun c -> CheckCommands.summary c path (Some 2) None)
         Assert.True((code = 0), err)
         let line = out.Split('\n') |> Array.find (fun l -> l.StartsWith "Training memory")
         line.Substring(0, line.IndexOf(':')), line.Substring(line.LastIndexOf "optimizer state ")
@@ -101,14 +101,14 @@ let ``summary --batch counts the optimizer state dsl run would keep`` () =
 [<Fact>]
 let ``summary of a broken model prints its diagnostics and exits 1`` () =
     let path = tempModel "input ?x?x1\nflatten\n"
-    let code, out, err = run (fun c -> Commands.summary c path None None)
+    let code, out, err = run (fun c -> CheckCommands.summary c path None None)
     Assert.Equal(1, code)
     Assert.Equal("", out)
     Assert.Contains("error CNN303", err)
 
 [<Fact>]
 let ``explain prints the seed's worked numbers`` () =
-    let code, out, _ = run (fun c -> Commands.explain c (Path.Combine(root, "models", "mnist-handworked.cnn")) false)
+    let code, out, _ = run (fun c -> CheckCommands.explain c (Path.Combine(root, "models", "mnist-handworked.cnn")) false)
     Assert.Equal(0, code)
     Assert.Contains("params = (3*3*32 + 1) * 64 = 18,496", out)
     Assert.Contains("Total params: 1,199,882", out)
@@ -116,29 +116,39 @@ let ``explain prints the seed's worked numbers`` () =
 [<Fact>]
 let ``gradcheck passes on a model and names the layer broken on purpose`` () =
     let path = Path.Combine(root, "models", "lenet.cnn")
-    let code, out, _ = run (fun c -> Commands.gradcheck c path None None)
+    let code, out, _ = run (fun c -> CheckCommands.gradcheck c path None None 2)
     Assert.True((code = 0), out)
     Assert.Contains("at input 16x16x1", out)
     Assert.Contains("gradcheck passed", out)
-    let code, out, _ = run (fun c -> Commands.gradcheck c path None (Some "max_pooling2d_1"))
+    let code, out, _ = run (fun c -> CheckCommands.gradcheck c path None (Some "max_pooling2d_1") 2)
     Assert.Equal(1, code)
     Assert.Contains("gradcheck FAILED: the backward pass of max_pooling2d_1", out)
 
 [<Fact>]
+let ``gradcheck takes the batch size, and refuses one out of range`` () =
+    let path = Path.Combine(root, "models", "fashion-mnist-bn.cnn")
+    let code, out, _ = run (fun c -> CheckCommands.gradcheck c path None None 3)
+    Assert.True((code = 0), out)
+    Assert.Contains("batch 3, float64", out)
+    let code, _, err = run (fun c -> CheckCommands.gradcheck c path None None 0)
+    Assert.Equal(2, code)
+    Assert.Contains("--batch 0: the gradient check takes 1 to 64", err)
+
+[<Fact>]
 let ``export writes an ONNX file, with symbolic sizes for a dynamic model`` () =
     let out = Path.Combine(Path.GetTempPath(), Path.GetRandomFileName() + ".onnx")
-    let code, text, _ = run (fun c -> Commands.export c (Path.Combine(root, "models", "lenet.cnn")) None out)
+    let code, text, _ = run (fun c -> ExportCommand.export c (Path.Combine(root, "models", "lenet.cnn")) None out)
     Assert.Equal(0, code)
     Assert.Contains("ONNX opset 13", text)
     Assert.True(FileInfo(out).Length > 200_000L)
-    let code, text, _ = run (fun c -> Commands.export c (Path.Combine(root, "models", "fully-convolutional-dynamic.cnn")) None out)
+    let code, text, _ = run (fun c -> ExportCommand.export c (Path.Combine(root, "models", "fully-convolutional-dynamic.cnn")) None out)
     Assert.Equal(0, code)
     Assert.Contains("input NHWC ?x?x1", text)
 
 [<Fact>]
 let ``apply --png writes each layer's maps as a PNG that decodes and is not blank`` () =
     let folder = Path.Combine(Path.GetTempPath(), Path.GetRandomFileName())
-    let code, out, _ = run (fun c -> Commands.apply c (Path.Combine(root, "examples", "vertical-edge.cnn")) (Path.Combine(root, "examples", "vertical-edge.txt")) None 0 (Some folder))
+    let code, out, _ = run (fun c -> ApplyCommands.apply c (Path.Combine(root, "examples", "vertical-edge.cnn")) (Path.Combine(root, "examples", "vertical-edge.txt")) None 0 (Some folder))
     Assert.Equal(0, code)
     let file = Path.Combine(folder, "01-vedge.png")
     Assert.Contains(file, out)
@@ -157,21 +167,21 @@ let private tempFolder () =
 [<Fact>]
 let ``an empty output name or a folder as -o is refused before work, leaving no temporary file`` () =
     let lenet = Path.Combine(root, "models", "lenet.cnn")
-    let code, text, err = run (fun c -> Commands.export c lenet None "")
+    let code, text, err = run (fun c -> ExportCommand.export c lenet None "")
     Assert.Equal(2, code)
     Assert.Equal("", text)
     Assert.Equal("dsl: -o: the file name is empty; give one, such as lenet.onnx", err.Trim())
     let parent = tempFolder ()
     let folder = Path.Combine(parent, "runs")
     Directory.CreateDirectory folder |> ignore
-    let code, _, err = run (fun c -> Commands.export c lenet None folder)
+    let code, _, err = run (fun c -> ExportCommand.export c lenet None folder)
     Assert.Equal(2, code)
     Assert.Equal(sprintf "dsl: -o %s: that is a folder; give a file name, such as %s" folder (Path.Combine(folder, "lenet.onnx")), err.Trim())
     Assert.Equal<string[]>([| folder |], Directory.GetFileSystemEntries parent)
-    let code, _, err = run (fun c -> Commands.showFilters c lenet None None (Some ""))
+    let code, _, err = run (fun c -> ShowCommands.showFilters c lenet None None (Some ""))
     Assert.Equal(2, code)
     Assert.Contains("-o: the file name is empty; give one, such as filters.png", err)
-    let code, _, err = run (fun c -> Commands.apply c (Path.Combine(root, "examples", "vertical-edge.cnn")) (Path.Combine(root, "examples", "vertical-edge.txt")) None 0 (Some ""))
+    let code, _, err = run (fun c -> ApplyCommands.apply c (Path.Combine(root, "examples", "vertical-edge.cnn")) (Path.Combine(root, "examples", "vertical-edge.txt")) None 0 (Some ""))
     Assert.Equal(2, code)
     Assert.Contains("--png: the folder name is empty; give one, such as maps", err)
 
@@ -179,7 +189,7 @@ let ``an empty output name or a folder as -o is refused before work, leaving no 
 let ``predict refuses non-finite input values by position, and --top below 1`` () =
     let xor = Path.Combine(root, "models", "xor.cnn")
     let out = tempFolder ()
-    let code, _, err = run (fun c -> Commands.run c xor { Commands.RunOptions.Empty with Out = Some out; Epochs = Some 1; Quiet = true } System.Threading.CancellationToken.None)
+    let code, _, err = run (fun c -> RunCommand.run c xor { RunCommand.RunOptions.Empty with Out = Some out; Epochs = Some 1; Quiet = true } System.Threading.CancellationToken.None)
     Assert.True((code = 0), err)
     let weights = Some (Path.Combine(out, "best.ckpt"))
     let matrix (text: string) =
@@ -187,18 +197,18 @@ let ``predict refuses non-finite input values by position, and --top below 1`` (
         File.WriteAllText(p, text)
         p
     let good = matrix "1 0\n"
-    let code, text, err = run (fun c -> Commands.predict c xor weights [ good ] 3)
+    let code, text, err = run (fun c -> ApplyCommands.predict c xor weights [ good ] 3)
     Assert.True((code = 0), err)
     // One linear output is a value, not a ranking of classes.
     Assert.Matches("^" + System.Text.RegularExpressions.Regex.Escape(good) + ": -?\\d+\\.\\d{4}\r?\n$", text)
     for bad, shown in [ "1 nan\n", "NaN at row 1, column 2"; "1e39 0\n", "1E+39 at row 1, column 1"; "0 -1e39\n", "-1E+39 at row 1, column 2" ] do
         let p = matrix bad
-        let code, text, err = run (fun c -> Commands.predict c xor weights [ p ] 1)
+        let code, text, err = run (fun c -> ApplyCommands.predict c xor weights [ p ] 1)
         Assert.Equal(2, code)
         Assert.Equal("", text)
         Assert.Contains(sprintf "%s: holds %s: inputs must be finite numbers" p shown, err)
     for top in [ 0; -1 ] do
-        let code, text, err = run (fun c -> Commands.predict c xor weights [ good ] top)
+        let code, text, err = run (fun c -> ApplyCommands.predict c xor weights [ good ] top)
         Assert.Equal(2, code)
         Assert.Equal("", text)
         Assert.Contains(sprintf "--top %d: show at least 1 class" top, err)
@@ -211,7 +221,7 @@ let ``an any-size model trained small predicts, applies and shows at sizes it wa
     let text = "input ?x?x1\nconv 4 3x3 same relu\nconv 8 3x3 s2 same relu\nconv 3 1x1\nglobalavgpool\nsoftmax\ntrain\n  data shapes; epochs 1; batch 32\n"
     let model = tempModel text
     let out = Path.Combine(Path.GetTempPath(), Path.GetRandomFileName())
-    let code, _, err = run (fun c -> Commands.run c model { Commands.RunOptions.Empty with Out = Some out; Quiet = true } System.Threading.CancellationToken.None)
+    let code, _, err = run (fun c -> RunCommand.run c model { RunCommand.RunOptions.Empty with Out = Some out; Quiet = true } System.Threading.CancellationToken.None)
     Assert.True((code = 0), err)
     let weights = Path.Combine(out, "last.ckpt")
     let rng = System.Random 2
@@ -219,7 +229,7 @@ let ``an any-size model trained small predicts, applies and shows at sizes it wa
         let image = Path.Combine(Path.GetTempPath(), Path.GetRandomFileName() + ".txt")
         let values = Array.init (h * w) (fun _ -> rng.NextDouble() : float)
         File.WriteAllLines(image, [| for y in 0 .. h - 1 -> System.String.Join(" ", [| for x in 0 .. w - 1 -> values[y * w + x].ToString("R", System.Globalization.CultureInfo.InvariantCulture) |]) |])
-        let code, printed, err = run (fun c -> Commands.predict c model (Some weights) [ image ] 3)
+        let code, printed, err = run (fun c -> ApplyCommands.predict c model (Some weights) [ image ] 3)
         Assert.True((code = 0), err)
         // The reference: the model compiled at this size, the checkpoint's weights.
         let g = match CnnDsl.Dsl.Frontend.compileWithInput text h w with Some (Ok (g, _)) -> g | _ -> failwith "does not check"
@@ -231,16 +241,16 @@ let ``an any-size model trained small predicts, applies and shows at sizes it wa
         let shapes = CnnDsl.Runtime.Data.DataSets.ClassNamesOf "shapes"
         let line = System.String.Join(", ", expected |> Array.map (fun (i, p) -> sprintf "%s %.4f" shapes[i] p))
         Assert.Equal(sprintf "%s: %s" image line, printed.Trim())
-        for command in [ (fun c -> Commands.apply c model image (Some weights) 0 None)
-                         (fun c -> Commands.showActivations c model (Some weights) (Some image) None None (Some (image + ".png"))) ] do
+        for command in [ (fun c -> ApplyCommands.apply c model image (Some weights) 0 None)
+                         (fun c -> ShowCommands.showActivations c model (Some weights) (Some image) None None (Some (image + ".png"))) ] do
             let code, _, err = run command
             Assert.True((code = 0), err)
-    let code, _, err = run (fun c -> Commands.showFilters c model (Some weights) None (Some (Path.Combine(out, "filters.png"))))
+    let code, _, err = run (fun c -> ShowCommands.showFilters c model (Some weights) None (Some (Path.Combine(out, "filters.png"))))
     Assert.True((code = 0), err)
     // An input the model cannot take is told the size rule, not a stack trace.
     let tiny = Path.Combine(Path.GetTempPath(), Path.GetRandomFileName() + ".txt")
     File.WriteAllText(tiny, "1\n")
-    let code, _, err = run (fun c -> Commands.predict c (tempModel "input ?x?x1\nconv 2 3x3\nglobalavgpool\nsoftmax\n") (Some weights) [ tiny ] 1)
+    let code, _, err = run (fun c -> ApplyCommands.apply c (tempModel "input ?x?x1\nconv 2 3x3\nglobalavgpool\nsoftmax\n") tiny None 0 None)
     Assert.Equal(2, code)
     Assert.Contains("at 1x1 the model does not check: kernel 3x3 on a 1x1 input gives no output", err)
 
@@ -248,11 +258,11 @@ let ``an any-size model trained small predicts, applies and shows at sizes it wa
 let ``predict on one sigmoid output prints its probability and the threshold`` () =
     let model = tempModel "input 2\ndense 2 relu\ndense 1 sigmoid\ntrain\n  data xor; loss bce; batch 4\n"
     let out = tempFolder ()
-    let code, _, err = run (fun c -> Commands.run c model { Commands.RunOptions.Empty with Out = Some out; Epochs = Some 1; Quiet = true } System.Threading.CancellationToken.None)
+    let code, _, err = run (fun c -> RunCommand.run c model { RunCommand.RunOptions.Empty with Out = Some out; Epochs = Some 1; Quiet = true } System.Threading.CancellationToken.None)
     Assert.True((code = 0), err)
     let input = Path.Combine(out, "in.txt")
     File.WriteAllText(input, "1 0\n")
-    let code, text, err = run (fun c -> Commands.predict c model (Some (Path.Combine(out, "best.ckpt"))) [ input ] 5)
+    let code, text, err = run (fun c -> ApplyCommands.predict c model (Some (Path.Combine(out, "best.ckpt"))) [ input ] 5)
     Assert.True((code = 0), err)
     Assert.Matches("^" + System.Text.RegularExpressions.Regex.Escape(input) + ": p = 0\\.\\d{4} \\(class 1 if > 0\\.5\\)\r?\n$", text)
 
@@ -261,7 +271,7 @@ let ``a kernel with one matrix per colour channel sums the channels into one map
     let model = tempModel "input 2x2x3\nkernel [[[1 0] [0 0]] [[0 1] [0 0]] [[0 0] [0 2]]]\n"
     let input = Path.Combine(tempFolder (), "rgb.txt")
     File.WriteAllText(input, "1 2\n3 4\n\n10 20\n30 40\n\n100 200\n300 400\n")
-    let code, text, err = run (fun c -> Commands.apply c model input None 0 None)
+    let code, text, err = run (fun c -> ApplyCommands.apply c model input None 0 None)
     Assert.True((code = 0), err)
     // 1*1 (red, top left) + 1*20 (green, top right) + 2*400 (blue, bottom right)
     Assert.EndsWith("kernel (Conv2D): 1x1x1\n     821\n", text.Replace("\r\n", "\n"))

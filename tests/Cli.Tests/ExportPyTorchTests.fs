@@ -1,5 +1,5 @@
 /// `dsl export FILE --format pytorch -o DIR` through the program (src/Cli/Program.fs and
-/// Commands.exportAs); the exported project's numbers are PyTorchTests' (tests/Runtime.Tests).
+/// ExportCommand.exportAs); the exported project's numbers are PyTorchTests' (tests/Runtime.Tests).
 module CnnDsl.Cli.Tests.ExportPyTorchTests
 
 open System
@@ -40,7 +40,7 @@ let ``export --format pytorch refuses a file as -o, an unknown format, and anoth
     let lenet = Path.Combine(root, "models", "lenet.cnn")
     let file = Path.Combine(parent, "taken")
     File.WriteAllText(file, "")
-    let code, _, err = run (fun c -> Commands.exportAs c lenet None file "pytorch")
+    let code, _, err = run (fun c -> ExportCommand.exportAs c lenet None file "pytorch")
     Assert.Equal(2, code)
     Assert.Equal(sprintf "dsl: -o %s: that is a file, not a folder; give a folder, such as lenet-pt" file, err.Trim())
     let code, _, err = dslRun (sprintf "export \"%s\" --format keras -o \"%s\"" lenet (Path.Combine(parent, "x")))
@@ -53,7 +53,7 @@ let ``export --format pytorch refuses a file as -o, an unknown format, and anoth
     Checkpoint.Save(checkpoint, other, TrainingPosition(0, 0, 0L, 0L, Double.NegativeInfinity, BatchSize = 1, OptimizerName = "sgd", TrainingExamples = 1),
                     net.Weights |> Seq.map (fun p -> struct (p.Name, p.Value)))
     let out = Path.Combine(parent, "out")
-    let code, text, err = run (fun c -> Commands.exportAs c lenet (Some checkpoint) out "pytorch")
+    let code, text, err = run (fun c -> ExportCommand.exportAs c lenet (Some checkpoint) out "pytorch")
     Assert.Equal(2, code)
     Assert.Equal("", text)
     Assert.Equal(sprintf "dsl: checkpoint %s: tensor 'conv2d/kernel' has 125 values in the checkpoint, the model needs 150; it was saved from another model" checkpoint, err.Trim())

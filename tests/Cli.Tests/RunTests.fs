@@ -27,7 +27,7 @@ let private shapesModel = "input 16x16x1\nconv 8 3x3 relu\nmaxpool 2\nconv 8 3x3
 [<Fact>]
 let ``run trains, prints Keras-style epochs and a test report with a confusion matrix`` () =
     let out = temp ()
-    let code, text, err = run (fun c -> Commands.run c (model shapesModel) { Commands.RunOptions.Empty with Out = Some out; Epochs = Some 2 } CancellationToken.None)
+    let code, text, err = run (fun c -> RunCommand.run c (model shapesModel) { RunCommand.RunOptions.Empty with Out = Some out; Epochs = Some 2 } CancellationToken.None)
     Assert.True((code = 0), err)
     Assert.Contains("Data shapes: 2,000 training, 0 validation, 500 test examples of 16x16x1", text)
     // both convolutions have at most 75 values per window and 8 filters
@@ -36,7 +36,7 @@ let ``run trains, prints Keras-style epochs and a test report with a confusion m
     Assert.Contains("Confusion matrix (rows: true class, columns: predicted):", text)
     Assert.Contains("  horizontal ", text)
     Assert.True(File.Exists(Path.Combine(out, "last.ckpt")))
-    let code, evalText, _ = run (fun c -> Commands.eval c (model shapesModel) { Commands.RunOptions.Empty with Weights = Some (Path.Combine(out, "last.ckpt")) })
+    let code, evalText, _ = run (fun c -> EvalCommands.eval c (model shapesModel) { RunCommand.RunOptions.Empty with Weights = Some (Path.Combine(out, "last.ckpt")) })
     Assert.Equal(0, code)
     Assert.Contains("Test: loss ", evalText)
 
@@ -44,23 +44,23 @@ let ``run trains, prints Keras-style epochs and a test report with a confusion m
 let ``a dynamic-input model trains at its data's size and its checkpoint exports`` () =
     let out = temp ()
     let file = model "input ?x?x1\nconv 8 3x3 relu\nglobalmaxpool\ndense 3 softmax\ntrain\n  data shapes\n  optimizer adam\n  batch 16\n"
-    let code, text, err = run (fun c -> Commands.run c file { Commands.RunOptions.Empty with Out = Some out } CancellationToken.None)
+    let code, text, err = run (fun c -> RunCommand.run c file { RunCommand.RunOptions.Empty with Out = Some out } CancellationToken.None)
     Assert.True((code = 0), err)
     Assert.Contains("examples of 16x16x1", text)
     let onnx = temp () + ".onnx"
-    let code, text, err = run (fun c -> Commands.export c file (Some (Path.Combine(out, "last.ckpt"))) onnx)
+    let code, text, err = run (fun c -> ExportCommand.export c file (Some (Path.Combine(out, "last.ckpt"))) onnx)
     Assert.True((code = 0), err)
     Assert.Contains("input NHWC ?x?x1", text)
 
 [<Fact>]
 let ``more outputs than classes runs, as in Keras, with a note and an 'other' column; fewer is refused`` () =
     let wide = model "input 16x16x1\nconv 4 3x3 relu\nglobalmaxpool\ndense 5 softmax\ntrain\n  data shapes\n  batch 16\n"
-    let code, text, err = run (fun c -> Commands.run c wide { Commands.RunOptions.Empty with Out = Some (temp ()); Limit = Some 160 } CancellationToken.None)
+    let code, text, err = run (fun c -> RunCommand.run c wide { RunCommand.RunOptions.Empty with Out = Some (temp ()); Limit = Some 160 } CancellationToken.None)
     Assert.True((code = 0), err)
     Assert.Contains("the model has 5 outputs and shapes has 3 classes", text)
     Assert.Contains("     2  other", text)
     let narrow = model "input 16x16x1\nconv 4 3x3 relu\nglobalmaxpool\ndense 2 softmax\ntrain\n  data shapes\n"
-    let code, _, err = run (fun c -> Commands.run c narrow { Commands.RunOptions.Empty with Out = Some (temp ()) } CancellationToken.None)
+    let code, _, err = run (fun c -> RunCommand.run c narrow { RunCommand.RunOptions.Empty with Out = Some (temp ()) } CancellationToken.None)
     Assert.Equal(2, code)
     Assert.Contains("the model ends in 2 values but shapes has 3 classes", err)
 
@@ -75,7 +75,7 @@ let ``the generated shapes set takes the model's input size`` () =
 
 [<Fact>]
 let ``--json prints one record per epoch and the test result`` () =
-    let code, text, _ = run (fun c -> Commands.run c (model shapesModel) { Commands.RunOptions.Empty with Out = Some (temp ()); Epochs = Some 2; Json = true } CancellationToken.None)
+    let code, text, _ = run (fun c -> RunCommand.run c (model shapesModel) { RunCommand.RunOptions.Empty with Out = Some (temp ()); Epochs = Some 2; Json = true } CancellationToken.None)
     Assert.Equal(0, code)
     let lines = text.Trim().Split('\n')
     Assert.Equal(3, lines.Length)
@@ -87,18 +87,18 @@ let ``--json prints one record per epoch and the test result`` () =
 [<Fact>]
 let ``bad data, checkpoints and models are messages with exit 2, not stack traces`` () =
     // (the generated shapes set takes any image size now, so the mismatch is with xor's vectors)
-    let code, _, err = run (fun c -> Commands.run c (model "input 28x28x1\ndense 10 softmax") { Commands.RunOptions.Empty with Data = Some "xor"; Out = Some (temp ()) } CancellationToken.None)
+    let code, _, err = run (fun c -> RunCommand.run c (model "input 28x28x1\ndense 10 softmax") { RunCommand.RunOptions.Empty with Data = Some "xor"; Out = Some (temp ()) } CancellationToken.None)
     Assert.Equal(2, code)
     Assert.Contains("make the model's first line 'input ", err)
-    let code, _, err = run (fun c -> Commands.run c (model "input 16x16x1\ndense 3 softmax") { Commands.RunOptions.Empty with Data = Some "/no/such/folder"; Out = Some (temp ()) } CancellationToken.None)
+    let code, _, err = run (fun c -> RunCommand.run c (model "input 16x16x1\ndense 3 softmax") { RunCommand.RunOptions.Empty with Data = Some "/no/such/folder"; Out = Some (temp ()) } CancellationToken.None)
     Assert.Equal(2, code)
     Assert.StartsWith("dsl: data: /no/such/folder: ", err)
     let broken = temp ()
     File.WriteAllText(broken, "not a checkpoint")
-    let code, _, err = run (fun c -> Commands.eval c (model shapesModel) { Commands.RunOptions.Empty with Weights = Some broken })
+    let code, _, err = run (fun c -> EvalCommands.eval c (model shapesModel) { RunCommand.RunOptions.Empty with Weights = Some broken })
     Assert.Equal(2, code)
     Assert.Contains("not a CnnDsl checkpoint", err)
-    let code, _, err = run (fun c -> Commands.run c (model "input 2\ndense 1") Commands.RunOptions.Empty CancellationToken.None)
+    let code, _, err = run (fun c -> RunCommand.run c (model "input 2\ndense 1") RunCommand.RunOptions.Empty CancellationToken.None)
     Assert.Equal(2, code)
     Assert.Contains("no data set", err)
 
@@ -173,7 +173,7 @@ let ``a run that cannot fit in memory is refused before allocating, with the bat
     // needs 32.55 GB and is refused on this 24 GB machine; `dsl summary --batch` shows it)
     let vgg = graph (File.ReadAllText(Path.Combine(root, "models", "vgg16.cnn")))
     Assert.Equal("32.55 GB", CnnDsl.Dsl.Summary.bytesText (MemoryPlan.Estimate(vgg, 256).Total))
-    let code, _, err = run (fun c -> Commands.run c (Path.Combine(root, "models", "vgg16.cnn")) { Commands.RunOptions.Empty with Batch = Some 4096; Out = Some (temp ()) } CancellationToken.None)
+    let code, _, err = run (fun c -> RunCommand.run c (Path.Combine(root, "models", "vgg16.cnn")) { RunCommand.RunOptions.Empty with Batch = Some 4096; Out = Some (temp ()) } CancellationToken.None)
     Assert.Equal(2, code)
     Assert.Contains(sprintf "needs %s at batch 4096" (CnnDsl.Dsl.Summary.bytesText (MemoryPlan.Estimate(vgg, 4096).Total)), err)
     let m = Text.RegularExpressions.Regex.Match(err, "the largest batch that fits is (\\d+)")
@@ -216,12 +216,12 @@ let ``SIGKILL at random moments never leaves a corrupt checkpoint (50 kills)`` (
 let ``predict names the most likely classes of an image`` () =
     let out = temp ()
     let file = model shapesModel
-    let code, _, err = run (fun c -> Commands.run c file { Commands.RunOptions.Empty with Out = Some out; Quiet = true } CancellationToken.None)
+    let code, _, err = run (fun c -> RunCommand.run c file { RunCommand.RunOptions.Empty with Out = Some out; Quiet = true } CancellationToken.None)
     Assert.True((code = 0), err)
     let set = CnnDsl.Runtime.Data.DataSets.Shapes(1, 1, 9).Test
     let matrix = temp () + ".txt"
     File.WriteAllLines(matrix, [ for y in 0 .. 15 -> String.Join(" ", [ for x in 0 .. 15 -> string (float set.Pixels[y * 16 + x] / 255.0) ]) ])
-    let code, text, err = run (fun c -> Commands.predict c file (Some (Path.Combine(out, "best.ckpt"))) [ matrix ] 2)
+    let code, text, err = run (fun c -> ApplyCommands.predict c file (Some (Path.Combine(out, "best.ckpt"))) [ matrix ] 2)
     Assert.True((code = 0), err)
     let expected = set.ClassNames[set.Labels[0]]
     Assert.StartsWith(sprintf "%s: %s 0." matrix expected, text)
@@ -229,32 +229,32 @@ let ``predict names the most likely classes of an image`` () =
 [<Fact>]
 let ``--weights transfers the layers whose names and sizes match, from another model`` () =
     let out = temp ()
-    let code, _, err = run (fun c -> Commands.run c (model shapesModel) { Commands.RunOptions.Empty with Out = Some out; Quiet = true; Epochs = Some 1 } CancellationToken.None)
+    let code, _, err = run (fun c -> RunCommand.run c (model shapesModel) { RunCommand.RunOptions.Empty with Out = Some out; Quiet = true; Epochs = Some 1 } CancellationToken.None)
     Assert.True((code = 0), err)
     // The same convolutions, frozen, under a new head of another size.
     let other = shapesModel.Replace("conv 8 3x3 relu\nmaxpool 2", "conv 8 3x3 relu frozen\nmaxpool 2").Replace("dense 3 softmax", "dense 16 relu\ndense 3 softmax")
-    let code, text, err = run (fun c -> Commands.run c (model other) { Commands.RunOptions.Empty with Out = Some (temp ()); Weights = Some (Path.Combine(out, "last.ckpt")); Epochs = Some 1 } CancellationToken.None)
+    let code, text, err = run (fun c -> RunCommand.run c (model other) { RunCommand.RunOptions.Empty with Out = Some (temp ()); Weights = Some (Path.Combine(out, "last.ckpt")); Epochs = Some 1 } CancellationToken.None)
     Assert.True((code = 0), err)
     Assert.Contains("Transferred 4 tensors from", text)
     Assert.Contains("start from scratch (dense/kernel, dense/bias, dense_1/kernel, dense_1/bias)", text)
 
 // ---- issue 14: lost work, shared folders, empty sets, interrupted histories ----
 
-let private quick = { Commands.RunOptions.Empty with Limit = Some 160; Quiet = true }
+let private quick = { RunCommand.RunOptions.Empty with Limit = Some 160; Quiet = true }
 
 [<Fact>]
 let ``a folder holding a run is never overwritten without --force, and the message gives the three ways out`` () =
     let file = model shapesModel
     let out = temp ()
-    let code, _, err = run (fun c -> Commands.run c file { quick with Out = Some out; Epochs = Some 1 } CancellationToken.None)
+    let code, _, err = run (fun c -> RunCommand.run c file { quick with Out = Some out; Epochs = Some 1 } CancellationToken.None)
     Assert.True((code = 0), err)
     let before = File.ReadAllBytes(Path.Combine(out, "last.ckpt"))
-    let code, text, err = run (fun c -> Commands.run c file { quick with Out = Some out; Epochs = Some 1; Seed = Some 9 } CancellationToken.None)
+    let code, text, err = run (fun c -> RunCommand.run c file { quick with Out = Some out; Epochs = Some 1; Seed = Some 9 } CancellationToken.None)
     Assert.Equal(2, code)
     Assert.Equal("", text)
     Assert.Equal(sprintf "dsl: %s already holds a run (last.ckpt, best.ckpt); continue it with --resume, replace it with --force, or train into another folder with --out DIR" out, err.Trim())
     Assert.Equal<byte[]>(before, File.ReadAllBytes(Path.Combine(out, "last.ckpt")))
-    let code, _, err = run (fun c -> Commands.run c file { quick with Out = Some out; Epochs = Some 1; Seed = Some 9; Force = true } CancellationToken.None)
+    let code, _, err = run (fun c -> RunCommand.run c file { quick with Out = Some out; Epochs = Some 1; Seed = Some 9; Force = true } CancellationToken.None)
     Assert.True((code = 0), err)
     Assert.NotEqual<byte[]>(before, File.ReadAllBytes(Path.Combine(out, "last.ckpt")))
 
@@ -264,7 +264,7 @@ let ``--out naming a file, a folder in use, and nothing to resume are refused be
     let notFolder = temp ()
     File.WriteAllText(notFolder, "x")
     // not quiet: nothing at all is printed, so nothing was trained (it used to fail after the first epoch)
-    let code, text, err = run (fun c -> Commands.run c file { quick with Out = Some notFolder; Quiet = false } CancellationToken.None)
+    let code, text, err = run (fun c -> RunCommand.run c file { quick with Out = Some notFolder; Quiet = false } CancellationToken.None)
     Assert.Equal(2, code)
     Assert.Equal("", text)
     Assert.Contains(sprintf "dsl: --out %s: that is a file, not a folder; give a folder, such as runs/" notFolder, err)
@@ -273,27 +273,27 @@ let ``--out naming a file, a folder in use, and nothing to resume are refused be
     (
         // another process's lock, as `dsl run` takes it
         use _held = new FileStream(Path.Combine(out, ".lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None)
-        let code, text, err = run (fun c -> Commands.run c file { quick with Out = Some out } CancellationToken.None)
+        let code, text, err = run (fun c -> RunCommand.run c file { quick with Out = Some out } CancellationToken.None)
         Assert.Equal(2, code)
         Assert.Equal("", text)
         Assert.Contains(sprintf "another run is writing to %s" out, err)
     )
     // best.ckpt without last.ckpt (an older dsl wrote best first): the message points to it
-    let code, _, err = run (fun c -> Commands.run c file { quick with Out = Some out; Epochs = Some 1 } CancellationToken.None)
+    let code, _, err = run (fun c -> RunCommand.run c file { quick with Out = Some out; Epochs = Some 1 } CancellationToken.None)
     Assert.True((code = 0), err)
     File.Delete(Path.Combine(out, "last.ckpt"))
-    let code, _, err = run (fun c -> Commands.run c file { quick with Out = Some out; Resume = true } CancellationToken.None)
+    let code, _, err = run (fun c -> RunCommand.run c file { quick with Out = Some out; Resume = true } CancellationToken.None)
     Assert.Equal(2, code)
     Assert.Contains(sprintf "nothing to resume: there is no last.ckpt, only %s" (Path.Combine(out, "best.ckpt")), err)
-    Assert.Contains(sprintf "--weights %s --out DIR" (Path.Combine(out, "best.ckpt")), err)
+    Assert.Contains(sprintf "--weights %s and another --out DIR" (Path.Combine(out, "best.ckpt")), err)
 
 [<Fact>]
 let ``a resume with another batch size or optimizer is refused, saying what the checkpoint was made with`` () =
     let file = model shapesModel
     let out = temp ()
-    let code, _, err = run (fun c -> Commands.run c file { quick with Out = Some out; Epochs = Some 1 } CancellationToken.None)
+    let code, _, err = run (fun c -> RunCommand.run c file { quick with Out = Some out; Epochs = Some 1 } CancellationToken.None)
     Assert.True((code = 0), err)
-    let code, text, err = run (fun c -> Commands.run c file { quick with Out = Some out; Resume = true; Batch = Some 32; Optimizer = Some "rmsprop" } CancellationToken.None)
+    let code, text, err = run (fun c -> RunCommand.run c file { quick with Out = Some out; Resume = true; Batch = Some 32; Optimizer = Some "rmsprop" } CancellationToken.None)
     Assert.Equal(2, code)
     Assert.DoesNotContain("Epoch", text)
     Assert.Equal(sprintf "dsl: checkpoint %s: was made with batch 16 (this run: 32), optimizer adam (this run: rmsprop); resume with --batch 16 --optimizer adam, or start a new run with --force or --out DIR" (Path.Combine(out, "last.ckpt")), err.Trim())
@@ -313,26 +313,26 @@ train
   batch 4
 "
     let csv = noTestSet ()
-    let code, text, err = run (fun c -> Commands.run c file { Commands.RunOptions.Empty with Data = Some csv; Out = Some (temp ()); Json = true } CancellationToken.None)
+    let code, text, err = run (fun c -> RunCommand.run c file { RunCommand.RunOptions.Empty with Data = Some csv; Out = Some (temp ()); Json = true } CancellationToken.None)
     Assert.True((code = 0), err)
     let lines = text.Trim().Split('\n')
     for line in lines do Text.Json.JsonDocument.Parse line |> ignore // every line is JSON
     Assert.Equal("{\"test_loss\":null,\"test_accuracy\":null,\"test_examples\":0}", lines[lines.Length - 1])
     let out = temp ()
-    let code, text, err = run (fun c -> Commands.run c file { Commands.RunOptions.Empty with Data = Some csv; Out = Some out } CancellationToken.None)
+    let code, text, err = run (fun c -> RunCommand.run c file { RunCommand.RunOptions.Empty with Data = Some csv; Out = Some out } CancellationToken.None)
     Assert.True((code = 0), err)
     Assert.Contains("has no test examples, so the model was not evaluated", text)
     Assert.DoesNotContain("NaN", text)
-    let code, _, err = run (fun c -> Commands.eval c file { Commands.RunOptions.Empty with Data = Some csv; Weights = Some (Path.Combine(out, "last.ckpt")) })
+    let code, _, err = run (fun c -> EvalCommands.eval c file { RunCommand.RunOptions.Empty with Data = Some csv; Weights = Some (Path.Combine(out, "last.ckpt")) })
     Assert.Equal(2, code)
     Assert.Contains("has no test examples, so there is nothing to eval", err)
 
 /// Runs in-process, stopping before (epoch from 1, batch) as Ctrl+C would, through the pause hook.
-let private runStopped (file: string) (options: Commands.RunOptions) (epoch: int, batch: int) =
+let private runStopped (file: string) (options: RunCommand.RunOptions) (epoch: int, batch: int) =
     use source = new CancellationTokenSource()
     let out, err = new StringWriter(), new CancelOnPause(source)
-    let code = Commands.run { Out = out; Err = err } file { options with PauseAt = Some (epoch, batch) } source.Token
-    Assert.True((code = Commands.Interrupted), err.ToString())
+    let code = RunCommand.run { Out = out; Err = err } file { options with PauseAt = Some (epoch, batch) } source.Token
+    Assert.True((code = Shell.Interrupted), err.ToString())
     Assert.Contains(sprintf "stopped at epoch %d, batch %d" epoch batch, err.ToString())
 
 [<Fact>]
@@ -342,10 +342,10 @@ let ``a resumed run's checkpoints and history equal an uninterrupted run's`` () 
     let file = model shapesModel
     let straight, stopped = temp (), temp ()
     let options out = { quick with Out = Some out; Plot = Some (Path.Combine(out, "plot")) }
-    let code, _, err = run (fun c -> Commands.run c file (options straight) CancellationToken.None)
+    let code, _, err = run (fun c -> RunCommand.run c file (options straight) CancellationToken.None)
     Assert.True((code = 0), err)
     runStopped file (options stopped) (2, 4)
-    let code, _, err = run (fun c -> Commands.run c file { options stopped with Resume = true } CancellationToken.None)
+    let code, _, err = run (fun c -> RunCommand.run c file { options stopped with Resume = true } CancellationToken.None)
     Assert.True((code = 0), err)
     for name in [ "last.ckpt"; "best.ckpt" ] do
         Assert.Equal<byte[]>(File.ReadAllBytes(Path.Combine(straight, name)), File.ReadAllBytes(Path.Combine(stopped, name)))
@@ -368,15 +368,15 @@ let ``a recipe run resumes exactly, and dsl eval repeats its test figures`` () =
     let file = model recipe
     let straight, stopped = temp (), temp ()
     let options out = { quick with Out = Some out; Quiet = false }
-    let code, text, err = run (fun c -> Commands.run c file (options straight) CancellationToken.None)
+    let code, text, err = run (fun c -> RunCommand.run c file (options straight) CancellationToken.None)
     Assert.True((code = 0), err)
     runStopped file (options stopped) (2, 3)
-    let code, _, err = run (fun c -> Commands.run c file { options stopped with Resume = true } CancellationToken.None)
+    let code, _, err = run (fun c -> RunCommand.run c file { options stopped with Resume = true } CancellationToken.None)
     Assert.True((code = 0), err)
     for name in [ "last.ckpt"; "best.ckpt" ] do
         Assert.Equal<byte[]>(File.ReadAllBytes(Path.Combine(straight, name)), File.ReadAllBytes(Path.Combine(stopped, name)))
     let testLine (t: string) = t.Split('\n') |> Array.find (fun l -> l.StartsWith "Test: loss")
-    let code, evaluated, err = run (fun c -> Commands.eval c file { quick with Weights = Some (Path.Combine(straight, "last.ckpt")) })
+    let code, evaluated, err = run (fun c -> EvalCommands.eval c file { quick with Weights = Some (Path.Combine(straight, "last.ckpt")) })
     Assert.True((code = 0), err)
     Assert.Equal(testLine text, testLine evaluated)
 
@@ -385,10 +385,10 @@ let ``--resume --plot over an empty history.csv continues, starting the history 
     let file = model shapesModel
     let out = temp ()
     let plot = Path.Combine(out, "plot")
-    let code, _, err = run (fun c -> Commands.run c file { quick with Out = Some out; Epochs = Some 1; Plot = Some plot } CancellationToken.None)
+    let code, _, err = run (fun c -> RunCommand.run c file { quick with Out = Some out; Epochs = Some 1; Plot = Some plot } CancellationToken.None)
     Assert.True((code = 0), err)
     File.WriteAllText(Path.Combine(plot, "history.csv"), "")
-    let code, _, err = run (fun c -> Commands.run c file { quick with Out = Some out; Epochs = Some 2; Resume = true; Plot = Some plot } CancellationToken.None)
+    let code, _, err = run (fun c -> RunCommand.run c file { quick with Out = Some out; Epochs = Some 2; Resume = true; Plot = Some plot } CancellationToken.None)
     Assert.True((code = 0), err)
     Assert.StartsWith("2,", File.ReadAllLines(Path.Combine(plot, "history.csv"))[1])
 
@@ -396,7 +396,7 @@ let ``--resume --plot over an empty history.csv continues, starting the history 
 let ``a crafted checkpoint with a valid checksum is refused by eval and --resume with the field, not an exception`` () =
     let file = model shapesModel
     let out = temp ()
-    let code, _, err = run (fun c -> Commands.run c file { quick with Out = Some out; Epochs = Some 1 } CancellationToken.None)
+    let code, _, err = run (fun c -> RunCommand.run c file { quick with Out = Some out; Epochs = Some 1 } CancellationToken.None)
     Assert.True((code = 0), err)
     let last = Path.Combine(out, "last.ckpt")
     let bytes = File.ReadAllBytes last
@@ -407,9 +407,9 @@ let ``a crafted checkpoint with a valid checksum is refused by eval and --resume
     let lengthAt = firstName + 1 + int body[firstName]
     BitConverter.GetBytes(0x7fffffff).CopyTo(body, lengthAt)
     File.WriteAllBytes(last, Array.append body (Security.Cryptography.SHA256.HashData body))
-    let code, _, err = run (fun c -> Commands.eval c file { quick with Weights = Some last })
+    let code, _, err = run (fun c -> EvalCommands.eval c file { quick with Weights = Some last })
     Assert.Equal(2, code)
     Assert.Contains(sprintf "dsl: checkpoint %s: field 'length of tensor conv2d/kernel' is 2147483647" last, err)
-    let code, _, err = run (fun c -> Commands.run c file { quick with Out = Some out; Resume = true } CancellationToken.None)
+    let code, _, err = run (fun c -> RunCommand.run c file { quick with Out = Some out; Resume = true } CancellationToken.None)
     Assert.Equal(2, code)
     Assert.Contains("field 'length of tensor conv2d/kernel'", err)

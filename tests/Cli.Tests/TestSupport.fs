@@ -11,7 +11,7 @@ let rec private findRoot (dir: DirectoryInfo) =
 let root = findRoot (DirectoryInfo AppContext.BaseDirectory)
 
 /// Runs a command with captured output: (exit code, stdout, stderr).
-let run (command: Commands.Console -> int) =
+let run (command: Shell.Console -> int) =
     let out, err = new StringWriter(), new StringWriter()
     let code = command { Out = out; Err = err }
     code, out.ToString(), err.ToString()

@@ -18,7 +18,7 @@ let ``diagnostics are dsl check's: codes, positions, lengths, messages and hints
     for name in [ "three-mistakes.cnn"; "syntax-errors.cnn" ] do
         let file = repoPath [ "tests"; "Dsl.Tests"; "golden"; name ]
         let out = new StringWriter()
-        CnnDsl.Cli.Commands.check { Out = out; Err = new StringWriter() } [ file ] true |> ignore
+        CnnDsl.Cli.CheckCommands.check { Out = out; Err = new StringWriter() } [ file ] true |> ignore
         let expected =
             JsonNode.Parse(out.ToString()).A
             |> Seq.map (fun d ->

@@ -27,7 +27,7 @@ public static class Gemm
         if (wanted == "managed") return new ManagedGemm();
         var mkl = MklGemm.TryLoad(out var why);
         if (mkl != null) return mkl;
-        _notice = $"MKL not available ({why}); using the managed GEMM. Run scripts/setup.sh to install MKL.";
+        _notice = $"MKL not available ({why}); using the managed GEMM. Install MKL with scripts/setup.sh in a clone, or as README.md (\"Intel MKL\") says.";
         if (wanted == "mkl") throw new InvalidOperationException("CNNDSL_GEMM=mkl, but " + _notice);
         return new ManagedGemm();
     }

@@ -52,9 +52,20 @@ public sealed unsafe class MklGemm : IGemm
     private static void LoadCpuShim()
     {
         if (Environment.GetEnvironmentVariable("CNNDSL_MKL_CPU_SHIM") == "0") { _shim = "cpu shim off"; return; }
-        var path = Path.Combine(AppContext.BaseDirectory, "libcnndsl_mklcpu.so");
-        if (!File.Exists(path)) { _shim = "no cpu shim built"; return; }
+        var path = NativeFile("libcnndsl_mklcpu.so");
+        if (path is null) { _shim = "no cpu shim built"; return; }
         _shim = dlopen(path, RtldNow | RtldGlobal) != IntPtr.Zero ? "cpu shim" : "cpu shim failed to load";
+    }
+
+    /// <summary>A native file of the runtime: beside the program (a build of this repository, the
+    /// `dsl` tool) or in one of the host's native search folders (a program that references the
+    /// CnnDsl.Runtime package gets it in runtimes/RID/native).</summary>
+    private static string? NativeFile(string name)
+    {
+        var folders = new List<string> { AppContext.BaseDirectory };
+        if (AppContext.GetData("NATIVE_DLL_SEARCH_DIRECTORIES") is string searched)
+            folders.AddRange(searched.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries));
+        return folders.Select(folder => Path.Combine(folder, name)).FirstOrDefault(File.Exists);
     }
 
     private static IntPtr Resolve(string name, Assembly assembly, DllImportSearchPath? path)

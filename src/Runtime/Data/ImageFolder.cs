@@ -23,7 +23,14 @@ public static class ImageFolder
     {
         if (!File.Exists(path)) throw new DataError(path, "no such file");
         DataLimits.CheckBudget(path, new FileInfo(path).Length, "the image file", "resize the image first");
-        var bytes = File.ReadAllBytes(path);
+        return Decode(path, File.ReadAllBytes(path), wanted, bytesPerValue);
+    }
+
+    /// <summary>Decodes an image file's bytes (`name` names it in messages), with Decode's checks.</summary>
+    public static ImageResult Decode(string name, byte[] bytes, ColorComponents wanted, int bytesPerValue = 1)
+    {
+        var path = name;
+        DataLimits.CheckBudget(path, bytes.Length, "the image file", "resize the image first");
         CheckPngChunks(path, bytes);
         try
         {

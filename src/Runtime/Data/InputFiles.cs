@@ -21,11 +21,19 @@ public static class InputFiles
             : ReadMatrix(path);
     }
 
-    public static InputImage ReadImage(string path, int channels)
+    public static InputImage ReadImage(string path, int channels) =>
+        FromDecoded(ImageFolder.Decode(path, Components(channels), sizeof(double)));
+
+    /// <summary>An image from its file's bytes (PNG, JPEG, BMP, GIF, TGA); `name` names it in messages.</summary>
+    public static InputImage ReadImage(string name, byte[] bytes, int channels) =>
+        FromDecoded(ImageFolder.Decode(name, bytes, Components(channels), sizeof(double)));
+
+    private static ColorComponents Components(int channels) =>
+        channels switch { 1 => ColorComponents.Grey, 3 => ColorComponents.RedGreenBlue, 4 => ColorComponents.RedGreenBlueAlpha, _ => ColorComponents.Default };
+
+    // Each value becomes a double: the size check counts eight bytes for each.
+    private static InputImage FromDecoded(ImageResult image)
     {
-        var components = channels switch { 1 => ColorComponents.Grey, 3 => ColorComponents.RedGreenBlue, 4 => ColorComponents.RedGreenBlueAlpha, _ => ColorComponents.Default };
-        // Each value becomes a double: the size check counts eight bytes for each.
-        var image = ImageFolder.Decode(path, components, sizeof(double));
         int c = image.Comp switch { ColorComponents.Grey => 1, ColorComponents.GreyAlpha => 2, ColorComponents.RedGreenBlue => 3, _ => 4 };
         var values = new double[image.Data.Length];
         for (int i = 0; i < values.Length; i++) values[i] = image.Data[i] / 255.0;
