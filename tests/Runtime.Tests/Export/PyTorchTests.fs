@@ -387,3 +387,25 @@ let ``two epochs of train.py end at the weights of dsl run's two epochs`` (recip
     for p in trainer.Network.Weights do
         assertRelative 1e-4 0.1 ("dsl run against train.py: " + p.Name) (Array.map float ours[p.Name]) (Array.map float torch[p.Name])
     Directory.Delete(folder, true)
+
+/// `normalize` without starting weights: train.py computes the training part's statistics as
+/// dsl run does (the validation part left out) and keeps them in its checkpoint.
+[<Fact>]
+let ``train.py computes normalize's statistics from the training part, as dsl run`` () =
+    let folder = tempFolder ()
+    let data = Path.Combine(folder, "data")
+    Directory.CreateDirectory data |> ignore
+    File.WriteAllBytes(Path.Combine(data, "train-images-idx3-ubyte"), DataFiles.idxImages 30 5 4)
+    File.WriteAllBytes(Path.Combine(data, "train-labels-idx1-ubyte"), DataFiles.idxLabels (Array.init 30 (fun i -> byte (i % 10))))
+    File.WriteAllBytes(Path.Combine(data, "t10k-images-idx3-ubyte"), DataFiles.idxImages 5 5 4)
+    File.WriteAllBytes(Path.Combine(data, "t10k-labels-idx1-ubyte"), DataFiles.idxLabels [| 1uy; 2uy; 3uy; 4uy; 5uy |])
+    let g = graph "input 5x4x1\nconv 3 3x3 same relu\nflatten\ndense 10 softmax\n\ntrain\n  optimizer sgd\n  batch 8; epochs 1\n  validation 0.2\n  normalize\n"
+    let project = Path.Combine(folder, "project")
+    PyTorchExport.Write(g, "norm", Network<float32>(g, 1, 1), false, project) |> ignore
+    trainPy project [ "--data"; data; "--out"; Path.Combine(folder, "torch") ] |> ignore
+    let struct (_, torch) = Checkpoint.Load(Path.Combine(folder, "torch", "last.ckpt"), g)
+    let struct (mean, deviation) = Normalization.Of((CnnDsl.Runtime.Data.DataSets.Load data).Train.Slice(0, 24))
+    assertRelative 1e-6 1e-9 "mean" (Array.map float mean) (Array.map float torch[Normalization.Mean])
+    assertRelative 1e-6 1e-9 "deviation" (Array.map float deviation) (Array.map float torch[Normalization.Deviation])
+    Assert.NotEqual(0.0f, mean[0])
+    Directory.Delete(folder, true)
