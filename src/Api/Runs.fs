@@ -250,6 +250,18 @@ let describe (file: string) (graph: Graph) (split: CnnDsl.Runtime.Data.DataSplit
     let threads = if BatchParallel.Threads = 1 then "one thread" else sprintf "%d threads" BatchParallel.Threads
     let denormals = if Denormals.Enabled then "flushed to zero" else "kept"
     let augment = if s.Augment.Count > 0 then ", augment " + String.Join(" ", s.Augment) else ""
+    // the recipe settings in force (issue 19), each only when set
+    let recipe =
+        [ match Option.ofObj s.Schedule with
+          | Some (Schedule.OneCycle (pct, linear)) -> yield sprintf "schedule onecycle %s%s" (invariant pct) (if linear then " linear" else "")
+          | Some Schedule.Cosine -> yield "schedule cosine"
+          | _ -> ()
+          if s.Warmup > 0 then yield sprintf "warmup %d" s.Warmup
+          if s.LabelSmoothing > 0.0 then yield sprintf "labelsmoothing %s" (invariant s.LabelSmoothing)
+          if graph.Training.Normalize then yield "normalize"
+          if s.Ema > 0.0 then yield sprintf "ema %s" (invariant s.Ema)
+          if s.TestTimeFlip then yield "tta flip" ]
+    let augment = augment + String.concat "" (recipe |> List.map (fun r -> ", " + r))
     let examples = sprintf "%s training, %s validation, %s test examples"
                        (n (int64 trainer.TrainCount)) (n (int64 trainer.ValidationCount)) (n (int64 split.Test.Count))
     [ yield sprintf "Model %s: %s parameters (%s trainable)" file (n (trainable + frozen)) (n trainable)

@@ -370,6 +370,8 @@ let ``a recipe run resumes exactly, and dsl eval repeats its test figures`` () =
     let options out = { quick with Out = Some out; Quiet = false }
     let code, text, err = run (fun c -> RunCommand.run c file (options straight) CancellationToken.None)
     Assert.True((code = 0), err)
+    // the header names the recipe in force
+    Assert.Contains("adamw (lr 0.01, weight decay 0.01), loss crossentropy, seed 4, augment flip crop 2 reflect cutout 4, schedule cosine, warmup 1, labelsmoothing 0.1, normalize, ema 0.9, tta flip", text)
     runStopped file (options stopped) (2, 3)
     let code, _, err = run (fun c -> RunCommand.run c file { options stopped with Resume = true } CancellationToken.None)
     Assert.True((code = 0), err)
