@@ -266,3 +266,22 @@ let ``PredictBatch counts the examples whose most likely class is their label, f
         Assert.Equal(expected, t.PredictBatch(set, ReadOnlySpan indices))
     // (the trained model gets some right, so the counts above are not all trivially 0)
     Assert.InRange(t.PredictBatch(set, ReadOnlySpan [| 0 .. 15 |]), 1, 16)
+
+[<Fact>]
+let ``with one sigmoid output, label smoothing is Keras's BinaryCrossentropy's: targets y (1 - a) + a / 2`` () =
+    let g = graph "input 16x16x1\nflatten\ndense 1 sigmoid"
+    let two = DataSets.Shapes(64, 40, 2)
+    let a = 0.2
+    let t = Trainer(g, two.Train, TrainingSettings(1, 16, 5, 0.0, Optimizer.Sgd (0.1, 0.0, false), Loss.BinaryCrossEntropy, 0.0, folder (), LabelSmoothing = a), Silent())
+    t.Run(TrainingPosition.Start, CancellationToken.None) |> ignore
+    let reported = t.Evaluate(two.Test).Loss
+    let net = Network<float32>(g, 1, 0)
+    Checkpoint.LoadWeights(t.LastCheckpoint, g, net.Weights)
+    let expected =
+        [ for i in 0 .. two.Test.Count - 1 ->
+            two.Test.CopyExample(i, net.Input)
+            net.Forward(false)
+            let p = float net.Output[0]
+            let y = float two.Test.Labels[i] * (1.0 - a) + a / 2.0
+            -(y * log p + (1.0 - y) * log (1.0 - p)) ] |> List.average
+    Assert.Equal(expected, reported, 5)
