@@ -150,7 +150,7 @@ type Model private (name: string, text: string, file: string | null, graph: CnnD
             let optimizer = defaultArg graph.Training.Optimizer (Optimizer.RmsProp (0.001, 0.9, 0.0, 1e-7))
             let slots =
                 match optimizer with
-                | Optimizer.Adam _ -> 2
+                | Optimizer.Adam _ | Optimizer.AdamW _ -> 2
                 | Optimizer.RmsProp (_, _, momentum, _) -> if momentum > 0.0 then 2 else 1
                 | Optimizer.Sgd (_, momentum, _) -> if momentum > 0.0 then 1 else 0
             let plan = Guard.run (fun () -> MemoryPlan.Estimate(graph, batchSize, optimizerSlots = slots))

@@ -22,7 +22,7 @@ type TrainingOptions() =
     member val BatchSize : Nullable<int> = Nullable() with get, set
     /// <summary>The learning rate (<c>--lr</c>), for the file's optimizer or the one named here.</summary>
     member val LearningRate : Nullable<float> = Nullable() with get, set
-    /// <summary>The optimizer: <c>adam</c>, <c>sgd</c> or <c>rmsprop</c> (<c>--optimizer</c>).</summary>
+    /// <summary>The optimizer: <c>adam</c>, <c>adamw</c>, <c>sgd</c> or <c>rmsprop</c> (<c>--optimizer</c>).</summary>
     member val Optimizer : string | null = null with get, set
     /// <summary>The seed of the initial weights, the shuffling and dropout (<c>--seed</c>).</summary>
     member val Seed : Nullable<int> = Nullable() with get, set
@@ -139,7 +139,7 @@ type TrainingSettingsUsed internal (epochs: int, batchSize: int, optimizer: stri
     member _.Epochs = epochs
     /// <summary>The batch size.</summary>
     member _.BatchSize = batchSize
-    /// <summary><c>adam</c>, <c>sgd</c> or <c>rmsprop</c>.</summary>
+    /// <summary><c>adam</c>, <c>adamw</c>, <c>sgd</c> or <c>rmsprop</c>.</summary>
     member _.Optimizer = optimizer
     /// <summary>The learning rate.</summary>
     member _.LearningRate = learningRate

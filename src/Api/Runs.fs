@@ -58,10 +58,10 @@ let isDynamic (graph: Graph) =
     match graph.Input.OutputShape with Image (h, w, _) -> h = Dim.Dynamic || w = Dim.Dynamic | Vector _ -> false
 
 let optimizerName (opt: Optimizer) =
-    match opt with Optimizer.Adam _ -> "adam" | Optimizer.Sgd _ -> "sgd" | Optimizer.RmsProp _ -> "rmsprop"
+    match opt with Optimizer.Adam _ -> "adam" | Optimizer.AdamW _ -> "adamw" | Optimizer.Sgd _ -> "sgd" | Optimizer.RmsProp _ -> "rmsprop"
 
 let learningRate (opt: Optimizer) =
-    match opt with Optimizer.Adam (lr, _, _, _) | Optimizer.Sgd (lr, _, _) | Optimizer.RmsProp (lr, _, _, _) -> lr
+    match opt with Optimizer.Adam (lr, _, _, _) | Optimizer.Sgd (lr, _, _) | Optimizer.RmsProp (lr, _, _, _) | Optimizer.AdamW (lr, _, _, _, _, _) -> lr
 
 let lossText (l: Loss) =
     match l with
@@ -75,6 +75,7 @@ let optimizerText (opt: Optimizer) =
     | Optimizer.Adam (lr, _, _, _) -> sprintf "adam (lr %s)" (invariant lr)
     | Optimizer.Sgd (lr, m, n) -> sprintf "sgd (lr %s, momentum %s%s)" (invariant lr) (invariant m) (if n then ", nesterov" else "")
     | Optimizer.RmsProp (lr, _, _, _) -> sprintf "rmsprop (lr %s)" (invariant lr)
+    | Optimizer.AdamW (lr, _, _, _, wd, _) -> sprintf "adamw (lr %s, weight decay %s)" (invariant lr) (invariant wd)
 
 let private positive (what: string) (v: Nullable<int>) =
     if v.HasValue && v.Value < 1 then raise (CnnDslException(sprintf "%s %d: use at least 1" what v.Value))
@@ -98,7 +99,8 @@ let settingsOf (spell: string -> string) (name: string) (graph: Graph) (o: Train
         | "adam" -> fromFile "adam" |> Option.defaultValue (Optimizer.Adam (0.001, 0.9, 0.999, 1e-7))
         | "sgd" -> fromFile "sgd" |> Option.defaultValue (Optimizer.Sgd (0.01, 0.0, false))
         | "rmsprop" -> fromFile "rmsprop" |> Option.defaultValue (Optimizer.RmsProp (0.001, 0.9, 0.0, 1e-7))
-        | _ -> raise (CnnDslException(sprintf "%s %s: use adam, sgd or rmsprop" (spell "Optimizer") o.Optimizer))
+        | "adamw" -> fromFile "adamw" |> Option.defaultValue (Optimizer.AdamW (0.001, 0.9, 0.999, 1e-8, 0.01, []))
+        | _ -> raise (CnnDslException(sprintf "%s %s: use adam, adamw, sgd or rmsprop" (spell "Optimizer") o.Optimizer))
     let withRate (opt: Optimizer) =
         if not o.LearningRate.HasValue then opt
         else
@@ -107,6 +109,7 @@ let settingsOf (spell: string -> string) (name: string) (graph: Graph) (o: Train
             | Optimizer.Adam (_, b1, b2, e) -> Optimizer.Adam (lr, b1, b2, e)
             | Optimizer.Sgd (_, m, n) -> Optimizer.Sgd (lr, m, n)
             | Optimizer.RmsProp (_, r, m, e) -> Optimizer.RmsProp (lr, r, m, e)
+            | Optimizer.AdamW (_, b1, b2, e, wd, ex) -> Optimizer.AdamW (lr, b1, b2, e, wd, ex)
     let orElse (v: Nullable<'T>) (fileValue: 'T option) (fallback: 'T) = if v.HasValue then v.Value else defaultArg fileValue fallback
     let settings =
         TrainingSettings(
@@ -115,7 +118,9 @@ let settingsOf (spell: string -> string) (name: string) (graph: Graph) (o: Train
             (match o.OutputFolder with null -> Path.Combine("runs", name) | f -> f),
             Augment = (t.Augment |> List.toArray :> IReadOnlyList<string>),
             Schedule = Option.toObj t.Schedule,
-            EarlyStopping = Option.toNullable t.EarlyStopping)
+            EarlyStopping = Option.toNullable t.EarlyStopping,
+            LabelSmoothing = defaultArg t.LabelSmoothing 0.0, Warmup = defaultArg t.Warmup 0,
+            Ema = defaultArg t.Ema 0.0, TestTimeFlip = List.contains "flip" t.Tta)
     settings, (match o.Data with null -> t.Data | d -> Some d)
 
 /// A data set by name or path; the generated `shapes` set is made at the model's input size.
@@ -245,6 +250,18 @@ let describe (file: string) (graph: Graph) (split: CnnDsl.Runtime.Data.DataSplit
     let threads = if BatchParallel.Threads = 1 then "one thread" else sprintf "%d threads" BatchParallel.Threads
     let denormals = if Denormals.Enabled then "flushed to zero" else "kept"
     let augment = if s.Augment.Count > 0 then ", augment " + String.Join(" ", s.Augment) else ""
+    // the recipe settings in force (issue 19), each only when set
+    let recipe =
+        [ match Option.ofObj s.Schedule with
+          | Some (Schedule.OneCycle (pct, linear)) -> yield sprintf "schedule onecycle %s%s" (invariant pct) (if linear then " linear" else "")
+          | Some Schedule.Cosine -> yield "schedule cosine"
+          | _ -> ()
+          if s.Warmup > 0 then yield sprintf "warmup %d" s.Warmup
+          if s.LabelSmoothing > 0.0 then yield sprintf "labelsmoothing %s" (invariant s.LabelSmoothing)
+          if graph.Training.Normalize then yield "normalize"
+          if s.Ema > 0.0 then yield sprintf "ema %s" (invariant s.Ema)
+          if s.TestTimeFlip then yield "tta flip" ]
+    let augment = augment + String.concat "" (recipe |> List.map (fun r -> ", " + r))
     let examples = sprintf "%s training, %s validation, %s test examples"
                        (n (int64 trainer.TrainCount)) (n (int64 trainer.ValidationCount)) (n (int64 split.Test.Count))
     [ yield sprintf "Model %s: %s parameters (%s trainable)" file (n (trainable + frozen)) (n trainable)
@@ -366,7 +383,8 @@ let evaluate (spell: string -> string) (name: string) (text: string) (graph: Gra
     if data.Count = 0 then raise (DataError(data.Name, "has no examples, so there is nothing to evaluate"))
     let graph = sizedToData text graph data
     let trainer =
-        Trainer(graph, data, TrainingSettings(1, settings.BatchSize, 0, 0.0, settings.Optimizer, settings.Loss, 0.0, settings.OutputFolder),
+        Trainer(graph, data, TrainingSettings(1, settings.BatchSize, 0, 0.0, settings.Optimizer, settings.Loss, 0.0, settings.OutputFolder,
+                                              LabelSmoothing = settings.LabelSmoothing, TestTimeFlip = settings.TestTimeFlip),
                 ProgressReport(1, null, null, None))
     trainer.Load(weights, false) |> ignore
     CnnDsl.Evaluation.Of(trainer.Evaluate data, data.Count)

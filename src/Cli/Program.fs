@@ -125,7 +125,7 @@ let private runOptions () =
     let epochs = Option<Nullable<int>>("--epochs", Description = "number of epochs")
     let batch = Option<Nullable<int>>("--batch", Description = "batch size")
     let lr = Option<Nullable<float>>("--lr", Description = "learning rate")
-    let optimizer = Option<string>("--optimizer", Description = "adam, sgd or rmsprop")
+    let optimizer = Option<string>("--optimizer", Description = "adam, adamw, sgd or rmsprop")
     let seed = Option<Nullable<int>>("--seed", Description = "seed for initialisation, shuffling and dropout")
     let validation = Option<Nullable<float>>("--validation", Description = "fraction of the training set held out for validation")
     let out = Option<string>("--out", Description = "folder for checkpoints (default runs/MODEL)")

@@ -104,6 +104,7 @@ let memoryText (graph: CnnDsl.Graph.Graph) (batch: int) =
         let name, slots =
             match optimizer with
             | CnnDsl.Graph.Optimizer.Adam _ -> "adam", 2
+            | CnnDsl.Graph.Optimizer.AdamW _ -> "adamw", 2
             | CnnDsl.Graph.Optimizer.RmsProp (_, _, momentum, _) -> "rmsprop", (if momentum > 0.0 then 2 else 1)
             | CnnDsl.Graph.Optimizer.Sgd (_, momentum, _) -> "sgd", (if momentum > 0.0 then 1 else 0)
         let plan = CnnDsl.Runtime.MemoryPlan.Estimate(graph, batch, optimizerSlots = slots)

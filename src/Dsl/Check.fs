@@ -992,7 +992,8 @@ let private training (b: Builder) (section: Located<Setting list> option) : Trai
     let settings = section |> Option.map (fun s -> s.Value) |> Option.defaultValue []
     let keys =
         [ "data"; "optimizer"; "lr"; "momentum"; "nesterov"; "beta1"; "beta2"; "epsilon"; "rho"; "loss"; "epochs"
-          "batch"; "validation"; "seed"; "weightdecay"; "augment"; "schedule"; "earlystop" ]
+          "batch"; "validation"; "seed"; "weightdecay"; "augment"; "schedule"; "earlystop"
+          "labelsmoothing"; "warmup"; "nodecay"; "ema"; "tta"; "normalize" ]
     let seen = Dictionary<string, Setting>()
     for s in settings do
         let k = s.Key.Value
@@ -1072,7 +1073,23 @@ let private training (b: Builder) (section: Located<Setting list> option) : Trai
             | [ { Value = Word "false" } ] -> false
             | _ -> bad s "'nesterov' takes no value, or true or false" "write: nesterov"; false
         | _ -> false
-    let optimizerName = choice "optimizer" [ "adam", "adam"; "sgd", "sgd"; "rmsprop", "rmsprop" ]
+    let optimizerName = choice "optimizer" [ "adam", "adam"; "sgd", "sgd"; "rmsprop", "rmsprop"; "adamw", "adamw" ]
+    let weightDecay = numberIn "weightdecay" 0.0 inf false false
+    let noDecay =
+        // which tensors AdamW's weight decay leaves alone (PyTorch decays every one unless told)
+        match seen.TryGetValue "nodecay" with
+        | true, s ->
+            let names =
+                s.Values |> List.choose (fun v ->
+                    match v.Value with
+                    | Word ("biases" | "batchnorm" as w) -> Some w
+                    | other ->
+                        b.Report M.BadSetting v.Pos (sprintf "'nodecay' cannot be %s" (Pretty.settingValue other))
+                            (Some (M.didYouMean (Pretty.settingValue other) [ "biases"; "batchnorm" ] |> Option.defaultValue "choose from: biases, batchnorm"))
+                        None)
+            if s.Values.IsEmpty then bad s "'nodecay' names the tensors weight decay leaves alone" "for example: nodecay biases batchnorm"
+            names |> List.distinct
+        | _ -> []
     let misplaced (key: string) (owners: string) =
         if seen.ContainsKey key then
             let s = seen[key]
@@ -1085,6 +1102,9 @@ let private training (b: Builder) (section: Located<Setting list> option) : Trai
             | None when seen.ContainsKey "optimizer" -> None
             | None when anyOptimizerKey -> Some "adam"
             | None -> None
+        if name <> Some "adamw" && seen.ContainsKey "nodecay" then
+            b.Report M.BadSetting seen["nodecay"].Key.Pos "'nodecay' is a setting of adamw (the other optimizers' weight decay applies to kernels only)"
+                (Some "use optimizer adamw, or remove this line")
         // Keras's defaults for each optimizer.
         match name with
         | Some "adam" ->
@@ -1096,23 +1116,62 @@ let private training (b: Builder) (section: Located<Setting list> option) : Trai
         | Some "rmsprop" ->
             misplaced "beta1" "adam"; misplaced "beta2" "adam"; misplaced "nesterov" "sgd"
             Some (Optimizer.RmsProp (defaultArg lr 0.001, defaultArg rho 0.9, defaultArg momentum 0.0, defaultArg epsilon 1e-7))
+        | Some "adamw" ->
+            // PyTorch's AdamW defaults: lr 0.001, betas (0.9, 0.999), eps 1e-8, weight_decay 0.01
+            misplaced "momentum" "sgd and rmsprop"; misplaced "nesterov" "sgd"; misplaced "rho" "rmsprop"
+            Some (Optimizer.AdamW (defaultArg lr 0.001, defaultArg beta1 0.9, defaultArg beta2 0.999, defaultArg epsilon 1e-8,
+                                   defaultArg weightDecay 0.01, noDecay))
         | _ -> None
     let loss =
         choice "loss"
             [ "crossentropy", Loss.CrossEntropy; "binarycrossentropy", Loss.BinaryCrossEntropy; "bce", Loss.BinaryCrossEntropy
               "mse", Loss.MeanSquaredError; "mae", Loss.MeanAbsoluteError ]
     let augment =
+        // Words, some with arguments: shift, flip, rotate, crop P [zero|reflect], cutout S; kept
+        // as the runtime reads them ("crop 4 reflect", "cutout 8").
         match seen.TryGetValue "augment" with
         | true, s ->
-            let allowed = [ "shift"; "flip"; "rotate" ]
-            s.Values
-            |> List.choose (fun v ->
-                match v.Value with
-                | Word w when List.contains w allowed -> Some w
-                | other ->
-                    b.Report M.BadSetting v.Pos (sprintf "'augment' cannot be %s" (Pretty.settingValue other))
-                        (Some (M.didYouMean (Pretty.settingValue other) allowed |> Option.defaultValue "choose from: shift, flip, rotate"))
-                    None)
+            let allowed = [ "shift"; "flip"; "rotate"; "crop"; "cutout" ]
+            let whole (v: Located<SettingValue>) = match v.Value with Num (Int i) when i >= 1L && i <= 1024L -> Some (int i) | _ -> None
+            let rec read (values: Located<SettingValue> list) (acc: string list) =
+                match values with
+                | [] -> List.rev acc
+                | { Value = Word ("shift" | "flip" | "rotate" as w) } :: rest -> read rest (w :: acc)
+                | { Value = Word "crop" } as c :: rest ->
+                    match rest with
+                    | p :: { Value = Word ("zero" | "reflect" as mode) } :: rest' when (whole p).IsSome ->
+                        read rest' ((if mode = "reflect" then sprintf "crop %d reflect" (whole p).Value else sprintf "crop %d" (whole p).Value) :: acc)
+                    | p :: rest' when (whole p).IsSome -> read rest' (sprintf "crop %d" (whole p).Value :: acc)
+                    | p :: rest' when (match p.Value with Num _ -> true | _ -> false) ->
+                        b.Report M.BadSetting p.Pos (sprintf "'crop' pads by a whole number of pixels from 1 to 1024, found %s" (Pretty.settingValue p.Value))
+                            (Some "for example: augment crop 4 (zero padding) or crop 4 reflect")
+                        read rest' acc
+                    | _ ->
+                        b.Report M.BadSetting c.Pos "'crop' needs the padding in pixels" (Some "for example: augment crop 4 (zero padding) or crop 4 reflect")
+                        read rest acc
+                | { Value = Word "cutout" } as c :: rest ->
+                    match rest with
+                    | p :: rest' when (whole p).IsSome -> read rest' (sprintf "cutout %d" (whole p).Value :: acc)
+                    | p :: rest' when (match p.Value with Num _ -> true | _ -> false) ->
+                        b.Report M.BadSetting p.Pos (sprintf "'cutout' erases a square of a whole number of pixels from 1 to 1024, found %s" (Pretty.settingValue p.Value))
+                            (Some "for example: augment cutout 8")
+                        read rest' acc
+                    | _ ->
+                        b.Report M.BadSetting c.Pos "'cutout' needs the side of the square in pixels" (Some "for example: augment cutout 8")
+                        read rest acc
+                | v :: rest ->
+                    b.Report M.BadSetting v.Pos (sprintf "'augment' cannot be %s" (Pretty.settingValue v.Value))
+                        (Some (M.didYouMean (Pretty.settingValue v.Value) allowed |> Option.defaultValue "choose from: shift, flip, rotate, crop P [reflect], cutout S"))
+                    read rest acc
+            let names = read s.Values []
+            let kind (n: string) = n.Split(' ')[0]
+            names
+            |> List.groupBy kind
+            |> List.iter (fun (k, ns) ->
+                if ns.Length > 1 then
+                    let second = s.Values |> List.filter (fun v -> v.Value = Word k) |> List.tail |> List.head
+                    b.Report M.BadSetting second.Pos (sprintf "'%s' is given twice in 'augment'" k) (Some "keep one of them"))
+            names |> List.distinctBy kind
         | _ -> []
     let schedule =
         match seen.TryGetValue "schedule" with
@@ -1130,16 +1189,74 @@ let private training (b: Builder) (section: Located<Setting list> option) : Trai
                 | [] -> Some (Schedule.Plateau (10, 0.1))
                 | [ Some p; Some factor ] when p >= 1.0 && p = floor p && factor > 0.0 && factor < 1.0 -> Some (Schedule.Plateau (int p, factor))
                 | _ -> bad s "'schedule plateau' takes a patience in epochs and a factor in (0, 1)" "for example: schedule plateau 3 0.5"; None
-            | _ -> bad s "'schedule' is step, cosine or plateau" "for example: schedule cosine"; None
+            | Word "onecycle" :: _ ->
+                // PyTorch's OneCycleLR: pct_start 0.3, cosine annealing unless `linear`
+                let rest = s.Values |> List.tail
+                let pct, linear, bads =
+                    rest |> List.fold (fun (pct, linear, bads) v ->
+                        match v.Value with
+                        | Num (Float f) when f > 0.0 && f < 1.0 && pct = None -> Some f, linear, bads
+                        | Word "linear" when not linear -> pct, true, bads
+                        | Word "cos" -> pct, linear, bads
+                        | _ -> pct, linear, v :: bads) (None, false, [])
+                match List.rev bads with
+                | [] -> Some (Schedule.OneCycle (defaultArg pct 0.3, linear))
+                | v :: _ ->
+                    b.Report M.BadSetting v.Pos (sprintf "'schedule onecycle' takes the warm-up fraction in (0, 1) and 'linear' or 'cos', found %s" (Pretty.settingValue v.Value))
+                        (Some "for example: schedule onecycle, or schedule onecycle 0.25 linear")
+                    None
+            | _ -> bad s "'schedule' is step, cosine, plateau or onecycle" "for example: schedule cosine"; None
         | _ -> None
+    let labelSmoothing =
+        // Keras's CategoricalCrossentropy(label_smoothing=) and BinaryCrossentropy's: a in [0, 1]
+        let a = numberIn "labelsmoothing" 0.0 1.0 false false
+        match a, loss with
+        | Some _, Some (Loss.MeanSquaredError | Loss.MeanAbsoluteError) ->
+            bad seen["labelsmoothing"] "'labelsmoothing' applies to cross-entropy losses only" "remove it, or use loss crossentropy"
+            None
+        | _ -> a
+    let epochs = wholeAtLeast "epochs" 1L
+    let warmup =
+        match wholeAtLeast "warmup" 1L, schedule with
+        | Some _, Some (Schedule.OneCycle _) ->
+            bad seen["warmup"] "'warmup' does not combine with 'schedule onecycle', whose first phase is a warm-up" "remove 'warmup', or set the fraction: schedule onecycle 0.2"
+            None
+        | Some w, _ when epochs.IsSome && w >= epochs.Value ->
+            bad seen["warmup"] (sprintf "'warmup' takes %d epochs of the %d the run has" w epochs.Value) "warm up for fewer epochs than the run, as warmup 1"
+            None
+        | w, _ -> w
     { Data = data; Optimizer = optimizer; Loss = loss
-      Epochs = wholeAtLeast "epochs" 1L; BatchSize = wholeAtLeast "batch" 1L
+      Epochs = epochs; BatchSize = wholeAtLeast "batch" 1L
       ValidationSplit = numberIn "validation" 0.0 1.0 false true
       Seed = single "seed" (fun s v -> match v.Value with Num (Int i) when i >= 0L && i <= int64 Int32.MaxValue -> Some (int i) | _ -> bad s "'seed' must be a whole number from 0" "for example: seed 42"; None)
-      WeightDecay = numberIn "weightdecay" 0.0 inf false false
+      // AdamW carries its own (PyTorch's default 0.01); the others' is Keras 3's, on kernels
+      WeightDecay = (match optimizer with Some (Optimizer.AdamW _) -> None | _ -> weightDecay)
       Augment = augment
       Schedule = schedule
-      EarlyStopping = wholeAtLeast "earlystop" 1L }
+      EarlyStopping = wholeAtLeast "earlystop" 1L
+      LabelSmoothing = labelSmoothing
+      Warmup = warmup
+      // timm's ModelEmaV2 decay: in (0, 1), typically 0.999 or 0.9998
+      Ema = numberIn "ema" 0.0 1.0 true true
+      Tta =
+        match seen.TryGetValue "tta" with
+        | true, s ->
+            match s.Values with
+            | [ { Value = Word "flip" } ] -> [ "flip" ]
+            | [] -> bad s "'tta' names the test-time augmentation" "write: tta flip"; []
+            | v :: _ ->
+                b.Report M.BadSetting v.Pos (sprintf "'tta' cannot be %s" (String.Join(" ", s.Values |> List.map (fun v -> Pretty.settingValue v.Value))))
+                    (Some "the test-time augmentation is: tta flip (the mean of the outputs for the image and its mirror)")
+                []
+        | _ -> []
+      Normalize =
+        match seen.TryGetValue "normalize" with
+        | true, s ->
+            match s.Values with
+            | [] | [ { Value = Word "true" } ] -> true
+            | [ { Value = Word "false" } ] -> false
+            | _ -> bad s "'normalize' takes no value, or true or false" "write: normalize (per-channel mean and deviation of the training images)"; false
+        | _ -> false }
 
 // ---- the whole program ----
 

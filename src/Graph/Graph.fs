@@ -152,6 +152,10 @@ type Optimizer =
     | Sgd of learningRate: float * momentum: float * nesterov: bool
     | Adam of learningRate: float * beta1: float * beta2: float * epsilon: float
     | RmsProp of learningRate: float * rho: float * momentum: float * epsilon: float
+    /// PyTorch's AdamW (Loshchilov and Hutter): w *= 1 - lr wd, then Adam with eps outside the
+    /// bias-corrected square root; weight decay on every trainable tensor except the kinds named
+    /// in noDecay ("biases", "batchnorm": its gamma and beta)
+    | AdamW of learningRate: float * beta1: float * beta2: float * epsilon: float * weightDecay: float * noDecay: string list
 
 /// How the learning rate changes over a run (Keras's LearningRateScheduler, CosineDecay and
 /// ReduceLROnPlateau).
@@ -159,8 +163,14 @@ type Optimizer =
 type Schedule =
     /// multiply the rate by `factor` every `every` epochs
     | Step of every: int * factor: float
-    /// cosine decay from the rate to 0 over the run
+    /// cosine decay from the rate to 0 over the run's steps (Keras's CosineDecay with
+    /// decay_steps = every step of the run; after a warm-up, over the steps that follow it)
     | Cosine
+    /// PyTorch's OneCycleLR with max_lr = the rate and its defaults (div_factor 25,
+    /// final_div_factor 1e4, three_phase False): from lr / 25 up to lr over the first pctStart
+    /// of the steps, then down to lr / 25e4; cosine or (`linear`) straight segments; the
+    /// momentum is not cycled (cycle_momentum False)
+    | OneCycle of pctStart: float * linear: bool
     /// multiply the rate by `factor` after `patience` epochs without a better validation loss
     | Plateau of patience: int * factor: float
 
@@ -178,10 +188,23 @@ type Training =
       Augment: string list
       Schedule: Schedule option
       /// stop after this many epochs without a better validation loss (Keras's EarlyStopping)
-      EarlyStopping: int option }
+      EarlyStopping: int option
+      /// Keras's label_smoothing of (categorical or binary) cross-entropy: targets y (1 - a) + a / K
+      LabelSmoothing: float option
+      /// epochs of linear warm-up of the learning rate, per step, before the schedule
+      Warmup: int option
+      /// the decay of an exponential moving average of the weights (timm's ModelEmaV2), used
+      /// for evaluation and saved in checkpoints
+      Ema: float option
+      /// test-time augmentation of evaluation: "flip" averages the outputs for the image and its mirror
+      Tta: string list
+      /// per-channel mean and standard deviation of the training images, computed before a run,
+      /// kept in checkpoints, and applied to every input by the engines and exports
+      Normalize: bool }
     static member Empty =
         { Data = None; Optimizer = None; Loss = None; Epochs = None; BatchSize = None
-          ValidationSplit = None; Seed = None; WeightDecay = None; Augment = []; Schedule = None; EarlyStopping = None }
+          ValidationSplit = None; Seed = None; WeightDecay = None; Augment = []; Schedule = None; EarlyStopping = None
+          LabelSmoothing = None; Warmup = None; Ema = None; Tta = []; Normalize = false }
 
 /// Nodes in topological order: every node's inputs come before it.
 /// The first node is the Input node and the last node is the output.

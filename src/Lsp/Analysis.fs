@@ -578,16 +578,19 @@ let datasetNames = [ "fashion-mnist"; "mnist"; "cifar10"; "xor"; "shapes" ]
 let trainingValues =
     dict
         [ "data", datasetNames
-          "optimizer", [ "adam"; "sgd"; "rmsprop" ]
+          "optimizer", [ "adam"; "adamw"; "sgd"; "rmsprop" ]
           "loss", [ "crossentropy"; "binarycrossentropy"; "bce"; "mse"; "mae" ]
-          "augment", [ "shift"; "flip"; "rotate" ]
-          "schedule", [ "step"; "cosine"; "plateau" ]
+          "augment", [ "shift"; "flip"; "rotate"; "crop"; "cutout" ]
+          "schedule", [ "step"; "cosine"; "plateau"; "onecycle" ]
+          "nodecay", [ "biases"; "batchnorm" ]
+          "tta", [ "flip" ]
           "nesterov", [ "true"; "false" ] ]
 
 /// The training section's keys, as the checker accepts them (a test holds the two together).
 let trainingKeys =
     [ "data"; "optimizer"; "lr"; "momentum"; "nesterov"; "beta1"; "beta2"; "epsilon"; "rho"; "loss"; "epochs"
-      "batch"; "validation"; "seed"; "weightdecay"; "augment"; "schedule"; "earlystop" ]
+      "batch"; "validation"; "seed"; "weightdecay"; "augment"; "schedule"; "earlystop"
+      "labelsmoothing"; "warmup"; "nodecay"; "ema"; "tta"; "normalize" ]
 
 /// (label, description) of the options a layer takes, as the checker allows them (a test holds
 /// the two together); the activations come on top where a layer takes one.

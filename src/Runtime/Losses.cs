@@ -18,8 +18,12 @@ public static class Losses
     /// <param name="count">how many rows of the batch are real (the rest pad a last, partial batch);
     /// the loss is their mean, as Keras's over a partial batch, and the padding rows get a zero
     /// gradient.</param>
-    public static T CrossEntropy<T>(Network<T> network, ReadOnlySpan<int> labels, int count = -1) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <param name="labelSmoothing">Keras's label_smoothing a: the target of class j is
+    /// (1 - a) [j = label] + a / K for K classes (PyTorch's cross_entropy(label_smoothing=) alike).</param>
+    public static T CrossEntropy<T>(Network<T> network, ReadOnlySpan<int> labels, int count = -1, double labelSmoothing = 0) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (labelSmoothing is < 0 or > 1 || double.IsNaN(labelSmoothing))
+            throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, "label smoothing is in [0, 1]");
         int classes = network.OutputSize, batch = network.BatchSize;
         var y = network.Output;
         var dy = network.OutputGradient;
@@ -28,6 +32,7 @@ public static class Losses
         var eps = T.CreateChecked(Epsilon);
         int rows = count < 0 ? batch : count;
         var scale = T.One / T.CreateChecked(rows);
+        T off = T.CreateChecked(labelSmoothing / classes), on = T.CreateChecked(1 - labelSmoothing);
         T loss = T.Zero;
         for (int b = 0; b < batch; b++)
         {
@@ -39,13 +44,27 @@ public static class Losses
             int label = labels[b];
             if ((uint)label >= (uint)classes)
                 throw new ArgumentException($"label {label} of example {b} is outside 0..{classes - 1}");
-            var p = T.Clamp(y[b * classes + label], eps, T.One - eps);
-            loss -= T.Log(p);
+            if (labelSmoothing == 0)
+            {
+                var p = T.Clamp(y[b * classes + label], eps, T.One - eps);
+                loss -= T.Log(p);
+                for (int j = 0; j < classes; j++)
+                {
+                    int i = b * classes + j;
+                    dy[i] = fused ? (y[i] - (j == label ? T.One : T.Zero)) * scale
+                                  : (j == label ? -scale / p : T.Zero);
+                }
+                continue;
+            }
+            // Smoothed targets: every class has a / K, the label 1 - a more; they sum to 1, so
+            // the fused gradient is still y - t.
             for (int j = 0; j < classes; j++)
             {
                 int i = b * classes + j;
-                dy[i] = fused ? (y[i] - (j == label ? T.One : T.Zero)) * scale
-                              : (j == label ? -scale / p : T.Zero);
+                var t = off + (j == label ? on : T.Zero);
+                var p = T.Clamp(y[i], eps, T.One - eps);
+                loss -= t * T.Log(p);
+                dy[i] = fused ? (y[i] - t) * scale : -t * scale / p;
             }
         }
         return loss / T.CreateChecked(rows);

@@ -15,6 +15,10 @@ public sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
     private readonly SharedColumns<T>? _sharedColumns;
     private readonly ulong _seed;
     private ulong _step;
+    /// <summary>With `normalize`: the raw input the caller fills, the per-channel statistics
+    /// applied to it before the first layer, and the gradient with respect to the raw input.</summary>
+    private readonly T[]? _rawInput, _rawGradient;
+    private readonly Parameter<T>? _mean, _deviation;
 
     /// <param name="inputGradient">compute the gradient with respect to the input too
     /// (gradient checks, saliency); training does not need it.</param>
@@ -37,7 +41,18 @@ public sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
             _layers[node.Id] = layer;
         }
         Initialise(new Random(seed));
+        if (graph.Training.Normalize && graph.Input.OutputShape is Shape.Image image)
+        {
+            _mean = new Parameter<T>(Normalization.Mean, [image.channels], false);
+            _deviation = new Parameter<T>(Normalization.Deviation, [image.channels], false);
+            Array.Fill(_deviation.Value, T.One);
+            _rawInput = new T[_layers[0].Output.Value.Length];
+            _rawGradient = inputGradient ? new T[_rawInput.Length] : [];
+        }
     }
+
+    /// <summary>The per-channel mean and standard deviation applied to the input (null without `normalize`).</summary>
+    public (Parameter<T> Mean, Parameter<T> Deviation)? InputStatistics => _mean == null ? null : (_mean, _deviation!);
 
     public CnnDsl.Graph.Graph Graph { get; }
     public int BatchSize { get; }
@@ -57,8 +72,8 @@ public sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
     public Layer<T> OutputLayer => _layers[^1];
 
     /// <summary>The batch's input values (NHWC), to be filled before Forward.</summary>
-    public Span<T> Input => _layers[0].Output.Value;
-    public ReadOnlySpan<T> InputGradient => _layers[0].Output.Gradient;
+    public Span<T> Input => _rawInput ?? _layers[0].Output.Value;
+    public ReadOnlySpan<T> InputGradient => _rawGradient ?? _layers[0].Output.Gradient;
     public ReadOnlySpan<T> Output => OutputLayer.Output.Value;
     /// <summary>The loss's gradient with respect to the output; set by a loss before Backward.</summary>
     public Span<T> OutputGradient => OutputLayer.Output.Gradient;
@@ -67,7 +82,8 @@ public sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     public IEnumerable<Parameter<T>> Parameters => _layers.SelectMany(l => l.Parameters);
     /// <summary>Parameters and non-learned state (batchnorm statistics): what a checkpoint holds.</summary>
-    public IEnumerable<Parameter<T>> Weights => _layers.SelectMany(l => l.Parameters.Concat(l.State));
+    public IEnumerable<Parameter<T>> Weights =>
+        _layers.SelectMany(l => l.Parameters.Concat(l.State)).Concat(_mean == null ? [] : [_mean, _deviation!]);
 
     /// <summary>Bytes of the column buffers the large convolutions share (see ColumnPlan).</summary>
     public long SharedWorkspaceBytes =>
@@ -139,6 +155,13 @@ public sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
             _layers[i].Backward();
             BackwardObserver?.Invoke(i, true);
         }
+        if (_rawGradient is { Length: > 0 })
+        {
+            // d/d raw = d/d normalised / deviation
+            var g = _layers[0].Output.Gradient;
+            int c = _deviation!.Value.Length;
+            for (int i = 0; i < _rawGradient.Length; i++) _rawGradient[i] = g[i] / _deviation.Value[i % c];
+        }
     }
 
     /// <summary>Called before (false) and after (true) each layer's backward pass, with the
@@ -149,6 +172,14 @@ public sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
     public void ForwardFrom(int start, bool training)
     {
         Denormals.FlushToZero();
+        if (start == 0 && _rawInput != null)
+        {
+            // (x - mean) / deviation per channel, as torchvision's Normalize
+            var x = _layers[0].Output.Value;
+            int c = _mean!.Value.Length, n = Rows * InputSize;
+            var mean = _mean.Value; var deviation = _deviation!.Value;
+            for (int i = 0; i < n; i++) x[i] = (_rawInput[i] - mean[i % c]) / deviation[i % c];
+        }
         for (int i = start; i < _layers.Length; i++)
         {
             var layer = _layers[i];

@@ -98,7 +98,7 @@ let ``bad settings are refused with a message before anything is trained`` () =
     let model = shapesModel ()
     let folder = temp "bad"
     let message (o: TrainingOptions) = (Assert.ThrowsAny<CnnDslException>(fun () -> model.Train o |> ignore)).Message
-    Assert.Equal("TrainingOptions.Optimizer adagrad: use adam, sgd or rmsprop", message (TrainingOptions(Optimizer = "adagrad", OutputFolder = folder)))
+    Assert.Equal("TrainingOptions.Optimizer adagrad: use adam, adamw, sgd or rmsprop", message (TrainingOptions(Optimizer = "adagrad", OutputFolder = folder)))
     Assert.Equal("Epochs 0: use at least 1", message (TrainingOptions(Epochs = Nullable 0, OutputFolder = folder)))
     Assert.Equal("Validation 1: the validation fraction must be in [0, 1)", message (TrainingOptions(Validation = Nullable 1.0, OutputFolder = folder)))
     Assert.Contains("nothing to resume: no checkpoint here yet", message (TrainingOptions(Resume = true, OutputFolder = folder)))

@@ -62,7 +62,9 @@ let ``a label outside the classes is a clear error`` () =
 type LossCase =
     { loss: string; activation: string; alpha: float
       x: float[][]; kernel: float[][]; bias: float[]
-      targets: float[][]; labels: int[] }
+      targets: float[][]; labels: int[]
+      /// Keras's label_smoothing (sparse cross-entropy only; 0: none)
+      label_smoothing: float }
 
 let private batch, inputs, units = 3, 4, 3
 
@@ -84,7 +86,8 @@ let private lossCase (rng: Random) (loss: string) (activation: string) =
         | _ -> matrix batch units 1.0 |> Array.map (Array.map abs)
     { loss = loss; activation = activation; alpha = alpha
       x = matrix batch inputs 1.0; kernel = matrix inputs units 0.7; bias = Array.init units (fun _ -> 0.3 * (rng.NextDouble() - 0.5))
-      targets = targets; labels = (if loss = "sparse_ce" then Array.init batch (fun _ -> rng.Next units) else [||]) }
+      targets = targets; labels = (if loss = "sparse_ce" then Array.init batch (fun _ -> rng.Next units) else [||])
+      label_smoothing = 0.0 }
 
 let private kindOf name =
     match name with "ce" -> Loss.CrossEntropy | "bce" -> Loss.BinaryCrossEntropy | "mse" -> Loss.MeanSquaredError | _ -> Loss.MeanAbsoluteError
@@ -101,7 +104,7 @@ let private lossOf (c: LossCase) (examples: int) (count: int) =
     net.Forward(true)
     let value =
         match c.loss with
-        | "sparse_ce" -> Losses.CrossEntropy(net, ReadOnlySpan c.labels[.. examples - 1], count)
+        | "sparse_ce" -> Losses.CrossEntropy(net, ReadOnlySpan c.labels[.. examples - 1], count, c.label_smoothing)
         | name -> Losses.Compute(kindOf name, net, ReadOnlySpan (Array.concat c.targets[.. examples - 1]), count)
     value, net
 
@@ -128,6 +131,31 @@ let ``every loss with and without its fused activation equals PyTorch's, value a
                 assertRelative 1e-5 1e-9 (name + ": bias gradient") (numbers (r.GetProperty "bias_gradient")) db
             with e -> yield e.Message ]
     if not failures.IsEmpty then failwith (String.concat "\n\n" failures)
+
+[<Fact>]
+let ``label smoothing's loss and gradients equal PyTorch's cross_entropy(label_smoothing=), fused with softmax and not`` () =
+    let rng = Random 19
+    let cases =
+        [| for a in [ 0.1; 0.35; 1.0 ] do
+             for activation in [ "softmax"; "sigmoid" ] -> { lossCase rng "sparse_ce" activation with label_smoothing = a } |]
+    let answer = oracle "losses.py" {| cases = cases |}
+    for c, r in Seq.zip cases (answer.GetProperty("results").EnumerateArray()) do
+        let value, dx, dw, db = ours c
+        let name = sprintf "smoothing %g after %s" c.label_smoothing c.activation
+        assertRelative 1e-5 1e-9 (name + ": loss") [| r.GetProperty("loss").GetDouble() |] [| value |]
+        assertRelative 1e-5 1e-9 (name + ": input gradient") (numbers (r.GetProperty "input_gradient")) dx
+        assertRelative 1e-5 1e-9 (name + ": kernel gradient") (numbers (r.GetProperty "kernel_gradient")) dw
+        assertRelative 1e-5 1e-9 (name + ": bias gradient") (numbers (r.GetProperty "bias_gradient")) db
+    // and smoothing changes the loss (the test above would pass for an ignored argument only if the oracle ignored it too)
+    let plain = fst (lossOf { cases[0] with label_smoothing = 0.0 } batch -1)
+    Assert.True(abs (plain - fst (lossOf cases[0] batch -1)) > 1e-3)
+
+[<Property(MaxTest = 50)>]
+let ``label-smoothed cross-entropy's gradient matches finite differences`` (softmax: bool) (seed: int) =
+    let labels = let r = Random seed in Array.init 3 (fun _ -> r.Next 4)
+    let text = if softmax then "input 5\ndense 4 softmax" else "input 5\ndense 4 sigmoid"
+    checkLoss text 3 (fun net -> Losses.CrossEntropy(net, ReadOnlySpan labels, -1, 0.2))
+    true
 
 // ---- what the values above do not reach: partial batches, saturated outputs, bad arguments ----
 

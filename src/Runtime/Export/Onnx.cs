@@ -190,6 +190,15 @@ public sealed class OnnxExport
         {
             case var k when k.IsInput:
                 _values[node.Id] = ("input", node.OutputShape is Shape.Image ? Layout.Nhwc : Layout.Vector);
+                if (_weights.TryGetValue(Normalization.Mean, out var mean) && _weights.TryGetValue(Normalization.Deviation, out var deviation))
+                {
+                    // `normalize`: (x - mean) / deviation on the NHWC input, broadcast along its channels
+                    var centred = Fresh("normalize_centred");
+                    Node("Sub", ["input", Initializer("normalize_mean", [mean.Value.Length], mean.Value)], centred);
+                    var scaled = Fresh("normalize_scaled");
+                    Node("Div", [centred, Initializer("normalize_deviation", [deviation.Value.Length], deviation.Value)], scaled);
+                    _values[node.Id] = (scaled, Layout.Nhwc);
+                }
                 return;
             case LayerKind.Conv or LayerKind.FixedConv:
             {

@@ -115,6 +115,14 @@ public static class PyTorchExport
         var shapes = net.Graph.Nodes.ToDictionary(n => n.Id);
         foreach (var p in net.Weights)
         {
+            if (Normalization.IsStatistic(p.Name))
+            {
+                // `normalize`: buffers applied to the NHWC input first (in the state dict, not learned)
+                var buffer = p.Name == Normalization.Mean ? "normalize_mean" : "normalize_deviation";
+                init.Append($"        self.register_buffer({Py(buffer)}, torch.{(p.Name == Normalization.Mean ? "zeros" : "ones")}({p.Value.Length}))\n");
+                tensors.Append($"    ({Py(p.Name)}, {Py(buffer)}, \"flat\", {Tuple(p.Value.Length)}),\n");
+                continue;
+            }
             var slash = p.Name.LastIndexOf('/');
             string layer = p.Name[..slash], slot = p.Name[(slash + 1)..];
             var node = shapes.Values.First(n => n.Name == layer);
@@ -156,6 +164,8 @@ public static class PyTorchExport
             switch (node.Kind)
             {
                 case var k when k.IsInput:
+                    if (net.InputStatistics != null)
+                        forward.Append("        x = (x - self.normalize_mean) / self.normalize_deviation  # the train section's normalize: (x - mean) / deviation per channel\n");
                     forward.Append(image ? $"        {Var(node.Id)} = x.permute(0, 3, 1, 2)  # NHWC files, NCHW tensors\n" : $"        {Var(node.Id)} = x\n");
                     continue;
                 case LayerKind.Conv conv:
@@ -286,6 +296,7 @@ public static class PyTorchExport
             Optimizer.Sgd s => $"{{\"name\": \"sgd\", \"lr\": {F(s.learningRate)}, \"momentum\": {F(s.momentum)}, \"nesterov\": {Bool(s.nesterov)}}}",
             Optimizer.Adam a => $"{{\"name\": \"adam\", \"lr\": {F(a.learningRate)}, \"beta1\": {F(a.beta1)}, \"beta2\": {F(a.beta2)}, \"epsilon\": {F(a.epsilon)}}}",
             Optimizer.RmsProp r => $"{{\"name\": \"rmsprop\", \"lr\": {F(r.learningRate)}, \"rho\": {F(r.rho)}, \"momentum\": {F(r.momentum)}, \"epsilon\": {F(r.epsilon)}}}",
+            Optimizer.AdamW a => $"{{\"name\": \"adamw\", \"lr\": {F(a.learningRate)}, \"beta1\": {F(a.beta1)}, \"beta2\": {F(a.beta2)}, \"epsilon\": {F(a.epsilon)}, \"weight_decay\": {F(a.weightDecay)}, \"no_decay\": [{string.Join(", ", a.noDecay.Select(Py))}]}}",
             _ => "None",
         }) + ",\n");
         string? loss = t.Loss is { Value: var l } ? (l.IsCrossEntropy ? "crossentropy" : l.IsBinaryCrossEntropy ? "binary_crossentropy" : l.IsMeanSquaredError ? "mse" : "mae") : null;
@@ -300,9 +311,15 @@ public static class PyTorchExport
         {
             Schedule.Step st => $"{{\"name\": \"step\", \"every\": {st.every}, \"factor\": {F(st.factor)}}}",
             Schedule.Plateau pl => $"{{\"name\": \"plateau\", \"patience\": {pl.patience}, \"factor\": {F(pl.factor)}}}",
+            Schedule.OneCycle oc => $"{{\"name\": \"onecycle\", \"pct_start\": {F(oc.pctStart)}, \"linear\": {Bool(oc.linear)}}}",
             _ => "{\"name\": \"cosine\"}",
         } : "None") + ",\n");
         sb.Append($"    \"early_stopping\": {(t.EarlyStopping is { Value: var es } ? es.ToString() : "None")},\n");
+        sb.Append($"    \"warmup\": {(t.Warmup is { Value: var wu } ? wu.ToString() : "None")},\n");
+        sb.Append($"    \"label_smoothing\": {(t.LabelSmoothing is { Value: var ls } ? F(ls) : "None")},\n");
+        sb.Append($"    \"ema\": {(t.Ema is { Value: var ema } ? F(ema) : "None")},\n");
+        sb.Append($"    \"normalize\": {Bool(t.Normalize)},\n");
+        sb.Append($"    \"tta\": [{string.Join(", ", t.Tta.Select(Py))}],\n");
         sb.Append("}\n\n\n");
         sb.Append("class Model(nn.Module):\n    def __init__(self):\n        super().__init__()\n");
         sb.Append(init.Length > 0 ? init.ToString() : "        pass\n");

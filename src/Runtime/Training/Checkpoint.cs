@@ -175,7 +175,7 @@ public static class Checkpoint
         if (version >= 3)
         {
             int batchSize = r.ReadInt32(); Field("batch size", batchSize, batchSize >= 1, "1 and above");
-            var optimizer = r.ReadString(); Field("optimizer", optimizer, optimizer is "adam" or "sgd" or "rmsprop", "adam, sgd, rmsprop");
+            var optimizer = r.ReadString(); Field("optimizer", optimizer, optimizer is "adam" or "sgd" or "rmsprop" or "adamw", "adam, sgd, rmsprop, adamw");
             int seed = r.ReadInt32(); Field("seed", seed, seed >= 0, "0 and above");
             // Keras's batches: the last one is partial, so a set smaller than one batch (XOR's 4
             // examples at batch 32) is one batch, and a stop before the partial batch is valid.
@@ -225,14 +225,20 @@ public static class Checkpoint
     }
 
     /// <summary>Loads a checkpoint's weights into a network of any precision (float32 as saved,
-    /// or float64 for gradient checks and exact demonstrations).</summary>
+    /// or float64 for gradient checks and exact demonstrations); the moving average of the
+    /// weights ("ema/NAME") where the run kept one, as evaluation used it.</summary>
     public static void LoadWeights<T>(string path, CnnDsl.Graph.Graph graph, IEnumerable<Parameter<T>> weights)
         where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
     {
         var (_, tensors) = Load(path, graph);
         foreach (var p in weights)
         {
-            if (!tensors.TryGetValue(p.Name, out var saved)) throw new CheckpointError(path, $"has no tensor '{p.Name}'");
+            if (!tensors.TryGetValue(WeightAverage.Prefix + p.Name, out var saved) && !tensors.TryGetValue(p.Name, out saved))
+            {
+                // made without `normalize`: its inputs were not normalised
+                if (Normalization.IsStatistic(p.Name)) { Normalization.Identity<T>(p.Name, p.Value); continue; }
+                throw new CheckpointError(path, $"has no tensor '{p.Name}'");
+            }
             if (saved.Length != p.Value.Length)
                 throw new CheckpointError(path, $"tensor '{p.Name}' has {saved.Length} values, the model needs {p.Value.Length}");
             for (int i = 0; i < saved.Length; i++) p.Value[i] = T.CreateChecked(saved[i]);
@@ -245,7 +251,12 @@ public static class Checkpoint
         foreach (var (name, values) in into)
         {
             if (!tensors.TryGetValue(name, out var saved))
+            {
+                // made without `normalize` (or its average): its inputs were not normalised
+                var statistic = name.StartsWith(WeightAverage.Prefix) ? name[WeightAverage.Prefix.Length..] : name;
+                if (Normalization.IsStatistic(statistic)) { Normalization.Identity<float>(statistic, values); continue; }
                 throw new CheckpointError(path, $"has no tensor '{name}'");
+            }
             if (saved.Length != values.Length)
                 throw new CheckpointError(path, $"tensor '{name}' has {saved.Length} values, the model needs {values.Length}");
             saved.CopyTo(values, 0);

@@ -7,7 +7,8 @@ namespace CnnDsl.Runtime.Training;
 /// Keras's optimizers, with Keras's update rules and defaults (learning rates 0.01 for SGD,
 /// 0.001 for Adam and RMSprop). State is one array per slot per parameter, allocated once.
 /// Weight decay is decoupled (w -= lr * decay * w, as Keras 3's weight_decay) and applies
-/// to kernels, not to biases or batchnorm.
+/// to kernels, not to biases or batchnorm. AdamW is PyTorch's (its own rule, its weight decay on
+/// every trainable tensor but the kinds it excludes).
 /// </summary>
 public sealed class Optimizers
 {
@@ -15,14 +16,23 @@ public sealed class Optimizers
     private readonly double _weightDecay;
     private readonly Parameter<float>[] _parameters;
     private readonly float[][] _first, _second;
+    /// <summary>AdamW: whether each parameter's weights decay.</summary>
+    private readonly bool[] _decayed = [];
+
+    /// <summary>AdamW's exclusions by name: biases (/bias), batchnorm's scale and offset (/gamma, /beta).</summary>
+    public static bool Decayed(string name, IEnumerable<string> excluded) =>
+        !(excluded.Contains("biases") && name.EndsWith("/bias"))
+        && !(excluded.Contains("batchnorm") && (name.EndsWith("/gamma") || name.EndsWith("/beta")));
 
     public Optimizers(Optimizer settings, IEnumerable<Parameter<float>> parameters, double weightDecay = 0)
     {
         _settings = settings;
         _weightDecay = weightDecay;
         _parameters = parameters.Where(p => p.Trainable).ToArray();
-        bool needsFirst = settings is Optimizer.Adam || settings is Optimizer.Sgd { momentum: > 0 } || settings is Optimizer.RmsProp { momentum: > 0 };
-        bool needsSecond = settings is Optimizer.Adam || settings is Optimizer.RmsProp;
+        bool needsFirst = settings is Optimizer.Adam || settings is Optimizer.AdamW || settings is Optimizer.Sgd { momentum: > 0 } || settings is Optimizer.RmsProp { momentum: > 0 };
+        bool needsSecond = settings is Optimizer.Adam || settings is Optimizer.AdamW || settings is Optimizer.RmsProp;
+        if (settings is Optimizer.AdamW w)
+            _decayed = _parameters.Select(p => Decayed(p.Name, w.noDecay)).ToArray();
         _first = _parameters.Select(p => needsFirst ? new float[p.Value.Length] : []).ToArray();
         _second = _parameters.Select(p => needsSecond ? new float[p.Value.Length] : []).ToArray();
     }
@@ -39,6 +49,7 @@ public sealed class Optimizers
         Optimizer.Sgd s => s.learningRate,
         Optimizer.Adam a => a.learningRate,
         Optimizer.RmsProp r => r.learningRate,
+        Optimizer.AdamW a => a.learningRate,
         _ => 0,
     };
 
@@ -55,7 +66,7 @@ public sealed class Optimizers
             var p = _parameters[i];
             var w = p.Value.AsSpan();
             var g = p.Gradient.AsSpan();
-            if (_weightDecay > 0 && p.Name.EndsWith("/kernel"))
+            if (_weightDecay > 0 && p.Name.EndsWith("/kernel") && _settings is not Optimizer.AdamW)
             {
                 var decay = (float)(1 - LearningRate * _weightDecay);
                 for (int j = 0; j < w.Length; j++) w[j] *= decay;
@@ -65,6 +76,7 @@ public sealed class Optimizers
                 case Optimizer.Sgd s: Sgd(w, g, _first[i], (float)LearningRate, (float)s.momentum, s.nesterov); break;
                 case Optimizer.Adam a: Adam(w, g, _first[i], _second[i], a); break;
                 case Optimizer.RmsProp r: RmsProp(w, g, _first[i], _second[i], r, (float)LearningRate); break;
+                case Optimizer.AdamW a: AdamW(w, g, _first[i], _second[i], a, _decayed[i]); break;
             }
         }
     }
@@ -107,6 +119,26 @@ public sealed class Optimizers
             m[j] = b1 * m[j] + (1 - b1) * g[j];
             v[j] = b2 * v[j] + (1 - b2) * g[j] * g[j];
             w[j] -= lrT * m[j] / (MathF.Sqrt(v[j]) + eps);
+        }
+    }
+
+    /// <summary>PyTorch's AdamW (torch/optim/adamw.py, single-tensor): w *= 1 - lr wd; m, v as Adam;
+    /// w -= lr / (1 - b1^t) m / (sqrt(v) / sqrt(1 - b2^t) + eps).</summary>
+    private void AdamW(Span<float> w, ReadOnlySpan<float> g, Span<float> m, Span<float> v, Optimizer.AdamW a, bool decayed)
+    {
+        float b1 = (float)a.beta1, b2 = (float)a.beta2, eps = (float)a.epsilon;
+        if (decayed && a.weightDecay > 0)
+        {
+            var decay = (float)(1 - LearningRate * a.weightDecay);
+            for (int j = 0; j < w.Length; j++) w[j] *= decay;
+        }
+        var stepSize = (float)(LearningRate / (1 - Math.Pow(a.beta1, Step)));
+        var correction = (float)Math.Sqrt(1 - Math.Pow(a.beta2, Step));
+        for (int j = 0; j < w.Length; j++)
+        {
+            m[j] = b1 * m[j] + (1 - b1) * g[j];
+            v[j] = b2 * v[j] + (1 - b2) * g[j] * g[j];
+            w[j] -= stepSize * m[j] / (MathF.Sqrt(v[j]) / correction + eps);
         }
     }
 

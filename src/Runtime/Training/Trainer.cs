@@ -16,6 +16,22 @@ public sealed record TrainingSettings(
 
     /// <summary>Stop after this many epochs without a better monitored loss; null never stops early.</summary>
     public int? EarlyStopping { get; init; }
+
+    /// <summary>Keras's label_smoothing a of cross-entropy: targets y (1 - a) + a / K (K classes; 2 for
+    /// binary cross-entropy, whose targets become y (1 - a) + a / 2). Used in training and in the
+    /// reported losses, as Keras's compiled loss is.</summary>
+    public double LabelSmoothing { get; init; }
+
+    /// <summary>Epochs of linear warm-up of the rate, per step, before the schedule (0: none).</summary>
+    public int Warmup { get; init; }
+
+    /// <summary>The decay of the weights' moving average (timm's ModelEmaV2; 0: none): evaluation
+    /// runs on the averages, and checkpoints hold them as "ema/NAME".</summary>
+    public double Ema { get; init; }
+
+    /// <summary>Evaluation averages the outputs for each image and its horizontal mirror (the
+    /// loss reported is the mean of the two views' losses).</summary>
+    public bool TestTimeFlip { get; init; }
 }
 
 public sealed record EpochRecord(int Epoch, int Epochs, double Seconds, double Loss, double Accuracy,
@@ -56,6 +72,9 @@ public sealed class Trainer
     private readonly float[] _targets;
     private readonly int _classes;
     private readonly Augmentation? _augmentation;
+    private readonly WeightAverage? _average;
+    /// <summary>Test-time flips: the first view's outputs, one batch of them.</summary>
+    private readonly float[] _firstView;
 
     public Trainer(CnnDsl.Graph.Graph graph, Dataset train, TrainingSettings settings, ITrainingReport report)
     {
@@ -72,6 +91,15 @@ public sealed class Trainer
         _targets = new float[settings.BatchSize * Network.OutputSize];
         _classes = train.ClassNames.Length;
         _augmentation = Augmentation.From(settings.Augment, train);
+        // `normalize`: the training part's statistics (a resume or evaluation then loads the checkpoint's)
+        if (Network.InputStatistics is var (mean, deviation))
+        {
+            var (m, d) = Normalization.Of(_train);
+            m.CopyTo(mean.Value, 0);
+            d.CopyTo(deviation.Value, 0);
+        }
+        _average = settings.Ema > 0 ? new WeightAverage(Network.Weights, settings.Ema) : null;
+        _firstView = settings.TestTimeFlip ? new float[settings.BatchSize * Network.OutputSize] : [];
     }
 
     public Network<float> Network { get; }
@@ -103,7 +131,7 @@ public sealed class Trainer
     }
 
     private IEnumerable<(string, float[])> Tensors =>
-        Network.Weights.Select(p => (p.Name, p.Value)).Concat(Optimizer.State);
+        Network.Weights.Select(p => (p.Name, p.Value)).Concat(Optimizer.State).Concat(_average?.Tensors ?? []);
 
     private void Save(string path, TrainingPosition position) => Checkpoint.Save(path, _graph, position, Tensors);
 
@@ -111,6 +139,7 @@ public sealed class Trainer
     public static string OptimizerName(Optimizer optimizer) => optimizer switch
     {
         CnnDsl.Graph.Optimizer.Adam => "adam",
+        CnnDsl.Graph.Optimizer.AdamW => "adamw",
         CnnDsl.Graph.Optimizer.Sgd => "sgd",
         _ => "rmsprop",
     };
@@ -122,7 +151,12 @@ public sealed class Trainer
     {
         var (position, tensors) = Checkpoint.Load(path, _graph);
         if (withOptimizer) CheckResumable(path, position);
-        Checkpoint.Restore(path, tensors, withOptimizer ? Tensors : Network.Weights.Select(p => (p.Name, p.Value)));
+        if (withOptimizer && _average != null && !tensors.ContainsKey(WeightAverage.Prefix + Network.Weights.First().Name))
+            throw new CheckpointError(path, "was made without 'ema', which this run has: its weights' average cannot continue; start a new run with --weights " + path + " and --out DIR (or --force)");
+        // Weights alone (evaluation, predictions): the averaged weights when the run kept them.
+        Checkpoint.Restore(path, tensors, withOptimizer ? Tensors : Network.Weights.Select(p =>
+            (tensors.ContainsKey(WeightAverage.Prefix + p.Name) ? WeightAverage.Prefix + p.Name : p.Name, p.Value)));
+        if (!withOptimizer) _average?.Reset();
         if (withOptimizer)
         {
             Network.Step = position.NetworkStep;
@@ -205,7 +239,7 @@ public sealed class Trainer
         if (_settings.Loss.IsCrossEntropy && per > 1)
         {
             for (int i = count; i < _labels.Length; i++) _labels[i] = 0;
-            loss = Losses.CrossEntropy(Network, _labels, count);
+            loss = Losses.CrossEntropy(Network, _labels, count, _settings.LabelSmoothing);
         }
         else
         {
@@ -214,6 +248,12 @@ public sealed class Trainer
                 if (per == 1) _targets[i] = _labels[i];
                 else _targets[i * per + _labels[i]] = 1;
             var kind = _settings.Loss.IsCrossEntropy ? Loss.BinaryCrossEntropy : _settings.Loss;
+            // Keras's BinaryCrossentropy(label_smoothing=a): t (1 - a) + a / 2
+            if (_settings.LabelSmoothing > 0 && kind.IsBinaryCrossEntropy)
+            {
+                float a = (float)_settings.LabelSmoothing;
+                for (int i = 0; i < _targets.Length; i++) _targets[i] = _targets[i] * (1 - a) + a / 2;
+            }
             loss = Losses.Compute(kind, Network, _targets, count);
         }
         int correct = 0;
@@ -241,6 +281,7 @@ public sealed class Trainer
         if (!double.IsFinite(loss)) return (loss, right);
         Network.Backward();
         Optimizer.Update();
+        _average?.Update();
         Network.NextStep();
         return (loss, right);
     }
@@ -271,6 +312,8 @@ public sealed class Trainer
         if (start.Batch > 0 && start.Batch >= batches)
             throw new ArgumentOutOfRangeException(nameof(start), $"batch {start.Batch} of an epoch of {batches}");
         var records = new List<EpochRecord>();
+        // A new run's average starts at its first weights (after a transfer, at those).
+        if (start.Epoch == 0 && start.Batch == 0) _average?.Reset();
         double best = start.BestValidation;
         double scale = start.LearningRateScale, bestLoss = start.BestLoss;
         int stale = start.EpochsWithoutImprovement;
@@ -290,12 +333,13 @@ public sealed class Trainer
             };
         for (int epoch = start.Epoch; epoch < _settings.Epochs; epoch++)
         {
-            // Per-epoch schedules (Keras's step decay and cosine decay, by epoch).
+            // Per-epoch schedules (Keras's step decay; plateau's scale is carried); cosine,
+            // one-cycle and warm-up are per step (Schedules.StepFactor, before each batch).
             scale = _settings.Schedule switch
             {
                 Schedule.Step s => Math.Pow(s.factor, epoch / s.every),
-                var s when s != null && s.IsCosine => 0.5 * (1 + Math.Cos(Math.PI * epoch / _settings.Epochs)),
-                _ => scale,
+                Schedule.Plateau => scale,
+                _ => 1,
             };
             Optimizer.LearningRateScale = scale;
             var order = Order(epoch);
@@ -321,6 +365,8 @@ public sealed class Trainer
                     return records;
                 }
                 int size = Math.Min(batch, _train.Count - b * batch);
+                Optimizer.LearningRateScale = scale * Schedules.StepFactor(_settings.Schedule, (long)_settings.Warmup * batches,
+                    (long)epoch * batches + b, (long)_settings.Epochs * batches);
                 var (loss, right) = TrainBatch(order.AsSpan(b * batch, size));
                 if (!double.IsFinite(loss))
                 {
@@ -372,6 +418,30 @@ public sealed class Trainer
     {
         // The test set is read apart from the training set: it must fit the model as well.
         CheckCompatible(_graph, set);
+        if (_settings.TestTimeFlip && _graph.Input.OutputShape is not Shape.Image)
+            throw new DataError(set.Name, "'tta flip' mirrors images, and the model's input is a vector; remove 'tta flip'");
+        // With a moving average, evaluation runs on the averaged weights (swapped back after).
+        _average?.Swap();
+        try { return EvaluateWeights(set); }
+        finally { _average?.Swap(); }
+    }
+
+    /// <summary>Mirrors each of the first `count` examples of the input left to right.</summary>
+    private void Mirror(Dataset set, int count)
+    {
+        int h = set.Height, w = set.Width, c = set.Channels;
+        var input = Network.Input;
+        for (int i = 0; i < count; i++)
+            for (int y = 0; y < h; y++)
+            {
+                var row = input.Slice(((i * h) + y) * w * c, w * c);
+                for (int a = 0, b = w - 1; a < b; a++, b--)
+                    for (int k = 0; k < c; k++) (row[a * c + k], row[b * c + k]) = (row[b * c + k], row[a * c + k]);
+            }
+    }
+
+    private Evaluation EvaluateWeights(Dataset set)
+    {
         int batch = _settings.BatchSize;
         // rows: true class; columns: predicted class, and one more for a prediction outside the
         // data's classes when the model has more outputs than the data has classes
@@ -390,9 +460,24 @@ public sealed class Trainer
             Network.Rows = count;
             Network.Forward(training: false);
             var (loss, right) = Score(count);
+            var output = Network.Output;
+            if (_settings.TestTimeFlip)
+            {
+                // the mean of the outputs for the images and their mirrors decides; the loss is the
+                // mean of the two views' losses
+                output.Slice(0, count * per).CopyTo(_firstView);
+                Mirror(set, count);
+                Network.Forward(training: false);
+                var (mirrored, _) = Score(count);
+                loss = (loss + mirrored) / 2;
+                output = Network.Output;
+                right = 0;
+                for (int i = 0; i < count * per; i++) _firstView[i] = (_firstView[i] + output[i]) / 2;
+                output = _firstView;
+                for (int i = 0; i < count; i++) if (Predict(output.Slice(i * per, per)) == _labels[i]) right++;
+            }
             lossSum += loss * count;
             correct += right;
-            var output = Network.Output;
             if (confusion.Length > 0)
                 for (int i = 0; i < count; i++) confusion[_labels[i], Math.Min(Predict(output.Slice(i * per, per)), _classes)]++;
         }

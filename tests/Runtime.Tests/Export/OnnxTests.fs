@@ -24,7 +24,7 @@ let private compare (g: Graph) =
     for p in net.Weights do
         if not (p.Name.EndsWith "/kernel") then
             for i in 0 .. p.Value.Length - 1 do
-                p.Value[i] <- if p.Name.EndsWith "variance" then float32 (0.5 + rng.NextDouble()) else float32 (rng.NextDouble() - 0.5)
+                p.Value[i] <- if p.Name.EndsWith "variance" || p.Name.EndsWith "deviation" then float32 (0.5 + rng.NextDouble()) else float32 (rng.NextDouble() - 0.5)
     for i in 0 .. net.Input.Length - 1 do net.Input[i] <- float32 (rng.NextDouble())
     net.Forward(false)
     let expected = net.Output.ToArray()
@@ -87,3 +87,7 @@ let ``min pooling, fixed kernels, reshape and every activation export too`` () =
 [<Fact>]
 let ``grouped, depthwise and separable convolutions, maxout and a written shortcut export too`` () =
     compare (graph "input 9x8x4\nconv 6 3x3 groups 2 relu\ndwconv 3x3 s2 same\nsepconv 8 3x3 same relu\nmaxout 2\nresidual (conv 8 3x3 s2 same; batchnorm relu) shortcut (conv 8 1x1 s2 same; batchnorm)\nflatten\ndense 6\nmaxout 3\ndense 3 softmax")
+
+[<Fact>]
+let ``normalize's per-channel statistics are applied by the exported graph`` () =
+    compare (graph "input 6x5x3\nconv 4 3x3 relu\nflatten\ndense 3 softmax\ntrain\n  normalize")

@@ -35,7 +35,7 @@ let private randomise (net: Network<float32>) (seed: int) =
     for p in net.Weights do
         if not (p.Name.EndsWith "/kernel") then
             for i in 0 .. p.Value.Length - 1 do
-                p.Value[i] <- if p.Name.EndsWith "variance" then float32 (0.5 + rng.NextDouble()) else float32 (rng.NextDouble() - 0.5)
+                p.Value[i] <- if p.Name.EndsWith "variance" || p.Name.EndsWith "deviation" then float32 (0.5 + rng.NextDouble()) else float32 (rng.NextDouble() - 0.5)
 
 let private request (mode: string) (cases: obj list) = oracle "pytorch_export.py" {| mode = mode; cases = cases |} |> ignore
 
@@ -52,7 +52,10 @@ let ``every model in models/ gives our runtime's outputs in PyTorch with the sam
     // run at a size of its own, against our runtime compiled at that size.
     let dynamicText = File.ReadAllText(Path.Combine(root, "models", "fully-convolutional-dynamic.cnn"))
     let sized = match Frontend.compileWithInput dynamicText 41 36 with Some (Ok (g, _)) -> g | _ -> failwith "41x36 does not check"
-    let models = [ for name, g in modelGraphs () -> name, g, g, [||] ] @ [ "dynamic-41x36", graph dynamicText, sized, [| 41; 36; 1 |] ]
+    let normalized = graph "input 6x5x3\nconv 4 3x3 relu\nflatten\ndense 3 softmax\ntrain\n  normalize"
+    let models =
+        [ for name, g in modelGraphs () -> name, g, g, [||] ]
+        @ [ "dynamic-41x36", graph dynamicText, sized, [| 41; 36; 1 |]; "normalize", normalized, normalized, [||] ]
     let cases =
         [ for name, exported, g, shape in models ->
             let net = Network<float32>(g, batch, 3)
@@ -248,7 +251,7 @@ let ``train.py's augmentation gives dsl run's images`` () =
     let images = Array.init (batch * h * w * c) (fun _ -> float32 (rng.NextDouble()))
     writeFloats (Path.Combine(folder, "images.bin")) images
     let cases =
-        [ for names in [ [ "shift" ]; [ "flip" ]; [ "rotate" ]; [ "shift"; "flip"; "rotate" ] ] ->
+        [ for names in [ [ "shift" ]; [ "flip" ]; [ "rotate" ]; [ "shift"; "flip"; "rotate" ]; [ "crop 2" ]; [ "flip"; "crop 3 reflect"; "cutout 4" ] ] ->
             let dir = Path.Combine(folder, String.Join("-", names))
             Directory.CreateDirectory dir |> ignore
             File.Copy(Path.Combine(folder, "images.bin"), Path.Combine(dir, "images.bin"))
@@ -257,7 +260,8 @@ let ``train.py's augmentation gives dsl run's images`` () =
     let seed, step = 7, 123
     request "augment" [ for names, dir in cases -> box {| dir = dir; names = names; seed = seed; step = step; shape = [| batch; h; w; c |]; positions = [| 0 .. batch - 1 |] |} ]
     for names, dir in cases do
-        let augmentation = CnnDsl.Runtime.Data.Augmentation(List.contains "shift" names, List.contains "flip" names, List.contains "rotate" names, h, w, c)
+        let shape = CnnDsl.Runtime.Data.Dataset("shape", h, w, c, Array.zeroCreate (h * w * c), [| 0 |], [| "a" |])
+        let augmentation = CnnDsl.Runtime.Data.Augmentation.From(names, shape)
         let expected = Array.copy images
         for i in 0 .. batch - 1 do
             // Trainer.Fill's seed for example i of the batch at this step
@@ -343,8 +347,13 @@ let ``train.py reads IDX (gzipped or not), CIFAR-10, Kaggle CSV and image folder
 /// train.py takes dsl run's batches (its seeded order of each epoch, the validation split, a short
 /// last batch, the augmentation's draws) and the schedule's rate: two epochs from the same weights
 /// end at dsl run's weights.
-[<Fact>]
-let ``two epochs of train.py end at the weights of dsl run's two epochs`` () =
+[<Theory>]
+[<InlineData("augment shift flip\n  schedule step 1 0.5")>]
+[<InlineData("augment flip crop 2 reflect cutout 3\n  schedule onecycle\n  labelsmoothing 0.1")>]
+[<InlineData("augment crop 1\n  schedule cosine; warmup 1\n  labelsmoothing 0.2")>]
+[<InlineData("augment flip\n  optimizer adamw; lr 0.01; weightdecay 0.2; nodecay biases\n  schedule onecycle 0.4 linear")>]
+[<InlineData("normalize\n  augment crop 1 cutout 2")>]
+let ``two epochs of train.py end at the weights of dsl run's two epochs`` (recipe: string) =
     let folder = tempFolder ()
     let data = Path.Combine(folder, "data")
     Directory.CreateDirectory data |> ignore
@@ -353,12 +362,13 @@ let ``two epochs of train.py end at the weights of dsl run's two epochs`` () =
     File.WriteAllBytes(Path.Combine(data, "train-labels-idx1-ubyte"), DataFiles.idxLabels labels)
     File.WriteAllBytes(Path.Combine(data, "t10k-images-idx3-ubyte"), DataFiles.idxImages 5 5 4)
     File.WriteAllBytes(Path.Combine(data, "t10k-labels-idx1-ubyte"), DataFiles.idxLabels [| 1uy; 2uy; 3uy; 4uy; 5uy |])
-    let g = graph "input 5x4x1\nconv 3 3x3 same relu\nmaxpool 2\nflatten\ndense 10 softmax\n\ntrain\n  optimizer adam; lr 0.01\n  batch 8; epochs 2\n  validation 0.2\n  seed 4\n  augment shift flip\n  schedule step 1 0.5\n"
+    let g = graph ("input 5x4x1\nconv 3 3x3 same relu\nmaxpool 2\nflatten\ndense 10 softmax\n\ntrain\n" + (if recipe.Contains "optimizer" then "" else "  optimizer adam; lr 0.01\n") + "  batch 8; epochs 2\n  validation 0.2\n  seed 4\n  " + recipe + "\n")
     let t = g.Training
     // 47 examples, 9 held out: batches of 8, 8, 8, 8 and 6
     let settings =
         TrainingSettings(t.Epochs.Value, t.BatchSize.Value, t.Seed.Value, t.ValidationSplit.Value, t.Optimizer.Value, Loss.CrossEntropy, 0.0,
-                         Path.Combine(folder, "dsl"), Augment = List.toArray t.Augment, Schedule = t.Schedule.Value)
+                         Path.Combine(folder, "dsl"), Augment = List.toArray t.Augment, Schedule = Option.toObj t.Schedule,
+                         LabelSmoothing = defaultArg t.LabelSmoothing 0.0, Warmup = defaultArg t.Warmup 0)
     let report =
         { new ITrainingReport with
             member _.Started _ = ()
@@ -376,4 +386,26 @@ let ``two epochs of train.py end at the weights of dsl run's two epochs`` () =
     Assert.Equal(2, theirs.Epoch)
     for p in trainer.Network.Weights do
         assertRelative 1e-4 0.1 ("dsl run against train.py: " + p.Name) (Array.map float ours[p.Name]) (Array.map float torch[p.Name])
+    Directory.Delete(folder, true)
+
+/// `normalize` without starting weights: train.py computes the training part's statistics as
+/// dsl run does (the validation part left out) and keeps them in its checkpoint.
+[<Fact>]
+let ``train.py computes normalize's statistics from the training part, as dsl run`` () =
+    let folder = tempFolder ()
+    let data = Path.Combine(folder, "data")
+    Directory.CreateDirectory data |> ignore
+    File.WriteAllBytes(Path.Combine(data, "train-images-idx3-ubyte"), DataFiles.idxImages 30 5 4)
+    File.WriteAllBytes(Path.Combine(data, "train-labels-idx1-ubyte"), DataFiles.idxLabels (Array.init 30 (fun i -> byte (i % 10))))
+    File.WriteAllBytes(Path.Combine(data, "t10k-images-idx3-ubyte"), DataFiles.idxImages 5 5 4)
+    File.WriteAllBytes(Path.Combine(data, "t10k-labels-idx1-ubyte"), DataFiles.idxLabels [| 1uy; 2uy; 3uy; 4uy; 5uy |])
+    let g = graph "input 5x4x1\nconv 3 3x3 same relu\nflatten\ndense 10 softmax\n\ntrain\n  optimizer sgd\n  batch 8; epochs 1\n  validation 0.2\n  normalize\n"
+    let project = Path.Combine(folder, "project")
+    PyTorchExport.Write(g, "norm", Network<float32>(g, 1, 1), false, project) |> ignore
+    trainPy project [ "--data"; data; "--out"; Path.Combine(folder, "torch") ] |> ignore
+    let struct (_, torch) = Checkpoint.Load(Path.Combine(folder, "torch", "last.ckpt"), g)
+    let struct (mean, deviation) = Normalization.Of((CnnDsl.Runtime.Data.DataSets.Load data).Train.Slice(0, 24))
+    assertRelative 1e-6 1e-9 "mean" (Array.map float mean) (Array.map float torch[Normalization.Mean])
+    assertRelative 1e-6 1e-9 "deviation" (Array.map float deviation) (Array.map float torch[Normalization.Deviation])
+    Assert.NotEqual(0.0f, mean[0])
     Directory.Delete(folder, true)

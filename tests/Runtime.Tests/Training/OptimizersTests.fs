@@ -46,7 +46,7 @@ let ``frozen parameters are not updated`` () =
 /// An optimizer as the reference script reads it (fields an optimizer does not have are 0).
 type OracleCase =
     { name: string; optimizer: string; lr: float; momentum: float; nesterov: bool; beta1: float; beta2: float
-      epsilon: float; rho: float; weight_decay: float
+      epsilon: float; rho: float; weight_decay: float; no_decay: string[]
       ``params``: {| name: string; value: float[] |}[]
       gradients: float[][][] }
 
@@ -71,13 +71,15 @@ let private start, gradients =
 let private describe (name: string) (o: Optimizer) (decay: float) =
     let case =
         { name = name; optimizer = ""; lr = 0.0; momentum = 0.0; nesterov = false; beta1 = 0.0; beta2 = 0.0; epsilon = 0.0; rho = 0.0
-          weight_decay = decay
+          weight_decay = decay; no_decay = [||]
           ``params`` = start |> Array.map (fun (n, v) -> {| name = n; value = Array.map float v |})
           gradients = gradients |> Array.map (Array.map (Array.map float)) }
     match o with
     | Optimizer.Sgd (lr, m, n) -> { case with optimizer = "sgd"; lr = lr; momentum = m; nesterov = n }
     | Optimizer.Adam (lr, b1, b2, e) -> { case with optimizer = "adam"; lr = lr; beta1 = b1; beta2 = b2; epsilon = e }
     | Optimizer.RmsProp (lr, rho, m, e) -> { case with optimizer = "rmsprop"; lr = lr; rho = rho; momentum = m; epsilon = e }
+    | Optimizer.AdamW (lr, b1, b2, e, wd, ex) ->
+        { case with optimizer = "adamw"; lr = lr; beta1 = b1; beta2 = b2; epsilon = e; weight_decay = wd; no_decay = Array.ofList ex }
 
 /// Our optimizer's weights after every step, parameter by parameter.
 let private trajectory (o: Optimizer) (decay: float) =
@@ -101,7 +103,10 @@ let private cases =
       "adam with weight decay", Optimizer.Adam (0.01, 0.9, 0.999, 1e-7), 0.05
       "rmsprop, Keras's defaults at lr 0.01", Optimizer.RmsProp (0.01, 0.9, 0.0, 1e-7), 0.0
       "rmsprop with momentum and a large epsilon", Optimizer.RmsProp (0.01, 0.8, 0.9, 1e-3), 0.0
-      "rmsprop with weight decay", Optimizer.RmsProp (0.005, 0.9, 0.0, 1e-7), 0.1 ]
+      "rmsprop with weight decay", Optimizer.RmsProp (0.005, 0.9, 0.0, 1e-7), 0.1
+      "adamw, PyTorch's defaults at lr 0.01", Optimizer.AdamW (0.01, 0.9, 0.999, 1e-8, 0.01, []), 0.0
+      "adamw with a large decay and epsilon", Optimizer.AdamW (0.02, 0.8, 0.99, 1e-3, 0.3, []), 0.0
+      "adamw with biases excluded from decay", Optimizer.AdamW (0.01, 0.9, 0.999, 1e-8, 0.3, [ "biases" ]), 0.0 ]
 
 [<Fact>]
 let ``every optimizer follows PyTorch's trajectory over 30 steps of changing gradients`` () =
@@ -134,4 +139,18 @@ let ``the state holds the slots each optimizer keeps, one per trainable paramete
     Assert.Equal<(string * int) list>([ "d/kernel/m", 2; "d/bias/m", 1 ], state (Optimizer.Sgd (0.1, 0.9, true)))
     Assert.Equal<(string * int) list>([ "d/kernel/m", 2; "d/bias/m", 1; "d/kernel/v", 2; "d/bias/v", 1 ], state (Optimizer.Adam (0.1, 0.9, 0.999, 1e-7)))
     Assert.Equal<(string * int) list>([ "d/kernel/v", 2; "d/bias/v", 1 ], state (Optimizer.RmsProp (0.1, 0.9, 0.0, 1e-7)))
+    Assert.Equal<(string * int) list>([ "d/kernel/m", 2; "d/bias/m", 1; "d/kernel/v", 2; "d/bias/v", 1 ], state (Optimizer.AdamW (0.1, 0.9, 0.999, 1e-8, 0.01, [])))
     Assert.Equal<(string * int) list>([ "d/kernel/m", 2; "d/bias/m", 1; "d/kernel/v", 2; "d/bias/v", 1 ], state (Optimizer.RmsProp (0.1, 0.9, 0.5, 1e-7)))
+
+[<Fact>]
+let ``adamw's exclusions leave biases and batchnorm's gamma and beta undecayed, and decay the rest`` () =
+    let names = [ "c/kernel"; "c/bias"; "bn/gamma"; "bn/beta" ]
+    let decayed excluded = names |> List.map (fun n -> Optimizers.Decayed(n, excluded))
+    Assert.Equal<bool list>([ true; true; true; true ], decayed [])
+    Assert.Equal<bool list>([ true; false; true; true ], decayed [ "biases" ])
+    Assert.Equal<bool list>([ true; false; false; false ], decayed [ "biases"; "batchnorm" ])
+    // a zero gradient: only the decay moves the weights, by 1 - lr wd per step on decayed tensors
+    let ps = names |> List.map (fun n -> parameter n [| 1.0f |] [| 0.0f |])
+    let adamw = Optimizers(Optimizer.AdamW (0.1, 0.9, 0.999, 1e-8, 0.5, [ "batchnorm" ]), ps, 0.3)
+    adamw.Update()
+    Assert.Equal<float32 list>([ 0.95f; 0.95f; 1.0f; 1.0f ], ps |> List.map (fun p -> p.Value[0]))

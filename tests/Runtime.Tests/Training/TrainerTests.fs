@@ -99,6 +99,21 @@ let ``a resumed run's checkpoints equal an uninterrupted run's, byte for byte, a
     let figures (r: EpochRecord) = r.Epoch, r.Loss, r.Accuracy, r.ValidationLoss, r.ValidationAccuracy
     Assert.Equal<obj>(straightRecords |> Seq.map figures |> Array.ofSeq, resumedRecords |> Seq.map figures |> Array.ofSeq)
 
+/// The recipe settings of issue 19 (label smoothing, crop and cutout, per-step warm-up and
+/// cosine or one-cycle; AdamW, EMA and normalisation as they come) keep a resume exact.
+let private recipe (schedule: Schedule) out =
+    let optimizer = if schedule.IsCosine then Optimizer.AdamW (0.01, 0.9, 0.999, 1e-8, 0.05, [ "biases" ]) else Optimizer.Adam (0.01, 0.9, 0.999, 1e-7)
+    TrainingSettings(3, 16, 5, 0.0, optimizer, Loss.CrossEntropy, 0.0, out, Schedule = schedule,
+                     LabelSmoothing = 0.1, Augment = [| "flip"; "crop 2 reflect"; "cutout 4" |],
+                     Warmup = (if schedule.IsCosine then 1 else 0), Ema = 0.9, TestTimeFlip = true)
+
+[<Fact>]
+let ``a resumed run with the recipe settings ends byte for byte as an uninterrupted one`` () =
+    for schedule in [ Schedule.Cosine; Schedule.OneCycle (0.3, true) ] do
+        let straight, resumed, straightRecords, resumedRecords = interruptedAndStraight (recipe schedule) (1, 5)
+        Assert.Equal<byte[]>(File.ReadAllBytes(Path.Combine(straight, "last.ckpt")), File.ReadAllBytes(Path.Combine(resumed, "last.ckpt")))
+        Assert.Equal<float[]>(straightRecords |> Seq.map (fun r -> r.Loss) |> Array.ofSeq, resumedRecords |> Seq.map (fun r -> r.Loss) |> Array.ofSeq)
+
 [<Fact>]
 let ``a resume with another batch size, optimizer or seed is refused, naming what the checkpoint was made with`` () =
     let out = folder ()
@@ -150,7 +165,9 @@ let ``schedules set the rate per epoch, and early stopping ends a run that stopp
     Assert.Equal(0.01 * 0.25, t.Optimizer.LearningRate, 12) // epochs 5 and 6 run at 0.01 * 0.5^2
     let cosine = Trainer(model, data.Train, TrainingSettings(4, 16, 5, 0.2, adam, Loss.CrossEntropy, 0.0, folder (), Schedule = Schedule.Cosine), Silent())
     cosine.Run(TrainingPosition.Start, CancellationToken.None) |> ignore
-    Assert.Equal(0.01 * 0.5 * (1.0 + cos (Math.PI * 3.0 / 4.0)), cosine.Optimizer.LearningRate, 12)
+    // per step (Keras's CosineDecay over the run's steps): the last step has 0.5 (1 + cos(pi (T - 1) / T))
+    let steps = 4.0 * ceil (float cosine.TrainCount / 16.0)
+    Assert.Equal(0.01 * 0.5 * (1.0 + cos (Math.PI * (steps - 1.0) / steps)), cosine.Optimizer.LearningRate, 12)
     // A learning rate of 0 never improves the loss: early stopping after `patience` epochs.
     let frozen = Silent()
     let still = TrainingSettings(20, 16, 5, 0.2, Optimizer.Sgd (0.0, 0.0, false), Loss.CrossEntropy, 0.0, folder (), EarlyStopping = Nullable 2)
@@ -249,3 +266,22 @@ let ``PredictBatch counts the examples whose most likely class is their label, f
         Assert.Equal(expected, t.PredictBatch(set, ReadOnlySpan indices))
     // (the trained model gets some right, so the counts above are not all trivially 0)
     Assert.InRange(t.PredictBatch(set, ReadOnlySpan [| 0 .. 15 |]), 1, 16)
+
+[<Fact>]
+let ``with one sigmoid output, label smoothing is Keras's BinaryCrossentropy's: targets y (1 - a) + a / 2`` () =
+    let g = graph "input 16x16x1\nflatten\ndense 1 sigmoid"
+    let two = DataSets.Shapes(64, 40, 2)
+    let a = 0.2
+    let t = Trainer(g, two.Train, TrainingSettings(1, 16, 5, 0.0, Optimizer.Sgd (0.1, 0.0, false), Loss.BinaryCrossEntropy, 0.0, folder (), LabelSmoothing = a), Silent())
+    t.Run(TrainingPosition.Start, CancellationToken.None) |> ignore
+    let reported = t.Evaluate(two.Test).Loss
+    let net = Network<float32>(g, 1, 0)
+    Checkpoint.LoadWeights(t.LastCheckpoint, g, net.Weights)
+    let expected =
+        [ for i in 0 .. two.Test.Count - 1 ->
+            two.Test.CopyExample(i, net.Input)
+            net.Forward(false)
+            let p = float net.Output[0]
+            let y = float two.Test.Labels[i] * (1.0 - a) + a / 2.0
+            -(y * log p + (1.0 - y) * log (1.0 - p)) ] |> List.average
+    Assert.Equal(expected, reported, 5)

@@ -3,7 +3,7 @@
 
 Reads {"cases": [...]} as JSON on stdin; each case is a dense layer (x: batch x in, kernel:
 in x units as Keras stores it, bias), its activation, a loss and its targets (dense) or labels
-(integers). Prints {"results": [{"loss", "input_gradient", "kernel_gradient", "bias_gradient"}]}
+(integers), with an optional label_smoothing for integer labels. Prints {"results": [{"loss", "input_gradient", "kernel_gradient", "bias_gradient"}]}
 with the gradients flattened row by row.
 
 The losses are Keras's: the mean over the batch of -sum(t log p) for cross-entropy, the mean over
@@ -55,7 +55,15 @@ def run(case):
     batch = z.shape[0]
     if loss_name == "sparse_ce":
         labels = torch.tensor(case["labels"], dtype=torch.long)
-        loss = F.cross_entropy(z, labels) if act == "softmax" else F.nll_loss(torch.log(y), labels)
+        a = case.get("label_smoothing", 0.0)
+        if act == "softmax":
+            loss = F.cross_entropy(z, labels, label_smoothing=a)
+        elif a == 0:
+            loss = F.nll_loss(torch.log(y), labels)
+        else:
+            # Keras's label_smoothing on probabilities: targets (1 - a) one_hot + a / K
+            t = (1 - a) * F.one_hot(labels, y.shape[1]).double() + a / y.shape[1]
+            loss = -(t * torch.log(y)).sum() / batch
     elif loss_name == "ce":
         t = torch.tensor(case["targets"], dtype=torch.float64)
         log_p = F.log_softmax(z, dim=1) if act == "softmax" else torch.log(y)

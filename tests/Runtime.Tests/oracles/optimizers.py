@@ -16,6 +16,8 @@ used as is; where it does not, the difference is bridged here and said so:
   - RMSprop: Keras (keras/src/optimizers/rmsprop.py) divides by sqrt(v + eps); torch by
     sqrt(v) + eps, which no setting of torch's eps reproduces, so Keras's rule is written out
     here with torch tensors.
+  - AdamW is PyTorch's, compared with torch.optim.AdamW as is (weight decay on every tensor but
+    the kinds in no_decay, which go to a group with weight_decay 0).
   - Weight decay is Keras 3's decoupled one, w -= lr * decay * w before the update, on kernels
     only: torch.optim.AdamW for Adam (the same rule), and by hand for SGD and RMSprop (torch's
     weight_decay there is an L2 term added to the gradient, which is a different rule).
@@ -47,6 +49,14 @@ def run(case):
     optimizer = None
     if kind == "sgd":
         optimizer = torch.optim.SGD(params, lr=lr, momentum=case["momentum"], nesterov=case["nesterov"])
+    elif kind == "adamw":
+        # PyTorch's own AdamW as is; the excluded kinds in a group without weight decay
+        excluded = case.get("no_decay", [])
+        skip = lambda n: ("biases" in excluded and n.endswith("/bias")) or ("batchnorm" in excluded and n.endswith(("/gamma", "/beta")))
+        optimizer = torch.optim.AdamW(
+            [{"params": [p for n, p in zip(names, params) if not skip(n)], "weight_decay": decay},
+             {"params": [p for n, p in zip(names, params) if skip(n)], "weight_decay": 0.0}],
+            lr=lr, betas=(case["beta1"], case["beta2"]), eps=case["epsilon"])
     elif kind == "adam":
         optimizer = torch.optim.AdamW(
             [{"params": kernels, "weight_decay": decay}, {"params": others, "weight_decay": 0.0}],
@@ -58,10 +68,12 @@ def run(case):
         for p, g in zip(params, gradients):
             p.grad = torch.tensor(g, dtype=torch.float64)
         with torch.no_grad():
-            if kind != "adam" and decay > 0:
+            if kind not in ("adam", "adamw") and decay > 0:
                 for p in kernels:
                     p.mul_(1 - lr * decay)
             if kind == "sgd":
+                optimizer.step()
+            elif kind == "adamw":
                 optimizer.step()
             elif kind == "adam":
                 for group in optimizer.param_groups:

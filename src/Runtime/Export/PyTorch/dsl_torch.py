@@ -167,7 +167,14 @@ DEFAULTS = {
     "sgd": {"name": "sgd", "lr": 0.01, "momentum": 0.0, "nesterov": False},
     "adam": {"name": "adam", "lr": 0.001, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-7},
     "rmsprop": {"name": "rmsprop", "lr": 0.001, "rho": 0.9, "momentum": 0.0, "epsilon": 1e-7},
+    "adamw": {"name": "adamw", "lr": 0.001, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "weight_decay": 0.01, "no_decay": []},
 }
+
+
+def adamw_decayed(name, no_decay):
+    """dsl's Optimizers.Decayed: AdamW decays every tensor but the excluded kinds."""
+    return not (("biases" in no_decay and name.endswith("/bias"))
+                or ("batchnorm" in no_decay and (name.endswith("/gamma") or name.endswith("/beta"))))
 
 
 class KerasOptimizer:
@@ -179,8 +186,8 @@ class KerasOptimizer:
         self.params = [(n, p) for n, p in params if p.requires_grad]
         self.weight_decay = weight_decay
         name = self.settings["name"]
-        first = name == "adam" or self.settings.get("momentum", 0) > 0
-        second = name in ("adam", "rmsprop")
+        first = name in ("adam", "adamw") or self.settings.get("momentum", 0) > 0
+        second = name in ("adam", "adamw", "rmsprop")
         self.m = [torch.zeros_like(p) if first else None for _, p in self.params]
         self.v = [torch.zeros_like(p) if second else None for _, p in self.params]
         self.step_count = 0
@@ -213,6 +220,16 @@ class KerasOptimizer:
                 else:
                     m.mul_(mu).sub_(f32(lr) * g)
                     w.add_(mu * m - f32(lr) * g if s["nesterov"] else m)
+            elif s["name"] == "adamw":
+                # PyTorch's AdamW, in float32 as dsl run's
+                b1, b2, eps = f32(s["beta1"]), f32(s["beta2"]), f32(s["epsilon"])
+                if s["weight_decay"] > 0 and adamw_decayed(name, s["no_decay"]):
+                    w.mul_(f32(1 - lr * s["weight_decay"]))
+                step_size = f32(lr / (1 - s["beta1"] ** self.step_count))
+                correction = f32(math.sqrt(1 - s["beta2"] ** self.step_count))
+                m.mul_(b1).add_((1 - b1) * g)
+                v.mul_(b2).add_((1 - b2) * g * g)
+                w.sub_(step_size * m / (torch.sqrt(v) / correction + eps))
             elif s["name"] == "adam":
                 b1, b2, eps = f32(s["beta1"]), f32(s["beta2"]), f32(s["epsilon"])
                 lr_t = f32(lr * math.sqrt(1 - s["beta2"] ** self.step_count) / (1 - s["beta1"] ** self.step_count))
@@ -252,15 +269,22 @@ def fused_loss(kind, classes, activation):
     return (k == "crossentropy" and activation == "softmax") or (k == "binary_crossentropy" and activation == "sigmoid")
 
 
-def loss_value(kind, output, labels, classes, fused):
+def loss_value(kind, output, labels, classes, fused, smoothing=0.0):
     """Keras's losses, the mean over the batch (and outputs); `output` is the pre-activation when
-    `fused`, else the model's output (probabilities clipped to [1e-7, 1 - 1e-7] for logarithms)."""
+    `fused`, else the model's output (probabilities clipped to [1e-7, 1 - 1e-7] for logarithms).
+    smoothing: Keras's label_smoothing of the cross-entropies (targets t (1 - a) + a / K)."""
     k = loss_kind(kind, classes)
     if k == "crossentropy":
         if fused:
-            return F.cross_entropy(output, labels)
-        return -torch.log(output.gather(1, labels.reshape(-1, 1)).clamp(1e-7, 1 - 1e-7)).mean()
+            return F.cross_entropy(output, labels, label_smoothing=smoothing)
+        p = output.clamp(1e-7, 1 - 1e-7)
+        if smoothing:
+            t = F.one_hot(labels, output.shape[1]).to(output.dtype) * (1 - smoothing) + smoothing / output.shape[1]
+            return -(t * torch.log(p)).sum(1).mean()
+        return -torch.log(p.gather(1, labels.reshape(-1, 1))).mean()
     targets = labels.to(output.dtype).reshape(-1, 1) if classes == 1 else F.one_hot(labels, classes).to(output.dtype)
+    if k == "binary_crossentropy" and smoothing:
+        targets = targets * (1 - smoothing) + smoothing / 2
     if k == "binary_crossentropy":
         if fused:
             return F.binary_cross_entropy_with_logits(output, targets)
@@ -380,14 +404,37 @@ class SplitMix64:
         return (self.next() >> 11) * (1.0 / (1 << 53))
 
 
+def _below(r, n):
+    """Uniform in 0..n-1, as dsl run's Augmentation.Below."""
+    return ((r.next() >> 32) * n) >> 32
+
+
+def _reflect(i, n):
+    """numpy's and torch's 'reflect' index (the edge is not repeated), for any offset."""
+    if n == 1:
+        return 0
+    period = 2 * (n - 1)
+    i %= period
+    return i if i < n else period - i
+
+
 def augment(x, names, seed, step, positions):
     """x: a float NHWC batch; step: the optimizer steps taken before this one; positions: each
-    example's place in the global batch (its draws come from (seed, step, place), as dsl run's)."""
+    example's place in the global batch (its draws come from (seed, step, place), as dsl run's).
+    names: shift, flip, rotate, "crop P", "crop P reflect", "cutout S" (applied in that order)."""
     shift, flip, rotate = "shift" in names, "flip" in names, "rotate" in names
-    if not (shift or flip or rotate) or x.dim() != 4:
+    crop, reflect, cutout = 0, False, 0
+    for name in names:
+        words = name.split()
+        if words[0] == "crop":
+            crop, reflect = int(words[1]), words[-1] == "reflect"
+        elif words[0] == "cutout":
+            cutout = int(words[1])
+    geometric = shift or flip or rotate
+    if not (geometric or crop or cutout) or x.dim() != 4:
         return x
     b, h, w, c = x.shape
-    rows = []
+    rows, windows = [], []
     for i in positions:
         r = SplitMix64(((seed * _GOLDEN) & _MASK) ^ ((step << 20) & _MASK) ^ i)
         dy = (r.next_double() * 2 - 1) * 0.1 * h if shift else 0.0
@@ -395,6 +442,36 @@ def augment(x, names, seed, step, positions):
         mirror = flip and r.next_double() < 0.5
         angle = (r.next_double() * 2 - 1) * 10 * math.pi / 180 if rotate else 0.0
         rows.append((dy, dx, 1.0 if mirror else 0.0, math.cos(angle), math.sin(angle)))
+        oy = _below(r, 2 * crop + 1) if crop else 0
+        ox = _below(r, 2 * crop + 1) if crop else 0
+        cy = _below(r, h) if cutout else 0
+        cx = _below(r, w) if cutout else 0
+        windows.append((oy, ox, cy, cx))
+    if geometric:
+        x = _geometric(x, rows)
+    if crop or cutout:
+        x = x.clone()
+        for k, (oy, ox, cy, cx) in enumerate(windows):
+            if crop:
+                ys = [y + oy - crop for y in range(h)]
+                xs = [v + ox - crop for v in range(w)]
+                if reflect:
+                    ys, xs = [_reflect(y, h) for y in ys], [_reflect(v, w) for v in xs]
+                iy = torch.tensor([min(max(y, 0), h - 1) for y in ys], device=x.device)
+                ix = torch.tensor([min(max(v, 0), w - 1) for v in xs], device=x.device)
+                window = x[k].index_select(0, iy).index_select(1, ix)
+                inside = (torch.tensor([0 <= y < h for y in ys], device=x.device).reshape(h, 1, 1)
+                          & torch.tensor([0 <= v < w for v in xs], device=x.device).reshape(1, w, 1))
+                x[k] = torch.where(inside, window, torch.zeros_like(window))
+            if cutout:
+                y1, y2 = min(max(cy - cutout // 2, 0), h), min(max(cy + cutout // 2, 0), h)
+                x1, x2 = min(max(cx - cutout // 2, 0), w), min(max(cx + cutout // 2, 0), w)
+                x[k, y1:y2, x1:x2, :] = 0
+    return x
+
+
+def _geometric(x, rows):
+    b, h, w, c = x.shape
     p = torch.tensor(rows, dtype=torch.float64).reshape(b, 5, 1, 1)
     dy, dx, mirror, cos, sin = (p[:, k] for k in range(5))
     cy, cx = (h - 1) / 2.0, (w - 1) / 2.0

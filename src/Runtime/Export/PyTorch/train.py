@@ -234,7 +234,27 @@ def settings(args):
     return {"optimizer": opt, "loss": t["loss"] or "crossentropy", "epochs": pick(args.epochs, "epochs", 1),
             "batch": pick(args.batch, "batch", 32), "validation": pick(args.validation, "validation", 0.0),
             "seed": pick(args.seed, "seed", 0), "weight_decay": t["weight_decay"] or 0.0, "data": args.data or t["data"],
-            "schedule": t["schedule"], "early_stopping": t["early_stopping"]}
+            "schedule": t["schedule"], "early_stopping": t["early_stopping"],
+            "warmup": t.get("warmup") or 0, "label_smoothing": t.get("label_smoothing") or 0.0}
+
+
+def step_factor(sched, warmup_steps, t, total):
+    """dsl run's Schedules.StepFactor: the per-step factor of the rate at step t of `total`."""
+    if sched and sched["name"] == "onecycle":
+        initial = 1 / 25.0
+        final, peak, last = initial / 1e4, sched["pct_start"] * total - 1, total - 1
+
+        def anneal(a, b, pct):
+            return (b - a) * pct + a if sched["linear"] else b + (a - b) / 2 * (math.cos(math.pi * pct) + 1)
+        if t <= peak:
+            return anneal(initial, 1, 1 if peak <= 0 else t / peak)
+        return anneal(1, final, 1 if last - peak <= 0 else min(1, (t - peak) / (last - peak)))
+    if warmup_steps > 0 and t < warmup_steps:
+        return (t + 1) / warmup_steps
+    if sched and sched["name"] == "cosine":
+        steps = total - warmup_steps
+        return 1 if steps <= 0 else 0.5 * (1 + math.cos(math.pi * min(t - warmup_steps, steps) / steps))
+    return 1
 
 
 def evaluate(net, x, y, s, device, classes, fused):
@@ -245,7 +265,7 @@ def evaluate(net, x, y, s, device, classes, fused):
             idx = torch.arange(start, min(start + s["batch"], len(y)))
             out = net(batch_of(x, idx, device), logits=fused)
             labels = y[idx].to(device)
-            loss_sum += loss_value(s["loss"], out, labels, classes, fused).item() * len(idx)
+            loss_sum += loss_value(s["loss"], out, labels, classes, fused, s["label_smoothing"]).item() * len(idx)
             correct += (predict(out, fused) == labels).sum().item()
     net.train()
     return loss_sum / len(y), correct / len(y)
@@ -264,6 +284,9 @@ def worker(rank, world, args):
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", world))))
     device = torch.device("cuda", local) if cuda else torch.device("cpu")
     s = settings(args)
+    if generated.TRAINING.get("ema") or generated.TRAINING.get("tta"):
+        print("train.py: note: the train section's ema and tta are dsl run's alone; this script trains and evaluates without them",
+              file=sys.stderr, flush=True)
     torch.manual_seed(s["seed"])
     net = generated.Model().to(device)
     keys = {key: name for name, key, _, _ in generated.TENSORS}
@@ -310,6 +333,14 @@ def worker(rank, world, args):
         raise SystemExit("train.py: the data's examples are %s, the model reads %s" % (
             "x".join(map(str, shape)), "x".join("?" if d is None else str(d) for d in wanted)))
 
+    if hasattr(net, "normalize_mean") and not args.resume and not weights:
+        # the train section's normalize: the training part's per-channel mean and deviation, as dsl run's
+        pixels = train_x.to(torch.float64).reshape(-1, train_x.shape[-1]) * (1.0 / 255)
+        mean, deviation = pixels.mean(0), pixels.std(0, unbiased=False)
+        with torch.no_grad():
+            net.normalize_mean.copy_(mean.to(torch.float32))
+            net.normalize_deviation.copy_(torch.where(deviation > 0, deviation, torch.ones_like(deviation)).to(torch.float32))
+
     # Every process draws dsl run's permutation of the epoch and takes its share of each global batch.
     sampler = EpochSampler(len(train_y), s["batch"], world, rank, s["seed"])
     if rank == 0:
@@ -317,16 +348,19 @@ def worker(rank, world, args):
         print("%s: %d training examples%s, %s, %d process%s on %s" % (
             generated.MODEL_NAME, len(train_y), ", %d validation" % held if held else "", s["optimizer"]["name"],
             world, "es" if world > 1 else "", args.device), flush=True)
+    epoch_scale = optimizer.lr_scale
     for epoch in range(start_epoch, s["epochs"]):
         sched = s["schedule"]
         if sched and sched["name"] == "step":
-            optimizer.lr_scale = sched["factor"] ** (epoch // sched["every"])
-        elif sched and sched["name"] == "cosine":
-            optimizer.lr_scale = 0.5 * (1 + math.cos(math.pi * epoch / s["epochs"]))
+            epoch_scale = sched["factor"] ** (epoch // sched["every"])
+        elif not (sched and sched["name"] == "plateau"):
+            epoch_scale = 1.0
+        batches = (len(train_y) + s["batch"] - 1) // s["batch"]
         sampler.set_epoch(epoch)
         clock = time.time()
         totals = torch.zeros(3, dtype=torch.float64)
-        for mine, size in sampler.batches():
+        for b, (mine, size) in enumerate(sampler.batches()):
+            optimizer.lr_scale = epoch_scale * step_factor(sched, s["warmup"] * batches, epoch * batches + b, s["epochs"] * batches)
             # A process with no part of a short last batch still takes the step (DDP's all-reduce
             # needs every process) on one example whose loss counts for nothing.
             idx = torch.tensor(mine or [0], dtype=torch.int64)
@@ -334,7 +368,7 @@ def worker(rank, world, args):
             # this process's examples are places rank, rank + world, ... of the global batch
             x = augment(x, generated.TRAINING["augment"], s["seed"], optimizer.step_count, range(rank, rank + world * len(idx), world))
             out = ddp(x, logits=fused)
-            mean = loss_value(s["loss"], out, labels, classes, fused)
+            mean = loss_value(s["loss"], out, labels, classes, fused, s["label_smoothing"])
             # DDP averages the processes' gradients: weighted so that the result is the global
             # batch's mean, however unevenly a short batch is split
             loss = mean * (len(mine) * world / size)
@@ -360,7 +394,8 @@ def worker(rank, world, args):
         else:
             stale += 1
         if sched and sched["name"] == "plateau" and stale > 0 and stale % sched["patience"] == 0:
-            optimizer.lr_scale *= sched["factor"]
+            epoch_scale *= sched["factor"]
+        optimizer.lr_scale = epoch_scale  # the checkpoint keeps the per-epoch part (dsl run's LearningRateScale)
         better = score > best
         best = max(best, score)
         if rank == 0:
@@ -398,7 +433,7 @@ def parse(argv):
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch", type=int, help="the global batch, split evenly across processes")
     p.add_argument("--lr", type=float)
-    p.add_argument("--optimizer", choices=["adam", "sgd", "rmsprop"])
+    p.add_argument("--optimizer", choices=["adam", "adamw", "sgd", "rmsprop"])
     p.add_argument("--seed", type=int)
     p.add_argument("--validation", type=float, help="the fraction of the training set held out (its end)")
     p.add_argument("--limit", type=int, help="the first N training examples and the first N/5 test examples")
