@@ -248,7 +248,9 @@ type Model private (name: string, text: string, file: string | null, graph: CnnD
         | null -> ()
         | w when Runs.isDynamic graph ->
             // The checkpoint was trained at its data's size; match tensors by name and length.
-            CnnDsl.Runtime.Training.Checkpoint.Restore(w, CnnDsl.Runtime.Training.Checkpoint.LoadTensors w, net.Weights |> Seq.map (fun p -> struct (p.Name, p.Value)))
+            let tensors = CnnDsl.Runtime.Training.Checkpoint.LoadTensors w
+            let named (p: Parameter<float32>) = struct (CnnDsl.Runtime.Training.Checkpoint.EvaluationName(tensors, p.Name), p.Value)
+            CnnDsl.Runtime.Training.Checkpoint.Restore(w, tensors, net.Weights |> Seq.map named)
         | w when pytorch ->
             match Export.PyTorchExport.FirstDifference(CnnDsl.Runtime.Training.Checkpoint.LoadTensors w, net) with
             | null -> CnnDsl.Runtime.Training.Checkpoint.LoadWeights(w, graph, net.Weights)
@@ -280,6 +282,29 @@ type Model private (name: string, text: string, file: string | null, graph: CnnD
         Guard.run (fun () ->
             let net = this.ExportNetwork(checkpointPath, true)
             ReadOnlyCollection(Array.ofSeq (Export.PyTorchExport.Write(graph, name, net, not (isNull checkpointPath), outputFolder))) :> IReadOnlyList<string>)
+
+    /// <summary>Writes the weights of a checkpoint alone (no optimizer state; a run's weight average when it
+    /// kept one, as evaluation uses): a smaller checkpoint for <c>dsl eval</c>, <c>dsl predict</c>,
+    /// <c>dsl show</c> and for starting new runs (<c>--weights</c>), which a resume does not continue.
+    /// The file is replaced atomically.</summary>
+    member _.ExportWeights(outputPath: string, checkpointPath: string) : unit =
+        ArgumentNullException.ThrowIfNull outputPath
+        ArgumentNullException.ThrowIfNull checkpointPath
+        if String.IsNullOrWhiteSpace outputPath then raise (CnnDslException(sprintf "the file name is empty; give one, such as %s.ckpt" name))
+        if Directory.Exists outputPath then raise (CnnDslException(sprintf "%s: that is a folder; give a file name, such as %s" outputPath (Path.Combine(outputPath, name + ".ckpt"))))
+        Guard.run (fun () ->
+            let concrete =
+                match Runs.concreteGraph text graph with
+                | Some g -> g
+                | None -> raise (ExportException("the model accepts no input size from 16 to 256 to list its weights at", null))
+            let struct (position, tensors) = CnnDsl.Runtime.Training.Checkpoint.Load(checkpointPath, graph)
+            let names = Network<float32>(concrete, 1, 0).Weights |> Seq.map (fun p -> p.Name) |> List.ofSeq
+            let value (n: string) =
+                match tensors.TryGetValue(CnnDsl.Runtime.Training.Checkpoint.EvaluationName(tensors, n)) with
+                | true, v -> v
+                | _ -> raise (CnnDsl.Runtime.Training.CheckpointError(checkpointPath, sprintf "has no tensor '%s'" n))
+            let weights = [ for n in names -> struct (n, value n) ]
+            CnnDsl.Runtime.Training.Checkpoint.Save(outputPath, graph, position, weights))
 
     /// <summary>The model's name and input and output shapes.</summary>
     override _.ToString() = sprintf "%s: %O -> %O" name graph.Input.OutputShape graph.Output.OutputShape
@@ -341,7 +366,9 @@ and [<Sealed>] Predictor(model: Model, checkpointPath: string, maxBatchSize: int
         | true, net -> bag, net
         | _ ->
             let net = Network<float32>(g, capacity, 0)
-            CnnDsl.Runtime.Training.Checkpoint.Restore(checkpointPath, tensors, net.Weights |> Seq.map (fun p -> struct (p.Name, p.Value)))
+            // the run's weight average where it kept one, as evaluation uses it
+            let named (p: Parameter<float32>) = struct (CnnDsl.Runtime.Training.Checkpoint.EvaluationName(tensors, p.Name), p.Value)
+            CnnDsl.Runtime.Training.Checkpoint.Restore(checkpointPath, tensors, net.Weights |> Seq.map named)
             bag, net
 
     let checkFinite (source: string) (values: ReadOnlySpan<float32>) (w: int) (c: int) =

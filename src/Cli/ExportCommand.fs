@@ -18,7 +18,10 @@ open CnnDsl
 let exportAs (console: Console) (file: string) (weights: string option) (output: string) (format: string) : int =
     let pytorch = format = "pytorch"
     let problem =
-        if pytorch then folderProblem "-o" output (Path.GetFileNameWithoutExtension file + "-pt")
+        if format = "weights" && weights.IsNone then
+            Some "--format weights writes a checkpoint's weights alone: give the checkpoint with --weights FILE"
+        elif format = "weights" then fileProblem "-o" output (Path.GetFileNameWithoutExtension file + ".ckpt")
+        elif pytorch then folderProblem "-o" output (Path.GetFileNameWithoutExtension file + "-pt")
         else fileProblem "-o" output (Path.GetFileNameWithoutExtension file + ".onnx")
     match problem with
     | Some problem -> console.Err.WriteLine("dsl: " + problem); CannotRun
@@ -33,6 +36,12 @@ let exportAs (console: Console) (file: string) (weights: string option) (output:
         let name = Path.GetFileNameWithoutExtension file
         let model = Model.OfGraph(name, text, file, graph)
         let learned = graph.Nodes |> List.exists (fun n -> fst (Cost.parameters n) > 0L && n.Given.IsNone)
+        if format = "weights" then
+            model.ExportWeights(output, weights.Value)
+            let size = Summary.bytesText (FileInfo output).Length
+            console.Out.WriteLine(sprintf "wrote %s (%s: the weights of %s, without optimizer state)" output size weights.Value)
+            Clean
+        else
         if weights.IsNone && learned then console.Err.WriteLine "dsl: no --weights given: exporting the initial (random) weights"
         try
             if pytorch then

@@ -109,9 +109,11 @@ let private predictCommand () =
 let private exportCommand () =
     let file = Argument<string>("file", Description = "a model file (.cnn)")
     let weights = Option<string>("--weights", Description = "a checkpoint (the initial weights otherwise)")
-    let output = Option<string>("--output", "-o", Description = "the .onnx file to write (a folder with --format pytorch)", Required = true)
-    let format = Option<string>("--format", Description = "onnx (default) or pytorch (a Python project: model.py, train.py, README.md)", DefaultValueFactory = (fun _ -> "onnx"))
-    format.AcceptOnlyFromAmong("onnx", "pytorch") |> ignore
+    let output = Option<string>("--output", "-o", Description = "the .onnx file to write (a folder with --format pytorch, a .ckpt with --format weights)", Required = true)
+    let format =
+        Option<string>("--format", DefaultValueFactory = (fun _ -> "onnx"),
+                       Description = "onnx (default), pytorch (a Python project) or weights (a checkpoint without optimizer state)")
+    format.AcceptOnlyFromAmong("onnx", "pytorch", "weights") |> ignore
     let command = Command("export", "Write the model and its weights as an ONNX file (opset 13), or as a PyTorch project.")
     command.Arguments.Add file
     command.Options.Add weights

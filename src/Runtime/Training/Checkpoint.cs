@@ -245,6 +245,11 @@ public static class Checkpoint
         }
     }
 
+    /// <summary>The name of a weight's value for evaluation in these tensors: its moving average
+    /// ("ema/NAME") where the run kept one, else the weight itself.</summary>
+    public static string EvaluationName(Dictionary<string, float[]> tensors, string name) =>
+        tensors.ContainsKey(WeightAverage.Prefix + name) ? WeightAverage.Prefix + name : name;
+
     /// <summary>Copies loaded tensors into the network's weights (and the optimizer's state).</summary>
     public static void Restore(string path, Dictionary<string, float[]> tensors, IEnumerable<(string Name, float[] Values)> into)
     {

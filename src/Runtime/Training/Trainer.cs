@@ -154,8 +154,8 @@ public sealed class Trainer
         if (withOptimizer && _average != null && !tensors.ContainsKey(WeightAverage.Prefix + Network.Weights.First().Name))
             throw new CheckpointError(path, "was made without 'ema', which this run has: its weights' average cannot continue; start a new run with --weights " + path + " and --out DIR (or --force)");
         // Weights alone (evaluation, predictions): the averaged weights when the run kept them.
-        Checkpoint.Restore(path, tensors, withOptimizer ? Tensors : Network.Weights.Select(p =>
-            (tensors.ContainsKey(WeightAverage.Prefix + p.Name) ? WeightAverage.Prefix + p.Name : p.Name, p.Value)));
+        Checkpoint.Restore(path, tensors, withOptimizer ? Tensors
+            : Network.Weights.Select(p => (Checkpoint.EvaluationName(tensors, p.Name), p.Value)));
         if (!withOptimizer) _average?.Reset();
         if (withOptimizer)
         {
