@@ -216,7 +216,8 @@ type Hooks =
     static member None = { Report = None; Note = ignore; PauseAt = None; Paused = ignore; Spell = apiSpelling; Starting = ignore }
 
 /// Forwards the runtime's reports to the caller's IProgress objects (on the training thread) and to the hooks' report.
-type ProgressReport(epochs: int, progress: IProgress<TrainingProgress> | null, epochDone: IProgress<EpochResult> | null, inner: ITrainingReport option) =
+type ProgressReport(epochs: int, progress: IProgress<TrainingProgress> | null, epochDone: IProgress<EpochResult> | null, inner: ITrainingReport option,
+                    spell: string -> string) =
     member val Stopped : string | null = null with get, set
     interface ITrainingReport with
         member _.Started(description) = inner |> Option.iter (fun r -> r.Started description)
@@ -231,7 +232,9 @@ type ProgressReport(epochs: int, progress: IProgress<TrainingProgress> | null, e
             | p -> p.Report(EpochResult(r.Epoch, r.Epochs, r.Seconds, r.Loss, r.Accuracy, r.ValidationLoss, r.ValidationAccuracy, r.ImagesPerSecond))
             inner |> Option.iter (fun i -> i.EpochDone r)
         member this.Stopped(message) =
-            this.Stopped <- message
+            // the runtime says how to continue in dsl's words; the result says it in the caller's
+            let resume = (spell "Resume")
+            this.Stopped <- if resume = "--resume" then message else message.Replace("continue with --resume", "continue with " + resume)
             inner |> Option.iter (fun r -> r.Stopped message)
 
 /// The run's description, as `dsl run` prints it before the first epoch: the model, the data, the
@@ -329,6 +332,14 @@ let run (hooks: Hooks) (name: string) (file: string) (text: string) (graph: Grap
                  else sprintf "nothing to resume: no checkpoint here yet; run without %s" (spell "Resume")), null))
     let dataName, split = dataOf spell file graph options dataName
     let split = limitSplit options.Limit split
+    // The validation part comes from the training set's end (as the Trainer takes it): a run
+    // must keep at least one example to train on, or its checkpoints record none and never load.
+    let held = int (Math.Round(float split.Train.Count * settings.ValidationSplit))
+    if split.Train.Count - held < 1 then
+        raise (DataError(split.Train.Name,
+                         if split.Train.Count = 0 then "has no training examples, so there is nothing to train on; give a data set with some"
+                         else sprintf "has %d training example%s, and validation %s holds out %d, leaving none to train on; lower %s or give more examples"
+                                  split.Train.Count (if split.Train.Count = 1 then "" else "s") (invariant settings.ValidationSplit) held (spell "Validation")))
     let graph = sizedToData text graph split.Train
     if isDynamic graph |> not then fits spell file graph settings.BatchSize
     let notes = List<string>()
@@ -338,7 +349,7 @@ let run (hooks: Hooks) (name: string) (file: string) (text: string) (graph: Grap
         note (sprintf "Note: the model has %d outputs and %s has %d classes; %s"
                     outputs split.Train.Name split.Train.ClassNames.Length
                     "the other outputs are never the answer (the confusion matrix counts them as 'other')")
-    let report = ProgressReport(settings.Epochs, progress, epochDone, hooks.Report)
+    let report = ProgressReport(settings.Epochs, progress, epochDone, hooks.Report, spell)
     let trainer = Trainer(graph, split.Train, settings, report, ProgressInterval = options.ProgressInterval)
     let start =
         if options.Resume then trainer.Load(trainer.LastCheckpoint, true)
@@ -385,6 +396,6 @@ let evaluate (spell: string -> string) (name: string) (text: string) (graph: Gra
     let trainer =
         Trainer(graph, data, TrainingSettings(1, settings.BatchSize, 0, 0.0, settings.Optimizer, settings.Loss, 0.0, settings.OutputFolder,
                                               LabelSmoothing = settings.LabelSmoothing, TestTimeFlip = settings.TestTimeFlip),
-                ProgressReport(1, null, null, None))
+                ProgressReport(1, null, null, None, spell))
     trainer.Load(weights, false) |> ignore
     CnnDsl.Evaluation.Of(trainer.Evaluate data, data.Count)
