@@ -338,7 +338,8 @@ and [<Sealed>] Predictor(model: Model, checkpointPath: string, maxBatchSize: int
     // Read and checked once (the architecture hash does not depend on the input's size).
     let tensors = Guard.run (fun () -> let struct (_, t) = CnnDsl.Runtime.Training.Checkpoint.Load(checkpointPath, graph) in t)
     let classNames =
-        let outputs = match graph.Output.OutputShape with s -> Cost.channels s |> max 1
+        // one output (a sigmoid unit) tells two classes apart: 0 and 1
+        let outputs = match graph.Output.OutputShape with s -> Cost.channels s |> max 2
         match CnnDsl.Runtime.Data.DataSets.ClassNamesOf(Option.toObj graph.Training.Data) with
         | null -> Array.init outputs string
         | names -> Array.copy names
