@@ -293,7 +293,23 @@ let private dataOf (spell: string -> string) (name: string) (graph: Graph) (opti
 
 /// `dsl run`: trains, checkpoints every epoch, then evaluates on the test set.
 /// `file` names the model in messages (its path, or its name when it was given as text).
-let run (hooks: Hooks) (name: string) (file: string) (text: string) (graph: Graph) (options: TrainingOptions) (progress: IProgress<TrainingProgress> | null)
+let rec run (hooks: Hooks) (name: string) (file: string) (text: string) (graph: Graph) (options: TrainingOptions) (progress: IProgress<TrainingProgress> | null)
+        (epochDone: IProgress<EpochResult> | null) (stop: CancellationToken) : TrainingResult =
+    // The runtime's advice names dsl's flags (resume with --batch 16, start a new run with
+    // --weights FILE and --out DIR); a .NET caller reads it with the options it sets.
+    let spell = hooks.Spell
+    try runWith hooks name file text graph options progress epochDone stop with
+    | :? CheckpointError as e when spell "Resume" <> "--resume" -> raise (CnnDsl.CheckpointException(respell spell e.Message, e))
+    | :? ModelSizeError as e when spell "Resume" <> "--resume" -> raise (CnnDsl.ModelSizeException(respell spell e.Message, e))
+    | :? IOException as e when spell "Resume" <> "--resume" -> raise (CnnDslException(respell spell e.Message, e))
+
+/// A runtime message with dsl's flags written as the caller's options.
+and private respell (spell: string -> string) (message: string) =
+    [ "--batch", "BatchSize"; "--optimizer", "Optimizer"; "--seed", "Seed"; "--weights", "InitialWeights"; "--out DIR", "OutputFolder"
+      "--force", "Force"; "--resume", "Resume"; "--data", "Data"; "--limit", "Limit"; "--validation", "Validation" ]
+    |> List.fold (fun (m: string) (flag, option) -> Text.RegularExpressions.Regex.Replace(m, Text.RegularExpressions.Regex.Escape flag + @"\b", spell option)) message
+
+and private runWith (hooks: Hooks) (name: string) (file: string) (text: string) (graph: Graph) (options: TrainingOptions) (progress: IProgress<TrainingProgress> | null)
         (epochDone: IProgress<EpochResult> | null) (stop: CancellationToken) : TrainingResult =
     let spell = hooks.Spell
     let settings, dataName = settingsOf spell name graph options

@@ -81,7 +81,7 @@ let ``a cancelled run saves last.ckpt where it stopped, and a resume ends where 
     // a resume with another batch size is refused with the checkpoint's settings
     let e = Assert.Throws<CheckpointException>(fun () ->
         model.Train(TrainingOptions(TrainingData = data, OutputFolder = folder, Epochs = Nullable 3, BatchSize = Nullable 8, Resume = true)) |> ignore)
-    Assert.Contains("was made with batch 16 (this run: 8); resume with --batch 16", e.Message)
+    Assert.Contains("was made with batch 16 (this run: 8); resume with TrainingOptions.BatchSize 16, or start a new run with TrainingOptions.Force or TrainingOptions.OutputFolder", e.Message)
 
 [<Fact>]
 let ``TrainAsync trains on another thread and a cancelled token before the start saves at batch 0`` () =
