@@ -247,8 +247,10 @@ type Model private (name: string, text: string, file: string | null, graph: CnnD
         match checkpoint with
         | null -> ()
         | w when Runs.isDynamic graph ->
-            // The checkpoint was trained at its data's size; match tensors by name and length.
-            let tensors = CnnDsl.Runtime.Training.Checkpoint.LoadTensors w
+            // The checkpoint was trained at its data's size; the architecture hash leaves sizes out, so
+            // another model's checkpoint is refused here as predict and eval refuse it (LoadTensors
+            // took any whose tensor names and lengths matched); tensors are matched by name and length.
+            let struct (_, tensors) = CnnDsl.Runtime.Training.Checkpoint.Load(w, graph)
             let named (p: Parameter<float32>) = struct (CnnDsl.Runtime.Training.Checkpoint.EvaluationName(tensors, p.Name), p.Value)
             CnnDsl.Runtime.Training.Checkpoint.Restore(w, tensors, net.Weights |> Seq.map named)
         | w when pytorch ->

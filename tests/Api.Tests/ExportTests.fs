@@ -72,3 +72,17 @@ let ``a checkpoint made before normalize was added exports to PyTorch as eval an
     let example = (shapes 32).Test.GetExample 0
     Assert.Equal<float32>(plain.CreatePredictor(result.LastCheckpoint).Predict(example).ToArray(),
                           normalized.CreatePredictor(weights).Predict(example).ToArray())
+
+[<Fact>]
+let ``an any-size model's export refuses another model's checkpoint, as its predictor does`` () =
+    let trainedText = "input ?x?x1\nconv 4 3x3 relu\nglobalmaxpool\ndense 3 softmax\ntrain\n  data shapes\n  batch 16\n"
+    let trained = Model.Parse(trainedText, "anysize")
+    let result = trained.Train(TrainingOptions(TrainingData = shapes 32, OutputFolder = temp "anysize-export"))
+    // the same tensors (names and lengths), another pooling: not the model the weights were trained in
+    let other = Model.Parse(trainedText.Replace("globalmaxpool", "globalavgpool"), "anysize")
+    Assert.Throws<CheckpointException>(fun () -> other.CreatePredictor result.LastCheckpoint |> ignore) |> ignore
+    let e = Assert.Throws<CheckpointException>(fun () -> other.ToOnnx result.LastCheckpoint |> ignore)
+    Assert.Contains("it was saved from a different model", e.Message)
+    Assert.Throws<CheckpointException>(fun () -> other.ExportPyTorch(temp "anysize-pt", result.LastCheckpoint) |> ignore) |> ignore
+    // its own model exports it
+    Assert.True((trained.ToOnnx result.LastCheckpoint).Length > 100)
