@@ -222,6 +222,7 @@ type Model private (name: string, text: string, file: string | null, graph: CnnD
     member _.Evaluate(checkpointPath: string, data: Dataset, batchSize: int) : Evaluation =
         ArgumentNullException.ThrowIfNull checkpointPath
         ArgumentNullException.ThrowIfNull data
+        if batchSize < 1 then raise (ArgumentOutOfRangeException(nameof batchSize, "the batch size must be at least 1"))
         Guard.run (fun () -> Runs.evaluate Runs.apiSpelling name text graph checkpointPath data.Inner (Nullable batchSize))
 
     /// <summary>A checkpoint on the test set of the file's data set (<c>dsl eval FILE --weights CKPT</c>).</summary>

@@ -84,13 +84,15 @@ let private positive (what: string) (v: Nullable<int>) =
 /// as Keras's compile; batch 32; one epoch; no validation split); and the data set's name.
 /// `spell` writes an option's name as the caller knows it (TrainingOptions.Optimizer, --optimizer).
 let settingsOf (spell: string -> string) (name: string) (graph: Graph) (o: TrainingOptions) : TrainingSettings * string option =
-    positive "Epochs" o.Epochs
-    positive "BatchSize" o.BatchSize
-    positive "Limit" o.Limit
-    if o.Seed.HasValue && o.Seed.Value < 0 then raise (CnnDslException(sprintf "Seed %d: the seed must be 0 or more" o.Seed.Value))
-    if o.LearningRate.HasValue && not (o.LearningRate.Value > 0.0) then raise (CnnDslException(sprintf "LearningRate %g: the learning rate must be above 0" o.LearningRate.Value))
+    // named as the caller sets them, as the optimizer's message names it
+    positive (spell "Epochs") o.Epochs
+    positive (spell "BatchSize") o.BatchSize
+    positive (spell "Limit") o.Limit
+    if o.Seed.HasValue && o.Seed.Value < 0 then raise (CnnDslException(sprintf "%s %d: the seed must be 0 or more" (spell "Seed") o.Seed.Value))
+    if o.LearningRate.HasValue && not (o.LearningRate.Value > 0.0) then
+        raise (CnnDslException(sprintf "%s %g: the learning rate must be above 0" (spell "LearningRate") o.LearningRate.Value))
     if o.Validation.HasValue && not (o.Validation.Value >= 0.0 && o.Validation.Value < 1.0) then
-        raise (CnnDslException(sprintf "Validation %g: the validation fraction must be in [0, 1)" o.Validation.Value))
+        raise (CnnDslException(sprintf "%s %g: the validation fraction must be in [0, 1)" (spell "Validation") o.Validation.Value))
     let t = graph.Training
     let fromFile kind = t.Optimizer |> Option.filter (fun opt -> optimizerName opt = kind)
     let optimizer =

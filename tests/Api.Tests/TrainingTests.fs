@@ -101,9 +101,12 @@ let ``bad settings are refused with a message before anything is trained`` () =
     let folder = temp "bad"
     let message (o: TrainingOptions) = (Assert.ThrowsAny<CnnDslException>(fun () -> model.Train o |> ignore)).Message
     Assert.Equal("TrainingOptions.Optimizer adagrad: use adam, adamw, sgd or rmsprop", message (TrainingOptions(Optimizer = "adagrad", OutputFolder = folder)))
-    Assert.Equal("Epochs 0: use at least 1", message (TrainingOptions(Epochs = Nullable 0, OutputFolder = folder)))
-    Assert.Equal("Validation 1: the validation fraction must be in [0, 1)", message (TrainingOptions(Validation = Nullable 1.0, OutputFolder = folder)))
+    Assert.Equal("TrainingOptions.Epochs 0: use at least 1", message (TrainingOptions(Epochs = Nullable 0, OutputFolder = folder)))
+    Assert.Equal("TrainingOptions.Validation 1: the validation fraction must be in [0, 1)", message (TrainingOptions(Validation = Nullable 1.0, OutputFolder = folder)))
     Assert.Contains("nothing to resume: no checkpoint here yet", message (TrainingOptions(Resume = true, OutputFolder = folder)))
+    Assert.Equal("TrainingOptions.LearningRate NaN: the learning rate must be above 0", message (TrainingOptions(LearningRate = Nullable Double.NaN, OutputFolder = folder)))
+    Assert.Equal("TrainingOptions.BatchSize 0: use at least 1", message (TrainingOptions(BatchSize = Nullable 0, OutputFolder = folder)))
+    Assert.Throws<ArgumentOutOfRangeException>(fun () -> model.Evaluate(folder, (shapes 16).Test, 0) |> ignore) |> ignore
     // a model that does not fit the data: the runtime's message
     let wide = Model.Parse("input 16x16x1\nconv 4 3x3 relu\nglobalmaxpool\ndense 2 softmax\ntrain\n  data shapes\n", "narrow")
     let e = Assert.Throws<DataException>(fun () -> wide.Train(TrainingOptions(OutputFolder = temp "narrow", Limit = Nullable 32)) |> ignore)
