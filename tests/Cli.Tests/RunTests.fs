@@ -75,6 +75,18 @@ let ``a validation part that leaves nothing to train on is refused naming --vali
     Assert.False(File.Exists(Path.Combine(out, "last.ckpt")))
 
 [<Fact>]
+let ``--plot naming a file is refused before training with one line, not an IOException's stack trace`` () =
+    let out = temp ()
+    let taken = Path.Combine(Path.GetTempPath(), "cnndsl-plot-" + Path.GetRandomFileName())
+    File.WriteAllText(taken, "")
+    let code, text, err = run (fun c -> RunCommand.run c (model shapesModel) { RunCommand.RunOptions.Empty with Out = Some out; Limit = Some 16; Plot = Some taken } CancellationToken.None)
+    Assert.Equal(2, code)
+    Assert.Equal("", text)
+    Assert.Equal(sprintf "dsl: --plot %s: that is a file, not a folder; give a folder, such as %s" taken (Path.Combine(out, "pictures")), err.Trim())
+    Assert.False(Directory.Exists out)
+    File.Delete taken
+
+[<Fact>]
 let ``the generated shapes set takes the model's input size`` () =
     let set = CnnDsl.Runtime.Data.DataSets.Load("shapes", 40, 30, 3).Train
     Assert.Equal("40x30x3", set.ShapeText)
