@@ -46,8 +46,18 @@ public static class DataLimits
     public static byte[] ReadAtMost(string path, long limit, Func<Exception> tooLarge)
     {
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        long length = stream.CanSeek ? stream.Length : 0;
+        if (length > limit) throw tooLarge();
+        if (length > 0)
+        {
+            // a regular file: one array of its length, as File.ReadAllBytes allocates (the readers'
+            // allocation tests count every byte); a file that grows meanwhile is read as it was
+            var all = new byte[length];
+            int got = stream.ReadAtLeast(all, all.Length, throwOnEndOfStream: false);
+            return got == all.Length ? all : all[..got];
+        }
         using var memory = new MemoryStream();
-        var buffer = new byte[81920];
+        var buffer = new byte[16384];
         int n;
         while ((n = stream.Read(buffer, 0, buffer.Length)) > 0)
         {
