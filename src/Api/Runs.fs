@@ -315,6 +315,9 @@ and private runWith (hooks: Hooks) (name: string) (file: string) (text: string) 
         (epochDone: IProgress<EpochResult> | null) (stop: CancellationToken) : TrainingResult =
     let spell = hooks.Spell
     let settings, dataName = settingsOf spell name graph options
+    // one continues the folder's run, the other replaces it: both at once is a slip, not a choice
+    if options.Resume && options.Force then
+        raise (CnnDslException(sprintf "%s continues the run in the folder and %s replaces it; give one of them" (spell "Resume") (spell "Force")))
     // A fixed-size model is measured before its data is read; a dynamic one once the data gives its size.
     if not (isDynamic graph) then fits spell file graph settings.BatchSize
     if isNull options.TrainingData && dataName.IsNone then dataOf spell file graph options dataName |> ignore

@@ -34,3 +34,10 @@ let ``usage mistakes are one dsl line each and exit 2, never a stack trace or a 
     Assert.True(lines |> Array.forall (fun l -> l.StartsWith "dsl: "), err)
     Assert.DoesNotContain("System.", err)
     Assert.DoesNotContain("Exception", err)
+
+[<Fact>]
+let ``--resume with --force is refused naming both flags`` () =
+    let out = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "cnndsl-both-" + System.IO.Path.GetRandomFileName())
+    let code, _, err = dslRun (sprintf "run \"%s/models/xor.cnn\" --resume --force --out \"%s\"" root out)
+    Assert.Equal(2, code)
+    Assert.Equal("dsl: --resume continues the run in the folder and --force replaces it; give one of them", err.Trim())
