@@ -328,7 +328,9 @@ and private runWith (hooks: Hooks) (name: string) (file: string) (text: string) 
     if File.Exists folder then
         raise (CnnDslException(sprintf "%s %s: that is a file, not a folder; give a folder, such as %s" (spell "OutputFolder") folder example))
     let last, best = Path.Combine(folder, "last.ckpt"), Path.Combine(folder, "best.ckpt")
-    Directory.CreateDirectory folder |> ignore
+    try Directory.CreateDirectory folder |> ignore
+    with :? IOException | :? UnauthorizedAccessException as e ->
+        raise (CnnDslException(sprintf "cannot create the folder %s (%s); give another %s" folder (e.Message.TrimEnd('.')) (spell "OutputFolder"), e))
     // One run per output folder at a time: an OS lock on DIR/.lock, held until the run ends.
     let lockFile =
         try new FileStream(Path.Combine(folder, ".lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None)

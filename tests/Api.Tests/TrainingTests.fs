@@ -106,6 +106,9 @@ let ``bad settings are refused with a message before anything is trained`` () =
     Assert.Contains("nothing to resume: no checkpoint here yet", message (TrainingOptions(Resume = true, OutputFolder = folder)))
     Assert.Equal("TrainingOptions.LearningRate NaN: the learning rate must be above 0", message (TrainingOptions(LearningRate = Nullable Double.NaN, OutputFolder = folder)))
     Assert.Equal("TrainingOptions.BatchSize 0: use at least 1", message (TrainingOptions(BatchSize = Nullable 0, OutputFolder = folder)))
+    let e = Assert.ThrowsAny<CnnDslException>(fun () -> model.Train(TrainingOptions(OutputFolder = "/proc/cnndsl-cannot-be-made")) |> ignore)
+    Assert.StartsWith("cannot create the folder /proc/cnndsl-cannot-be-made (", e.Message)
+    Assert.EndsWith("); give another TrainingOptions.OutputFolder", e.Message)
     Assert.Equal("TrainingOptions.Resume continues the run in the folder and TrainingOptions.Force replaces it; give one of them",
                  message (TrainingOptions(Resume = true, Force = true, OutputFolder = folder)))
     Assert.Throws<ArgumentOutOfRangeException>(fun () -> model.Evaluate(folder, (shapes 16).Test, 0) |> ignore) |> ignore
