@@ -68,13 +68,24 @@ type Dataset internal (inner: CnnDsl.Runtime.Data.Dataset) =
         match labels |> Array.tryFindIndex (fun l -> l < 0) with
         | Some i -> raise (DataException(name, sprintf "label %d (example %d) is negative; labels are class numbers from 0" labels[i] i, null))
         | None -> ()
+        // as the readers of files: one stray large label would otherwise ask for a class list of that length
+        match labels |> Array.tryFindIndex (fun l -> l >= DataLimits.MaxClasses) with
+        | Some i ->
+            raise (DataException(name, sprintf "label %d (example %d) is larger than %d, the largest class number accepted; labels are class numbers 0, 1, 2, ..."
+                                         labels[i] i (DataLimits.MaxClasses - 1), null))
+        | None -> ()
         let classes =
             match classNames with
             | null -> Array.init (if labels.Length = 0 then 1 else Array.max labels + 1) string
             | names ->
                 match labels |> Array.tryFindIndex (fun l -> l >= names.Length) with
-                | Some i -> raise (DataException(name, sprintf "label %d (example %d) has no class: there are %d class names (0 to %d)" labels[i] i names.Length (names.Length - 1), null))
-                | None -> Array.copy names
+                | Some i ->
+                    let range = if names.Length = 0 then "no class names" else sprintf "%d class names (0 to %d)" names.Length (names.Length - 1)
+                    raise (DataException(name, sprintf "label %d (example %d) has no class: there are %s" labels[i] i range, null))
+                | None ->
+                    match names |> Array.tryFindIndex (fun n -> isNull (box n)) with
+                    | Some i -> raise (ArgumentException(sprintf "class name %d is null; give every class a name" i, "classNames"))
+                    | None -> Array.copy names
         Dataset(CnnDsl.Runtime.Data.Dataset(name, height, width, channels, pixels, Array.copy labels, classes))
 
     /// <summary>

@@ -222,6 +222,7 @@ type Model private (name: string, text: string, file: string | null, graph: CnnD
     member _.Evaluate(checkpointPath: string, data: Dataset, batchSize: int) : Evaluation =
         ArgumentNullException.ThrowIfNull checkpointPath
         ArgumentNullException.ThrowIfNull data
+        if batchSize < 1 then raise (ArgumentOutOfRangeException(nameof batchSize, "the batch size must be at least 1"))
         Guard.run (fun () -> Runs.evaluate Runs.apiSpelling name text graph checkpointPath data.Inner (Nullable batchSize))
 
     /// <summary>A checkpoint on the test set of the file's data set (<c>dsl eval FILE --weights CKPT</c>).</summary>
@@ -247,8 +248,10 @@ type Model private (name: string, text: string, file: string | null, graph: CnnD
         match checkpoint with
         | null -> ()
         | w when Runs.isDynamic graph ->
-            // The checkpoint was trained at its data's size; match tensors by name and length.
-            let tensors = CnnDsl.Runtime.Training.Checkpoint.LoadTensors w
+            // The checkpoint was trained at its data's size; the architecture hash leaves sizes out, so
+            // another model's checkpoint is refused here as predict and eval refuse it (LoadTensors
+            // took any whose tensor names and lengths matched); tensors are matched by name and length.
+            let struct (_, tensors) = CnnDsl.Runtime.Training.Checkpoint.Load(w, graph)
             let named (p: Parameter<float32>) = struct (CnnDsl.Runtime.Training.Checkpoint.EvaluationName(tensors, p.Name), p.Value)
             CnnDsl.Runtime.Training.Checkpoint.Restore(w, tensors, net.Weights |> Seq.map named)
         | w when pytorch ->
@@ -338,7 +341,8 @@ and [<Sealed>] Predictor(model: Model, checkpointPath: string, maxBatchSize: int
     // Read and checked once (the architecture hash does not depend on the input's size).
     let tensors = Guard.run (fun () -> let struct (_, t) = CnnDsl.Runtime.Training.Checkpoint.Load(checkpointPath, graph) in t)
     let classNames =
-        let outputs = match graph.Output.OutputShape with s -> Cost.channels s |> max 1
+        // one output (a sigmoid unit) tells two classes apart: 0 and 1
+        let outputs = match graph.Output.OutputShape with s -> Cost.channels s |> max 2
         match CnnDsl.Runtime.Data.DataSets.ClassNamesOf(Option.toObj graph.Training.Data) with
         | null -> Array.init outputs string
         | names -> Array.copy names

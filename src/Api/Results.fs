@@ -221,11 +221,16 @@ type Prediction internal (probabilities: float32[], classNames: string[]) =
     member _.BestClass = name best
     /// <summary>The most likely class's probability (for one output: the output, or 1 minus it for class 0).</summary>
     member _.BestProbability = if probabilities.Length = 1 then (if best = 1 then probabilities[0] else 1.0f - probabilities[0]) else probabilities[best]
-    /// <summary>The <paramref name="count"/> most likely classes, most likely first.</summary>
+    /// <summary>The <paramref name="count"/> most likely classes, most likely first (for one output: classes 1 and 0,
+    /// with the output and 1 minus it).</summary>
     member _.Top(count: int) : IReadOnlyList<ClassProbability> =
         if count < 1 then raise (ArgumentOutOfRangeException(nameof count, "ask for at least 1 class"))
+        // one output (a sigmoid unit) is the probability of class 1: two classes, as BestClass reads it
+        let classes =
+            if probabilities.Length = 1 then [| ClassProbability(0, name 0, 1.0f - probabilities[0]); ClassProbability(1, name 1, probabilities[0]) |]
+            else probabilities |> Array.mapi (fun i p -> ClassProbability(i, name i, p))
         let ranked =
-            probabilities |> Array.mapi (fun i p -> ClassProbability(i, name i, p))
+            classes
             |> Array.sortWith (fun a b -> compare b.Probability a.Probability)
             |> Array.truncate count
         ReadOnlyCollection ranked

@@ -84,13 +84,15 @@ let private positive (what: string) (v: Nullable<int>) =
 /// as Keras's compile; batch 32; one epoch; no validation split); and the data set's name.
 /// `spell` writes an option's name as the caller knows it (TrainingOptions.Optimizer, --optimizer).
 let settingsOf (spell: string -> string) (name: string) (graph: Graph) (o: TrainingOptions) : TrainingSettings * string option =
-    positive "Epochs" o.Epochs
-    positive "BatchSize" o.BatchSize
-    positive "Limit" o.Limit
-    if o.Seed.HasValue && o.Seed.Value < 0 then raise (CnnDslException(sprintf "Seed %d: the seed must be 0 or more" o.Seed.Value))
-    if o.LearningRate.HasValue && not (o.LearningRate.Value > 0.0) then raise (CnnDslException(sprintf "LearningRate %g: the learning rate must be above 0" o.LearningRate.Value))
+    // named as the caller sets them, as the optimizer's message names it
+    positive (spell "Epochs") o.Epochs
+    positive (spell "BatchSize") o.BatchSize
+    positive (spell "Limit") o.Limit
+    if o.Seed.HasValue && o.Seed.Value < 0 then raise (CnnDslException(sprintf "%s %d: the seed must be 0 or more" (spell "Seed") o.Seed.Value))
+    if o.LearningRate.HasValue && not (o.LearningRate.Value > 0.0) then
+        raise (CnnDslException(sprintf "%s %g: the learning rate must be above 0" (spell "LearningRate") o.LearningRate.Value))
     if o.Validation.HasValue && not (o.Validation.Value >= 0.0 && o.Validation.Value < 1.0) then
-        raise (CnnDslException(sprintf "Validation %g: the validation fraction must be in [0, 1)" o.Validation.Value))
+        raise (CnnDslException(sprintf "%s %g: the validation fraction must be in [0, 1)" (spell "Validation") o.Validation.Value))
     let t = graph.Training
     let fromFile kind = t.Optimizer |> Option.filter (fun opt -> optimizerName opt = kind)
     let optimizer =
@@ -216,7 +218,8 @@ type Hooks =
     static member None = { Report = None; Note = ignore; PauseAt = None; Paused = ignore; Spell = apiSpelling; Starting = ignore }
 
 /// Forwards the runtime's reports to the caller's IProgress objects (on the training thread) and to the hooks' report.
-type ProgressReport(epochs: int, progress: IProgress<TrainingProgress> | null, epochDone: IProgress<EpochResult> | null, inner: ITrainingReport option) =
+type ProgressReport(epochs: int, progress: IProgress<TrainingProgress> | null, epochDone: IProgress<EpochResult> | null, inner: ITrainingReport option,
+                    spell: string -> string) =
     member val Stopped : string | null = null with get, set
     interface ITrainingReport with
         member _.Started(description) = inner |> Option.iter (fun r -> r.Started description)
@@ -231,7 +234,9 @@ type ProgressReport(epochs: int, progress: IProgress<TrainingProgress> | null, e
             | p -> p.Report(EpochResult(r.Epoch, r.Epochs, r.Seconds, r.Loss, r.Accuracy, r.ValidationLoss, r.ValidationAccuracy, r.ImagesPerSecond))
             inner |> Option.iter (fun i -> i.EpochDone r)
         member this.Stopped(message) =
-            this.Stopped <- message
+            // the runtime says how to continue in dsl's words; the result says it in the caller's
+            let resume = (spell "Resume")
+            this.Stopped <- if resume = "--resume" then message else message.Replace("continue with --resume", "continue with " + resume)
             inner |> Option.iter (fun r -> r.Stopped message)
 
 /// The run's description, as `dsl run` prints it before the first epoch: the model, the data, the
@@ -290,10 +295,29 @@ let private dataOf (spell: string -> string) (name: string) (graph: Graph) (opti
 
 /// `dsl run`: trains, checkpoints every epoch, then evaluates on the test set.
 /// `file` names the model in messages (its path, or its name when it was given as text).
-let run (hooks: Hooks) (name: string) (file: string) (text: string) (graph: Graph) (options: TrainingOptions) (progress: IProgress<TrainingProgress> | null)
+let rec run (hooks: Hooks) (name: string) (file: string) (text: string) (graph: Graph) (options: TrainingOptions) (progress: IProgress<TrainingProgress> | null)
+        (epochDone: IProgress<EpochResult> | null) (stop: CancellationToken) : TrainingResult =
+    // The runtime's advice names dsl's flags (resume with --batch 16, start a new run with
+    // --weights FILE and --out DIR); a .NET caller reads it with the options it sets.
+    let spell = hooks.Spell
+    try runWith hooks name file text graph options progress epochDone stop with
+    | :? CheckpointError as e when spell "Resume" <> "--resume" -> raise (CnnDsl.CheckpointException(respell spell e.Message, e))
+    | :? ModelSizeError as e when spell "Resume" <> "--resume" -> raise (CnnDsl.ModelSizeException(respell spell e.Message, e))
+    | :? IOException as e when spell "Resume" <> "--resume" -> raise (CnnDslException(respell spell e.Message, e))
+
+/// A runtime message with dsl's flags written as the caller's options.
+and private respell (spell: string -> string) (message: string) =
+    [ "--batch", "BatchSize"; "--optimizer", "Optimizer"; "--seed", "Seed"; "--weights", "InitialWeights"; "--out DIR", "OutputFolder"
+      "--force", "Force"; "--resume", "Resume"; "--data", "Data"; "--limit", "Limit"; "--validation", "Validation" ]
+    |> List.fold (fun (m: string) (flag, option) -> Text.RegularExpressions.Regex.Replace(m, Text.RegularExpressions.Regex.Escape flag + @"\b", spell option)) message
+
+and private runWith (hooks: Hooks) (name: string) (file: string) (text: string) (graph: Graph) (options: TrainingOptions) (progress: IProgress<TrainingProgress> | null)
         (epochDone: IProgress<EpochResult> | null) (stop: CancellationToken) : TrainingResult =
     let spell = hooks.Spell
     let settings, dataName = settingsOf spell name graph options
+    // one continues the folder's run, the other replaces it: both at once is a slip, not a choice
+    if options.Resume && options.Force then
+        raise (CnnDslException(sprintf "%s continues the run in the folder and %s replaces it; give one of them" (spell "Resume") (spell "Force")))
     // A fixed-size model is measured before its data is read; a dynamic one once the data gives its size.
     if not (isDynamic graph) then fits spell file graph settings.BatchSize
     if isNull options.TrainingData && dataName.IsNone then dataOf spell file graph options dataName |> ignore
@@ -304,7 +328,9 @@ let run (hooks: Hooks) (name: string) (file: string) (text: string) (graph: Grap
     if File.Exists folder then
         raise (CnnDslException(sprintf "%s %s: that is a file, not a folder; give a folder, such as %s" (spell "OutputFolder") folder example))
     let last, best = Path.Combine(folder, "last.ckpt"), Path.Combine(folder, "best.ckpt")
-    Directory.CreateDirectory folder |> ignore
+    try Directory.CreateDirectory folder |> ignore
+    with :? IOException | :? UnauthorizedAccessException as e ->
+        raise (CnnDslException(sprintf "cannot create the folder %s (%s); give another %s" folder (e.Message.TrimEnd('.')) (spell "OutputFolder"), e))
     // One run per output folder at a time: an OS lock on DIR/.lock, held until the run ends.
     let lockFile =
         try new FileStream(Path.Combine(folder, ".lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None)
@@ -329,6 +355,14 @@ let run (hooks: Hooks) (name: string) (file: string) (text: string) (graph: Grap
                  else sprintf "nothing to resume: no checkpoint here yet; run without %s" (spell "Resume")), null))
     let dataName, split = dataOf spell file graph options dataName
     let split = limitSplit options.Limit split
+    // The validation part comes from the training set's end (as the Trainer takes it): a run
+    // must keep at least one example to train on, or its checkpoints record none and never load.
+    let held = int (Math.Round(float split.Train.Count * settings.ValidationSplit))
+    if split.Train.Count - held < 1 then
+        raise (DataError(split.Train.Name,
+                         if split.Train.Count = 0 then "has no training examples, so there is nothing to train on; give a data set with some"
+                         else sprintf "has %d training example%s, and validation %s holds out %d, leaving none to train on; lower %s or give more examples"
+                                  split.Train.Count (if split.Train.Count = 1 then "" else "s") (invariant settings.ValidationSplit) held (spell "Validation")))
     let graph = sizedToData text graph split.Train
     if isDynamic graph |> not then fits spell file graph settings.BatchSize
     let notes = List<string>()
@@ -338,7 +372,7 @@ let run (hooks: Hooks) (name: string) (file: string) (text: string) (graph: Grap
         note (sprintf "Note: the model has %d outputs and %s has %d classes; %s"
                     outputs split.Train.Name split.Train.ClassNames.Length
                     "the other outputs are never the answer (the confusion matrix counts them as 'other')")
-    let report = ProgressReport(settings.Epochs, progress, epochDone, hooks.Report)
+    let report = ProgressReport(settings.Epochs, progress, epochDone, hooks.Report, spell)
     let trainer = Trainer(graph, split.Train, settings, report, ProgressInterval = options.ProgressInterval)
     let start =
         if options.Resume then trainer.Load(trainer.LastCheckpoint, true)
@@ -385,6 +419,6 @@ let evaluate (spell: string -> string) (name: string) (text: string) (graph: Gra
     let trainer =
         Trainer(graph, data, TrainingSettings(1, settings.BatchSize, 0, 0.0, settings.Optimizer, settings.Loss, 0.0, settings.OutputFolder,
                                               LabelSmoothing = settings.LabelSmoothing, TestTimeFlip = settings.TestTimeFlip),
-                ProgressReport(1, null, null, None))
+                ProgressReport(1, null, null, None, spell))
     trainer.Load(weights, false) |> ignore
     CnnDsl.Evaluation.Of(trainer.Evaluate data, data.Count)

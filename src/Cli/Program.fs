@@ -5,6 +5,11 @@ open System.CommandLine
 
 let private console () : Shell.Console = { Out = Console.Out; Err = Console.Error }
 
+/// An option's value in a validator, or None when its text does not convert (`--batch abc`):
+/// that is the parser's own error (ParseResult.Errors), and GetValueOrDefault would throw.
+let private valueOf<'T> (r: System.CommandLine.Parsing.OptionResult) : 'T option =
+    try Some (r.GetValueOrDefault<'T>()) with :? InvalidOperationException -> None
+
 let private checkCommand () =
     let files = Argument<string[]>("files", Description = "model files (.cnn)", Arity = ArgumentArity.OneOrMore)
     let format = Option<string>("--format", Description = "text (default) or json", DefaultValueFactory = (fun _ -> "text"))
@@ -20,7 +25,7 @@ let private summaryCommand () =
     let file = Argument<string>("file", Description = "a model file (.cnn)")
     let batch = Option<int>("--batch", Description = "also print the training working set at this batch size")
     batch.Validators.Add(fun result ->
-        if result.GetValueOrDefault<int>() < 1 then result.AddError "--batch must be a whole number of at least 1")
+        if valueOf<int> result |> Option.exists (fun v -> v < 1) then result.AddError "--batch must be a whole number of at least 1")
     let graph = Option<string>("--graph", Description = "print the layer graph instead, as Graphviz DOT (dot) or Mermaid (mermaid), shapes on the edges")
     graph.AcceptOnlyFromAmong("dot", "mermaid") |> ignore
     let command = Command("summary", "Print the layer table: output shapes, parameters, multiply-adds and memory.")
@@ -60,7 +65,7 @@ let private applyCommand () =
     let input = Argument<string>("input", Description = "a text matrix (rows of numbers; channels separated by a blank line) or an image")
     let weights = Option<string>("--weights", Description = "a checkpoint (learned layers otherwise keep their random initial weights)")
     let seed = Option<int>("--seed", Description = "seed of the initial weights")
-    seed.Validators.Add(fun r -> if r.GetValueOrDefault<int>() < 0 then r.AddError "--seed must be 0 or more")
+    seed.Validators.Add(fun r -> if valueOf<int> r |> Option.exists (fun v -> v < 0) then r.AddError "--seed must be 0 or more")
     let png = Option<string>("--png", Description = "write each layer's output as a PNG into this folder instead of printing it")
     let command = Command("apply", "Run the model on one input and print every layer's output.")
     command.Arguments.Add file
@@ -96,7 +101,7 @@ let private predictCommand () =
     let images = Argument<string[]>("images", Description = "images (png, jpg, bmp) or text matrices", Arity = ArgumentArity.OneOrMore)
     let weights = Option<string>("--weights", Description = "a checkpoint of the model")
     let top = Option<int>("--top", Description = "how many classes to show", DefaultValueFactory = (fun _ -> 3))
-    top.Validators.Add(fun r -> if r.GetValueOrDefault<int>() < 1 then r.AddError "--top must be at least 1")
+    top.Validators.Add(fun r -> if valueOf<int> r |> Option.exists (fun v -> v < 1) then r.AddError "--top must be at least 1")
     let command = Command("predict", "Print the most likely classes of each image, with their probabilities.")
     command.Arguments.Add file
     command.Arguments.Add images
@@ -138,13 +143,19 @@ let private runOptions () =
     let limit = Option<Nullable<int>>("--limit", Description = "use only the first N training examples and the first N/5 test examples (at least 1)")
     let weights = Option<string>("--weights", Description = "a checkpoint to start from (run) or to evaluate (eval)")
     let plot = Option<string>("--plot", Description = "draw the training curves (curves.png) and the confusion matrix (confusion.png) into this folder")
-    let positive (o: Option<Nullable<int>>) name =
-        o.Validators.Add(fun r -> let v = r.GetValueOrDefault<Nullable<int>>() in if v.HasValue && v.Value < 1 then r.AddError(sprintf "%s must be at least 1" name))
-    positive epochs "--epochs"; positive batch "--batch"; positive limit "--limit"
+    // Each refuses a value out of range; a value that does not convert is the parser's error.
+    let check (o: Option<Nullable<'a>>) (bad: 'a -> bool) (message: string) =
+        o.Validators.Add(fun r ->
+            match valueOf<Nullable<'a>> r with
+            | Some v when v.HasValue && bad v.Value -> r.AddError message
+            | _ -> ())
+    check epochs (fun v -> v < 1) "--epochs must be at least 1"
+    check batch (fun v -> v < 1) "--batch must be at least 1"
+    check limit (fun v -> v < 1) "--limit must be at least 1"
     // as the file's `seed` line: the seed is a non-negative number
-    seed.Validators.Add(fun r -> let v = r.GetValueOrDefault<Nullable<int>>() in if v.HasValue && v.Value < 0 then r.AddError "--seed must be 0 or more")
-    lr.Validators.Add(fun r -> let v = r.GetValueOrDefault<Nullable<float>>() in if v.HasValue && not (v.Value > 0.0) then r.AddError "--lr must be above 0")
-    validation.Validators.Add(fun r -> let v = r.GetValueOrDefault<Nullable<float>>() in if v.HasValue && (v.Value < 0.0 || v.Value >= 1.0) then r.AddError "--validation must be in [0, 1)")
+    check seed (fun v -> v < 0) "--seed must be 0 or more"
+    check lr (fun v -> not (v > 0.0)) "--lr must be above 0"
+    check validation (fun v -> v < 0.0 || v >= 1.0 || Double.IsNaN v) "--validation must be in [0, 1)"
     let all: System.CommandLine.Option list = [ data; epochs; batch; lr; optimizer; seed; validation; out; resume; force; quiet; json; limit; weights; plot ]
     // The test hook CNNDSL_PAUSE_AT=EPOCH,BATCH (RunCommand.RunOptions.PauseAt).
     let pauseAt =
@@ -251,6 +262,33 @@ let private lspCommand () =
     command.SetAction(fun (_: ParseResult) -> CnnDsl.Lsp.Server.run (Console.OpenStandardInput()) (Console.OpenStandardOutput()))
     command
 
+/// The parser's message in dsl's words: a value that does not convert names the option and
+/// what it takes, not a .NET type (`Cannot parse argument 'abc' for option '--batch' as
+/// expected type 'System.Nullable`1[System.Int32]'`).
+let internal usageMessage (message: string) =
+    let m = Text.RegularExpressions.Regex.Match(message, @"^Cannot parse argument '(.*)' for option '(.*)' as expected type '(.*)'\.?$")
+    // one line: the parser lists the allowed values on lines of their own
+    if not m.Success then String.Join(" ", message.Split([| '\n'; '\r'; '\t' |], StringSplitOptions.RemoveEmptyEntries ||| StringSplitOptions.TrimEntries))
+    else
+        let value, option, typeName = m.Groups[1].Value, m.Groups[2].Value, m.Groups[3].Value
+        let wanted =
+            if typeName.Contains "Int32" then "a whole number"
+            elif typeName.Contains "Double" || typeName.Contains "Single" then "a number"
+            else "another value"
+        sprintf "%s %s: give %s" option value wanted
+
+/// Usage mistakes (an unknown option, a value that does not convert or is out of range, a
+/// missing argument): one `dsl: ` line each and where the help is, exit code 2 (Shell.CannotRun).
+let internal usageErrors (err: IO.TextWriter) (result: ParseResult) =
+    for e in result.Errors do err.WriteLine("dsl: " + usageMessage e.Message)
+    let rec path (c: Parsing.CommandResult | null) =
+        match c with
+        | null -> []
+        | c -> path (match c.Parent with :? Parsing.CommandResult as p -> p | _ -> null) @ [ c.Command.Name ]
+    let command = path result.CommandResult |> List.tail |> String.concat " "
+    err.WriteLine(sprintf "dsl: see 'dsl %s--help'" (if command = "" then "" else command + " "))
+    Shell.CannotRun
+
 [<EntryPoint>]
 let main argv =
     let root = RootCommand("dsl: write, check, train and understand convolutional networks from a text file.")
@@ -266,4 +304,6 @@ let main argv =
     root.Subcommands.Add(exportCommand ())
     root.Subcommands.Add(showCommand ())
     root.Subcommands.Add(lspCommand ())
-    root.Parse(argv).Invoke()
+    let result = root.Parse(argv)
+    if result.Errors.Count = 0 then result.Invoke()
+    else usageErrors Console.Error result

@@ -73,12 +73,17 @@ let private reportTest (console: Console) (file: string) (options: RunOptions) (
 let run (console: Console) (file: string) (options: RunOptions) (stop: Threading.CancellationToken) : int =
     withModel console file (fun text graph ->
     let outFolder = defaultArg options.Out (Path.Combine("runs", Path.GetFileNameWithoutExtension file))
-    match folderProblem "--out" outFolder (Path.Combine("runs", Path.GetFileNameWithoutExtension file)) with
+    let problem =
+        folderProblem "--out" outFolder (Path.Combine("runs", Path.GetFileNameWithoutExtension file))
+        |> Option.orElse (options.Plot |> Option.bind (fun folder -> folderProblem "--plot" folder (Path.Combine(outFolder, "pictures"))))
+    match problem with
     | Some problem -> console.Err.WriteLine("dsl: " + problem); CannotRun
     | None ->
     let batch = defaultArg options.Batch (defaultArg graph.Training.BatchSize 32)
     let live = not options.Quiet && not options.Json && not System.Console.IsOutputRedirected && obj.ReferenceEquals(console.Out, System.Console.Out)
     let consoleReport = ConsoleReport(console, options.Quiet, options.Json, live, batch) :> ITrainingReport
+    guarded console (fun () ->
+    // inside guarded: a plot folder that cannot be made (no permission) is one line, not a stack trace
     let plot = options.Plot |> Option.map (fun folder -> PlotReport(consoleReport, folder, Path.GetFileNameWithoutExtension file))
     let hooks : Runs.Hooks =
         { Report = Some (match plot with Some p -> p :> ITrainingReport | None -> consoleReport)
@@ -90,16 +95,15 @@ let run (console: Console) (file: string) (options: RunOptions) (stop: Threading
               console.Err.Flush())
           Spell = cliSpelling
           Starting = (fun epoch -> plot |> Option.iter (fun p -> p.Begin epoch)) }
-    guarded console (fun () ->
-        let name = Path.GetFileNameWithoutExtension file
-        let result =
-            try Ok (Runs.run hooks name file text graph (trainingOptions options) null null stop)
-            // a refusal before any work: said as the memory plan says it
-            with :? ModelSizeException as e -> Error e.Message
-        match result with
-        | Error message -> console.Err.WriteLine("dsl: " + message); CannotRun
-        | Ok result ->
-        match result.Status with
-        | TrainingStatus.Cancelled -> Interrupted
-        | TrainingStatus.Diverged -> Diverged
-        | _ -> reportTest console file options result; Clean))
+    let name = Path.GetFileNameWithoutExtension file
+    let result =
+        try Ok (Runs.run hooks name file text graph (trainingOptions options) null null stop)
+        // a refusal before any work: said as the memory plan says it
+        with :? ModelSizeException as e -> Error e.Message
+    match result with
+    | Error message -> console.Err.WriteLine("dsl: " + message); CannotRun
+    | Ok result ->
+    match result.Status with
+    | TrainingStatus.Cancelled -> Interrupted
+    | TrainingStatus.Diverged -> Diverged
+    | _ -> reportTest console file options result; Clean))

@@ -37,6 +37,17 @@ let ``FromArrays refuses what does not fit, saying what`` () =
     Assert.Throws<DataException>(fun () -> Dataset.FromArrays([| Single.NaN |], [| 0 |], 1, 1, 1) |> ignore) |> ignore
 
 [<Fact>]
+let ``FromArrays refuses a stray huge label, empty class names and a null name with a message, not an overflow`` () =
+    // without class names the classes go up to the largest label: int.MaxValue + 1 overflowed
+    let e = Assert.Throws<DataException>(fun () -> Dataset.FromArrays([| 0.0f; 0.0f |], [| 0; Int32.MaxValue |], 1, 1, 1) |> ignore)
+    Assert.Equal("data: label 2147483647 (example 1) is larger than 65535, the largest class number accepted; labels are class numbers 0, 1, 2, ...", e.Message)
+    Assert.Throws<DataException>(fun () -> Dataset.FromBytes([| 0uy |], [| 70000 |], 1, 1, 1) |> ignore) |> ignore
+    let e = Assert.Throws<DataException>(fun () -> Dataset.FromArrays([| 0.0f |], [| 0 |], 1, 1, 1, [||]) |> ignore)
+    Assert.Equal("data: label 0 (example 0) has no class: there are no class names", e.Message)
+    let e = Assert.Throws<ArgumentException>(fun () -> Dataset.FromArrays([| 0.0f |], [| 0 |], 1, 1, 1, [| "a"; null |]) |> ignore)
+    Assert.Equal("classNames", e.ParamName)
+
+[<Fact>]
 let ``DataSplit.Load reads the data sets dsl run reads: a built-in name, an IDX folder`` () =
     let shapesSplit = DataSplit.Load("shapes", 20, 24, 1)
     Assert.Equal("20x24x1", shapesSplit.Train.ShapeText)

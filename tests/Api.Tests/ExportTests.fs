@@ -52,3 +52,37 @@ let ``ExportWeights writes the weights alone, evaluating as the checkpoint, and 
                               (model.CreatePredictor file).Predict(image).ToArray())
     let e = Assert.ThrowsAny<CnnDslException>(fun () -> (shapesModel ()).ExportWeights(Path.GetTempPath(), "none.ckpt"))
     Assert.Contains("that is a folder; give a file name, such as", e.Message)
+
+[<Fact>]
+let ``a checkpoint made before normalize was added exports to PyTorch as eval and ONNX read it: mean 0, deviation 1`` () =
+    let plain = shapesModel ()
+    let result = plain.Train(TrainingOptions(TrainingData = shapes 32, OutputFolder = temp "before-normalize"))
+    let normalized = Model.Parse(shapesText + "  normalize\n", "shapes-net")
+    // eval and ONNX accept it (a checkpoint without normalize's statistics)
+    normalized.Evaluate(result.LastCheckpoint, (shapes 32).Test) |> ignore
+    normalized.ToOnnx result.LastCheckpoint |> ignore
+    // the PyTorch export refused it as "saved from another model"
+    let folder = temp "pytorch-normalize"
+    let files = normalized.ExportPyTorch(folder, result.LastCheckpoint)
+    let weights = files |> Seq.find (fun f -> Path.GetFileName f = "weights.ckpt")
+    let tensors = CnnDsl.Runtime.Training.Checkpoint.LoadTensors weights
+    Assert.Equal<float32>([| 0.0f |], tensors["normalize/mean"])
+    Assert.Equal<float32>([| 1.0f |], tensors["normalize/deviation"])
+    // the same predictions as the checkpoint gives the model without normalize
+    let example = (shapes 32).Test.GetExample 0
+    Assert.Equal<float32>(plain.CreatePredictor(result.LastCheckpoint).Predict(example).ToArray(),
+                          normalized.CreatePredictor(weights).Predict(example).ToArray())
+
+[<Fact>]
+let ``an any-size model's export refuses another model's checkpoint, as its predictor does`` () =
+    let trainedText = "input ?x?x1\nconv 4 3x3 relu\nglobalmaxpool\ndense 3 softmax\ntrain\n  data shapes\n  batch 16\n"
+    let trained = Model.Parse(trainedText, "anysize")
+    let result = trained.Train(TrainingOptions(TrainingData = shapes 32, OutputFolder = temp "anysize-export"))
+    // the same tensors (names and lengths), another pooling: not the model the weights were trained in
+    let other = Model.Parse(trainedText.Replace("globalmaxpool", "globalavgpool"), "anysize")
+    Assert.Throws<CheckpointException>(fun () -> other.CreatePredictor result.LastCheckpoint |> ignore) |> ignore
+    let e = Assert.Throws<CheckpointException>(fun () -> other.ToOnnx result.LastCheckpoint |> ignore)
+    Assert.Contains("it was saved from a different model", e.Message)
+    Assert.Throws<CheckpointException>(fun () -> other.ExportPyTorch(temp "anysize-pt", result.LastCheckpoint) |> ignore) |> ignore
+    // its own model exports it
+    Assert.True((trained.ToOnnx result.LastCheckpoint).Length > 100)

@@ -109,3 +109,24 @@ let ``an any-size model predicts at each input's size`` () =
     let file = temp "any" + ".png"
     File.WriteAllBytes(file, pngOf (Array.create (12 * 30) 0.2f) 12 30)
     Assert.Equal(3, (predictor.PredictFile file).Probabilities.Count)
+
+[<Fact>]
+let ``a model ending in one sigmoid unit ranks classes 1 and 0 as BestClass reads its output`` () =
+    let model = Model.Parse("input 2\ndense 4 relu\ndense 1 sigmoid\ntrain\n  data xor\n  loss bce\n  optimizer adam\n  batch 4\n  seed 1\n", "binary")
+    let result = model.Train(TrainingOptions(OutputFolder = temp "binary", Epochs = Nullable 2))
+    let predictor = model.CreatePredictor result.LastCheckpoint
+    Assert.Equal<string>([ "0"; "1" ], predictor.ClassNames)
+    for input in [ [| 0.0f; 0.0f |]; [| 0.0f; 1.0f |]; [| 1.0f; 0.0f |]; [| 3.0f; -2.0f |] ] do
+        let p = predictor.Predict input
+        let output = p.Probabilities[0]
+        let top = p.Top 2
+        Assert.Equal(2, top.Count)
+        // Top(1) was class 0 with the probability of class 1, whatever the output
+        Assert.Equal(p.BestIndex, top[0].Index)
+        Assert.Equal(p.BestClass, top[0].Name)
+        Assert.Equal(p.BestProbability, top[0].Probability)
+        let one = top |> Seq.find (fun c -> c.Index = 1)
+        Assert.Equal(output, one.Probability)
+        Assert.Equal("1", one.Name)
+        Assert.Equal(1.0f - output, (top |> Seq.find (fun c -> c.Index = 0)).Probability)
+        Assert.Equal(string top[0] + ", " + string top[1], string p)

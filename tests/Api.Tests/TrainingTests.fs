@@ -66,6 +66,8 @@ let ``a cancelled run saves last.ckpt where it stopped, and a resume ends where 
     Assert.Equal(1, stopped.Epochs.Count)
     Assert.Null(stopped.Test)
     Assert.Contains("stopped at epoch 2, batch 3; saved", nonNull stopped.Message)
+    // continued as a .NET caller continues it, not with dsl's flag
+    Assert.EndsWith("; continue with TrainingOptions.Resume", nonNull stopped.Message)
     Assert.True(File.Exists stopped.LastCheckpoint)
     // the same folder again, without Resume or Force, is refused
     let refused = Assert.Throws<CnnDslException>(fun () -> model.Train(options folder data) |> ignore)
@@ -79,7 +81,7 @@ let ``a cancelled run saves last.ckpt where it stopped, and a resume ends where 
     // a resume with another batch size is refused with the checkpoint's settings
     let e = Assert.Throws<CheckpointException>(fun () ->
         model.Train(TrainingOptions(TrainingData = data, OutputFolder = folder, Epochs = Nullable 3, BatchSize = Nullable 8, Resume = true)) |> ignore)
-    Assert.Contains("was made with batch 16 (this run: 8); resume with --batch 16", e.Message)
+    Assert.Contains("was made with batch 16 (this run: 8); resume with TrainingOptions.BatchSize 16, or start a new run with TrainingOptions.Force or TrainingOptions.OutputFolder", e.Message)
 
 [<Fact>]
 let ``TrainAsync trains on another thread and a cancelled token before the start saves at batch 0`` () =
@@ -99,9 +101,17 @@ let ``bad settings are refused with a message before anything is trained`` () =
     let folder = temp "bad"
     let message (o: TrainingOptions) = (Assert.ThrowsAny<CnnDslException>(fun () -> model.Train o |> ignore)).Message
     Assert.Equal("TrainingOptions.Optimizer adagrad: use adam, adamw, sgd or rmsprop", message (TrainingOptions(Optimizer = "adagrad", OutputFolder = folder)))
-    Assert.Equal("Epochs 0: use at least 1", message (TrainingOptions(Epochs = Nullable 0, OutputFolder = folder)))
-    Assert.Equal("Validation 1: the validation fraction must be in [0, 1)", message (TrainingOptions(Validation = Nullable 1.0, OutputFolder = folder)))
+    Assert.Equal("TrainingOptions.Epochs 0: use at least 1", message (TrainingOptions(Epochs = Nullable 0, OutputFolder = folder)))
+    Assert.Equal("TrainingOptions.Validation 1: the validation fraction must be in [0, 1)", message (TrainingOptions(Validation = Nullable 1.0, OutputFolder = folder)))
     Assert.Contains("nothing to resume: no checkpoint here yet", message (TrainingOptions(Resume = true, OutputFolder = folder)))
+    Assert.Equal("TrainingOptions.LearningRate NaN: the learning rate must be above 0", message (TrainingOptions(LearningRate = Nullable Double.NaN, OutputFolder = folder)))
+    Assert.Equal("TrainingOptions.BatchSize 0: use at least 1", message (TrainingOptions(BatchSize = Nullable 0, OutputFolder = folder)))
+    let e = Assert.ThrowsAny<CnnDslException>(fun () -> model.Train(TrainingOptions(OutputFolder = "/proc/cnndsl-cannot-be-made")) |> ignore)
+    Assert.StartsWith("cannot create the folder /proc/cnndsl-cannot-be-made (", e.Message)
+    Assert.EndsWith("); give another TrainingOptions.OutputFolder", e.Message)
+    Assert.Equal("TrainingOptions.Resume continues the run in the folder and TrainingOptions.Force replaces it; give one of them",
+                 message (TrainingOptions(Resume = true, Force = true, OutputFolder = folder)))
+    Assert.Throws<ArgumentOutOfRangeException>(fun () -> model.Evaluate(folder, (shapes 16).Test, 0) |> ignore) |> ignore
     // a model that does not fit the data: the runtime's message
     let wide = Model.Parse("input 16x16x1\nconv 4 3x3 relu\nglobalmaxpool\ndense 2 softmax\ntrain\n  data shapes\n", "narrow")
     let e = Assert.Throws<DataException>(fun () -> wide.Train(TrainingOptions(OutputFolder = temp "narrow", Limit = Nullable 32)) |> ignore)
@@ -178,3 +188,44 @@ let ``Evaluate without a data set uses the model's own test set; a predictor eva
     Assert.Equal((nonNull result.Test).Accuracy, viaPredictor.Accuracy)
     let noData = Model.Parse("input 16x16x1\nconv 4 3x3 relu\nglobalmaxpool\ndense 3 softmax\n", "nodata")
     Assert.StartsWith("no data set: add 'data fashion-mnist' to the train section of nodata", (Assert.ThrowsAny<CnnDslException>(fun () -> noData.LoadData() |> ignore)).Message)
+
+[<Fact>]
+let ``a run with no example left to train on is refused before training, not saved as an unreadable checkpoint`` () =
+    let model = shapesModel ()
+    let data = shapes 1
+    // one example and validation 0.9: the validation part takes it (Keras's split from the end)
+    let folder = temp "none-left"
+    let e = Assert.Throws<DataException>(fun () -> model.Train(TrainingOptions(TrainingData = data, OutputFolder = folder, Validation = Nullable 0.9)) |> ignore)
+    Assert.Equal("shapes: has 1 training example, and validation 0.9 holds out 1, leaving none to train on; lower TrainingOptions.Validation or give more examples", e.Message)
+    Assert.False(File.Exists(Path.Combine(folder, "last.ckpt")))
+    let empty = DataSplit(data.Train.Take 0, data.Test)
+    let e = Assert.Throws<DataException>(fun () -> model.Train(TrainingOptions(TrainingData = empty, OutputFolder = temp "empty")) |> ignore)
+    Assert.Equal("shapes: has no training examples, so there is nothing to train on; give a data set with some", e.Message)
+    // a validation part that leaves one is fine
+    let result = model.Train(TrainingOptions(TrainingData = shapes 4, OutputFolder = temp "one-left", Validation = Nullable 0.6))
+    Assert.Equal(TrainingStatus.Completed, result.Status)
+    Assert.Equal(2, result.TrainingExamples)
+
+[<Fact>]
+let ``InitialWeights starts from a run's weight average, as evaluation and ExportWeights use it`` () =
+    let text = shapesText + "  ema 0.5\n"
+    let model = Model.Parse(text, "ema-net")
+    let first = model.Train(TrainingOptions(TrainingData = shapes 64, OutputFolder = temp "ema-first"))
+    let exported = Path.Combine(temp "ema-weights", "w.ckpt")
+    Directory.CreateDirectory(Path.GetDirectoryName exported) |> ignore
+    model.ExportWeights(exported, first.LastCheckpoint)
+    let graph = match CnnDsl.Dsl.Frontend.compile text with Ok (g, _) -> g | Error _ -> failwith "does not check"
+    let data = (shapes 64).Train
+    let startFrom (checkpoint: string) =
+        let settings = CnnDsl.Runtime.Training.TrainingSettings(1, 16, 0, 0.0, CnnDsl.Graph.Optimizer.Adam (0.001, 0.9, 0.999, 1e-7), CnnDsl.Graph.Loss.CrossEntropy, 0.0, temp "unused")
+        let trainer = CnnDsl.Runtime.Training.Trainer(graph, data.Inner, settings, Runs.ProgressReport(1, null, null, None, Runs.apiSpelling))
+        let struct (copied, kept) = trainer.Transfer checkpoint
+        Assert.Empty(kept)
+        trainer.Network.Weights |> Seq.map (fun p -> p.Name, Array.copy p.Value) |> List.ofSeq
+    let tensors = CnnDsl.Runtime.Training.Checkpoint.LoadTensors first.LastCheckpoint
+    // the average differs from the live weights after a few steps at decay 0.5
+    Assert.NotEqual<float32>(tensors["conv2d/kernel"], tensors["ema/conv2d/kernel"])
+    let fromRun, fromExport = startFrom first.LastCheckpoint, startFrom exported
+    for (name, values), (_, exportedValues) in List.zip fromRun fromExport do
+        Assert.Equal<float32>(exportedValues, values)
+        Assert.Equal<float32>(tensors["ema/" + name], values)

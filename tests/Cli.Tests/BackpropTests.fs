@@ -87,3 +87,19 @@ let ``a wrong target and a batchnorm model get messages, not stack traces`` () =
     let code, _, err = run (fun c -> Backprop.backprop c path (Path.Combine(root, "examples/xor-11.txt")) "1 0" None None 0)
     Assert.Equal(2, code)
     Assert.Contains("batch_normalization (line 3)", err)
+
+[<Fact>]
+let ``a NaN in the input is refused with its position, as apply refuses it, not run through every gradient`` () =
+    let dir = Path.Combine(Path.GetTempPath(), "cnndsl-backprop-nan-" + Path.GetRandomFileName())
+    Directory.CreateDirectory dir |> ignore
+    let rows = File.ReadAllLines(Path.Combine(root, "examples/backprop-conv.txt")) |> Array.filter (fun l -> l.Trim() <> "")
+    let cells = rows[1].Split(' ', StringSplitOptions.RemoveEmptyEntries)
+    cells[0] <- "nan"
+    rows[1] <- String.Join(" ", cells)
+    let input = Path.Combine(dir, "nan.txt")
+    File.WriteAllLines(input, rows)
+    let code, out, err = run (fun c -> Backprop.backprop c (Path.Combine(root, "examples/backprop-conv.cnn")) input "1 1 1 1" None None 0)
+    Assert.Equal(2, code)
+    Assert.Equal("", out)
+    Assert.Equal(sprintf "dsl: data: %s: holds NaN at row 2, column 1: inputs must be finite numbers between -3.4e38 and 3.4e38; correct that value" input, err.Trim())
+    Directory.Delete(dir, true)

@@ -297,3 +297,38 @@ let ``export --format weights writes a checkpoint without optimizer state that p
     let code, _, err = run (fun c -> ExportCommand.exportAs c xor None released "weights")
     Assert.Equal(2, code)
     Assert.Contains("give the checkpoint with --weights FILE", err)
+
+/// /dev/zero under a checkpoint's, an image's and a text matrix's name: it reports no length and
+/// never ends, so reading it whole ran out of memory (an OutOfMemoryException's stack trace).
+[<Fact>]
+let ``a device given as a checkpoint, an image or a text matrix is refused with one line, not read until memory runs out`` () =
+    let dir = Path.Combine(Path.GetTempPath(), "cnndsl-device-" + Path.GetRandomFileName())
+    Directory.CreateDirectory dir |> ignore
+    let link name = let p = Path.Combine(dir, name) in File.CreateSymbolicLink(p, "/dev/zero") |> ignore; p
+    let checkpoint, image, matrix = link "zero.ckpt", link "zero.png", link "zero.txt"
+    let model = Path.Combine(root, "examples", "vertical-edge.cnn")
+    let code, _, err = run (fun c -> ApplyCommands.predict c model (Some checkpoint) [ Path.Combine(root, "examples", "vertical-edge.txt") ] 3)
+    Assert.Equal(2, code)
+    Assert.Equal(sprintf "dsl: checkpoint %s: not a CnnDsl checkpoint (it does not start with CNNDSLCK)" checkpoint, err.Trim())
+    let code, _, err = run (fun c -> ApplyCommands.apply c model image None 0 None)
+    Assert.Equal(2, code)
+    Assert.StartsWith(sprintf "dsl: data: %s: is larger than the " image, err.Trim())
+    Assert.EndsWith(" an image file may take (a device or a pipe?); give an image file", err.Trim())
+    let code, _, err = run (fun c -> ApplyCommands.apply c model matrix None 0 None)
+    Assert.Equal(2, code)
+    Assert.StartsWith(sprintf "dsl: data: %s: is larger than the " matrix, err.Trim())
+    Directory.Delete(dir, true)
+
+[<Fact>]
+let ``a text matrix reads with Windows line ends, channels apart at a blank line, and refuses NUL bytes`` () =
+    let dir = Path.Combine(Path.GetTempPath(), "cnndsl-matrix-" + Path.GetRandomFileName())
+    Directory.CreateDirectory dir |> ignore
+    let file = Path.Combine(dir, "two.txt")
+    File.WriteAllText(file, "\uFEFF1 2\r\n3 4\r\n\r\n5 6\r\n7 8\r\n")
+    let image = CnnDsl.Runtime.Data.InputFiles.ReadMatrix file
+    Assert.Equal((2, 2, 2), (image.Height, image.Width, image.Channels))
+    Assert.Equal<float>([| 1.0; 5.0; 2.0; 6.0; 3.0; 7.0; 4.0; 8.0 |], image.Values)
+    File.WriteAllBytes(file, [| byte '1'; 0uy; byte '2' |])
+    let e = Assert.Throws<CnnDsl.Runtime.Data.DataError>(fun () -> CnnDsl.Runtime.Data.InputFiles.ReadMatrix file |> ignore)
+    Assert.Equal(sprintf "%s: is not a text matrix (byte 1 is NUL); give an image (png, jpg, bmp) or a text matrix file" file, e.Message)
+    Directory.Delete(dir, true)

@@ -65,6 +65,28 @@ let ``more outputs than classes runs, as in Keras, with a note and an 'other' co
     Assert.Contains("the model ends in 2 values but shapes has 3 classes", err)
 
 [<Fact>]
+let ``a validation part that leaves nothing to train on is refused naming --validation, with no checkpoint written`` () =
+    let out = temp ()
+    let code, text, err = run (fun c -> RunCommand.run c (model shapesModel) { RunCommand.RunOptions.Empty with Out = Some out; Limit = Some 1; Validation = Some 0.9 } CancellationToken.None)
+    Assert.Equal(2, code)
+    Assert.Equal("", text)
+    Assert.Equal("dsl: data: shapes: has 1 training example, and validation 0.9 holds out 1, leaving none to train on; lower --validation or give more examples", err.Trim())
+    // it trained on nothing and saved a checkpoint that every later command refused as "altered"
+    Assert.False(File.Exists(Path.Combine(out, "last.ckpt")))
+
+[<Fact>]
+let ``--plot naming a file is refused before training with one line, not an IOException's stack trace`` () =
+    let out = temp ()
+    let taken = Path.Combine(Path.GetTempPath(), "cnndsl-plot-" + Path.GetRandomFileName())
+    File.WriteAllText(taken, "")
+    let code, text, err = run (fun c -> RunCommand.run c (model shapesModel) { RunCommand.RunOptions.Empty with Out = Some out; Limit = Some 16; Plot = Some taken } CancellationToken.None)
+    Assert.Equal(2, code)
+    Assert.Equal("", text)
+    Assert.Equal(sprintf "dsl: --plot %s: that is a file, not a folder; give a folder, such as %s" taken (Path.Combine(out, "pictures")), err.Trim())
+    Assert.False(Directory.Exists out)
+    File.Delete taken
+
+[<Fact>]
 let ``the generated shapes set takes the model's input size`` () =
     let set = CnnDsl.Runtime.Data.DataSets.Load("shapes", 40, 30, 3).Train
     Assert.Equal("40x30x3", set.ShapeText)

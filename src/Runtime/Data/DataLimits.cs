@@ -40,6 +40,33 @@ public static class DataLimits
             throw new DataError(file, $"{what} would take {Bytes(bytes)} in memory, more than the {Bytes(MemoryBudget)} a data set may take; {fix}");
     }
 
+    /// <summary>A file's bytes, at most `limit` of them: a device or pipe (/dev/zero, /dev/stdin)
+    /// reports no length, so File.ReadAllBytes would read until memory runs out. Past the limit
+    /// it throws `tooLarge()`.</summary>
+    public static byte[] ReadAtMost(string path, long limit, Func<Exception> tooLarge)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        long length = stream.CanSeek ? stream.Length : 0;
+        if (length > limit) throw tooLarge();
+        if (length > 0)
+        {
+            // a regular file: one array of its length, as File.ReadAllBytes allocates (the readers'
+            // allocation tests count every byte); a file that grows meanwhile is read as it was
+            var all = new byte[length];
+            int got = stream.ReadAtLeast(all, all.Length, throwOnEndOfStream: false);
+            return got == all.Length ? all : all[..got];
+        }
+        using var memory = new MemoryStream();
+        var buffer = new byte[16384];
+        int n;
+        while ((n = stream.Read(buffer, 0, buffer.Length)) > 0)
+        {
+            if (memory.Length + n > limit) throw tooLarge();
+            memory.Write(buffer, 0, n);
+        }
+        return memory.ToArray();
+    }
+
     /// <summary>Throws unless an image of this size is accepted (checked from its header, before decoding).</summary>
     public static void CheckImage(string file, int height, int width, int channels, int bytesPerValue = 1)
     {

@@ -23,7 +23,11 @@ public static class ImageFolder
     {
         if (!File.Exists(path)) throw new DataError(path, "no such file");
         DataLimits.CheckBudget(path, new FileInfo(path).Length, "the image file", "resize the image first");
-        return Decode(path, File.ReadAllBytes(path), wanted, bytesPerValue);
+        // the largest image accepted, uncompressed in four channels, with room for headers and filters
+        long limit = Math.Min(DataLimits.MemoryBudget, 4 * DataLimits.MaxImagePixels + (16L << 20));
+        var bytes = DataLimits.ReadAtMost(path, limit,
+            () => new DataError(path, $"is larger than the {DataLimits.Bytes(limit)} an image file may take (a device or a pipe?); give an image file"));
+        return Decode(path, bytes, wanted, bytesPerValue);
     }
 
     /// <summary>Decodes an image file's bytes (`name` names it in messages), with Decode's checks.</summary>

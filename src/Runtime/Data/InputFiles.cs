@@ -45,7 +45,14 @@ public static class InputFiles
         // A number takes at least two characters and becomes a double twice over (its row, then
         // the image): eight bytes of memory for each byte of text at most, checked before reading.
         DataLimits.CheckBudget(path, new FileInfo(path).Length * 8, "the text matrix", "give a smaller matrix, or an image file");
-        var lines = File.ReadAllLines(path);
+        // read within the same budget: a device (/dev/zero) reports length 0 and never ends
+        long limit = Math.Min(DataLimits.MemoryBudget / 8, 256L << 20);
+        var bytes = DataLimits.ReadAtMost(path, limit,
+            () => new DataError(path, $"is larger than the {DataLimits.Bytes(limit)} a text matrix may take (a device or a pipe?); give a smaller matrix, or an image file"));
+        int nul = Array.IndexOf(bytes, (byte)0);
+        if (nul >= 0) throw new DataError(path, $"is not a text matrix (byte {nul} is NUL); give an image (png, jpg, bmp) or a text matrix file");
+        var lines = new System.Text.UTF8Encoding(false).GetString(bytes).TrimStart('\uFEFF')
+            .Split('\n').Select(l => l.TrimEnd('\r')).ToArray();
         var channels = new List<List<double[]>>();
         var current = new List<double[]>();
         for (int n = 0; n < lines.Length; n++)

@@ -47,12 +47,18 @@ public static class PyTorchExport
     }
 
     /// <summary>The first tensor of the network that a checkpoint lacks or holds at another
-    /// length (null when every one matches), for a message that names it.</summary>
+    /// length (null when every one matches), for a message that names it; `normalize`'s
+    /// statistics may be absent (a checkpoint made without it loads as mean 0, deviation 1).</summary>
     public static string? FirstDifference(Dictionary<string, float[]> tensors, Network<float> net)
     {
         foreach (var p in net.Weights)
         {
-            if (!tensors.TryGetValue(p.Name, out var saved)) return $"the checkpoint has no tensor '{p.Name}'";
+            if (!tensors.TryGetValue(p.Name, out var saved))
+            {
+                // made without `normalize`: it loads as mean 0 and deviation 1 (Checkpoint.LoadWeights), as dsl eval loads it
+                if (Normalization.IsStatistic(p.Name)) continue;
+                return $"the checkpoint has no tensor '{p.Name}'";
+            }
             if (saved.Length != p.Value.Length) return $"tensor '{p.Name}' has {saved.Length} values in the checkpoint, the model needs {p.Value.Length}";
         }
         return null;

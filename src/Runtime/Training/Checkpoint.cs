@@ -128,6 +128,14 @@ public static class Checkpoint
     {
         if (Directory.Exists(path)) throw new CheckpointError(path, "is a folder; give a checkpoint file such as " + Path.Combine(path, "best.ckpt"));
         if (!File.Exists(path)) throw new CheckpointError(path, "no such checkpoint");
+        // The magic is read first: a device (/dev/zero) or a large file of another kind is refused
+        // without reading it all (File.ReadAllBytes of /dev/zero runs out of memory).
+        var head = new byte[Magic.Length];
+        int got;
+        using (var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
+            got = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        if (got < Magic.Length || !head.AsSpan().SequenceEqual(Magic))
+            throw new CheckpointError(path, "not a CnnDsl checkpoint (it does not start with CNNDSLCK)");
         var bytes = File.ReadAllBytes(path);
         if (bytes.Length < Magic.Length + 4 + 32 + 32 || !bytes.AsSpan(0, Magic.Length).SequenceEqual(Magic))
             throw new CheckpointError(path, "not a CnnDsl checkpoint (it does not start with CNNDSLCK)");

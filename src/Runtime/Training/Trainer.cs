@@ -187,7 +187,8 @@ public sealed class Trainer
 
     /// <summary>Transfer learning: copies the tensors of another model's checkpoint whose names
     /// and sizes match this model's (so layers named alike in both start from the learned
-    /// values, `frozen` ones stay there); returns the names copied and the names kept as initialised.</summary>
+    /// values, `frozen` ones stay there), taking a run's weight average ("ema/NAME") where it kept
+    /// one; returns the names copied and the names kept as initialised.</summary>
     public (List<string> Copied, List<string> Kept) Transfer(string path)
     {
         var tensors = Checkpoint.LoadTensors(path);
@@ -195,7 +196,8 @@ public sealed class Trainer
         var kept = new List<string>();
         foreach (var p in Network.Weights)
         {
-            if (tensors.TryGetValue(p.Name, out var saved) && saved.Length == p.Value.Length)
+            // the run's weight average where it kept one, as evaluation (and --format weights) uses it
+            if (tensors.TryGetValue(Checkpoint.EvaluationName(tensors, p.Name), out var saved) && saved.Length == p.Value.Length)
             {
                 saved.CopyTo(p.Value, 0);
                 copied.Add(p.Name);
