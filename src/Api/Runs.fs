@@ -367,11 +367,6 @@ and private runWith (hooks: Hooks) (name: string) (file: string) (text: string) 
     if isDynamic graph |> not then fits spell file graph settings.BatchSize
     let notes = List<string>()
     let note (s: string) = notes.Add s; hooks.Note s
-    let outputs = Cost.elements graph.Output.OutputShape |> Option.defaultValue 0L
-    if outputs > int64 split.Train.ClassNames.Length && outputs > 1L then
-        note (sprintf "Note: the model has %d outputs and %s has %d classes; %s"
-                    outputs split.Train.Name split.Train.ClassNames.Length
-                    "the other outputs are never the answer (the confusion matrix counts them as 'other')")
     let report = ProgressReport(settings.Epochs, progress, epochDone, hooks.Report, spell)
     let trainer = Trainer(graph, split.Train, settings, report, ProgressInterval = options.ProgressInterval)
     let start =
@@ -385,6 +380,12 @@ and private runWith (hooks: Hooks) (name: string) (file: string) (text: string) 
                 note (sprintf "Transferred %d tensors from %s%s" copied.Count w
                             (if kept.Count = 0 then "" else sprintf "; %d start from scratch (%s)" kept.Count (String.Join(", ", kept))))
             TrainingPosition.Start
+    // (said once the starting weights loaded, so that a refused checkpoint is the only message)
+    let outputs = Cost.elements graph.Output.OutputShape |> Option.defaultValue 0L
+    if outputs > int64 split.Train.ClassNames.Length && outputs > 1L then
+        note (sprintf "Note: the model has %d outputs and %s has %d classes; %s"
+                    outputs split.Train.Name split.Train.ClassNames.Length
+                    "the other outputs are never the answer (the confusion matrix counts them as 'other')")
     // Force: the old run's checkpoints go once the starting weights are loaded (they may come from them).
     if not options.Resume then for f in existing do File.Delete f
     hooks.PauseAt |> Option.iter (fun (epoch, batch) ->
