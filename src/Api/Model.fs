@@ -462,6 +462,13 @@ and [<Sealed>] Predictor(model: Model, checkpointPath: string, maxBatchSize: int
         let h, w, c = fixedSize "PredictBatch"
         ReadOnlyCollection(run "inputs" inputs count h w c)
 
+    /// <summary>The probabilities for <paramref name="count"/> inputs of <paramref name="height"/> x
+    /// <paramref name="width"/> (an any-size model, <c>input ?x?xC</c>, or a fixed one at its own size),
+    /// laid one after another, run in batches of at most <see cref="P:CnnDsl.Predictor.MaxBatchSize"/>.</summary>
+    member _.PredictBatch(inputs: ReadOnlySpan<float32>, count: int, height: int, width: int) : IReadOnlyList<Prediction> =
+        if count < 0 then raise (ArgumentOutOfRangeException(nameof count))
+        ReadOnlyCollection(run "inputs" inputs count height width inputChannels)
+
     /// <summary>The probabilities for each input of the model's input shape.</summary>
     member _.PredictBatch(inputs: IReadOnlyList<float32[]>) : IReadOnlyList<Prediction> =
         ArgumentNullException.ThrowIfNull inputs

@@ -109,6 +109,13 @@ let ``an any-size model predicts at each input's size`` () =
     let file = temp "any" + ".png"
     File.WriteAllBytes(file, pngOf (Array.create (12 * 30) 0.2f) 12 30)
     Assert.Equal(3, (predictor.PredictFile file).Probabilities.Count)
+    // A batch of any-size inputs at one size equals the inputs one by one.
+    let rng = Random 3
+    let three = Array.init (3 * 24 * 20) (fun _ -> float32 (rng.NextDouble()))
+    let batch = predictor.PredictBatch(ReadOnlySpan three, 3, 24, 20)
+    for i in 0 .. 2 do
+        let alone = predictor.Predict(ReadOnlySpan(three, i * 480, 480), 24, 20)
+        Assert.Equal<float32>(alone.ToArray(), batch[i].ToArray())
 
 [<Fact>]
 let ``a model ending in one sigmoid unit ranks classes 1 and 0 as BestClass reads its output`` () =
