@@ -21,7 +21,7 @@ let apply (console: Console) (file: string) (input: string) (weights: string opt
     guarded console (fun () ->
         let wanted = match graph.Input.OutputShape with Image (_, _, c) -> Some c | Vector _ -> None
         let image = InputFiles.Read(input, Option.toNullable wanted)
-        checkFinite input image
+        CnnDsl.Runs.checkFinite input image
         let graph = sizedFor text graph input image
         let net = Network<double>(graph, 1, seed)
         weights |> Option.iter (fun w -> Checkpoint.LoadWeights(w, graph, net.Weights))

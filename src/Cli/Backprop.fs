@@ -74,7 +74,7 @@ let backprop (console: Console) (file: string) (input: string) (target: string) 
         let wanted = match graph.Input.OutputShape with Image (_, _, c) -> Some c | Vector _ -> None
         let image = InputFiles.Read(input, Option.toNullable wanted)
         // as apply and predict: a NaN would run through every layer and gradient
-        checkFinite input image
+        CnnDsl.Runs.checkFinite input image
         let graph = sizedFor text graph input image
         let net = Network<double>(graph, 1, seed, inputGradient = true)
         weights |> Option.iter (fun w -> Checkpoint.LoadWeights(w, graph, net.Weights))

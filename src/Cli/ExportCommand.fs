@@ -27,7 +27,7 @@ let exportAs (console: Console) (file: string) (weights: string option) (output:
     | Some problem -> console.Err.WriteLine("dsl: " + problem); CannotRun
     | None ->
     withModel console file (fun text graph ->
-    match concreteGraph text graph with
+    match CnnDsl.Runs.concreteGraph text graph with
     | None ->
         console.Err.WriteLine "dsl: export builds the network at a size from 16 to 256, and the model accepts none of them"
         CannotRun

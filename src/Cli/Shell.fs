@@ -68,11 +68,6 @@ let folderProblem (flag: string) (path: string) (example: string) : string optio
     elif File.Exists path then Some (sprintf "%s %s: that is a file, not a folder; give a folder, such as %s" flag path example)
     else None
 
-/// Refuses input values that are not finite float32 numbers, naming the file and the position.
-let internal checkFinite (file: string) (image: InputImage) = CnnDsl.Runs.checkFinite file image
-
-let internal isDynamic (graph: Graph) = CnnDsl.Runs.isDynamic graph
-
 /// `--limit N`: the first N training examples and N/5 test examples.
 let internal limitSplit (limit: int option) (split: DataSplit) = CnnDsl.Runs.limitSplit (Option.toNullable limit) split
 
@@ -88,9 +83,6 @@ let internal pictureName (file: string) (what: string) =
 /// a fixed one must match it.
 let internal sizedFor (text: string) (graph: Graph) (input: string) (image: InputImage) =
     CnnDsl.Runs.sizedFor text graph input image.Height image.Width image.Channels
-
-/// The model itself when its sizes are fixed; an any-size (?x?) model at the first size it accepts.
-let internal concreteGraph (text: string) (graph: Graph) = CnnDsl.Runs.concreteGraph text graph
 
 /// How `dsl` writes the API's training options in messages.
 let cliSpelling (option: string) =

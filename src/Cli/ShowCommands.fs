@@ -37,7 +37,7 @@ let showFilters (console: Console) (file: string) (weights: string option) (laye
     guarded console (fun () ->
         // Kernels do not depend on the input's size: an any-size model is built at one it accepts.
         let graph =
-            match concreteGraph text graph with
+            match CnnDsl.Runs.concreteGraph text graph with
             | Some g -> g
             | None -> raise (ModelSizeError "the model accepts no input size from 16 to 256 to build its kernels at")
         let net = Network<float32>(graph, 1, 0)
@@ -96,7 +96,7 @@ let showActivations (console: Console) (file: string) (weights: string option) (
                     sprintf "test example %d (%s)" n (if test.Labels[n] < names.Length then names[test.Labels[n]] else string test.Labels[n]),
                     names
             | _ -> raise (DataError(file, "show activations needs one input: an image file, or --test N for the N-th test example"))
-        checkFinite (defaultArg image file) input
+        CnnDsl.Runs.checkFinite (defaultArg image file) input
         let graph = sizedFor text graph (defaultArg image file) input
         let net = Network<float32>(graph, 1, 0)
         loadOrWarn console graph net weights
