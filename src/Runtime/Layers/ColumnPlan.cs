@@ -13,8 +13,12 @@ namespace CnnDsl.Runtime.Layers;
 /// layer of the network shares, and backward rebuilds each chunk's columns: memory then grows
 /// with the largest chunk, not with the sum of every layer's full-batch columns.
 /// </summary>
-public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long Elements, bool Shifted = false, bool Direct = false, bool Winograd = false)
+public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long Elements, bool Shifted = false, bool Direct = false, int WinogradTile = 0, int WinogradKernel = 0)
 {
+    /// <summary>Whether the convolution runs as WinogradConv: F(m x m, r x r) with m = WinogradTile
+    /// and r = WinogradKernel.</summary>
+    public bool Winograd => WinogradTile > 0;
+
     /// <summary>Tests: take the shifted path for every stride-1 shape, worth it or not.</summary>
     public static bool ShiftedEverywhere { get; set; }
 
@@ -49,6 +53,19 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
     public static bool UseWinograd { get; set; } = Environment.GetEnvironmentVariable("CNNDSL_WINOGRAD") != "0";
 
     public static int WinogradMinProduct { get; set; } = 2048;
+
+    /// <summary>The Winograd tile (m of F(m x m, 3x3)) to use: 0 chooses by the rule in
+    /// WinogradTiles, 2 or 4 forces that tile (CNNDSL_WINOGRAD_TILE; tests and benchmarks).</summary>
+    public static int WinogradTileChoice { get; set; } =
+        int.TryParse(Environment.GetEnvironmentVariable("CNNDSL_WINOGRAD_TILE"), out var t) && t is 2 or 4 ? t : 0;
+
+    /// <summary>The tiles worth trying for a layer, best first (the first whose buffer fits is taken).</summary>
+    private static int[] WinogradTiles(Window window, int outHeight, int outWidth, int channels, int filters)
+    {
+        var tiles = WinogradConv<float>.Tiles(window);
+        if (WinogradTileChoice != 0) return tiles.Contains(WinogradTileChoice) ? [WinogradTileChoice] : tiles;
+        return tiles.Length == 1 ? tiles : [4, 2];
+    }
 
     /// <summary>Values a layer may keep for its own columns (256 MB of float): the seed's
     /// Fashion-MNIST model at batch 128 keeps its own (rebuilding them in backward cost 20%).</summary>
@@ -85,8 +102,11 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
         }
         if (UseWinograd && WinogradConv<float>.Applies(window, c, f) && (long)c * f >= WinogradMinProduct && !ShiftedEverywhere)
         {
-            long elements = new WinogradConv<float>(h, w, c, f, oh, ow, window).Elements(batch);
-            if (elements <= PrivateLimit) return new ColumnPlan(false, batch, elements, Winograd: true);
+            foreach (int tile in WinogradTiles(window, oh, ow, c, f))
+            {
+                long elements = new WinogradConv<float>(h, w, c, f, oh, ow, window, tile).Elements(batch);
+                if (elements <= PrivateLimit) return new ColumnPlan(false, batch, elements, WinogradTile: tile, WinogradKernel: window.KernelH);
+            }
         }
         // Measured (bench/Program.cs `train`, CNNDSL_SHIFTED_MIN_CHANNELS=100000 turns it off):
         // cifar10-bn's same 3x3 convs on 32-128 channels 3-6% faster; the Fashion-MNIST model's
@@ -108,7 +128,7 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
 
     /// <summary>How the convolution runs, in words (`dsl run` prints it).</summary>
     public string Lowering =>
-        Direct ? "direct" : Winograd ? "Winograd F(2x2,3x3)" : Shifted ? "shifted GEMM" : Elements == 0 ? "GEMM (1x1)" :
+        Direct ? "direct" : Winograd ? $"Winograd F({WinogradTile}x{WinogradTile},{WinogradKernel}x{WinogradKernel})" : Shifted ? "shifted GEMM" : Elements == 0 ? "GEMM (1x1)" :
         Shared ? "im2col + GEMM in chunks" : "im2col + GEMM";
 
     /// <summary>A 1x1, stride-1, unpadded window reads the input as it is: no columns needed.</summary>

@@ -69,7 +69,7 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
         _parameters = new[] { _kernel, _bias }.Where(p => p != null).Select(p => p!).ToArray();
         _plan = ColumnPlan.For(node, batch);
         if (_plan.Direct) _direct = new DirectConv<T>(h, w, c, f, oh, ow, window);
-        if (_plan.Winograd) _winograd = new WinogradConv<T>(h, w, c, f, oh, ow, window);
+        if (_plan.Winograd) _winograd = new WinogradConv<T>(h, w, c, f, oh, ow, window, _plan.WinogradTile);
         if (_plan.Shared)
         {
             if (shared == null || shared.Columns.Length < _plan.Elements)

@@ -7,45 +7,74 @@ using CnnDsl.Runtime.Blas;
 namespace CnnDsl.Runtime.Layers;
 
 /// <summary>
-/// A 3x3, stride-1 convolution by Winograd's minimal filtering F(2x2, 3x3) (Lavin and Gray, "Fast
-/// Algorithms for Convolutional Neural Networks", 2016): each 2x2 block of outputs is
-/// Y = A^T [(G g G^T) . (B^T d B)] A for the 4x4 input tile d under it, so the 36 products per
-/// block and channel pair of the direct form become 16, and the 16 element-wise products over
-/// all tiles are 16 GEMMs: M[xi] = V[xi] (tiles x C) . U[xi] (C x F).
+/// A stride-1 convolution by Winograd's minimal filtering F(m x m, r x r) (Lavin and Gray, "Fast
+/// Algorithms for Convolutional Neural Networks", 2016): F(2x2, 3x3), F(4x4, 3x3) and F(2x2, 7x7).
+/// Each m x m block of outputs is Y = A^T [(G g G^T) . (B^T d B)] A for the a x a input tile d under
+/// it (a = m + r - 1), so the r^2 m^2 products per block and channel pair of the direct form become
+/// a^2 (F(2x2, 3x3): 36 -> 16, 2.25x fewer; F(4x4, 3x3): 144 -> 36, 4x; F(2x2, 7x7): 196 -> 64,
+/// 3.06x), and the a^2 element-wise products over all tiles are a^2 GEMMs:
+/// M[xi] = V[xi] (tiles x C) . U[xi] (C x F).
 /// Backward is the adjoint of every step: dM = A dY A^T per tile, dU[xi] = V[xi]^T dM[xi] and
 /// dW = G^T dU G; dV[xi] = dM[xi] U[xi]^T and dX += B dV B^T, scattered over the overlapping tiles.
 /// The transforms run on NHWC data a vector of channels at a time, so C and F are multiples of
-/// the vector width (ColumnPlan checks). Buffer: V (16 T C), M (16 T F), U and dU (16 C F each).
-/// B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
+/// the vector width (ColumnPlan checks). Buffer: V (a^2 T C), M (a^2 T F), U and dU (a^2 C F each).
+/// Matrices (Toom-Cook at the points 0, 1, -1, 2, -2, 1/2, -1/2 and infinity, the first a - 1 of
+/// them; F(2x2, 3x3) and F(4x4, 3x3) are the paper's sections 4.1 and 4.2; F(2x2, 7x7)'s were made
+/// and checked against direct correlation by scripts/winograd.py; 1D transforms below, applied to
+/// columns then rows):
+/// F(2x2, 3x3): B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
 /// A^T = [1 1 1 0; 0 1 -1 -1].
+/// F(4x4, 3x3): B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1],
+/// G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1],
+/// A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
+/// F(2x2, 7x7): written out above its transforms below (an 8x8 B^T with entries up to 160).
+/// The larger tiles' constants cost float accuracy (docs/results.md gives each one's error against double).
 /// </summary>
 public sealed class WinogradConv<T> where T : unmanaged, INumber<T>
 {
-    private readonly int _h, _w, _c, _f, _oh, _ow, _th, _tw, _top, _left;
+    private readonly int _h, _w, _c, _f, _oh, _ow, _th, _tw, _top, _left, _m, _r, _a;
+    private readonly Kind _kind;
 
-    public WinogradConv(int height, int width, int channels, int filters, int outHeight, int outWidth, Window window)
+    private enum Kind { F2x3, F4x3, F2x7 }
+
+    /// <summary>`tile` is m, the side of each tile's block of outputs: 2 or 4 for 3x3 windows, 2 for 7x7.</summary>
+    public WinogradConv(int height, int width, int channels, int filters, int outHeight, int outWidth, Window window, int tile = 2)
     {
         (_h, _w, _c, _f, _oh, _ow) = (height, width, channels, filters, outHeight, outWidth);
         (_top, _left) = (window.Padding.Top, window.Padding.Left);
-        _th = (outHeight + 1) / 2;
-        _tw = (outWidth + 1) / 2;
+        (_m, _r) = (tile, window.KernelH);
+        _a = _m + _r - 1;
+        _kind = (_m, _r) switch
+        {
+            (2, 3) => Kind.F2x3,
+            (4, 3) => Kind.F4x3,
+            (2, 7) => Kind.F2x7,
+            _ => throw new ArgumentOutOfRangeException(nameof(tile), $"no Winograd F({tile}x{tile}, {_r}x{_r})"),
+        };
+        _th = (outHeight + tile - 1) / tile;
+        _tw = (outWidth + tile - 1) / tile;
     }
 
-    /// <summary>3x3, stride 1, no dilation, and channels and filters in whole vectors.</summary>
+    /// <summary>The tiles (m) there are for a window: 2 and 4 for 3x3, 2 for 7x7, none otherwise.</summary>
+    public static int[] Tiles(Window window) => window.KernelH != window.KernelW ? [] : window.KernelH switch { 3 => [2, 4], 7 => [2], _ => [] };
+
+    /// <summary>3x3 or 7x7, stride 1, no dilation, and channels and filters in whole vectors.</summary>
     public static bool Applies(Window window, int channels, int filters) =>
-        window.KernelH == 3 && window.KernelW == 3 && window.StrideH == 1 && window.StrideW == 1 &&
+        Tiles(window).Length > 0 && window.StrideH == 1 && window.StrideW == 1 &&
         window.DilationH == 1 && window.DilationW == 1 &&
         channels % Vector<float>.Count == 0 && filters % Vector<float>.Count == 0;
 
     private long Tiles(int batch) => (long)batch * _th * _tw;
 
-    /// <summary>Values of the layer's buffer for a batch.</summary>
-    public long Elements(int batch) => 16 * Tiles(batch) * (_c + _f) + 32L * _c * _f;
+    private int Points => _a * _a;
 
-    private Span<T> V(Span<T> buffer, int batch) => buffer[..(int)(16 * Tiles(batch) * _c)];
-    private Span<T> M(Span<T> buffer, int batch) => buffer.Slice((int)(16 * Tiles(batch) * _c), (int)(16 * Tiles(batch) * _f));
-    private Span<T> U(Span<T> buffer, int batch) => buffer.Slice((int)(16 * Tiles(batch) * (_c + _f)), 16 * _c * _f);
-    private Span<T> DU(Span<T> buffer, int batch) => buffer.Slice((int)(16 * Tiles(batch) * (_c + _f)) + 16 * _c * _f, 16 * _c * _f);
+    /// <summary>Values of the layer's buffer for a batch.</summary>
+    public long Elements(int batch) => Points * (Tiles(batch) * (_c + _f) + 2L * _c * _f);
+
+    private Span<T> V(Span<T> buffer, int batch) => buffer[..(int)(Points * Tiles(batch) * _c)];
+    private Span<T> M(Span<T> buffer, int batch) => buffer.Slice((int)(Points * Tiles(batch) * _c), (int)(Points * Tiles(batch) * _f));
+    private Span<T> U(Span<T> buffer, int batch) => buffer.Slice((int)(Points * Tiles(batch) * (_c + _f)), Points * _c * _f);
+    private Span<T> DU(Span<T> buffer, int batch) => buffer.Slice((int)(Points * Tiles(batch) * (_c + _f)) + Points * _c * _f, Points * _c * _f);
 
     public void Forward(ReadOnlySpan<T> input, ReadOnlySpan<T> weights, Span<T> buffer, Span<T> output, int batch)
     {
@@ -53,7 +82,7 @@ public sealed class WinogradConv<T> where T : unmanaged, INumber<T>
         TransformWeights(weights, u);
         TransformInput(input, v, batch);
         int tiles = (int)Tiles(batch);
-        for (int xi = 0; xi < 16; xi++)
+        for (int xi = 0; xi < Points; xi++)
             Gemm.Multiply(false, false, tiles, _f, _c, T.One, v.Slice(xi * tiles * _c), _c, u.Slice(xi * _c * _f), _f, T.Zero, m.Slice(xi * tiles * _f), _f);
         TransformOutput(m, output, batch);
     }
@@ -71,12 +100,12 @@ public sealed class WinogradConv<T> where T : unmanaged, INumber<T>
         {
             if (transformFirst) TransformInput(input, v, batch);
             var du = DU(buffer, batch);
-            for (int xi = 0; xi < 16; xi++)
+            for (int xi = 0; xi < Points; xi++)
                 Gemm.Multiply(true, false, _c, _f, tiles, T.One, v.Slice(xi * tiles * _c), _c, m.Slice(xi * tiles * _f), _f, T.Zero, du.Slice(xi * _c * _f), _f);
             WeightAdjoint(du, weightGradient);
         }
         if (!wantInput) return;
-        for (int xi = 0; xi < 16; xi++)
+        for (int xi = 0; xi < Points; xi++)
             Gemm.Multiply(false, true, tiles, _c, _f, T.One, m.Slice(xi * tiles * _f), _f, u.Slice(xi * _c * _f), _f, T.Zero, v.Slice(xi * tiles * _c), _c);
         InputAdjoint(v, inputGradient, batch);
     }
@@ -84,108 +113,78 @@ public sealed class WinogradConv<T> where T : unmanaged, INumber<T>
     /// <summary>U[xi][c, f] = (G g G^T)[xi] for each channel c and filter f (weights HWIO).</summary>
     private void TransformWeights(ReadOnlySpan<T> g, Span<T> u)
     {
-        int w = Vector<T>.Count, plane = _c * _f;
-        var half = new Vector<T>(T.One / (T.One + T.One));
+        int w = Vector<T>.Count, plane = _c * _f, a = _a, r = _r;
         ref T g0 = ref MemoryMarshal.GetReference(g);
         ref T u0 = ref MemoryMarshal.GetReference(u);
-        Span<Vector<T>> t = stackalloc Vector<T>[12];
+        Span<Vector<T>> k = stackalloc Vector<T>[r * r];
+        Span<Vector<T>> t = stackalloc Vector<T>[a * r];   // G g: a x r
+        Span<Vector<T>> row = stackalloc Vector<T>[a];
         for (int c = 0; c < _c; c++)
             for (int f = 0; f < _f; f += w)
             {
                 nuint at = (nuint)(c * _f + f);
-                // t = G g (4x3), column by column of g
-                for (int kx = 0; kx < 3; kx++)
+                for (int i = 0; i < r * r; i++) k[i] = Vector.LoadUnsafe(ref g0, at + (nuint)(i * plane));
+                for (int kx = 0; kx < r; kx++) Kernel(k, kx, r, t, kx, r);
+                for (int i = 0; i < a; i++)
                 {
-                    var a = Vector.LoadUnsafe(ref g0, at + (nuint)((0 * 3 + kx) * plane));
-                    var b = Vector.LoadUnsafe(ref g0, at + (nuint)((1 * 3 + kx) * plane));
-                    var d = Vector.LoadUnsafe(ref g0, at + (nuint)((2 * 3 + kx) * plane));
-                    t[0 * 3 + kx] = a;
-                    t[1 * 3 + kx] = (a + b + d) * half;
-                    t[2 * 3 + kx] = (a - b + d) * half;
-                    t[3 * 3 + kx] = d;
-                }
-                for (int i = 0; i < 4; i++)
-                {
-                    var a = t[i * 3]; var b = t[i * 3 + 1]; var d = t[i * 3 + 2];
-                    Vector.StoreUnsafe(a, ref u0, at + (nuint)((i * 4 + 0) * plane));
-                    Vector.StoreUnsafe((a + b + d) * half, ref u0, at + (nuint)((i * 4 + 1) * plane));
-                    Vector.StoreUnsafe((a - b + d) * half, ref u0, at + (nuint)((i * 4 + 2) * plane));
-                    Vector.StoreUnsafe(d, ref u0, at + (nuint)((i * 4 + 3) * plane));
+                    Kernel(t, i * r, 1, row, 0, 1);
+                    for (int j = 0; j < a; j++) Vector.StoreUnsafe(row[j], ref u0, at + (nuint)((i * a + j) * plane));
                 }
             }
     }
 
-    /// <summary>dW = G^T dU G (3x3 from 4x4) per channel and filter.</summary>
+    /// <summary>dW = G^T dU G (r x r from a x a) per channel and filter.</summary>
     private void WeightAdjoint(ReadOnlySpan<T> du, Span<T> dg)
     {
-        int w = Vector<T>.Count, plane = _c * _f;
-        var half = new Vector<T>(T.One / (T.One + T.One));
+        int w = Vector<T>.Count, plane = _c * _f, a = _a, r = _r;
         ref T d0 = ref MemoryMarshal.GetReference(du);
         ref T g0 = ref MemoryMarshal.GetReference(dg);
-        Span<Vector<T>> s = stackalloc Vector<T>[12];
+        Span<Vector<T>> d = stackalloc Vector<T>[a * a];
+        Span<Vector<T>> s = stackalloc Vector<T>[r * a];   // G^T dU: r x a
+        Span<Vector<T>> row = stackalloc Vector<T>[r];
         for (int c = 0; c < _c; c++)
             for (int f = 0; f < _f; f += w)
             {
                 nuint at = (nuint)(c * _f + f);
-                // s = G^T dU (3x4), column by column
-                for (int j = 0; j < 4; j++)
+                for (int i = 0; i < a * a; i++) d[i] = Vector.LoadUnsafe(ref d0, at + (nuint)(i * plane));
+                for (int j = 0; j < a; j++) KernelAdjoint(d, j, a, s, j, a);
+                for (int i = 0; i < r; i++)
                 {
-                    var a = Vector.LoadUnsafe(ref d0, at + (nuint)((0 * 4 + j) * plane));
-                    var b = Vector.LoadUnsafe(ref d0, at + (nuint)((1 * 4 + j) * plane));
-                    var e = Vector.LoadUnsafe(ref d0, at + (nuint)((2 * 4 + j) * plane));
-                    var d = Vector.LoadUnsafe(ref d0, at + (nuint)((3 * 4 + j) * plane));
-                    s[0 * 4 + j] = a + (b + e) * half;
-                    s[1 * 4 + j] = (b - e) * half;
-                    s[2 * 4 + j] = (b + e) * half + d;
-                }
-                for (int i = 0; i < 3; i++)
-                {
-                    var a = s[i * 4]; var b = s[i * 4 + 1]; var e = s[i * 4 + 2]; var d = s[i * 4 + 3];
-                    Vector.StoreUnsafe(a + (b + e) * half, ref g0, at + (nuint)((i * 3 + 0) * plane));
-                    Vector.StoreUnsafe((b - e) * half, ref g0, at + (nuint)((i * 3 + 1) * plane));
-                    Vector.StoreUnsafe((b + e) * half + d, ref g0, at + (nuint)((i * 3 + 2) * plane));
+                    KernelAdjoint(s, i * a, 1, row, 0, 1);
+                    for (int j = 0; j < r; j++) Vector.StoreUnsafe(row[j], ref g0, at + (nuint)((i * r + j) * plane));
                 }
             }
     }
 
-    /// <summary>V[xi][tile, c] = (B^T d B)[xi] for each tile's 4x4 input (zero outside the image).</summary>
+    /// <summary>V[xi][tile, c] = (B^T d B)[xi] for each tile's a x a input (zero outside the image).</summary>
     private void TransformInput(ReadOnlySpan<T> x, Span<T> v, int batch)
     {
-        int w = Vector<T>.Count, tiles = (int)Tiles(batch);
+        int w = Vector<T>.Count, tiles = (int)Tiles(batch), a = _a;
         long plane = (long)tiles * _c;
         ref T x0 = ref MemoryMarshal.GetReference(x);
         ref T v0 = ref MemoryMarshal.GetReference(v);
-        Span<Vector<T>> d = stackalloc Vector<T>[16];
+        Span<Vector<T>> d = stackalloc Vector<T>[a * a];
+        Span<Vector<T>> e = stackalloc Vector<T>[a * a];
         for (int n = 0, tile = 0; n < batch; n++)
             for (int ty = 0; ty < _th; ty++)
                 for (int tx = 0; tx < _tw; tx++, tile++)
                 {
-                    int y0 = 2 * ty - _top, x0i = 2 * tx - _left;
-                    bool inside = y0 >= 0 && x0i >= 0 && y0 + 4 <= _h && x0i + 4 <= _w;
+                    int y0 = _m * ty - _top, x0i = _m * tx - _left;
+                    bool inside = y0 >= 0 && x0i >= 0 && y0 + a <= _h && x0i + a <= _w;
                     for (int c = 0; c < _c; c += w)
                     {
-                        for (int i = 0; i < 4; i++)
-                            for (int j = 0; j < 4; j++)
+                        for (int i = 0; i < a; i++)
+                            for (int j = 0; j < a; j++)
                             {
                                 int iy = y0 + i, ix = x0i + j;
-                                d[i * 4 + j] = inside || (iy >= 0 && iy < _h && ix >= 0 && ix < _w)
+                                d[i * a + j] = inside || (iy >= 0 && iy < _h && ix >= 0 && ix < _w)
                                     ? Vector.LoadUnsafe(ref x0, (nuint)(((n * _h + iy) * _w + ix) * _c + c)) : Vector<T>.Zero;
                             }
-                        // t = B^T d, then V = t B
-                        for (int j = 0; j < 4; j++)
-                        {
-                            var a = d[j]; var b = d[4 + j]; var e = d[8 + j]; var f = d[12 + j];
-                            d[j] = a - e; d[4 + j] = b + e; d[8 + j] = e - b; d[12 + j] = b - f;
-                        }
+                        // B^T d (columns), then that times B (rows)
+                        for (int j = 0; j < a; j++) Data(d, j, a, e, j, a);
+                        for (int i = 0; i < a; i++) Data(e, i * a, 1, d, i * a, 1);
                         ref T at = ref Unsafe.Add(ref v0, (nint)((long)tile * _c + c));
-                        for (int i = 0; i < 4; i++)
-                        {
-                            var a = d[i * 4]; var b = d[i * 4 + 1]; var e = d[i * 4 + 2]; var f = d[i * 4 + 3];
-                            Vector.StoreUnsafe(a - e, ref at, (nuint)((i * 4 + 0) * plane));
-                            Vector.StoreUnsafe(b + e, ref at, (nuint)((i * 4 + 1) * plane));
-                            Vector.StoreUnsafe(e - b, ref at, (nuint)((i * 4 + 2) * plane));
-                            Vector.StoreUnsafe(b - f, ref at, (nuint)((i * 4 + 3) * plane));
-                        }
+                        for (int i = 0; i < a * a; i++) Vector.StoreUnsafe(d[i], ref at, (nuint)(i * plane));
                     }
                 }
     }
@@ -193,128 +192,306 @@ public sealed class WinogradConv<T> where T : unmanaged, INumber<T>
     /// <summary>dX += B dV B^T for each tile (the tiles overlap: contributions add), inside the image only.</summary>
     private void InputAdjoint(ReadOnlySpan<T> dv, Span<T> dx, int batch)
     {
-        int w = Vector<T>.Count, tiles = (int)Tiles(batch);
+        int w = Vector<T>.Count, tiles = (int)Tiles(batch), a = _a;
         long plane = (long)tiles * _c;
         ref T v0 = ref MemoryMarshal.GetReference(dv);
         ref T x0 = ref MemoryMarshal.GetReference(dx);
-        Span<Vector<T>> s = stackalloc Vector<T>[16];
+        Span<Vector<T>> s = stackalloc Vector<T>[a * a];
+        Span<Vector<T>> e = stackalloc Vector<T>[a * a];
         for (int n = 0, tile = 0; n < batch; n++)
             for (int ty = 0; ty < _th; ty++)
                 for (int tx = 0; tx < _tw; tx++, tile++)
                 {
-                    int y0 = 2 * ty - _top, x0i = 2 * tx - _left;
-                    bool inside = y0 >= 0 && x0i >= 0 && y0 + 4 <= _h && x0i + 4 <= _w;
+                    int y0 = _m * ty - _top, x0i = _m * tx - _left;
+                    bool inside = y0 >= 0 && x0i >= 0 && y0 + a <= _h && x0i + a <= _w;
                     for (int c = 0; c < _c; c += w)
                     {
                         ref T at = ref Unsafe.Add(ref v0, (nint)((long)tile * _c + c));
-                        // s = B dV (rows), then dd = s B^T
-                        for (int j = 0; j < 4; j++)
-                        {
-                            var a = Vector.LoadUnsafe(ref at, (nuint)((0 * 4 + j) * plane));
-                            var b = Vector.LoadUnsafe(ref at, (nuint)((1 * 4 + j) * plane));
-                            var e = Vector.LoadUnsafe(ref at, (nuint)((2 * 4 + j) * plane));
-                            var f = Vector.LoadUnsafe(ref at, (nuint)((3 * 4 + j) * plane));
-                            s[j] = a; s[4 + j] = b - e + f; s[8 + j] = b + e - a; s[12 + j] = -f;
-                        }
-                        for (int i = 0; i < 4; i++)
-                        {
-                            var a = s[i * 4]; var b = s[i * 4 + 1]; var e = s[i * 4 + 2]; var f = s[i * 4 + 3];
-                            s[i * 4] = a; s[i * 4 + 1] = b - e + f; s[i * 4 + 2] = b + e - a; s[i * 4 + 3] = -f;
-                        }
-                        for (int i = 0; i < 4; i++)
-                            for (int j = 0; j < 4; j++)
+                        for (int i = 0; i < a * a; i++) s[i] = Vector.LoadUnsafe(ref at, (nuint)(i * plane));
+                        for (int j = 0; j < a; j++) DataAdjoint(s, j, a, e, j, a);
+                        for (int i = 0; i < a; i++) DataAdjoint(e, i * a, 1, s, i * a, 1);
+                        for (int i = 0; i < a; i++)
+                            for (int j = 0; j < a; j++)
                             {
                                 int iy = y0 + i, ix = x0i + j;
                                 if (!inside && (iy < 0 || iy >= _h || ix < 0 || ix >= _w)) continue;
                                 ref T r = ref Unsafe.Add(ref x0, ((n * _h + iy) * _w + ix) * _c + c);
-                                Vector.StoreUnsafe(Vector.LoadUnsafe(ref r) + s[i * 4 + j], ref r);
+                                Vector.StoreUnsafe(Vector.LoadUnsafe(ref r) + s[i * a + j], ref r);
                             }
                     }
                 }
     }
 
-    /// <summary>Y = A^T M A per tile: its 2x2 outputs, those inside the output only.</summary>
+    /// <summary>Y = A^T M A per tile: its m x m outputs, those inside the output only.</summary>
     private void TransformOutput(ReadOnlySpan<T> m, Span<T> y, int batch)
     {
-        int w = Vector<T>.Count, tiles = (int)Tiles(batch);
+        int w = Vector<T>.Count, tiles = (int)Tiles(batch), a = _a, mm = _m;
         long plane = (long)tiles * _f;
         ref T m0 = ref MemoryMarshal.GetReference(m);
         ref T y0 = ref MemoryMarshal.GetReference(y);
+        Span<Vector<T>> d = stackalloc Vector<T>[a * a];
+        Span<Vector<T>> t = stackalloc Vector<T>[mm * a];   // A^T M: m x a
+        Span<Vector<T>> row = stackalloc Vector<T>[mm];
         for (int n = 0, tile = 0; n < batch; n++)
             for (int ty = 0; ty < _th; ty++)
                 for (int tx = 0; tx < _tw; tx++, tile++)
                 {
-                    int oy = 2 * ty, ox = 2 * tx;
-                    bool right = ox + 1 < _ow, below = oy + 1 < _oh;
+                    int oy = mm * ty, ox = mm * tx;
+                    int rows = Math.Min(mm, _oh - oy), columns = Math.Min(mm, _ow - ox);
                     for (int f = 0; f < _f; f += w)
                     {
                         ref T at = ref Unsafe.Add(ref m0, (nint)((long)tile * _f + f));
-                        // t = A^T M (2x4), column by column; then Y = t A
-                        Column(ref at, 0, plane, out var t00, out var t10);
-                        Column(ref at, 1, plane, out var t01, out var t11);
-                        Column(ref at, 2, plane, out var t02, out var t12);
-                        Column(ref at, 3, plane, out var t03, out var t13);
-                        int row = (n * _oh + oy) * _ow + ox;
-                        Vector.StoreUnsafe(t00 + t01 + t02, ref y0, (nuint)(row * _f + f));
-                        if (right) Vector.StoreUnsafe(t01 - t02 - t03, ref y0, (nuint)((row + 1) * _f + f));
-                        if (below)
+                        for (int i = 0; i < a * a; i++) d[i] = Vector.LoadUnsafe(ref at, (nuint)(i * plane));
+                        for (int j = 0; j < a; j++) Output(d, j, a, t, j, a);
+                        for (int i = 0; i < rows; i++)
                         {
-                            Vector.StoreUnsafe(t10 + t11 + t12, ref y0, (nuint)((row + _ow) * _f + f));
-                            if (right) Vector.StoreUnsafe(t11 - t12 - t13, ref y0, (nuint)((row + _ow + 1) * _f + f));
+                            Output(t, i * a, 1, row, 0, 1);
+                            int pixel = (n * _oh + oy + i) * _ow + ox;
+                            for (int j = 0; j < columns; j++) Vector.StoreUnsafe(row[j], ref y0, (nuint)((pixel + j) * _f + f));
                         }
                     }
                 }
     }
 
-    /// <summary>Column j of t = A^T M: M0 + M1 + M2 and M1 - M2 - M3.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Column(ref T at, int j, long plane, out Vector<T> top, out Vector<T> bottom)
-    {
-        var a = Vector.LoadUnsafe(ref at, (nuint)((0 * 4 + j) * plane));
-        var b = Vector.LoadUnsafe(ref at, (nuint)((1 * 4 + j) * plane));
-        var e = Vector.LoadUnsafe(ref at, (nuint)((2 * 4 + j) * plane));
-        var d = Vector.LoadUnsafe(ref at, (nuint)((3 * 4 + j) * plane));
-        top = a + b + e;
-        bottom = b - e - d;
-    }
-
     /// <summary>dM = A dY A^T per tile (dY zero outside the output).</summary>
     private void OutputAdjoint(ReadOnlySpan<T> dy, Span<T> m, int batch)
     {
-        int w = Vector<T>.Count, tiles = (int)Tiles(batch);
+        int w = Vector<T>.Count, tiles = (int)Tiles(batch), a = _a, mm = _m;
         long plane = (long)tiles * _f;
         ref T d0 = ref MemoryMarshal.GetReference(dy);
         ref T m0 = ref MemoryMarshal.GetReference(m);
+        Span<Vector<T>> g = stackalloc Vector<T>[mm * mm];
+        Span<Vector<T>> s = stackalloc Vector<T>[a * mm];   // A dY: a x m
+        Span<Vector<T>> row = stackalloc Vector<T>[a];
         for (int n = 0, tile = 0; n < batch; n++)
             for (int ty = 0; ty < _th; ty++)
                 for (int tx = 0; tx < _tw; tx++, tile++)
                 {
-                    int oy = 2 * ty, ox = 2 * tx;
-                    bool right = ox + 1 < _ow, below = oy + 1 < _oh;
-                    int row = (n * _oh + oy) * _ow + ox;
+                    int oy = mm * ty, ox = mm * tx;
+                    int rows = Math.Min(mm, _oh - oy), columns = Math.Min(mm, _ow - ox);
                     for (int f = 0; f < _f; f += w)
                     {
-                        var g00 = Vector.LoadUnsafe(ref d0, (nuint)(row * _f + f));
-                        var g01 = right ? Vector.LoadUnsafe(ref d0, (nuint)((row + 1) * _f + f)) : Vector<T>.Zero;
-                        var g10 = below ? Vector.LoadUnsafe(ref d0, (nuint)((row + _ow) * _f + f)) : Vector<T>.Zero;
-                        var g11 = right && below ? Vector.LoadUnsafe(ref d0, (nuint)((row + _ow + 1) * _f + f)) : Vector<T>.Zero;
-                        // s = A dY (4x2): rows dY0, dY0 + dY1, dY0 - dY1, -dY1; then dM = s A^T
+                        for (int i = 0; i < mm; i++)
+                            for (int j = 0; j < mm; j++)
+                                g[i * mm + j] = i < rows && j < columns
+                                    ? Vector.LoadUnsafe(ref d0, (nuint)(((n * _oh + oy + i) * _ow + ox + j) * _f + f)) : Vector<T>.Zero;
+                        for (int j = 0; j < mm; j++) OutputAdjoint(g, j, mm, s, j, mm);
                         ref T at = ref Unsafe.Add(ref m0, (nint)((long)tile * _f + f));
-                        Row(ref at, 0, plane, g00, g01);
-                        Row(ref at, 1, plane, g00 + g10, g01 + g11);
-                        Row(ref at, 2, plane, g00 - g10, g01 - g11);
-                        Row(ref at, 3, plane, -g10, -g11);
+                        for (int i = 0; i < a; i++)
+                        {
+                            OutputAdjoint(s, i * mm, 1, row, 0, 1);
+                            for (int j = 0; j < a; j++) Vector.StoreUnsafe(row[j], ref at, (nuint)((i * a + j) * plane));
+                        }
                     }
                 }
     }
 
-    /// <summary>Row i of dM = s A^T from s's row (p, q): p, p + q, p - q, -q.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Row(ref T at, int i, long plane, Vector<T> p, Vector<T> q)
+    // The 1D transforms, each from the values x[o], x[o + s], ... (a tile's column when s is its
+    // width, a row when s is 1) to y[yo], y[yo + ys], ...: the matrices' products written out, with
+    // the sums and differences that the paired points (1 and -1, 2 and -2, 1/2 and -1/2) share.
+
+    private static readonly Vector<T> Two = new(T.CreateChecked(2)), Four = new(T.CreateChecked(4)),
+        Five = new(T.CreateChecked(5)), Eight = new(T.CreateChecked(8)), Half = new(T.One / T.CreateChecked(2)),
+        Quarter = new(T.One / T.CreateChecked(4)), Sixth = new(T.One / T.CreateChecked(6)),
+        Twelfth = new(T.One / T.CreateChecked(12)), TwentyFourth = new(T.One / T.CreateChecked(24));
+
+    /// <summary>B^T x: a values in, a out.</summary>
+    private void Data(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
     {
-        Vector.StoreUnsafe(p, ref at, (nuint)((i * 4 + 0) * plane));
-        Vector.StoreUnsafe(p + q, ref at, (nuint)((i * 4 + 1) * plane));
-        Vector.StoreUnsafe(p - q, ref at, (nuint)((i * 4 + 2) * plane));
-        Vector.StoreUnsafe(-q, ref at, (nuint)((i * 4 + 3) * plane));
+        if (_kind == Kind.F2x3)
+        {
+            var (a, b, e, f) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s]);
+            y[yo] = a - e; y[yo + ys] = b + e; y[yo + 2 * ys] = e - b; y[yo + 3 * ys] = b - f;
+            return;
+        }
+        if (_kind == Kind.F2x7) { Data7(x, o, s, y, yo, ys); return; }
+        var (x0, x1, x2, x3, x4, x5) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s], x[o + 4 * s], x[o + 5 * s]);
+        var p = x4 - Four * x2; var q = x3 - Four * x1;          // rows 1 and 2: p +- q
+        var u = x4 - x2; var v = Two * (x3 - x1);                 // rows 3 and 4: u +- v
+        y[yo] = Four * x0 - Five * x2 + x4;
+        y[yo + ys] = p + q; y[yo + 2 * ys] = p - q;
+        y[yo + 3 * ys] = u + v; y[yo + 4 * ys] = u - v;
+        y[yo + 5 * ys] = Four * x1 - Five * x3 + x5;
+    }
+
+    /// <summary>B x (the adjoint of Data).</summary>
+    private void DataAdjoint(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
+    {
+        if (_kind == Kind.F2x3)
+        {
+            var (a, b, e, f) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s]);
+            y[yo] = a; y[yo + ys] = b - e + f; y[yo + 2 * ys] = b + e - a; y[yo + 3 * ys] = -f;
+            return;
+        }
+        if (_kind == Kind.F2x7) { DataAdjoint7(x, o, s, y, yo, ys); return; }
+        var (y0, y1, y2, y3, y4, y5) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s], x[o + 4 * s], x[o + 5 * s]);
+        y[yo] = Four * y0;
+        y[yo + ys] = Four * (y2 - y1 + y5) + Two * (y4 - y3);
+        y[yo + 2 * ys] = -Five * y0 - Four * (y1 + y2) - y3 - y4;
+        y[yo + 3 * ys] = y1 - y2 + Two * (y3 - y4) - Five * y5;
+        y[yo + 4 * ys] = y0 + y1 + y2 + y3 + y4;
+        y[yo + 5 * ys] = y5;
+    }
+
+    /// <summary>G g: r values in, a out.</summary>
+    private void Kernel(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
+    {
+        if (_kind == Kind.F2x7) { Kernel7(x, o, s, y, yo, ys); return; }
+        var (g0, g1, g2) = (x[o], x[o + s], x[o + 2 * s]);
+        if (_kind == Kind.F2x3)
+        {
+            y[yo] = g0; y[yo + ys] = (g0 + g1 + g2) * Half; y[yo + 2 * ys] = (g0 - g1 + g2) * Half; y[yo + 3 * ys] = g2;
+            return;
+        }
+        var even = g0 + g2;
+        y[yo] = g0 * Quarter;
+        y[yo + ys] = -(even + g1) * Sixth;
+        y[yo + 2 * ys] = (g1 - even) * Sixth;
+        var e2 = g0 * TwentyFourth + g2 * Sixth; var o2 = g1 * Twelfth;
+        y[yo + 3 * ys] = e2 + o2;
+        y[yo + 4 * ys] = e2 - o2;
+        y[yo + 5 * ys] = g2;
+    }
+
+    /// <summary>G^T u: a values in, r out.</summary>
+    private void KernelAdjoint(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
+    {
+        if (_kind == Kind.F2x3)
+        {
+            var (a, b, e, d) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s]);
+            y[yo] = a + (b + e) * Half; y[yo + ys] = (b - e) * Half; y[yo + 2 * ys] = (b + e) * Half + d;
+            return;
+        }
+        if (_kind == Kind.F2x7) { KernelAdjoint7(x, o, s, y, yo, ys); return; }
+        var (u0, u1, u2, u3, u4, u5) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s], x[o + 4 * s], x[o + 5 * s]);
+        var sum12 = u1 + u2; var sum34 = u3 + u4;
+        y[yo] = u0 * Quarter - sum12 * Sixth + sum34 * TwentyFourth;
+        y[yo + ys] = (u2 - u1) * Sixth + (u3 - u4) * Twelfth;
+        y[yo + 2 * ys] = (sum34 - sum12) * Sixth + u5;
+    }
+
+    /// <summary>A^T x: a values in, m out.</summary>
+    private void Output(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
+    {
+        if (_kind == Kind.F2x3)
+        {
+            var (a, b, e, d) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s]);
+            y[yo] = a + b + e; y[yo + ys] = b - e - d;
+            return;
+        }
+        if (_kind == Kind.F2x7) { Output7(x, o, s, y, yo, ys); return; }
+        var (m0, m1, m2, m3, m4, m5) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s], x[o + 4 * s], x[o + 5 * s]);
+        var sum12 = m1 + m2; var dif12 = m1 - m2; var sum34 = m3 + m4; var dif34 = m3 - m4;
+        y[yo] = m0 + sum12 + sum34;
+        y[yo + ys] = dif12 + Two * dif34;
+        y[yo + 2 * ys] = sum12 + Four * sum34;
+        y[yo + 3 * ys] = dif12 + Eight * dif34 + m5;
+    }
+
+    /// <summary>A y: m values in, a out (the adjoint of Output).</summary>
+    private void OutputAdjoint(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
+    {
+        if (_kind == Kind.F2x3)
+        {
+            var (p, q) = (x[o], x[o + s]);
+            y[yo] = p; y[yo + ys] = p + q; y[yo + 2 * ys] = p - q; y[yo + 3 * ys] = -q;
+            return;
+        }
+        if (_kind == Kind.F2x7) { OutputAdjoint7(x, o, s, y, yo, ys); return; }
+        var (o0, o1, o2, o3) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s]);
+        var even = o0 + o2; var odd = o1 + o3; var even2 = o0 + Four * o2; var odd2 = Two * o1 + Eight * o3;
+        y[yo] = o0;
+        y[yo + ys] = even + odd;
+        y[yo + 2 * ys] = even - odd;
+        y[yo + 3 * ys] = even2 + odd2;
+        y[yo + 4 * ys] = even2 - odd2;
+        y[yo + 5 * ys] = o3;
+    }
+
+    private static readonly Vector<T> Ten = new(T.CreateChecked(10)), Sixteen = new(T.CreateChecked(16)),
+        Seventeen = new(T.CreateChecked(17)), TwentyOne = new(T.CreateChecked(21)), ThirtyTwo = new(T.CreateChecked(32)),
+        SixtyFour = new(T.CreateChecked(64)), Eighty = new(T.CreateChecked(80)), OneTwentyEight = new(T.CreateChecked(128)),
+        OneSixty = new(T.CreateChecked(160)), Eighteenth = Inverse(18), Over45 = Inverse(45), Over90 = Inverse(90),
+        Over180 = Inverse(180), Over360 = Inverse(360), Over720 = Inverse(720), Over1440 = Inverse(1440),
+        Over2880 = Inverse(2880), TwoOver45 = new(T.CreateChecked(2) / T.CreateChecked(45)),
+        FourOver45 = new(T.CreateChecked(4) / T.CreateChecked(45)), EightOver45 = new(T.CreateChecked(8) / T.CreateChecked(45));
+
+    private static Vector<T> Inverse(int n) => new(T.One / T.CreateChecked(n));
+
+    // F(2x2, 7x7) (scripts/winograd.py):
+    // B^T = [4 0 -21 0 21 0 -4 0; 0 4 4 -17 -17 4 4 0; 0 4 -4 -17 17 4 -4 0; 0 2 1 -10 -5 8 4 0;
+    //        0 2 -1 -10 5 8 -4 0; 0 64 128 -80 -160 16 32 0; 0 64 -128 -80 160 16 -32 0; 0 4 0 -21 0 21 0 -4],
+    // G = [1/4 0 0 0 0 0 0; -1/18 (x7); 1/18 -1/18 1/18 -1/18 1/18 -1/18 1/18;
+    //      1/360 1/180 1/90 1/45 2/45 4/45 8/45; -1/360 1/180 -1/90 1/45 -2/45 4/45 -8/45;
+    //      1/45 1/90 1/180 1/360 1/720 1/1440 1/2880; -1/45 1/90 -1/180 1/360 -1/720 1/1440 -1/2880; 0 0 0 0 0 0 -1/4],
+    // A^T = [1 1 1 1 1 1 1 0; 0 1 -1 2 -2 1/2 -1/2 1].
+
+    private static void Data7(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
+    {
+        var (x0, x1, x2, x3, x4, x5, x6, x7) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s], x[o + 4 * s], x[o + 5 * s], x[o + 6 * s], x[o + 7 * s]);
+        var odd1 = Four * (x1 + x5) - Seventeen * x3; var even1 = Four * (x2 + x6) - Seventeen * x4;
+        var odd3 = Two * x1 - Ten * x3 + Eight * x5; var even3 = x2 - Five * x4 + Four * x6;
+        var odd5 = SixtyFour * x1 - Eighty * x3 + Sixteen * x5; var even5 = OneTwentyEight * x2 - OneSixty * x4 + ThirtyTwo * x6;
+        y[yo] = Four * (x0 - x6) + TwentyOne * (x4 - x2);
+        y[yo + ys] = odd1 + even1; y[yo + 2 * ys] = odd1 - even1;
+        y[yo + 3 * ys] = odd3 + even3; y[yo + 4 * ys] = odd3 - even3;
+        y[yo + 5 * ys] = odd5 + even5; y[yo + 6 * ys] = odd5 - even5;
+        y[yo + 7 * ys] = Four * (x1 - x7) + TwentyOne * (x5 - x3);
+    }
+
+    private static void DataAdjoint7(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
+    {
+        var (x0, x1, x2, x3, x4, x5, x6, x7) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s], x[o + 4 * s], x[o + 5 * s], x[o + 6 * s], x[o + 7 * s]);
+        var sa = x1 + x2; var da = x1 - x2; var sb = x3 + x4; var db = x3 - x4; var sc = x5 + x6; var dc = x5 - x6;
+        y[yo] = Four * x0;
+        y[yo + ys] = Four * (sa + x7) + Two * sb + SixtyFour * sc;
+        y[yo + 2 * ys] = Four * da + db + OneTwentyEight * dc - TwentyOne * x0;
+        y[yo + 3 * ys] = -(Seventeen * sa + Ten * sb + Eighty * sc + TwentyOne * x7);
+        y[yo + 4 * ys] = TwentyOne * x0 - Seventeen * da - Five * db - OneSixty * dc;
+        y[yo + 5 * ys] = Four * sa + Eight * sb + Sixteen * sc + TwentyOne * x7;
+        y[yo + 6 * ys] = Four * (da + db - x0) + ThirtyTwo * dc;
+        y[yo + 7 * ys] = -Four * x7;
+    }
+
+    private static void Kernel7(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
+    {
+        var (g0, g1, g2, g3, g4, g5, g6) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s], x[o + 4 * s], x[o + 5 * s], x[o + 6 * s]);
+        var even = (g0 + g2 + g4 + g6) * Eighteenth; var odd = (g1 + g3 + g5) * Eighteenth;
+        var even3 = g0 * Over360 + g2 * Over90 + g4 * TwoOver45 + g6 * EightOver45; var odd3 = g1 * Over180 + g3 * Over45 + g5 * FourOver45;
+        var even5 = g0 * Over45 + g2 * Over180 + g4 * Over720 + g6 * Over2880; var odd5 = g1 * Over90 + g3 * Over360 + g5 * Over1440;
+        y[yo] = g0 * Quarter;
+        y[yo + ys] = -(even + odd); y[yo + 2 * ys] = even - odd;
+        y[yo + 3 * ys] = even3 + odd3; y[yo + 4 * ys] = odd3 - even3;
+        y[yo + 5 * ys] = even5 + odd5; y[yo + 6 * ys] = odd5 - even5;
+        y[yo + 7 * ys] = -g6 * Quarter;
+    }
+
+    private static void KernelAdjoint7(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
+    {
+        var (u0, u1, u2, u3, u4, u5, u6, u7) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s], x[o + 4 * s], x[o + 5 * s], x[o + 6 * s], x[o + 7 * s]);
+        var even = (u2 - u1) * Eighteenth; var odd = -(u1 + u2) * Eighteenth;
+        var s34 = u3 + u4; var d34 = u3 - u4; var s56 = u5 + u6; var d56 = u5 - u6;
+        y[yo] = u0 * Quarter + even + d34 * Over360 + d56 * Over45;
+        y[yo + ys] = odd + s34 * Over180 + s56 * Over90;
+        y[yo + 2 * ys] = even + d34 * Over90 + d56 * Over180;
+        y[yo + 3 * ys] = odd + s34 * Over45 + s56 * Over360;
+        y[yo + 4 * ys] = even + d34 * TwoOver45 + d56 * Over720;
+        y[yo + 5 * ys] = odd + s34 * FourOver45 + s56 * Over1440;
+        y[yo + 6 * ys] = even + d34 * EightOver45 + d56 * Over2880 - u7 * Quarter;
+    }
+
+    private static void Output7(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
+    {
+        var (m0, m1, m2, m3, m4, m5, m6, m7) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s], x[o + 4 * s], x[o + 5 * s], x[o + 6 * s], x[o + 7 * s]);
+        y[yo] = m0 + m1 + m2 + m3 + m4 + m5 + m6;
+        y[yo + ys] = m1 - m2 + Two * (m3 - m4) + Half * (m5 - m6) + m7;
+    }
+
+    private static void OutputAdjoint7(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
+    {
+        var (p, q) = (x[o], x[o + s]);
+        var q2 = Two * q; var half = Half * q;
+        y[yo] = p; y[yo + ys] = p + q; y[yo + 2 * ys] = p - q; y[yo + 3 * ys] = p + q2;
+        y[yo + 4 * ys] = p - q2; y[yo + 5 * ys] = p + half; y[yo + 6 * ys] = p - half; y[yo + 7 * ys] = q;
     }
 }

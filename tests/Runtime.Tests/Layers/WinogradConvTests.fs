@@ -8,39 +8,48 @@ open CnnDsl.Runtime.Layers
 open CnnDsl.Runtime.Tests.TestSupport
 open CnnDsl.Runtime.Tests.GradientCheck
 
-/// A 3x3 stride-1 convolution on 1-3 whole vectors of channels (the path needs channels and
-/// filters in whole Vector<float>s: 8, 16, 24 with AVX2) and 1-3 vectors of filters, on maps of
-/// odd and even sizes (partial tiles at the right and bottom edges), with any padding, each
-/// axis its own. (The tests lift the channel x filter threshold, which is there for speed, not correctness.)
-let private model (h0: byte) (w0: byte) (p0: byte) (c0: byte) (f0: byte) (mode: byte) (bias: bool) =
-    let h, w = 3 + int h0 % 5, 3 + int w0 % 5
+/// A stride-1 convolution on 1-3 whole vectors of channels (the path needs channels and filters in
+/// whole Vector<float>s: 8, 16, 24 with AVX2) and 1-3 vectors of filters, on maps of odd and even
+/// sizes (partial tiles at the right and bottom edges), with any padding, each axis its own, by
+/// each of the three algorithms: F(2x2, 3x3), F(4x4, 3x3) and F(2x2, 7x7). (The tests lift the
+/// channel x filter threshold, which is there for speed, not correctness.)
+let private algorithms = [| 3, 2; 3, 4; 7, 2 |]
+
+let private model (kernel: int) (h0: byte) (w0: byte) (p0: byte) (c0: byte) (f0: byte) (mode: byte) (bias: bool) =
+    let h, w = kernel + int h0 % 8, kernel + int w0 % 8
     let lanes = Numerics.Vector<float32>.Count
     let c, f = lanes * (1 + int c0 % 3), lanes * (1 + int f0 % 3)
     let padding = match int mode % 3 with 0 -> "valid" | 1 -> "same" | _ -> sprintf "p%dx%d" (int p0 % 3) (int p0 / 3 % 3)
-    sprintf "input %dx%dx%d\nconv %d 3x3 %s relu %s" h w c f padding (if bias then "" else "nobias")
+    sprintf "input %dx%dx%d\nconv %d %dx%d %s relu %s" h w c f kernel kernel padding (if bias then "" else "nobias")
 
-let private isWinograd text = (ColumnPlan.For((graph text).Nodes[1], 2)).Winograd
 
-let private winograd (f: unit -> 'a) : 'a =
-    let minimum = ColumnPlan.WinogradMinProduct
+let private winograd (tile: int) (f: unit -> 'a) : 'a =
+    let minimum, choice = ColumnPlan.WinogradMinProduct, ColumnPlan.WinogradTileChoice
     ColumnPlan.WinogradMinProduct <- 1
-    try withDirectLimit 0 f finally ColumnPlan.WinogradMinProduct <- minimum
+    ColumnPlan.WinogradTileChoice <- tile
+    try withDirectLimit 0 f
+    finally
+        ColumnPlan.WinogradMinProduct <- minimum
+        ColumnPlan.WinogradTileChoice <- choice
 
 // (the direct path, which would take the 8-channel cases, is off in both)
 [<Property(MaxTest = 100)>]
-let ``Winograd convolutions have right gradients`` h w p c f mode bias (b0: byte) =
-    winograd <| fun () ->
-    let text = model h w p c f mode bias
-    Assert.True(isWinograd text, text)
+let ``Winograd convolutions have right gradients`` h w p c f mode bias (b0: byte) (a: byte) =
+    let kernel, tile = algorithms[int a % algorithms.Length]
+    winograd tile <| fun () ->
+    let text = model kernel h w p c f mode bias
+    Assert.Equal(tile, (ColumnPlan.For((graph text).Nodes[1], 2)).WinogradTile)
     assertGradients text (1 + int b0 % 2)
 
 [<Property(MaxTest = 100)>]
-let ``float Winograd convolutions equal double im2col ones, outputs and gradients`` h w p c f mode bias (seed: int) =
-    winograd <| fun () ->
-    let text = model h w p c f mode bias + "\nconv 2 1x1"
+let ``float Winograd convolutions equal double im2col ones, outputs and gradients`` h w p c f mode bias (seed: int) (a: byte) =
+    let kernel, tile = algorithms[int a % algorithms.Length]
+    winograd tile <| fun () ->
+    let text = model kernel h w p c f mode bias + "\nconv 2 1x1"
     let g = graph text
     let single = Network<float32>(g, 3, 1, true)
-    Assert.True(isWinograd text)
+    Assert.Equal(tile, (ColumnPlan.For(g.Nodes[1], 3)).WinogradTile)
+    Assert.Equal(kernel, (ColumnPlan.For(g.Nodes[1], 3)).WinogradKernel)
     let twice, reference =
         ColumnPlan.UseWinograd <- false
         try Network<double>(g, 3, 1, true), ColumnPlan.For(g.Nodes[1], 3) finally ColumnPlan.UseWinograd <- true
@@ -54,3 +63,40 @@ let ``cifar10-bn's convolutions on 32+ x 64+ channels run Winograd, the 32 x 32 
     let plans = [ for n in g.Nodes do if n.Kind.IsConv then let p = ColumnPlan.For(n, 64) in yield p.Winograd, p.Shifted ]
     // (the first, on 3 channels, runs direct)
     Assert.Equal<(bool * bool) list>([ (false, false); (false, true); (true, false); (true, false); (true, false) ], plans)
+
+/// The float error of each algorithm against double im2col on a layer of realistic size (64 -> 64 on
+/// 16x16 maps, inputs uniform in [-1, 1), He-scaled weights): the largest error of an output, of
+/// a weight gradient and of an input gradient, each relative to that tensor's largest magnitude.
+/// The larger tiles' transforms multiply by larger constants, so their errors are larger (docs/results.md).
+let private floatError (kernel: int) (tile: int) =
+    winograd tile <| fun () ->
+    let g = graph (sprintf "input 16x16x64\nconv 64 %dx%d same nobias" kernel kernel)
+    let single = Network<float32>(g, 4, 1, true)
+    let twice =
+        ColumnPlan.UseWinograd <- false
+        try Network<double>(g, 4, 1, true) finally ColumnPlan.UseWinograd <- true
+    Assert.Equal(tile, (ColumnPlan.For(g.Nodes[1], 4)).WinogradTile)
+    let rng = Random 7
+    for i in 0 .. single.Input.Length - 1 do
+        let v = float32 (2.0 * rng.NextDouble() - 1.0) in single.Input[i] <- v; twice.Input[i] <- float v
+    let scale = sqrt (6.0 / (float (kernel * kernel) * 64.0))
+    for (a: Parameter<float32>), (b: Parameter<double>) in Seq.zip single.Parameters twice.Parameters do
+        for i in 0 .. a.Value.Length - 1 do a.Value[i] <- float32 (scale * (2.0 * rng.NextDouble() - 1.0)); b.Value[i] <- float a.Value[i]
+    single.Forward(true); twice.Forward(true)
+    for i in 0 .. twice.OutputGradient.Length - 1 do
+        let d = float32 (2.0 * rng.NextDouble() - 1.0) in single.OutputGradient[i] <- d; twice.OutputGradient[i] <- float d
+    single.Backward(); twice.Backward()
+    let relative (expected: double[]) (actual: float32[]) =
+        let largest = expected |> Array.map abs |> Array.max
+        Seq.zip expected actual |> Seq.map (fun (e, a) -> abs (e - float a)) |> Seq.max |> fun worst -> worst / largest
+    [ relative (twice.Output.ToArray()) (single.Output.ToArray())
+      relative (Seq.head twice.Parameters).Gradient (Seq.head single.Parameters).Gradient
+      relative (twice.InputGradient.ToArray()) (single.InputGradient.ToArray()) ]
+
+[<Fact>]
+let ``each Winograd algorithm's float error against double is within its stated bound`` () =
+    let two, four, seven = floatError 3 2, floatError 3 4, floatError 7 2
+    let text = sprintf "F(2x2, 3x3) %A, F(4x4, 3x3) %A, F(2x2, 7x7) %A (output, weight gradient, input gradient)" two four seven
+    // Measured: F(2x2, 3x3) 3.5e-7, 8.1e-7, 3.0e-7; F(4x4, 3x3) 5.6e-6, 5.4e-6, 3.2e-6;
+    // F(2x2, 7x7) 6.1e-6, 3.0e-5, 4.2e-6.
+    Assert.True(List.forall (fun e -> e < 2e-6) two && List.forall (fun e -> e < 2e-5) four && List.forall (fun e -> e < 1e-4) seven, text)
