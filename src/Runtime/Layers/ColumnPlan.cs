@@ -4,7 +4,7 @@ namespace CnnDsl.Runtime.Layers;
 
 /// <summary>
 /// How a convolution is lowered, and where it keeps its buffer. In order: a direct kernel
-/// (DirectConv: small windows, few filters), Winograd F(2x2, 3x3) (WinogradConv), a shifted GEMM
+/// (DirectConv: small windows, few filters), Winograd F(4x4, 3x3), F(2x2, 3x3) or F(2x2, 7x7) (WinogradConv), a shifted GEMM
 /// (ShiftedGemm), each where it measured faster and its buffer fits <see cref="PrivateLimit"/>;
 /// otherwise im2col + GEMM. A small column matrix (the whole batch's
 /// rows within <see cref="PrivateLimit"/> values) is the layer's own: one GEMM per pass, and
@@ -42,8 +42,9 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
     public static int DirectMaxFilters { get; set; } =
         int.TryParse(Environment.GetEnvironmentVariable("CNNDSL_DIRECT_MAX_F"), out var f) && f >= 0 ? f : 32;
 
-    /// <summary>3x3 stride-1 convolutions on whole vectors of channels and filters, with
-    /// C x F at least WinogradMinProduct, run as WinogradConv; CNNDSL_WINOGRAD=0 turns it off.
+    /// <summary>3x3 (and some 7x7: WinogradTiles) stride-1 convolutions on whole vectors of channels
+    /// and filters, with C x F at least WinogradMinProduct, run as WinogradConv; CNNDSL_WINOGRAD=0
+    /// turns it off. Session 3's measurement, of F(2x2, 3x3), the only tile then:
     /// Measured (bench/Program.cs `train --layers`, CNNDSL_WINOGRAD=0 against 1, 2 threads):
     /// cifar10-bn's 32->64, 64->64 and 64->128 convolutions on 16x16 and 8x8 maps 10-20% faster
     /// at batch 128 (the whole step 546 -> 710 images/s), the strided model's 64->128 one too
@@ -54,17 +55,43 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
 
     public static int WinogradMinProduct { get; set; } = 2048;
 
-    /// <summary>The Winograd tile (m of F(m x m, 3x3)) to use: 0 chooses by the rule in
-    /// WinogradTiles, 2 or 4 forces that tile (CNNDSL_WINOGRAD_TILE; tests and benchmarks).</summary>
+    /// <summary>Values of transformed input and products (V and M) a Winograd convolution keeps at a
+    /// time, the batch run in chunks of images that fit; 0 (the default) chooses by the rule in
+    /// WinogradChunk; CNNDSL_WINOGRAD_CHUNK overrides (tests, benchmarks).</summary>
+    public static long WinogradChunkElements { get; set; } =
+        long.TryParse(Environment.GetEnvironmentVariable("CNNDSL_WINOGRAD_CHUNK"), out var e) && e >= 1 ? e : 0;
+
+    /// <summary>The Winograd tile (m of F(m x m, r x r)) to use: 0 chooses by the rule in
+    /// WinogradTiles, 2 or 4 forces that tile where the window has it (CNNDSL_WINOGRAD_TILE; tests
+    /// and benchmarks).</summary>
     public static int WinogradTileChoice { get; set; } =
         int.TryParse(Environment.GetEnvironmentVariable("CNNDSL_WINOGRAD_TILE"), out var t) && t is 2 or 4 ? t : 0;
 
-    /// <summary>The tiles worth trying for a layer, best first (the first whose buffer fits is taken).</summary>
+    /// <summary>The tiles worth trying for a layer, best first (the first whose buffer fits is
+    /// taken). Measured (bench/Program.cs `train --layers`, idle machine, 2 threads, forward +
+    /// backward): 3x3: F(4x4) over F(2x2) on models/cifar10-best.cnn at batch 256, 352 -> 473
+    /// images/s per step (its 256 -> 256 convolutions on 8x8 maps 122 -> 83 ms; 32 -> 64 on 32x32
+    /// level), and on models/fashion-mnist-best.cnn at batch 128, 944 -> 1,081 (64 -> 64 on 14x14
+    /// 32 -> 29 ms, 128 -> 128 on 7x7 24 -> 16 ms). 7x7 F(2x2): on the seed's Fashion-MNIST model
+    /// at batch 128 only its 64 -> 128 convolution on 16x16 -> 10x10 maps won (101 -> 71 ms, in
+    /// chunks of 2M values); its 32 -> 64 one lost (86 -> 106 ms: the 64 products are on only 32
+    /// channels) and so did its 128 -> 256 one with 4x4 outputs (51 -> 55 ms).</summary>
     private static int[] WinogradTiles(Window window, int outHeight, int outWidth, int channels, int filters)
     {
         var tiles = WinogradConv<float>.Tiles(window);
         if (WinogradTileChoice != 0) return tiles.Contains(WinogradTileChoice) ? [WinogradTileChoice] : tiles;
-        return tiles.Length == 1 ? tiles : [4, 2];
+        if (window.KernelH == 7) return channels >= 64 && outHeight >= 8 && outWidth >= 8 ? tiles : [];
+        return [4, 2];
+    }
+
+    /// <summary>Images per chunk of a Winograd convolution: the whole batch for 3x3 windows (their
+    /// tiles' V and M are read back soon enough; chunks measured slower on the 256-channel layers,
+    /// 473 -> 338 images/s for cifar10-best), 2M values (8 MB) for 7x7's 8x8 tiles (the whole
+    /// batch's 64 planes were slower: the seed model's 64 -> 128 convolution 115 -> 71 ms).</summary>
+    private static int WinogradChunk(WinogradConv<float> winograd, Window window, int batch)
+    {
+        long budget = WinogradChunkElements != 0 ? WinogradChunkElements : window.KernelH == 7 ? 2L << 20 : long.MaxValue;
+        return (int)Math.Clamp(budget / winograd.ChunkElements(1), 1, batch);
     }
 
     /// <summary>Values a layer may keep for its own columns (256 MB of float): the seed's
@@ -104,8 +131,10 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
         {
             foreach (int tile in WinogradTiles(window, oh, ow, c, f))
             {
-                long elements = new WinogradConv<float>(h, w, c, f, oh, ow, window, tile).Elements(batch);
-                if (elements <= PrivateLimit) return new ColumnPlan(false, batch, elements, WinogradTile: tile, WinogradKernel: window.KernelH);
+                var winograd = new WinogradConv<float>(h, w, c, f, oh, ow, window, tile);
+                int chunk = WinogradChunk(winograd, window, batch);
+                long elements = winograd.Elements(batch, chunk);
+                if (elements <= PrivateLimit) return new ColumnPlan(false, chunk, elements, WinogradTile: tile, WinogradKernel: window.KernelH);
             }
         }
         // Measured (bench/Program.cs `train`, CNNDSL_SHIFTED_MIN_CHANNELS=100000 turns it off):

@@ -6,7 +6,7 @@ namespace CnnDsl.Runtime.Layers;
 
 /// <summary>
 /// 2-D convolution (cross-correlation, as every CNN framework computes it), lowered as its
-/// ColumnPlan says: a direct kernel (DirectConv), Winograd F(2x2, 3x3) (WinogradConv), a shifted
+/// ColumnPlan says: a direct kernel (DirectConv), Winograd F(4x4, 3x3), F(2x2, 3x3) or F(2x2, 7x7) (WinogradConv), a shifted
 /// GEMM (ShiftedGemm), or im2col + GEMM over the batch in chunks: Y[P, F] = col[P, K] x W[K, F] + b.
 /// im2col's backward: dW = col^T dY, db = column sums of dY, dcol = dY W^T, then col2im.
 /// Fixed kernels (sobel, a literal matrix ...) run here too, with a constant W and no
@@ -127,7 +127,7 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
         }
         if (_winograd != null)
         {
-            _winograd.Forward(Inputs[0].Value, _weights, _col, y, Batch);
+            _winograd.Forward(Inputs[0].Value, _weights, _col, y, Batch, _plan.ImagesPerChunk);
             _paddedHoldsInput = true;
         }
         else if (_plan.Shifted)
@@ -171,7 +171,7 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
         }
         if (_winograd != null)
         {
-            _winograd.Backward(Inputs[0].Value, dy, _col, _weightGradient, weights, Inputs[0].Gradient, input, Batch,
+            _winograd.Backward(Inputs[0].Value, dy, _col, _weightGradient, weights, Inputs[0].Gradient, input, Batch, _plan.ImagesPerChunk,
                 transformFirst: !_paddedHoldsInput);
             if (input) _paddedHoldsInput = false;
             return;

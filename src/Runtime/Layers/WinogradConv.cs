@@ -64,50 +64,67 @@ public sealed class WinogradConv<T> where T : unmanaged, INumber<T>
         window.DilationH == 1 && window.DilationW == 1 &&
         channels % Vector<float>.Count == 0 && filters % Vector<float>.Count == 0;
 
-    private long Tiles(int batch) => (long)batch * _th * _tw;
+    private long Tiles(int images) => (long)images * _th * _tw;
 
     private int Points => _a * _a;
 
-    /// <summary>Values of the layer's buffer for a batch.</summary>
-    public long Elements(int batch) => Points * (Tiles(batch) * (_c + _f) + 2L * _c * _f);
+    /// <summary>Values of the layer's buffer for a batch run `imagesPerChunk` images at a time
+    /// (V and M hold one chunk's tiles; U and dU are whole).</summary>
+    public long Elements(int batch, int imagesPerChunk) => Points * (Tiles(Math.Min(batch, imagesPerChunk)) * (_c + _f) + 2L * _c * _f);
 
-    private Span<T> V(Span<T> buffer, int batch) => buffer[..(int)(Points * Tiles(batch) * _c)];
-    private Span<T> M(Span<T> buffer, int batch) => buffer.Slice((int)(Points * Tiles(batch) * _c), (int)(Points * Tiles(batch) * _f));
-    private Span<T> U(Span<T> buffer, int batch) => buffer.Slice((int)(Points * Tiles(batch) * (_c + _f)), Points * _c * _f);
-    private Span<T> DU(Span<T> buffer, int batch) => buffer.Slice((int)(Points * Tiles(batch) * (_c + _f)) + Points * _c * _f, Points * _c * _f);
+    /// <summary>Values of one chunk's transformed input and products (V and M) for `images` images.</summary>
+    public long ChunkElements(int images) => Points * Tiles(images) * (_c + _f);
 
-    public void Forward(ReadOnlySpan<T> input, ReadOnlySpan<T> weights, Span<T> buffer, Span<T> output, int batch)
+    private Span<T> V(Span<T> buffer, int images) => buffer[..(int)(Points * Tiles(images) * _c)];
+    private Span<T> M(Span<T> buffer, int images) => buffer.Slice((int)(Points * Tiles(images) * _c), (int)(Points * Tiles(images) * _f));
+    private Span<T> U(Span<T> buffer, int chunk) => buffer.Slice((int)(Points * Tiles(chunk) * (_c + _f)), Points * _c * _f);
+    private Span<T> DU(Span<T> buffer, int chunk) => buffer.Slice((int)(Points * Tiles(chunk) * (_c + _f)) + Points * _c * _f, Points * _c * _f);
+
+    /// <summary>Forward, `chunk` images at a time: each chunk's transformed input and products stay
+    /// small enough to be read back from cache (the whole batch's would not, for 8x8 tiles).</summary>
+    public void Forward(ReadOnlySpan<T> input, ReadOnlySpan<T> weights, Span<T> buffer, Span<T> output, int batch, int chunk)
     {
-        var v = V(buffer, batch); var m = M(buffer, batch); var u = U(buffer, batch);
+        chunk = Math.Min(chunk, batch);
+        var u = U(buffer, chunk);
         TransformWeights(weights, u);
-        TransformInput(input, v, batch);
-        int tiles = (int)Tiles(batch);
-        for (int xi = 0; xi < Points; xi++)
-            Gemm.Multiply(false, false, tiles, _f, _c, T.One, v.Slice(xi * tiles * _c), _c, u.Slice(xi * _c * _f), _f, T.Zero, m.Slice(xi * tiles * _f), _f);
-        TransformOutput(m, output, batch);
+        for (int first = 0; first < batch; first += chunk)
+        {
+            int count = Math.Min(chunk, batch - first), tiles = (int)Tiles(count);
+            var v = V(buffer, count); var m = M(buffer, count);
+            TransformInput(input, v, first, count);
+            for (int xi = 0; xi < Points; xi++)
+                Gemm.Multiply(false, false, tiles, _f, _c, T.One, v.Slice(xi * tiles * _c), _c, u.Slice(xi * _c * _f), _f, T.Zero, m.Slice(xi * tiles * _f), _f);
+            TransformOutput(m, output, first, count);
+        }
     }
 
-    /// <summary>dW (when wanted; assigned) and dX (when wanted; added). V must hold this batch's
-    /// transformed input unless `transformFirst` says to rebuild it (an earlier backward pass
-    /// overwrote it with dV); U must hold the transformed weights (forward leaves them).</summary>
+    /// <summary>dW (when wanted; assigned) and dX (when wanted; added), a chunk at a time. V must
+    /// hold this batch's transformed input when the batch is one chunk, unless `transformFirst` says
+    /// to rebuild it (an earlier backward pass overwrote it with dV); with several chunks each
+    /// chunk's is rebuilt. U must hold the transformed weights (forward leaves them).</summary>
     public void Backward(ReadOnlySpan<T> input, ReadOnlySpan<T> outputGradient, Span<T> buffer, Span<T> weightGradient, bool wantWeights,
-        Span<T> inputGradient, bool wantInput, int batch, bool transformFirst)
+        Span<T> inputGradient, bool wantInput, int batch, int chunk, bool transformFirst)
     {
-        var v = V(buffer, batch); var m = M(buffer, batch); var u = U(buffer, batch);
-        int tiles = (int)Tiles(batch);
-        OutputAdjoint(outputGradient, m, batch);
-        if (wantWeights)
+        chunk = Math.Min(chunk, batch);
+        var u = U(buffer, chunk); var du = DU(buffer, chunk);
+        for (int first = 0; first < batch; first += chunk)
         {
-            if (transformFirst) TransformInput(input, v, batch);
-            var du = DU(buffer, batch);
+            int count = Math.Min(chunk, batch - first), tiles = (int)Tiles(count);
+            var v = V(buffer, count); var m = M(buffer, count);
+            OutputAdjoint(outputGradient, m, first, count);
+            if (wantWeights)
+            {
+                if (transformFirst || chunk < batch) TransformInput(input, v, first, count);
+                var beta = first == 0 ? T.Zero : T.One;
+                for (int xi = 0; xi < Points; xi++)
+                    Gemm.Multiply(true, false, _c, _f, tiles, T.One, v.Slice(xi * tiles * _c), _c, m.Slice(xi * tiles * _f), _f, beta, du.Slice(xi * _c * _f), _f);
+            }
+            if (!wantInput) continue;
             for (int xi = 0; xi < Points; xi++)
-                Gemm.Multiply(true, false, _c, _f, tiles, T.One, v.Slice(xi * tiles * _c), _c, m.Slice(xi * tiles * _f), _f, T.Zero, du.Slice(xi * _c * _f), _f);
-            WeightAdjoint(du, weightGradient);
+                Gemm.Multiply(false, true, tiles, _c, _f, T.One, m.Slice(xi * tiles * _f), _f, u.Slice(xi * _c * _f), _f, T.Zero, v.Slice(xi * tiles * _c), _c);
+            InputAdjoint(v, inputGradient, first, count);
         }
-        if (!wantInput) return;
-        for (int xi = 0; xi < Points; xi++)
-            Gemm.Multiply(false, true, tiles, _c, _f, T.One, m.Slice(xi * tiles * _f), _f, u.Slice(xi * _c * _f), _f, T.Zero, v.Slice(xi * tiles * _c), _c);
-        InputAdjoint(v, inputGradient, batch);
+        if (wantWeights) WeightAdjoint(du, weightGradient);
     }
 
     /// <summary>U[xi][c, f] = (G g G^T)[xi] for each channel c and filter f (weights HWIO).</summary>
@@ -157,15 +174,15 @@ public sealed class WinogradConv<T> where T : unmanaged, INumber<T>
     }
 
     /// <summary>V[xi][tile, c] = (B^T d B)[xi] for each tile's a x a input (zero outside the image).</summary>
-    private void TransformInput(ReadOnlySpan<T> x, Span<T> v, int batch)
+    private void TransformInput(ReadOnlySpan<T> x, Span<T> v, int first, int count)
     {
-        int w = Vector<T>.Count, tiles = (int)Tiles(batch), a = _a;
+        int w = Vector<T>.Count, tiles = (int)Tiles(count), a = _a;
         long plane = (long)tiles * _c;
         ref T x0 = ref MemoryMarshal.GetReference(x);
         ref T v0 = ref MemoryMarshal.GetReference(v);
         Span<Vector<T>> d = stackalloc Vector<T>[a * a];
         Span<Vector<T>> e = stackalloc Vector<T>[a * a];
-        for (int n = 0, tile = 0; n < batch; n++)
+        for (int n = first, tile = 0; n < first + count; n++)
             for (int ty = 0; ty < _th; ty++)
                 for (int tx = 0; tx < _tw; tx++, tile++)
                 {
@@ -190,15 +207,15 @@ public sealed class WinogradConv<T> where T : unmanaged, INumber<T>
     }
 
     /// <summary>dX += B dV B^T for each tile (the tiles overlap: contributions add), inside the image only.</summary>
-    private void InputAdjoint(ReadOnlySpan<T> dv, Span<T> dx, int batch)
+    private void InputAdjoint(ReadOnlySpan<T> dv, Span<T> dx, int first, int count)
     {
-        int w = Vector<T>.Count, tiles = (int)Tiles(batch), a = _a;
+        int w = Vector<T>.Count, tiles = (int)Tiles(count), a = _a;
         long plane = (long)tiles * _c;
         ref T v0 = ref MemoryMarshal.GetReference(dv);
         ref T x0 = ref MemoryMarshal.GetReference(dx);
         Span<Vector<T>> s = stackalloc Vector<T>[a * a];
         Span<Vector<T>> e = stackalloc Vector<T>[a * a];
-        for (int n = 0, tile = 0; n < batch; n++)
+        for (int n = first, tile = 0; n < first + count; n++)
             for (int ty = 0; ty < _th; ty++)
                 for (int tx = 0; tx < _tw; tx++, tile++)
                 {
@@ -223,16 +240,16 @@ public sealed class WinogradConv<T> where T : unmanaged, INumber<T>
     }
 
     /// <summary>Y = A^T M A per tile: its m x m outputs, those inside the output only.</summary>
-    private void TransformOutput(ReadOnlySpan<T> m, Span<T> y, int batch)
+    private void TransformOutput(ReadOnlySpan<T> m, Span<T> y, int first, int count)
     {
-        int w = Vector<T>.Count, tiles = (int)Tiles(batch), a = _a, mm = _m;
+        int w = Vector<T>.Count, tiles = (int)Tiles(count), a = _a, mm = _m;
         long plane = (long)tiles * _f;
         ref T m0 = ref MemoryMarshal.GetReference(m);
         ref T y0 = ref MemoryMarshal.GetReference(y);
         Span<Vector<T>> d = stackalloc Vector<T>[a * a];
         Span<Vector<T>> t = stackalloc Vector<T>[mm * a];   // A^T M: m x a
         Span<Vector<T>> row = stackalloc Vector<T>[mm];
-        for (int n = 0, tile = 0; n < batch; n++)
+        for (int n = first, tile = 0; n < first + count; n++)
             for (int ty = 0; ty < _th; ty++)
                 for (int tx = 0; tx < _tw; tx++, tile++)
                 {
@@ -254,16 +271,16 @@ public sealed class WinogradConv<T> where T : unmanaged, INumber<T>
     }
 
     /// <summary>dM = A dY A^T per tile (dY zero outside the output).</summary>
-    private void OutputAdjoint(ReadOnlySpan<T> dy, Span<T> m, int batch)
+    private void OutputAdjoint(ReadOnlySpan<T> dy, Span<T> m, int first, int count)
     {
-        int w = Vector<T>.Count, tiles = (int)Tiles(batch), a = _a, mm = _m;
+        int w = Vector<T>.Count, tiles = (int)Tiles(count), a = _a, mm = _m;
         long plane = (long)tiles * _f;
         ref T d0 = ref MemoryMarshal.GetReference(dy);
         ref T m0 = ref MemoryMarshal.GetReference(m);
         Span<Vector<T>> g = stackalloc Vector<T>[mm * mm];
         Span<Vector<T>> s = stackalloc Vector<T>[a * mm];   // A dY: a x m
         Span<Vector<T>> row = stackalloc Vector<T>[a];
-        for (int n = 0, tile = 0; n < batch; n++)
+        for (int n = first, tile = 0; n < first + count; n++)
             for (int ty = 0; ty < _th; ty++)
                 for (int tx = 0; tx < _tw; tx++, tile++)
                 {

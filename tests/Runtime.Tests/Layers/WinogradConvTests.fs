@@ -23,32 +23,41 @@ let private model (kernel: int) (h0: byte) (w0: byte) (p0: byte) (c0: byte) (f0:
     sprintf "input %dx%dx%d\nconv %d %dx%d %s relu %s" h w c f kernel kernel padding (if bias then "" else "nobias")
 
 
-let private winograd (tile: int) (f: unit -> 'a) : 'a =
-    let minimum, choice = ColumnPlan.WinogradMinProduct, ColumnPlan.WinogradTileChoice
+/// Runs f with the Winograd path forced on for small layers, with the given tile, and the batch
+/// either whole or one image a chunk (`chunked`).
+let private winogradIn (tile: int) (chunked: bool) (f: unit -> 'a) : 'a =
+    let minimum, choice, chunk = ColumnPlan.WinogradMinProduct, ColumnPlan.WinogradTileChoice, ColumnPlan.WinogradChunkElements
     ColumnPlan.WinogradMinProduct <- 1
     ColumnPlan.WinogradTileChoice <- tile
+    if chunked then ColumnPlan.WinogradChunkElements <- 1L
     try withDirectLimit 0 f
     finally
         ColumnPlan.WinogradMinProduct <- minimum
         ColumnPlan.WinogradTileChoice <- choice
+        ColumnPlan.WinogradChunkElements <- chunk
+
+let private winograd tile f = winogradIn tile false f
 
 // (the direct path, which would take the 8-channel cases, is off in both)
 [<Property(MaxTest = 100)>]
-let ``Winograd convolutions have right gradients`` h w p c f mode bias (b0: byte) (a: byte) =
+let ``Winograd convolutions have right gradients`` h w p c f mode bias (b0: byte) (a: byte) chunked =
     let kernel, tile = algorithms[int a % algorithms.Length]
-    winograd tile <| fun () ->
+    winogradIn tile chunked <| fun () ->
     let text = model kernel h w p c f mode bias
-    Assert.Equal(tile, (ColumnPlan.For((graph text).Nodes[1], 2)).WinogradTile)
-    assertGradients text (1 + int b0 % 2)
+    let plan = ColumnPlan.For((graph text).Nodes[1], 2)
+    Assert.Equal(tile, plan.WinogradTile)
+    Assert.Equal((if chunked then 1 else 2), plan.ImagesPerChunk)
+    assertGradients text (if chunked then 2 else 1 + int b0 % 2)
 
 [<Property(MaxTest = 100)>]
-let ``float Winograd convolutions equal double im2col ones, outputs and gradients`` h w p c f mode bias (seed: int) (a: byte) =
+let ``float Winograd convolutions equal double im2col ones, outputs and gradients`` h w p c f mode bias (seed: int) (a: byte) chunked =
     let kernel, tile = algorithms[int a % algorithms.Length]
-    winograd tile <| fun () ->
+    winogradIn tile chunked <| fun () ->
     let text = model kernel h w p c f mode bias + "\nconv 2 1x1"
     let g = graph text
     let single = Network<float32>(g, 3, 1, true)
     Assert.Equal(tile, (ColumnPlan.For(g.Nodes[1], 3)).WinogradTile)
+    Assert.Equal((if chunked then 1 else 3), (ColumnPlan.For(g.Nodes[1], 3)).ImagesPerChunk)
     Assert.Equal(kernel, (ColumnPlan.For(g.Nodes[1], 3)).WinogradKernel)
     let twice, reference =
         ColumnPlan.UseWinograd <- false
@@ -100,3 +109,18 @@ let ``each Winograd algorithm's float error against double is within its stated 
     // Measured: F(2x2, 3x3) 3.5e-7, 8.1e-7, 3.0e-7; F(4x4, 3x3) 5.6e-6, 5.4e-6, 3.2e-6;
     // F(2x2, 7x7) 6.1e-6, 3.0e-5, 4.2e-6.
     Assert.True(List.forall (fun e -> e < 2e-6) two && List.forall (fun e -> e < 2e-5) four && List.forall (fun e -> e < 1e-4) seven, text)
+
+let private plansOf (file: string) (batch: int) =
+    let g = graph (IO.File.ReadAllText(IO.Path.Combine(__SOURCE_DIRECTORY__, "..", "..", "..", "models", file)))
+    [ for n in g.Nodes do if n.Kind.IsConv then let p = ColumnPlan.For(n, batch) in yield p.Lowering ]
+
+[<Fact>]
+let ``the measured rules: F(4x4, 3x3) on cifar10-best's 3x3 layers, F(2x2, 7x7) on the seed model's 64 -> 128 layer only`` () =
+    Assert.Equal<string list>(
+        [ "direct"; "Winograd F(4x4,3x3)"; "Winograd F(4x4,3x3)"; "Winograd F(4x4,3x3)"; "Winograd F(4x4,3x3)"; "Winograd F(4x4,3x3)"; "Winograd F(4x4,3x3)" ],
+        plansOf "cifar10-best.cnn" 256)
+    Assert.Equal<string list>([ "direct"; "im2col + GEMM"; "Winograd F(2x2,7x7)"; "im2col + GEMM" ], plansOf "fashion-mnist.cnn" 128)
+    // 8x8 tiles run in chunks of images (2M values of V and M at a time); 3x3 tiles whole batches
+    let seed = graph (IO.File.ReadAllText(IO.Path.Combine(__SOURCE_DIRECTORY__, "..", "..", "..", "models", "fashion-mnist.cnn")))
+    let plan = ColumnPlan.For(seed.Nodes |> List.filter (fun n -> n.Kind.IsConv) |> List.item 2, 128)
+    Assert.InRange(plan.ImagesPerChunk, 1, 127)
