@@ -11,25 +11,34 @@ public interface IBatchWork
 /// Splits per-image work (im2col, col2im, pooling) over the cores. GEMMs already run on MKL's
 /// threads; the work between them ran on one core. Parallel.For allocates per call, and the
 /// runtime allocates nothing per batch, so this keeps its own worker threads, started once,
-/// each waiting on its own semaphore; the calling thread takes the first share.
-/// CNNDSL_LAYER_THREADS sets how many threads share the work; the default is 1 (off): on a
-/// machine that is also running other work, every hand-over to a worker waits for the
-/// scheduler, and a step measured 5x slower that way (bench/threading.sh compares).
+/// each waiting on its own semaphore.
+/// The batch is cut into small pieces that the calling thread and the workers claim one at a
+/// time; the caller never waits for a worker that has not started, only for pieces already
+/// claimed. A worker that the scheduler leaves waiting (another process on the cores, or MKL's
+/// OpenMP threads spinning after a GEMM: KMP_BLOCKTIME) then costs nothing: the caller does its
+/// pieces. (The first version gave each worker a fixed share and waited for it; while another
+/// training run shared the two cores, a LeNet step was 5x slower with it than on one thread.)
+/// CNNDSL_LAYER_THREADS sets how many threads share the work (bench/threading.sh compares).
 /// </summary>
 public static class BatchParallel
 {
     private sealed class Worker
     {
         public readonly SemaphoreSlim Start = new(0);
-        public IBatchWork? Work;
-        public int First, Count;
         public Exception? Error;
     }
 
     private static readonly List<Worker> Workers = [];
-    private static readonly CountdownEvent Done = new(1);
     private static readonly object Gate = new();
     private static int _threads = 1;
+
+    // The job being shared: its work, its size in pieces, and a claim word holding the job's
+    // generation (high 32 bits) and the next unclaimed piece (low 32 bits), so that a worker that
+    // wakes late cannot claim a piece of a later job with an earlier job's work.
+    private static IBatchWork? _work;
+    private static int _batch, _pieces;
+    private static long _claim;
+    private static int _finished;
 
     static BatchParallel() =>
         Threads = int.TryParse(Environment.GetEnvironmentVariable("CNNDSL_LAYER_THREADS"), out var wanted) && wanted >= 1 ? wanted : 1;
@@ -58,24 +67,45 @@ public static class BatchParallel
     /// worker costs microseconds).</summary>
     public static long MinimumWork { get; set; } = 1 << 15;
 
+    /// <summary>Pieces per thread: enough that a late worker's pieces are taken by the others.</summary>
+    public static int PiecesPerThread { get; set; } = 4;
+
     private static void Loop(Worker worker)
     {
         Denormals.FlushToZero();
         while (true)
         {
             worker.Start.Wait();
-            try { worker.Work!.Run(worker.First, worker.Count); }
+            try { Share(); }
             catch (Exception e) { worker.Error = e; }
-            finally { worker.Work = null; Done.Signal(); }
         }
     }
 
-    /// <summary>Runs work over images 0 .. batch - 1, split into contiguous shares; `size` is
+    /// <summary>Claims and runs pieces of the current job until none is left.</summary>
+    private static void Share()
+    {
+        while (true)
+        {
+            long claim = Volatile.Read(ref _claim);
+            int piece = (int)claim;
+            // the job's fields, read after the claim word (For writes them while the claim word
+            // is closed, and opens it after): the claim below fails if the job changed meanwhile
+            var work = Volatile.Read(ref _work);
+            int batch = _batch, pieces = _pieces;
+            if (work == null || piece >= pieces) return;
+            if (Interlocked.CompareExchange(ref _claim, claim + 1, claim) != claim) continue;
+            int first = (int)((long)batch * piece / pieces), next = (int)((long)batch * (piece + 1) / pieces);
+            try { if (next > first) work.Run(first, next - first); }
+            finally { Interlocked.Increment(ref _finished); }
+        }
+    }
+
+    /// <summary>Runs work over images 0 .. batch - 1, split into contiguous pieces; `size` is
     /// the values the whole batch touches, to leave small work on one thread.</summary>
     public static void For(int batch, long size, IBatchWork work)
     {
-        int shares = Math.Min(_threads, batch);
-        if (shares <= 1 || size < MinimumWork || !Monitor.TryEnter(Gate))
+        int threads = Math.Min(_threads, batch);
+        if (threads <= 1 || size < MinimumWork || !Monitor.TryEnter(Gate))
         {
             // one thread (also when another network is already using the workers)
             work.Run(0, batch);
@@ -83,26 +113,33 @@ public static class BatchParallel
         }
         try
         {
-            Done.Reset(shares - 1);
-            int per = batch / shares, extra = batch % shares, first = 0;
-            int mine = per + (extra > 0 ? 1 : 0);
-            first = mine;
-            for (int s = 1; s < shares; s++)
+            int pieces = Math.Min(batch, threads * PiecesPerThread);
+            // publish the job: a new generation, closed (no piece to claim) while the fields
+            // change, then opened at piece 0. Every piece of the last job has finished.
+            long generation = (Volatile.Read(ref _claim) >> 32) + 1;
+            Volatile.Write(ref _claim, (generation << 32) | int.MaxValue);
+            _batch = batch; _pieces = pieces; _finished = 0;
+            Volatile.Write(ref _work, work);
+            Volatile.Write(ref _claim, generation << 32);
+            for (int s = 1; s < threads; s++) Workers[s - 1].Start.Release();
+            Exception? failure = null;
+            while (true)
             {
-                int count = per + (s < extra ? 1 : 0);
-                var worker = Workers[s - 1];
-                worker.Work = work; worker.First = first; worker.Count = count;
-                first += count;
-                worker.Start.Release();
+                // a piece that throws is counted finished; the others still run
+                try { Share(); break; }
+                catch (Exception e) { failure ??= e; }
             }
-            work.Run(0, mine);
-            Done.Wait();
-            for (int s = 1; s < shares; s++)
+            // wait only for pieces that workers claimed and are still running
+            var spin = new SpinWait();
+            while (Volatile.Read(ref _finished) < pieces) spin.SpinOnce(sleep1Threshold: -1);
+            Volatile.Write(ref _work, null);
+            for (int s = 1; s < threads; s++)
                 if (Workers[s - 1].Error is { } error)
                 {
                     Workers[s - 1].Error = null;
-                    throw new AggregateException(error);
+                    failure ??= error;
                 }
+            if (failure != null) throw new AggregateException(failure);
         }
         finally { Monitor.Exit(Gate); }
     }
