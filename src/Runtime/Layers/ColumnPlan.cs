@@ -76,9 +76,9 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
     /// at batch 128 only its 64 -> 128 convolution on 16x16 -> 10x10 maps won (101 -> 71 ms, in
     /// chunks of 2M values); its 32 -> 64 one lost (86 -> 106 ms: the 64 products are on only 32
     /// channels) and so did its 128 -> 256 one with 4x4 outputs (51 -> 55 ms).</summary>
-    private static int[] WinogradTiles(Window window, int outHeight, int outWidth, int channels, int filters)
+    private static int[] WinogradTiles(Window window, int outHeight, int outWidth, int channels)
     {
-        var tiles = WinogradConv<float>.Tiles(window);
+        var tiles = WinogradConv<float>.TileSizes(window);
         if (WinogradTileChoice != 0) return tiles.Contains(WinogradTileChoice) ? [WinogradTileChoice] : tiles;
         if (window.KernelH == 7) return channels >= 64 && outHeight >= 8 && outWidth >= 8 ? tiles : [];
         return [4, 2];
@@ -129,7 +129,7 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
         }
         if (UseWinograd && WinogradConv<float>.Applies(window, c, f) && (long)c * f >= WinogradMinProduct && !ShiftedEverywhere)
         {
-            foreach (int tile in WinogradTiles(window, oh, ow, c, f))
+            foreach (int tile in WinogradTiles(window, oh, ow, c))
             {
                 var winograd = new WinogradConv<float>(h, w, c, f, oh, ow, window, tile);
                 int chunk = WinogradChunk(winograd, window, batch);

@@ -56,11 +56,11 @@ public sealed class WinogradConv<T> where T : unmanaged, INumber<T>
     }
 
     /// <summary>The tiles (m) there are for a window: 2 and 4 for 3x3, 2 for 7x7, none otherwise.</summary>
-    public static int[] Tiles(Window window) => window.KernelH != window.KernelW ? [] : window.KernelH switch { 3 => [2, 4], 7 => [2], _ => [] };
+    public static int[] TileSizes(Window window) => window.KernelH != window.KernelW ? [] : window.KernelH switch { 3 => [2, 4], 7 => [2], _ => [] };
 
     /// <summary>3x3 or 7x7, stride 1, no dilation, and channels and filters in whole vectors.</summary>
     public static bool Applies(Window window, int channels, int filters) =>
-        Tiles(window).Length > 0 && window.StrideH == 1 && window.StrideW == 1 &&
+        TileSizes(window).Length > 0 && window.StrideH == 1 && window.StrideW == 1 &&
         window.DilationH == 1 && window.DilationW == 1 &&
         channels % Vector<float>.Count == 0 && filters % Vector<float>.Count == 0;
 
