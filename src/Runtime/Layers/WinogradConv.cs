@@ -27,7 +27,7 @@ namespace CnnDsl.Runtime.Layers;
 /// F(4x4, 3x3): B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1],
 /// G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1],
 /// A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
-/// F(2x2, 7x7): written out above its transforms below (an 8x8 B^T with entries up to 160).
+/// F(2x2, 7x7): in the comment above its 1D transforms at the end (an 8x8 B^T with entries up to 160).
 /// The larger tiles' constants cost float accuracy (docs/results.md gives each one's error against double).
 /// </summary>
 public sealed class WinogradConv<T> where T : unmanaged, INumber<T>
