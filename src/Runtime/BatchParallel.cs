@@ -22,13 +22,8 @@ public interface IBatchWork
 /// </summary>
 public static class BatchParallel
 {
-    private sealed class Worker
-    {
-        public readonly SemaphoreSlim Start = new(0);
-        public Exception? Error;
-    }
-
-    private static readonly List<Worker> Workers = [];
+    // one semaphore per worker thread, released once per job
+    private static readonly List<SemaphoreSlim> Workers = [];
     private static readonly object Gate = new();
     private static int _threads = 1;
 
@@ -39,6 +34,8 @@ public static class BatchParallel
     private static int _batch, _pieces;
     private static long _claim;
     private static int _finished;
+    // the first exception of the job's pieces, recorded before the piece counts as finished
+    private static Exception? _failure;
 
     static BatchParallel() =>
         Threads = int.TryParse(Environment.GetEnvironmentVariable("CNNDSL_LAYER_THREADS"), out var wanted) && wanted >= 1 ? wanted : 1;
@@ -55,9 +52,9 @@ public static class BatchParallel
                 _threads = Math.Max(1, value);
                 while (Workers.Count < _threads - 1)
                 {
-                    var worker = new Worker();
-                    Workers.Add(worker);
-                    new Thread(() => Loop(worker)) { IsBackground = true, Name = $"cnndsl-layer-{Workers.Count}" }.Start();
+                    var start = new SemaphoreSlim(0);
+                    Workers.Add(start);
+                    new Thread(() => Loop(start)) { IsBackground = true, Name = $"cnndsl-layer-{Workers.Count}" }.Start();
                 }
             }
         }
@@ -70,14 +67,13 @@ public static class BatchParallel
     /// <summary>Pieces per thread: enough that a late worker's pieces are taken by the others.</summary>
     public static int PiecesPerThread { get; set; } = 4;
 
-    private static void Loop(Worker worker)
+    private static void Loop(SemaphoreSlim start)
     {
         Denormals.FlushToZero();
         while (true)
         {
-            worker.Start.Wait();
-            try { Share(); }
-            catch (Exception e) { worker.Error = e; }
+            start.Wait();
+            Share();
         }
     }
 
@@ -96,6 +92,7 @@ public static class BatchParallel
             if (Interlocked.CompareExchange(ref _claim, claim + 1, claim) != claim) continue;
             int first = (int)((long)batch * piece / pieces), next = (int)((long)batch * (piece + 1) / pieces);
             try { if (next > first) work.Run(first, next - first); }
+            catch (Exception e) { Interlocked.CompareExchange(ref _failure, e, null); }
             finally { Interlocked.Increment(ref _finished); }
         }
     }
@@ -118,28 +115,17 @@ public static class BatchParallel
             // change, then opened at piece 0. Every piece of the last job has finished.
             long generation = (Volatile.Read(ref _claim) >> 32) + 1;
             Volatile.Write(ref _claim, (generation << 32) | int.MaxValue);
-            _batch = batch; _pieces = pieces; _finished = 0;
+            _batch = batch; _pieces = pieces; _finished = 0; _failure = null;
             Volatile.Write(ref _work, work);
             Volatile.Write(ref _claim, generation << 32);
-            for (int s = 1; s < threads; s++) Workers[s - 1].Start.Release();
-            Exception? failure = null;
-            while (true)
-            {
-                // a piece that throws is counted finished; the others still run
-                try { Share(); break; }
-                catch (Exception e) { failure ??= e; }
-            }
+            for (int s = 1; s < threads; s++) Workers[s - 1].Release();
+            // a piece that throws is counted finished; the others still run
+            Share();
             // wait only for pieces that workers claimed and are still running
             var spin = new SpinWait();
             while (Volatile.Read(ref _finished) < pieces) spin.SpinOnce(sleep1Threshold: -1);
             Volatile.Write(ref _work, null);
-            for (int s = 1; s < threads; s++)
-                if (Workers[s - 1].Error is { } error)
-                {
-                    Workers[s - 1].Error = null;
-                    failure ??= error;
-                }
-            if (failure != null) throw new AggregateException(failure);
+            if (Interlocked.Exchange(ref _failure, null) is { } failure) throw new AggregateException(failure);
         }
         finally { Monitor.Exit(Gate); }
     }
