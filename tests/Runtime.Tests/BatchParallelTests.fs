@@ -4,6 +4,7 @@ open System
 open System.Threading
 open Xunit
 open CnnDsl.Runtime
+open CnnDsl.Runtime.Tests.TestSupport
 open CnnDsl.Runtime.Tests.GradientCheck
 
 type private Recorder(batch: int, ?slow: bool) =
@@ -17,18 +18,9 @@ type private Recorder(batch: int, ?slow: bool) =
                 owner[i] <- Thread.CurrentThread.ManagedThreadId
                 if defaultArg slow false then Thread.Sleep 1
 
-/// Runs f with the work split over two threads (the default is one).
-let private split (f: unit -> 'a) : 'a =
-    let threads, minimum = BatchParallel.Threads, BatchParallel.MinimumWork
-    BatchParallel.Threads <- 2
-    BatchParallel.MinimumWork <- 0L
-    try f () finally
-        BatchParallel.Threads <- threads
-        BatchParallel.MinimumWork <- minimum
-
 [<Fact>]
 let ``every image runs exactly once, on at most the threads there are`` () =
-  split (fun () ->
+  onTwoThreads (fun () ->
     for batch in [ 1; 2; 3; 7; 64; 1000 ] do
       for _ in 1 .. 20 do
         let work = Recorder batch
@@ -40,7 +32,7 @@ let ``every image runs exactly once, on at most the threads there are`` () =
 /// the work is slow enough (1 ms an image, 64 ms a batch), the worker takes part.
 [<Fact>]
 let ``the worker takes pieces of slow work`` () =
-  split (fun () ->
+  onTwoThreads (fun () ->
     let work = Recorder(64, true)
     BatchParallel.For(64, Int64.MaxValue, work)
     Assert.True(work.Owner |> Array.forall (fun o -> o <> -1))
@@ -65,7 +57,7 @@ type private Failing() =
 
 [<Fact>]
 let ``a worker's exception reaches the caller, and the workers keep working`` () =
-    split (fun () ->
+    onTwoThreads (fun () ->
         Assert.ThrowsAny<Exception>(fun () -> BatchParallel.For(4, Int64.MaxValue, Failing())) |> ignore
         let work = Recorder 4
         BatchParallel.For(4, Int64.MaxValue, work)
@@ -75,5 +67,5 @@ let ``a worker's exception reaches the caller, and the workers keep working`` ()
 /// the batch (im2col, col2im, pooling) still have right gradients.
 [<Fact>]
 let ``split layers have right gradients`` () =
-    split (fun () ->
+    onTwoThreads (fun () ->
         assertGradients "input 6x7x2\nconv 3 3x3 same relu\nmaxpool 2 same\nconv 2 2x2 s2\navgpool 2 same\nminpool 1\nflatten\ndense 2" 5 |> ignore)

@@ -79,6 +79,17 @@ let withDirectLimit (limit: int) (f: unit -> 'a) : 'a =
         CnnDsl.Runtime.Layers.ColumnPlan.DirectMaxWindowValues <- saved
         CnnDsl.Runtime.Layers.ColumnPlan.DirectMaxFilters <- filters
 
+/// Runs f with the layers' work split over two threads, however small (the default is one
+/// thread): each thread's piece then starts at an image other than the first, which a layer's
+/// per-image offsets must get right.
+let onTwoThreads (f: unit -> 'a) : 'a =
+    let threads, minimum = BatchParallel.Threads, BatchParallel.MinimumWork
+    BatchParallel.Threads <- 2
+    BatchParallel.MinimumWork <- 0L
+    try f () finally
+        BatchParallel.Threads <- threads
+        BatchParallel.MinimumWork <- minimum
+
 let network (text: string) (batch: int) = Network<double>(graph text, batch, 1, true)
 
 /// Runs a model forward on the given NHWC input (batch 1) and returns its output.

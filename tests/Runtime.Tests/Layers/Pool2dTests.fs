@@ -81,37 +81,68 @@ let private definition (op: string) (x: float[]) (dy: float[]) (batch, h, w, c) 
                         dx[chosen] <- dx[chosen] + dy[o]
     y, dx
 
+/// Runs a pooling model's float and double networks against the definition: outputs and input
+/// gradients. The float network splits its batch of 3 over two threads (pieces that start past
+/// the first image); with `ties`, inputs take one of five values, so that windows hold equal
+/// maxima and minima (the first cell in row order must win, as in the definition).
+let private assertPoolMatchesDefinition (text: string) (ties: bool) (seed: int) =
+    let g = graph text
+    let node = g.Output
+    let win = match node.Kind with LayerKind.Pool p -> p.Window | k -> failwithf "%A" k
+    let struct (h, w, c) = Shapes.Hwc node.InputShapes.Head
+    let struct (oh, ow, _) = Shapes.Hwc node.OutputShape
+    let op = (text.Split('\n')[1]).Split(' ')[0]
+    let rng = Random seed
+    let batch = 3
+    // float32 values, so that both networks and the definition see the same inputs
+    let value () = if ties then float (rng.Next 5 - 2) / 2.0 else float (float32 (rng.NextDouble() - 0.5))
+    let x = Array.init (batch * h * w * c) (fun _ -> value ())
+    let dy = Array.init (batch * oh * ow * c) (fun _ -> float (float32 (rng.NextDouble() - 0.5)))
+    let y, dx = definition op x dy (batch, h, w, c) win (oh, ow)
+    let message = sprintf "%s (ties %b)" (text.Replace('\n', ';')) ties
+    onTwoThreads (fun () ->
+        let single = Network<float32>(g, batch, 1, true)
+        for i in 0 .. x.Length - 1 do single.Input[i] <- float32 x[i]
+        single.Forward(true)
+        for i in 0 .. dy.Length - 1 do single.OutputGradient[i] <- float32 dy[i]
+        single.Backward()
+        assertRelative 1e-6 1.0 (message + " float output") y (single.Output.ToArray() |> Array.map float)
+        assertRelative 1e-6 1.0 (message + " float input gradient") dx (single.InputGradient.ToArray() |> Array.map float))
+    let twice = Network<double>(g, batch, 1, true)
+    copyFrom x twice.Input
+    twice.Forward(true)
+    copyFrom dy twice.OutputGradient
+    twice.Backward()
+    assertRelative 1e-12 1.0 (message + " double output") y (twice.Output.ToArray())
+    assertRelative 1e-12 1.0 (message + " double input gradient") dx (twice.InputGradient.ToArray())
+
 /// The float path takes Vector<float>.Count channels at a time (fewer channels: a pixel's in one
 /// vector, spilling into the next pixel's), the double path Vector<double>.Count: both must give
 /// the definition's outputs and route its gradients, for channel counts below, at and between
 /// vector widths and any window, stride and padding.
 [<Property(MaxTest = 100)>]
 let ``float and double pooling equal the definition, outputs and input gradients`` (kind: byte) (k0: byte) (s0: byte) (p0: byte) (mode: byte) (extra: byte) (c0: byte) (seed: int) =
-    let c = 1 + int c0 % 20
-    let text = poolModel kind k0 s0 p0 mode extra c
-    let g = graph text
-    let node = g.Output
-    let win = match node.Kind with LayerKind.Pool p -> p.Window | k -> failwithf "%A" k
-    let struct (h, w, _) = Shapes.Hwc node.InputShapes.Head
-    let struct (oh, ow, _) = Shapes.Hwc node.OutputShape
-    let op = (text.Split('\n')[1]).Split(' ')[0]
-    let rng = Random seed
-    let batch = 2
-    // float32 values, so that both networks and the definition see the same inputs
-    let x = Array.init (batch * h * w * c) (fun _ -> float (float32 (rng.NextDouble() - 0.5)))
-    let dy = Array.init (batch * oh * ow * c) (fun _ -> float (float32 (rng.NextDouble() - 0.5)))
-    let y, dx = definition op x dy (batch, h, w, c) win (oh, ow)
-    let single = Network<float32>(g, batch, 1, true)
-    for i in 0 .. x.Length - 1 do single.Input[i] <- float32 x[i]
-    single.Forward(true)
-    for i in 0 .. dy.Length - 1 do single.OutputGradient[i] <- float32 dy[i]
-    single.Backward()
-    assertClose 1e-6 y (single.Output.ToArray() |> Array.map float)
-    assertClose 1e-6 dx (single.InputGradient.ToArray() |> Array.map float)
-    let twice = Network<double>(g, batch, 1, true)
-    copyFrom x twice.Input
-    twice.Forward(true)
-    copyFrom dy twice.OutputGradient
-    twice.Backward()
-    assertClose 1e-12 y (twice.Output.ToArray())
-    assertClose 1e-12 dx (twice.InputGradient.ToArray())
+    assertPoolMatchesDefinition (poolModel kind k0 s0 p0 mode extra (1 + int c0 % 20)) (seed % 2 = 0) seed
+
+/// Every window (1-3), stride (1-3), padding (none, `same`, each explicit amount below the
+/// window) and input size (the window plus 0-2) on one axis, with the other axis held at a 2-cell
+/// window: the windows that overrun the input's end under `same` (top padding 0, bottom 1), and
+/// the strides that skip its last cells, which random cases reach only by chance. Narrow (3
+/// channels, one vector over pixels) and wide (9 channels, a vector and a scalar remainder).
+[<Fact>]
+let ``every window, stride and padding of a small axis equals the definition`` () =
+    let mutable seed = 0
+    for op in [ "maxpool"; "avgpool"; "minpool" ] do
+      for k in 1 .. 3 do
+        for s in 1 .. 3 do
+          for padding in [ None; Some -1 ] @ [ for p in 0 .. k - 1 -> Some p ] do
+            for extra in 0 .. 2 do
+              for c in [ 3; 9 ] do
+                for vertical in [ true; false ] do
+                  let n = k + extra
+                  let pad other = match padding with None -> "" | Some -1 -> "same" | Some p -> if vertical then sprintf "p%dx%d" p other else sprintf "p%dx%d" other p
+                  let text =
+                      if vertical then sprintf "input %dx3x%d\n%s %dx2 s%dx1 %s" n c op k s (pad 0)
+                      else sprintf "input 3x%dx%d\n%s 2x%d s1x%d %s" n c op k s (pad 0)
+                  seed <- seed + 1
+                  assertPoolMatchesDefinition text (seed % 2 = 0) seed
