@@ -93,9 +93,11 @@ public static class GradientCheck
                 // one-sided slopes, and is reported.
                 double left = (baseLoss - minus) / Epsilon, right = (plus - baseLoss) / Epsilon;
                 var error = Math.Abs(analytic[i] - numerical) / Math.Max(1, Math.Max(Math.Abs(analytic[i]), Math.Abs(numerical)));
+                // a NaN or infinite gradient (or loss) is the worst error, never a pass: NaN compares false
+                if (!double.IsFinite(error)) error = double.PositiveInfinity;
                 double jump = Math.Abs(left - right);
                 bool kink = jump >= Math.Abs(analytic[i] - numerical) || jump > 1e-3 * Math.Max(1, Math.Max(Math.Abs(left), Math.Abs(right)));
-                if (error > Tolerance && kink) continue;
+                if (error > Tolerance && error < double.PositiveInfinity && kink) continue;
                 if (worst == null || error > worst.Worst) worst = new GradientError(layer, tensor, error, i, analytic[i], numerical);
             }
             Loss(0); // restore every output

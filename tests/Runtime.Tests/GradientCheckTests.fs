@@ -36,3 +36,17 @@ let ``a broken backward pass is caught and the layer is named`` (layer: string) 
     let errors = GradientCheck.RunWithFault(net, 3, 16, fault)
     Assert.Contains(errors, fun e -> e.Worst > GradientCheck.Tolerance)
     Assert.Equal(layer, GradientCheck.Culprit(net, errors))
+
+/// A NaN compares false with everything, so a check written as "error > tolerance" would pass
+/// it: a backward pass that yields NaN must be reported as the worst error there is.
+[<Fact>]
+let ``a NaN gradient is caught, not passed`` () =
+    let net = Network<double>(graph model, 2, 1, true)
+    let index = net.Layers |> Seq.findIndex (fun l -> l.Node.Name = "dense")
+    let fault = System.Action<int, bool>(fun i after ->
+        if after && i = index then
+            let g = net.Layers[i].Inputs[0].Gradient
+            for j in 0 .. g.Length - 1 do g[j] <- nan)
+    let errors = GradientCheck.RunWithFault(net, 3, 16, fault)
+    Assert.Contains(errors, fun e -> e.Worst = infinity)
+    Assert.Equal("dense", GradientCheck.Culprit(net, errors))

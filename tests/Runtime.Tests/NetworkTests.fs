@@ -80,6 +80,27 @@ let ``frozen layers get no parameter gradients but pass the gradient on`` () =
     Assert.False(conv.Kernel.Trainable)
     Assert.True(net.InputGradient.ToArray() |> Array.exists (fun v -> v <> 0.0))
 
+/// A network built without an input gradient (training, where nothing reads it) must not have
+/// its first layers spend work on one: each kind of layer, placed right after the input, leaves
+/// the input's gradient as Backward cleared it.
+[<Fact>]
+let ``without an input gradient, no layer writes one`` () =
+    let firsts =
+        [ "conv 3 3x3"; "conv 3 3x3 s2"; "conv 16 3x3 same"; "conv 4 1x1"; "conv 4 3x3 groups 2"; "dwconv 3x3"
+          "maxpool 2"; "avgpool 3 s1 same"; "minpool 2"; "globalavgpool"; "globalmaxpool"; "batchnorm"
+          "batchnorm relu"; "relu"; "dropout 0.5"; "maxout 2"; "flatten"
+          "residual (conv 4 3x3 same)"; "concat (conv 2 1x1 | maxpool 3 s1 same)" ]
+    let rng = Random 7
+    for first in firsts do
+        let text = sprintf "input 6x6x4\n%s\nflatten\ndense 3" first
+        let net = Network<float32>(graph text, 2, 1, false)
+        for i in 0 .. net.Input.Length - 1 do net.Input[i] <- float32 (rng.NextDouble() - 0.5)
+        net.Forward(true)
+        for i in 0 .. net.OutputGradient.Length - 1 do net.OutputGradient[i] <- 1.0f
+        net.Backward()
+        let written = net.Layers[0].Output.Gradient |> Array.filter (fun v -> v <> 0.0f) |> Array.length
+        Assert.True((written = 0), sprintf "%s: %d input gradient values written" first written)
+
 [<Fact>]
 let ``the memory plan equals what a network allocates`` () =
     for name in [ "lenet"; "fashion-mnist"; "digit-recognizer"; "cifar10-features"; "inception-block"; "resnet18" ] do

@@ -102,7 +102,8 @@ let forward (text: string) (input: float[]) =
 let assertClose (tolerance: float) (expected: float[]) (actual: float[]) =
     Assert.Equal(expected.Length, actual.Length)
     for i in 0 .. expected.Length - 1 do
-        if abs (expected[i] - actual[i]) > tolerance then
+        // written so that a NaN fails too
+        if not (abs (expected[i] - actual[i]) <= tolerance) then
             failwithf "at %d: expected %.8g, got %.8g\nexpected %A\nactual   %A" i expected[i] actual[i] expected actual
 
 /// Gives a float and a double network of the same graph the same random input, parameters and

@@ -8,9 +8,12 @@ open CnnDsl.Runtime
 open CnnDsl.Runtime.Tests.TestSupport
 open CnnDsl.Runtime.Tests.GradientCheck
 
+/// With no activation, a ReLU (fused into batchnorm's own passes) or another activation (applied
+/// after them).
 [<Property(MaxTest = 100)>]
-let ``batchnorm gradients match finite differences in training`` (h0: byte) (c0: byte) (b0: byte) (relu: bool) =
-    assertGradients (sprintf "input %dx2x%d\nbatchnorm %s" (1 + int h0 % 3) (1 + int c0 % 3) (if relu then "relu" else "")) (2 + int b0 % 2)
+let ``batchnorm gradients match finite differences in training`` (h0: byte) (c0: byte) (b0: byte) (act: byte) =
+    let activation = [| ""; "relu"; "tanh"; "elu 0.5" |][int act % 4]
+    assertGradients (sprintf "input %dx2x%d\nbatchnorm %s" (1 + int h0 % 3) (1 + int c0 % 3) activation) (2 + int b0 % 2)
 
 [<Fact>]
 let ``batchnorm normalises each channel over the batch, and inference uses the moving statistics`` () =
@@ -23,6 +26,21 @@ let ``batchnorm normalises each channel over the batch, and inference uses the m
     net.Forward(false)
     let mean, variance = 0.025, 0.99 + 0.0125
     assertClose 1e-12 [| for x in 1. .. 4. -> (x - mean) / sqrt (variance + 0.001) |] (net.Output.ToArray())
+    // a second step: 0.99 * 0.025 + 0.01 * 2.5 and 0.99 * 1.0025 + 0.01 * 1.25
+    net.Forward(true)
+    net.Forward(false)
+    let mean, variance = 0.04975, 1.004975
+    assertClose 1e-12 [| for x in 1. .. 4. -> (x - mean) / sqrt (variance + 0.001) |] (net.Output.ToArray())
+
+/// As Keras counts them: gamma and beta are trained, the moving mean and variance are not (no
+/// optimizer or weight decay touches them).
+[<Fact>]
+let ``gamma and beta are trainable, the moving statistics are not`` () =
+    let layer = (network "input 2x2x3\nbatchnorm" 2).Layers[1]
+    Assert.Equal<string list>([ "batch_normalization/gamma"; "batch_normalization/beta" ], [ for p in layer.Parameters -> p.Name ])
+    Assert.All(layer.Parameters, fun p -> Assert.True p.Trainable)
+    Assert.Equal<string list>([ "batch_normalization/moving_mean"; "batch_normalization/moving_variance" ], [ for p in layer.State -> p.Name ])
+    Assert.All(layer.State, fun p -> Assert.False p.Trainable)
 
 [<Property(MaxTest = 100)>]
 let ``batchnorm gradients with enough channels for the vector path and a tail`` (c0: byte) =
