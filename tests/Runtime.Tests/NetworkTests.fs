@@ -41,6 +41,32 @@ let private stack : Gen<string> =
 let ``whole generated networks have right gradients`` () =
     Prop.forAll (Arb.fromGen stack) (fun text -> assertGradients text 2)
 
+/// Layers keep scratch buffers (accumulators, spread patterns, chosen cells) from one call to
+/// the next: a second training step must equal a fresh network's first step on the same batch,
+/// outputs, input gradients and parameter gradients alike. (The moving statistics of batchnorm
+/// differ after two steps, so the second step runs in training mode, where they are not read.)
+[<Property(MaxTest = 100)>]
+let ``a second step equals a fresh network's first: nothing is left over from the first`` (seed: int) =
+    Prop.forAll (Arb.fromGen stack) (fun text ->
+        let g = graph text
+        let rng = Random seed
+        let step (net: Network<double>) (x: float[]) (dy: float[]) =
+            copyFrom x net.Input
+            net.Forward(true)
+            copyFrom dy net.OutputGradient
+            for p in net.Parameters do Array.Clear p.Gradient
+            net.Backward()
+            net.Output.ToArray(), net.InputGradient.ToArray(), [| for p in net.Parameters do yield! p.Gradient |]
+        let used, fresh = Network<double>(g, 2, 1, true), Network<double>(g, 2, 1, true)
+        let x1, x2 = randomArray rng used.Input.Length, randomArray rng used.Input.Length
+        let dy1, dy2 = randomArray rng used.OutputGradient.Length, randomArray rng used.OutputGradient.Length
+        step used x1 dy1 |> ignore
+        let y, dx, dw = step used x2 dy2
+        let y', dx', dw' = step fresh x2 dy2
+        assertRelative 1e-12 1.0 (text + "\noutput") y' y
+        assertRelative 1e-12 1.0 (text + "\ninput gradient") dx' dx
+        assertRelative 1e-12 1.0 (text + "\nparameter gradients") dw' dw)
+
 let private root =
     let rec up (d: DirectoryInfo) = if File.Exists(Path.Combine(d.FullName, "CnnDsl.sln")) then d.FullName else up d.Parent
     up (DirectoryInfo AppContext.BaseDirectory)
