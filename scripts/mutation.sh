@@ -5,8 +5,9 @@
 # Not part of CI or test.sh (too slow): run before a release and record the score and the
 # surviving mutants in docs/results.md.
 #
-#   scripts/mutation.sh                 every file listed below
+#   scripts/mutation.sh                 every file listed below, each in a run of its own
 #   scripts/mutation.sh src/Runtime/Losses.cs
+#   scripts/mutation.sh --together conv src/Runtime/Layers/Conv2d.cs src/Runtime/Layers/Im2Col.cs
 #
 # Score = killed / (killed + survived), timeouts counted as killed and mutants no test reaches
 # counted as survived; reports (HTML, JSON) in runs/mutation/NAME/. Environment:
@@ -56,66 +57,82 @@ declare -A filters=(
   [src/Runtime/Training/Trainer.cs]="FullyQualifiedName~TrainerTests"
   [src/Runtime/Training/WeightAverage.cs]="FullyQualifiedName~WeightAverageTests"
 )
+# --together NAME FILE...: the files in one run against the union of their filters (Stryker
+# records coverage once per run, and that pass is the slow part for the convolution tests).
+together=""
+if [ "${1:-}" = "--together" ]; then together="$2"; shift 2; fi
 files=("$@")
 [ ${#files[@]} -eq 0 ] && mapfile -t files < <(printf "%s\n" "${!filters[@]}" | sort)
-
-status=0
 for file in "${files[@]}"; do
-  filter="${filters[$file]:-}"
-  if [ -z "$filter" ]; then
+  if [ -z "${filters[$file]:-}" ]; then
     echo "mutation: no test filter for $file; add it to the list in scripts/mutation.sh (known: ${!filters[*]})" >&2
     exit 2
   fi
-  name="$(basename "$file" .cs)"
-  out="$root/runs/mutation/$name"
+done
+
+# run NAME FILE...: one Stryker run over the files; report in runs/mutation/NAME, then each
+# file's score and surviving mutants (line:column, so that one statement of several is named).
+run() {
+  local name="$1"; shift
+  local out="$root/runs/mutation/$name" mutate=() filter
+  filter="$(for f in "$@"; do tr '|' '\n' <<<"${filters[$f]}"; done | sort -u | paste -sd'|')"
+  for f in "$@"; do mutate+=(--mutate "**/${f#src/Runtime/}"); done
   rm -rf "$out"
-  echo "mutation: $file against $filter" >&2
+  echo "mutation: $* against $filter" >&2
   (cd "$root/tests/Runtime.Tests" &&
     "$stryker" --project Runtime.csproj --test-project Runtime.Tests.fsproj --configuration Release \
-      --mutate "**/${file#src/Runtime/}" --test-case-filter "$filter" \
+      "${mutate[@]}" --test-case-filter "$filter" \
       --concurrency "${CNNDSL_MUTATION_CONCURRENCY:-1}" --reporter Progress --reporter Json --reporter Html \
       --output "$out" --skip-version-check) || status=$?
-  report="$out/reports/mutation-report.json"
-  [ -f "$report" ] || { echo "mutation: no report for $file (see the output above)" >&2; status=1; continue; }
-  /usr/bin/python3 - "$report" "$file" <<'PY'
+  local report="$out/reports/mutation-report.json"
+  [ -f "$report" ] || { echo "mutation: no report for $name (see the output above)" >&2; status=1; return; }
+  /usr/bin/python3 - "$report" "$@" <<'PY'
 import json, sys
-report, wanted = json.load(open(sys.argv[1])), sys.argv[2]
-counts, survivors = {}, []
+report, wanted = json.load(open(sys.argv[1])), sys.argv[2:]
 for path, f in report["files"].items():
+    if not any(path.endswith(w) for w in wanted):
+        continue
+    counts, survivors = {}, []
     source = f.get("source", "").splitlines()
     for m in f["mutants"]:
         counts[m["status"]] = counts.get(m["status"], 0) + 1
         if m["status"] in ("Survived", "NoCoverage"):
-            line = m["location"]["start"]["line"]
-            survivors.append("  line %d, %s (%s): %s  ->  %s" % (
-                line, m["mutatorName"], m["status"], source[line - 1].strip() if line <= len(source) else "",
+            line, column = m["location"]["start"]["line"], m["location"]["start"]["column"]
+            survivors.append("  %d:%d, %s (%s): %s  ->  %s" % (
+                line, column, m["mutatorName"], m["status"], source[line - 1].strip() if line <= len(source) else "",
                 m.get("replacement", "").replace("\n", " ")))
-killed = counts.get("Killed", 0) + counts.get("Timeout", 0)
-alive = counts.get("Survived", 0) + counts.get("NoCoverage", 0)
-score = 100.0 * killed / (killed + alive) if killed + alive else float("nan")
-print("%s: score %.1f%% (killed %d, timeout %d, survived %d, no coverage %d; %s)" % (
-    wanted, score, counts.get("Killed", 0), counts.get("Timeout", 0), counts.get("Survived", 0),
-    counts.get("NoCoverage", 0), ", ".join("%s %d" % kv for kv in sorted(counts.items())
-                                          if kv[0] not in ("Killed", "Timeout", "Survived", "NoCoverage")) or "nothing else"))
-print("\n".join(survivors))
+    killed = counts.get("Killed", 0) + counts.get("Timeout", 0)
+    alive = counts.get("Survived", 0) + counts.get("NoCoverage", 0)
+    score = 100.0 * killed / (killed + alive) if killed + alive else float("nan")
+    print("%s: score %.1f%% (killed %d, timeout %d, survived %d, no coverage %d)" % (
+        path.split("/src/")[-1], score, counts.get("Killed", 0), counts.get("Timeout", 0),
+        counts.get("Survived", 0), counts.get("NoCoverage", 0)))
+    print("\n".join(survivors))
 PY
-done
+}
 
-# The totals over every report in runs/mutation (each file's latest run): the issue's bar is the
-# score of src/Runtime/Layers, src/Runtime/Training and src/Runtime/Losses.cs together.
+status=0
+if [ -n "$together" ]; then run "$together" "${files[@]}"
+else for file in "${files[@]}"; do run "$(basename "$file" .cs)" "$file"; done
+fi
+
+# The totals over each file's newest report in runs/mutation (a file may have a run of its own
+# and a run together with others): the issue's bar is the score of src/Runtime/Layers,
+# src/Runtime/Training and src/Runtime/Losses.cs together.
 /usr/bin/python3 - "$root/runs/mutation" <<'PY'
 import glob, json, os, sys
-total = {"killed": 0, "alive": 0}
-for report in sorted(glob.glob(os.path.join(sys.argv[1], "*", "reports", "mutation-report.json"))):
+latest = {}
+for report in sorted(glob.glob(os.path.join(sys.argv[1], "*", "reports", "mutation-report.json")), key=os.path.getmtime):
     for path, f in json.load(open(report))["files"].items():
-        statuses = [m["status"] for m in f["mutants"]]
-        killed = sum(s in ("Killed", "Timeout") for s in statuses)
-        alive = sum(s in ("Survived", "NoCoverage") for s in statuses)
-        if killed + alive == 0:
-            continue
-        total["killed"] += killed; total["alive"] += alive
-        print("%-45s %5.1f%%  killed %4d  alive %3d" % (path.split("/src/")[-1], 100.0 * killed / (killed + alive), killed, alive))
-k, a = total["killed"], total["alive"]
+        if any(m["status"] in ("Killed", "Timeout", "Survived", "NoCoverage") for m in f["mutants"]):
+            latest[path.split("/src/")[-1]] = f
+k = a = 0
+for path, f in sorted(latest.items()):
+    statuses = [m["status"] for m in f["mutants"]]
+    killed = sum(s in ("Killed", "Timeout") for s in statuses)
+    alive = sum(s in ("Survived", "NoCoverage") for s in statuses)
+    k += killed; a += alive
+    print("%-45s %5.1f%%  killed %4d  alive %3d" % (path, 100.0 * killed / (killed + alive), killed, alive))
 if k + a:
     print("%-45s %5.1f%%  killed %4d  alive %3d" % ("all files run", 100.0 * k / (k + a), k, a))
 PY

@@ -27,14 +27,14 @@ let private checkLoss (text: string) (batch: int) (loss: Network<float> -> float
         let error = abs (analytic[i] - numerical) / max 1.0 (abs numerical)
         Assert.True(error < 1e-6, sprintf "input %d: analytic %g, numerical %g" i analytic[i] numerical)
 
-[<Property(MaxTest = 100)>]
+[<Cases 100>]
 let ``cross-entropy on integer labels, fused with softmax and not`` (softmax: bool) (seed: int) =
     let labels = let r = Random seed in Array.init 3 (fun _ -> r.Next 4)
     let text = if softmax then "input 5\ndense 4 softmax" else "input 5\ndense 4 sigmoid"
     checkLoss text 3 (fun net -> Losses.CrossEntropy(net, ReadOnlySpan labels))
     true
 
-[<Property(MaxTest = 100)>]
+[<Cases 100>]
 let ``dense-target losses`` (which: byte) (seed: int) =
     let r = Random seed
     // each loss with its fused activation and with one it does not fuse with (softmax's outputs are
@@ -150,7 +150,7 @@ let ``label smoothing's loss and gradients equal PyTorch's cross_entropy(label_s
     let plain = fst (lossOf { cases[0] with label_smoothing = 0.0 } batch -1)
     Assert.True(abs (plain - fst (lossOf cases[0] batch -1)) > 1e-3)
 
-[<Property(MaxTest = 50)>]
+[<Cases 50>]
 let ``label-smoothed cross-entropy's gradient matches finite differences`` (softmax: bool) (seed: int) =
     let labels = let r = Random seed in Array.init 3 (fun _ -> r.Next 4)
     let text = if softmax then "input 5\ndense 4 softmax" else "input 5\ndense 4 sigmoid"

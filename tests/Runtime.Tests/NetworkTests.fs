@@ -37,7 +37,7 @@ let private stack : Gen<string> =
         return String.Join("\n", lines)
     }
 
-[<Property(MaxTest = 100)>]
+[<Cases 100>]
 let ``whole generated networks have right gradients`` () =
     Prop.forAll (Arb.fromGen stack) (fun text -> assertGradients text 2)
 
@@ -45,7 +45,7 @@ let ``whole generated networks have right gradients`` () =
 /// the next: a second training step must equal a fresh network's first step on the same batch,
 /// outputs, input gradients and parameter gradients alike. (The moving statistics of batchnorm
 /// differ after two steps, so the second step runs in training mode, where they are not read.)
-[<Property(MaxTest = 100)>]
+[<Cases 100>]
 let ``a second step equals a fresh network's first: nothing is left over from the first`` (seed: int) =
     Prop.forAll (Arb.fromGen stack) (fun text ->
         let g = graph text

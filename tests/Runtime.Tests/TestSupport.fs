@@ -29,6 +29,19 @@ type SeededPropertiesAttribute() as this =
 [<assembly: SeededProperties>]
 do ()
 
+/// A property of `cases` cases: [<Cases 100>] is FsCheck's [<Property(MaxTest = 100)>], except
+/// that CNNDSL_FSCHECK_MAXTEST=N caps every property at N cases. The mutation script sets it:
+/// under Stryker's instrumentation the kernels run some 50 times slower, and a mutant that a
+/// property kills is almost always killed within its first cases (a mutant that needs more
+/// counts as a survivor there, so the capped score is the cautious one).
+type CasesAttribute(cases: int) as this =
+    inherit FsCheck.Xunit.PropertyAttribute()
+    do
+        this.MaxTest <-
+            match Int32.TryParse(Environment.GetEnvironmentVariable "CNNDSL_FSCHECK_MAXTEST") with
+            | true, cap when cap >= 1 -> min cases cap
+            | _ -> cases
+
 let graph (text: string) =
     match Frontend.compile text with
     | Ok (g, _) -> g

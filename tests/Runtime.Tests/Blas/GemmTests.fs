@@ -14,7 +14,7 @@ let private reference (ta: bool) (tb: bool) m n k (a: float[]) (b: float[]) =
     let c = ma * mb
     Array.init (m * n) (fun i -> c[i / n, i % n])
 
-[<Property(MaxTest = 100)>]
+[<Cases 100>]
 let ``both backends agree with MathNet in double and float`` (ta: bool) (tb: bool) (m0: uint16) (n0: uint16) (k0: uint16) (seed: int) =
     let m, n, k = 1 + int m0 % 40, 1 + int n0 % 70, 1 + int k0 % 300
     let rng = Random seed

@@ -12,6 +12,7 @@ open FsCheck.FSharp
 open FsCheck.Xunit
 open CnnDsl.Runtime.Data
 open CnnDsl.Runtime.Tests.DataFiles
+open CnnDsl.Runtime.Tests.TestSupport
 
 /// Small against a header that claims millions of images, large against the valid files (a few KB).
 let private budget = 256L * 1024L
@@ -77,7 +78,7 @@ let private written (path: string) (valid: byte[]) (fields: int[]) (how: int) (m
     | 1 -> write path (gzip (mutate fields true valid ms))
     | _ -> write path (mutate [||] true (gzip valid) ms)
 
-[<Property(MaxTest = 150)>]
+[<Cases 150>]
 let ``IDX image files, plain or gzipped, read or give a DataError within the budget`` () =
     let cases = Gen.zip3 (Gen.zip3 (Gen.choose (0, 6)) (Gen.choose (1, 9)) (Gen.choose (1, 9))) compressMaybe mutations
     Prop.forAll (Arb.fromGen cases) (fun ((count, rows, columns), how, ms) ->
@@ -87,7 +88,7 @@ let ``IDX image files, plain or gzipped, read or give a DataError within the bud
                 let struct (n, r, c, pixels) = Idx.ReadImages path
                 int64 pixels.Length = int64 n * int64 r * int64 c && int64 r * int64 c <= DataLimits.MaxImagePixels)))
 
-[<Property(MaxTest = 150)>]
+[<Cases 150>]
 let ``IDX label files, plain or gzipped, read or give a DataError within the budget`` () =
     let cases = Gen.zip3 (Gen.choose (0, 40)) compressMaybe mutations
     Prop.forAll (Arb.fromGen cases) (fun (count, how, ms) ->
@@ -95,7 +96,7 @@ let ``IDX label files, plain or gzipped, read or give a DataError within the bud
             let path = written (Path.Combine(d, "labels")) (idxLabels (Array.init count (fun i -> byte (i % 10)))) [| 0; 4 |] how ms
             check path (fun () -> Idx.ReadLabels(path, 10) |> Array.forall (fun l -> l >= 0 && l < 10))))
 
-[<Property(MaxTest = 100)>]
+[<Cases 100>]
 let ``CIFAR-10 batches, plain or gzipped, read or give a DataError within the budget`` () =
     let cases = Gen.zip3 (Gen.choose (1, 3)) compressMaybe mutations
     Prop.forAll (Arb.fromGen cases) (fun (records, how, ms) ->
@@ -109,7 +110,7 @@ let ``CIFAR-10 batches, plain or gzipped, read or give a DataError within the bu
 let private csvToken =
     Gen.elements [ "2147483647"; "100000000"; "65536"; "-1"; ""; "99999999999"; "1e5"; "0x10"; " 7 "; "256"; ",,"; "\r"; "label"; "\"3\"" ]
 
-[<Property(MaxTest = 100)>]
+[<Cases 100>]
 let ``CSV files read or give a DataError within the budget`` () =
     let cases = Gen.zip3 (Gen.zip (Gen.choose (1, 12)) (Gen.elements [ 1; 4; 9; 10 ])) (Gen.zip (Gen.choose (0, Int32.MaxValue)) csvToken) mutations
     Prop.forAll (Arb.fromGen cases) (fun ((rows, pixels), (at, token), ms) ->
@@ -129,7 +130,7 @@ let private image (kind: int) (w: int) (h: int) =
     | 1 -> png w h 3 (Array.init (w * h * 3) byte), [| 16; 20 |], true
     | _ -> bmp w h (10uy, 20uy, 30uy), [| 2; 10; 18; 22; 28; 34 |], false
 
-[<Property(MaxTest = 150)>]
+[<Cases 150>]
 let ``image files read as inputs or give a DataError within the budget`` () =
     let cases = Gen.zip3 (Gen.zip3 (Gen.choose (0, 2)) (Gen.choose (1, 12)) (Gen.choose (1, 12))) (Gen.elements [ None; Some 1; Some 3 ]) mutations
     Prop.forAll (Arb.fromGen cases) (fun ((kind, w, h), channels, ms) ->
@@ -141,7 +142,7 @@ let ``image files read as inputs or give a DataError within the budget`` () =
                 input.Values.Length = input.Height * input.Width * input.Channels
                 && input.Values |> Array.forall (fun v -> v >= 0.0 && v <= 1.0))))
 
-[<Property(MaxTest = 40)>]
+[<Cases 40>]
 let ``image folders with train and test read or give a DataError within the budget`` () =
     let cases = Gen.zip3 (Gen.zip (Gen.choose (0, 2)) (Gen.choose (0, 7))) (Gen.choose (2, 8)) mutations
     Prop.forAll (Arb.fromGen cases) (fun ((kind, which), side, ms) ->
@@ -163,7 +164,7 @@ let ``image folders with train and test read or give a DataError within the budg
 /// Text matrices for `dsl apply`: rows of numbers, channels separated by a blank line.
 let private matrixToken = Gen.elements [ "1e309"; "NaN"; "-0"; "[1,"; "]"; "#"; "\n\n"; "\n"; "x"; "1.5.2"; "  "; ";" ]
 
-[<Property(MaxTest = 100)>]
+[<Cases 100>]
 let ``text matrices read or give a DataError within the budget`` () =
     let cases = Gen.zip3 (Gen.zip (Gen.choose (1, 6)) (Gen.choose (1, 6))) (Gen.zip (Gen.choose (0, Int32.MaxValue)) matrixToken) mutations
     Prop.forAll (Arb.fromGen cases) (fun ((h, w), (at, token), ms) ->

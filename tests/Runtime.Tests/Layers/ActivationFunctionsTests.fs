@@ -40,7 +40,7 @@ let ``activation gradients at exactly zero take the negative side's`` () =
     assertClose 1e-15 [| 0.1; 0.1; 1.0 |] (backward (CnnDsl.Graph.Activation.LeakyRelu 0.1) [| 0.0; -0.5; 2.0 |])
     assertClose 1e-15 [| 0.0; 1.0 |] (backward CnnDsl.Graph.Activation.Relu [| 0.0; 1.0 |])
 
-[<Property(MaxTest = 100)>]
+[<Cases 100>]
 let ``activation layers' gradients match finite differences`` (which: byte) =
     let names = [| "relu"; "sigmoid"; "tanh"; "softmax"; "elu"; "leakyrelu 0.1"; "linear" |]
     assertGradients (sprintf "input 2x2x3\n%s" names[int which % names.Length]) 2

@@ -4,7 +4,7 @@ open FsCheck.Xunit
 open CnnDsl.Runtime.Tests.TestSupport
 open CnnDsl.Runtime.Tests.GradientCheck
 
-[<Property(MaxTest = 100)>]
+[<Cases 100>]
 let ``residual sums send the gradient down both paths`` (c0: byte) (project: bool) =
     let c = 1 + int c0 % 3
     let text =

@@ -10,7 +10,7 @@ open CnnDsl.Runtime.Tests.GradientCheck
 
 /// With no activation, a ReLU (fused into batchnorm's own passes) or another activation (applied
 /// after them).
-[<Property(MaxTest = 100)>]
+[<Cases 100>]
 let ``batchnorm gradients match finite differences in training`` (h0: byte) (c0: byte) (b0: byte) (act: byte) =
     let activation = [| ""; "relu"; "tanh"; "elu 0.5" |][int act % 4]
     assertGradients (sprintf "input %dx2x%d\nbatchnorm %s" (1 + int h0 % 3) (1 + int c0 % 3) activation) (2 + int b0 % 2)
@@ -42,7 +42,7 @@ let ``gamma and beta are trainable, the moving statistics are not`` () =
     Assert.Equal<string list>([ "batch_normalization/moving_mean"; "batch_normalization/moving_variance" ], [ for p in layer.State -> p.Name ])
     Assert.All(layer.State, fun p -> Assert.False p.Trainable)
 
-[<Property(MaxTest = 100)>]
+[<Cases 100>]
 let ``batchnorm gradients with enough channels for the vector path and a tail`` (c0: byte) =
     assertGradients (sprintf "input 2x2x%d\nbatchnorm" (5 + int c0 % 8)) 2
 
@@ -74,7 +74,7 @@ let private definition (x: float[]) (dy: float[]) (c: int) (gamma: float[]) (bet
 /// a scalar tail; the double path 4 at a time. Both must give the definition's outputs, gradients
 /// and moving statistics, for channel counts below, at and between vector widths (with and
 /// without a fused ReLU).
-[<Property(MaxTest = 100)>]
+[<Cases 100>]
 let ``float and double batchnorm equal the definition for any channel count`` (c0: byte) (h0: byte) (w0: byte) (b0: byte) (relu: bool) (seed: int) =
     let c, h, w, batch = 1 + int c0 % 20, 1 + int h0 % 3, 1 + int w0 % 3, 2 + int b0 % 2
     let g = graph (sprintf "input %dx%dx%d\nbatchnorm %s" h w c (if relu then "relu" else ""))

@@ -5,7 +5,7 @@ open Xunit
 open CnnDsl.Runtime.Tests.TestSupport
 open CnnDsl.Runtime.Tests.GradientCheck
 
-[<Property(MaxTest = 100)>]
+[<Cases 100>]
 let ``concatenated branches get their own channels' gradients`` (a: byte) (b: byte) =
     assertGradients (sprintf "input 4x4x2\nconv 2 1x1\nconcat (conv %d 1x1 | conv %d 3x3 same tanh | maxpool 3 s1 same)" (1 + int a % 3) (1 + int b % 3)) 2
 

@@ -24,15 +24,15 @@ let private convModel (k0: byte) (s0: byte) (p0: byte) (d0: byte) (extra: byte) 
     sprintf "input %dx%dx%d\nconv %d %dx%d s%dx%d %s d%dx%d %s" h w c f kh kw sh sw padding dh dw activations[int act % activations.Length]
 
 // These run the im2col path (small convolutions would otherwise run direct: DirectConvTests).
-[<Property(MaxTest = 100)>]
+[<Cases 100>]
 let ``conv gradients match finite differences`` k s p d extra c f mode act (b0: byte) =
     withDirectLimit 0 (fun () -> assertGradients (convModel k s p d extra c f mode act) (1 + int b0 % 2))
 
-[<Property(MaxTest = 100)>]
+[<Cases 100>]
 let ``a 1x1 stride-1 conv (no im2col) and a conv without bias have right gradients`` (c0: byte) (f0: byte) =
     assertGradients (sprintf "input 4x5x%d\nconv %d 1x1 relu\nconv 2 3x3 same nobias" (1 + int c0 % 3) (1 + int f0 % 4)) 2
 
-[<Property(MaxTest = 100)>]
+[<Cases 100>]
 let ``fixed kernels pass the gradient to their input`` (which: byte) (mode: byte) =
     let name = CnnDsl.Dsl.Kernels.names[int which % CnnDsl.Dsl.Kernels.names.Length]
     assertGradients (sprintf "input 7x6x2\nconv 2 1x1\n%s %s" name (if mode % 2uy = 0uy then "same" else "s2")) 2
@@ -51,7 +51,7 @@ let private direct (x: float[]) (h, w, c) (kernel: float[]) (bias: float[]) (win
                         sum <- sum + x[(iy * w + ix) * c + ch] * kernel[((ky * win.KernelW + kx) * c + ch) * f + j]
         sum)
 
-[<Property(MaxTest = 100)>]
+[<Cases 100>]
 let ``conv forward equals the direct convolution`` k s p d extra c f mode (seed: int) =
     let text = (convModel k s p d extra c f mode 0uy)
     withDirectLimit 0 <| fun () ->
@@ -130,7 +130,7 @@ let private chunked (elements: int64) (f: unit -> 'a) : 'a =
         ColumnPlan.PrivateLimit <- limit
         ColumnPlan.ChunkElements <- chunk
 
-[<Property(MaxTest = 100)>]
+[<Cases 100>]
 let ``chunked convolutions through shared columns have right gradients`` k s p d extra c f mode act =
     // two stacked convs share the buffers, so the first one's columns must be rebuilt in backward
     chunked 1L (fun () -> withDirectLimit 0 (fun () -> assertGradients (convModel k s p d extra c f mode act + "\nconv 2 2x2 same") 3))
@@ -144,7 +144,7 @@ let private ownChunks (f: unit -> 'a) : 'a =
         ColumnPlan.CacheElements <- cache
         ColumnPlan.MinimumRows <- rows
 
-[<Property(MaxTest = 100)>]
+[<Cases 100>]
 let ``convolutions going by chunks of their own columns have right gradients`` k s p d extra c f mode act =
     ownChunks (fun () -> withDirectLimit 0 (fun () -> assertGradients (convModel k s p d extra c f mode act + "\nconv 2 2x2 same") 3))
 
@@ -177,7 +177,7 @@ let private shifted (f: unit -> 'a) : 'a =
         ColumnPlan.ShiftedMinChannels <- minimum
         ColumnPlan.ShiftedEverywhere <- false
 
-[<Property(MaxTest = 100)>]
+[<Cases 100>]
 let ``shifted-GEMM convolutions have right gradients`` k p extra c f mode act (b0: byte) =
     // stride 1 and no dilation: the cases the shifted path takes
     shifted (fun () -> assertGradients (convModel k 0uy p 0uy extra c f mode act + "\nconv 2 3x3 same") (1 + int b0 % 2))

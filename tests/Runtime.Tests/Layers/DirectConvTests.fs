@@ -22,14 +22,14 @@ let private model (k0: byte) (s0: byte) (p0: byte) (d0: byte) (extra: byte) (c0:
     let padding = match int mode % 3 with 0 -> "valid" | 1 -> "same" | _ -> sprintf "p%dx%d" (int p0 % 3) (int p0 / 3 % 3)
     sprintf "input %dx%dx%d\nconv %d %dx%d s%dx%d %s d%dx%d relu %s" h w c f kh kw sh sw padding dh dw (if bias then "" else "nobias")
 
-[<Property(MaxTest = 100)>]
+[<Cases 100>]
 let ``direct convolutions have right gradients`` k s p d extra c f mode bias (b0: byte) =
     withDirectLimit 75 <| fun () ->
     let text = model k s p d extra c f mode bias
     Assert.True((ColumnPlan.For((graph text).Nodes[1], 2)).Direct, text)
     assertGradients text (1 + int b0 % 2)
 
-[<Property(MaxTest = 100)>]
+[<Cases 100>]
 let ``float direct convolutions equal double im2col ones, outputs and gradients`` k s p d extra c f mode bias (seed: int) =
     let text = model k s p d extra c f mode bias + "\nconv 2 1x1"
     let g = graph text

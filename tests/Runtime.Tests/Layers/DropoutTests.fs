@@ -5,7 +5,7 @@ open Xunit
 open CnnDsl.Runtime.Tests.TestSupport
 open CnnDsl.Runtime.Tests.GradientCheck
 
-[<Property(MaxTest = 100)>]
+[<Cases 100>]
 let ``dropout gradients follow its mask`` (r0: byte) =
     assertGradients (sprintf "input 20\ndropout 0.%d\ndense 3" (1 + int r0 % 8)) 2
 

@@ -6,7 +6,7 @@ open Xunit
 open CnnDsl.Runtime.Tests.TestSupport
 open CnnDsl.Runtime.Tests.GradientCheck
 
-[<Property(MaxTest = 100)>]
+[<Cases 100>]
 let ``global pooling gradients match finite differences`` (kind: byte) (h0: byte) (c0: byte) =
     let kinds = [| "globalavgpool"; "globalmaxpool"; "globalminpool" |]
     assertGradients (sprintf "input %dx3x%d\n%s" (1 + int h0 % 4) (1 + int c0 % 4) kinds[int kind % 3]) 2

@@ -33,13 +33,13 @@ let private groupedModel : Gen<string> =
         return sprintf "input %dx%dx%d\n%s" h w (groups * cg) layer
     }
 
-[<Property(MaxTest = 100)>]
+[<Cases 100>]
 let ``grouped and depthwise convolution gradients match finite differences`` () =
     Prop.forAll (Arb.fromGen groupedModel) (fun text -> assertGradients text 2)
 
 /// An independent reference: a grouped convolution is an ordinary one whose kernel is zero
 /// between groups (the ordinary one runs im2col + GEMM, a different code path).
-[<Property(MaxTest = 60)>]
+[<Cases 60>]
 let ``a grouped convolution equals the ordinary one with a block-diagonal kernel`` () =
     // One group of channels is an ordinary convolution (Conv2d), compared elsewhere.
     let model = groupedModel |> Gen.filter (fun text -> (network text 1).Layers[1] :? GroupedConv2d<double>)

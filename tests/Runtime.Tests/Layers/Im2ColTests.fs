@@ -5,6 +5,7 @@ open Xunit
 open FsCheck.Xunit
 open CnnDsl.Graph
 open CnnDsl.Runtime.Layers
+open CnnDsl.Runtime.Tests.TestSupport
 
 /// A window from bytes, and its output size by out = floor((n + pads - d(k - 1) - 1) / s) + 1.
 let private setup (h0: byte) (w0: byte) (c0: byte) (k0: byte) (s0: byte) (d0: byte) (p0: byte) =
@@ -34,7 +35,7 @@ let private bruteForce (h, w, c, oh, ow, win: Window) batch (x: float[]) =
                                 col[((b * oh + oy) * ow + ox) * k + (ky * win.KernelW + kx) * c + ch] <- x[((b * h + iy) * w + ix) * c + ch]
     col
 
-[<Property(MaxTest = 300)>]
+[<Cases 300>]
 let ``im2col is the definition, and col2im its adjoint`` (h0: byte) (w0: byte) (c0: byte) (k0: byte) (s0: byte) (d0: byte) (p0: byte) (seed: int) =
     let (h, w, c, oh, ow, window) as shape = setup h0 w0 c0 k0 s0 d0 p0
     if oh >= 1 && ow >= 1 then

@@ -5,7 +5,7 @@ open FsCheck.Xunit
 open CnnDsl.Runtime.Tests.TestSupport
 open CnnDsl.Runtime.Tests.GradientCheck
 
-[<Property(MaxTest = 40)>]
+[<Cases 40>]
 let ``maxout gradients match finite differences`` (pieces: byte) (units: byte) (image: bool) =
     let k, u = 1 + int pieces % 4, 1 + int units % 4
     let text = if image then sprintf "input 3x2x%d\nmaxout %d" (k * u) k else sprintf "input %d\nmaxout %d\ndense 2" (k * u) k

@@ -19,7 +19,7 @@ let private poolModel (kind: byte) (k0: byte) (s0: byte) (p0: byte) (mode: byte)
     let padding = match int mode % 3 with 0 -> "" | 1 -> "same" | _ -> sprintf "p%dx%d" (int p0 % kh) (int p0 / 5 % kw)
     sprintf "input %dx%dx%d\n%s %dx%d s%dx%d %s" h w c kinds[int kind % 3] kh kw sh sw padding
 
-[<Property(MaxTest = 100)>]
+[<Cases 100>]
 let ``pooling gradients match finite differences`` (kind: byte) (k0: byte) (s0: byte) (p0: byte) (mode: byte) (extra: byte) (c0: byte) =
     assertGradients (poolModel kind k0 s0 p0 mode extra (1 + int c0 % 3)) 2
 
@@ -120,7 +120,7 @@ let private assertPoolMatchesDefinition (text: string) (ties: bool) (seed: int) 
 /// vector, spilling into the next pixel's), the double path Vector<double>.Count: both must give
 /// the definition's outputs and route its gradients, for channel counts below, at and between
 /// vector widths and any window, stride and padding.
-[<Property(MaxTest = 100)>]
+[<Cases 100>]
 let ``float and double pooling equal the definition, outputs and input gradients`` (kind: byte) (k0: byte) (s0: byte) (p0: byte) (mode: byte) (extra: byte) (c0: byte) (seed: int) =
     assertPoolMatchesDefinition (poolModel kind k0 s0 p0 mode extra (1 + int c0 % 20)) (seed % 2 = 0) seed
 

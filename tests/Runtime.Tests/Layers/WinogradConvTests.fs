@@ -39,7 +39,7 @@ let private winogradIn (tile: int) (chunked: bool) (f: unit -> 'a) : 'a =
 let private winograd tile f = winogradIn tile false f
 
 // (the direct path, which would take the 8-channel cases, is off in both)
-[<Property(MaxTest = 100)>]
+[<Cases 100>]
 let ``Winograd convolutions have right gradients`` h w p c f mode bias (b0: byte) (a: byte) chunked =
     let kernel, tile = algorithms[int a % algorithms.Length]
     winogradIn tile chunked <| fun () ->
@@ -49,7 +49,7 @@ let ``Winograd convolutions have right gradients`` h w p c f mode bias (b0: byte
     Assert.Equal((if chunked then 1 else 2), plan.ImagesPerChunk)
     assertGradients text (if chunked then 2 else 1 + int b0 % 2)
 
-[<Property(MaxTest = 100)>]
+[<Cases 100>]
 let ``float Winograd convolutions equal double im2col ones, outputs and gradients`` h w p c f mode bias (seed: int) (a: byte) chunked =
     let kernel, tile = algorithms[int a % algorithms.Length]
     winogradIn tile chunked <| fun () ->
