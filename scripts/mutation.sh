@@ -12,8 +12,10 @@
 # Score = killed / (killed + survived), timeouts counted as killed and mutants no test reaches
 # counted as survived; reports (HTML, JSON) in runs/mutation/NAME/. Environment:
 # CNNDSL_TOOLS (where the tool goes, default ~/.dotnet/cnndsl-tools), CNNDSL_MUTATION_CONCURRENCY
-# (test processes at once, default 1: the machine is shared).
+# (test processes at once, default 1: the machine is shared), CNNDSL_FSCHECK_MAXTEST (cases per
+# property, default 25: see CasesAttribute in tests/Runtime.Tests/TestSupport.fs).
 set -euo pipefail
+export CNNDSL_FSCHECK_MAXTEST="${CNNDSL_FSCHECK_MAXTEST:-25}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="${CNNDSL_TOOLS:-$HOME/.dotnet/cnndsl-tools}"
 stryker="$tools/dotnet-stryker"
