@@ -12,3 +12,9 @@ let ``concatenated branches get their own channels' gradients`` (a: byte) (b: by
 [<Fact>]
 let ``concat joins channels pixel by pixel`` () =
     assertClose 0.0 [| 1.; 1.; 2.; 2. |] (forward "input 1x2x1\nconcat (linear | linear)" [| 1.; 2. |])
+
+/// Every pixel of every image, and an activation on the joined channels (forward and backward).
+[<Fact>]
+let ``concat joins every pixel of a 2x2 map, then applies its activation`` () =
+    assertClose 0.0 [| 0.; 0.; 2.; 2.; 0.; 0.; 4.; 4. |] (forward "input 2x2x1\nconcat (linear | linear) relu" [| -1.; 2.; -3.; 4. |])
+    assertGradients "input 2x2x2\nconcat (conv 2 1x1 | conv 1 1x1) tanh" 2 |> ignore

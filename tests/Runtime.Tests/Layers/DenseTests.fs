@@ -14,3 +14,10 @@ let ``dense gradients match finite differences`` (i0: byte) (u0: byte) (act: byt
 [<Cases 100>]
 let ``dense after an image flattens in NHWC order`` (c0: byte) =
     assertGradients (sprintf "input 3x2x%d\ndense 3" (1 + int c0 % 3)) 2
+
+/// Checkpoints find tensors by these names (Keras's), and `nobias` leaves the bias out.
+[<Xunit.Fact>]
+let ``dense tensors are named as Keras names them, and nobias has no bias`` () =
+    let names text = [ for p in (network text 1).Layers[1].Parameters -> p.Name ]
+    Xunit.Assert.Equal<string list>([ "dense/kernel"; "dense/bias" ], names "input 3\ndense 2")
+    Xunit.Assert.Equal<string list>([ "dense/kernel" ], names "input 3\ndense 2 nobias")

@@ -20,3 +20,15 @@ let ``inverted dropout scales kept values in training and passes everything in i
     Assert.InRange(dropped, 180, 320)
     net.Forward(false)
     Assert.All(net.Output.ToArray(), fun v -> Assert.Equal(1.0, v))
+
+/// After an inference pass (no mask), backward passes the gradient through unchanged: the
+/// training pass's mask must not linger.
+[<Fact>]
+let ``after an inference pass the gradient passes through unmasked`` () =
+    let net = network "input 100\ndropout 0.5" 1
+    copyFrom (Array.create 100 1.0) net.Input
+    net.Forward(true)
+    net.Forward(false)
+    copyFrom (Array.create 100 1.0) net.OutputGradient
+    net.Backward()
+    assertClose 0.0 (Array.create 100 1.0) (net.InputGradient.ToArray())

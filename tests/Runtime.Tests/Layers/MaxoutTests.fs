@@ -20,3 +20,12 @@ let ``maxout keeps the largest of each group of consecutive channels`` () =
     net.OutputGradient[0] <- 2.0
     net.Backward()
     assertClose 0.0 [| 0.; 2.; 0.; 0. |] (net.InputGradient.ToArray())
+
+[<Fact>]
+let ``maxout ties route the gradient to the first channel of the group`` () =
+    let net = network "input 1x1x4\nmaxout 4" 1
+    copyFrom [| 0.5; 3.0; 3.0; 1.0 |] net.Input
+    net.Forward(true)
+    net.OutputGradient[0] <- 2.0
+    net.Backward()
+    assertClose 0.0 [| 0.; 2.; 0.; 0. |] (net.InputGradient.ToArray())
