@@ -139,3 +139,54 @@ let ``a version 2 checkpoint still gives its weights; an unknown version is refu
     Assert.False(loaded.HasSettings)
     File.WriteAllBytes(p, Array.append (Array.append body[.. 7] (BitConverter.GetBytes 9)) body[12 ..] |> fun b -> Array.append b (SHA256.HashData b))
     Assert.Contains("format version 9; this program reads versions 2 to 3", refused p)
+
+/// A position with every field given (the checkpoint writer checks nothing: the reader must).
+let private positionOf epoch batch networkStep optimizerStep bestValidation scale bestLoss stale
+                       batchSize optimizer seed examples lossSum correct seen seconds =
+    TrainingPosition(epoch, batch, networkStep, optimizerStep, bestValidation, LearningRateScale = scale, BestLoss = bestLoss,
+                     EpochsWithoutImprovement = stale, BatchSize = batchSize, OptimizerName = optimizer, Seed = seed,
+                     TrainingExamples = examples, LossSum = lossSum, Correct = correct, Seen = seen, Seconds = seconds)
+
+/// Every header field at each end of its range is read back, and one step past it is refused
+/// with the field's name: the reader's bounds, not only some of them.
+[<Fact>]
+let ``every header field is read back at the ends of its range and refused one step past them`` () =
+    let p = path ()
+    let ok (position: TrainingPosition) =
+        Checkpoint.Save(p, model, position, [ "a", [| 1.0f |] ])
+        let struct (loaded, _) = Checkpoint.Load(p, model)
+        Assert.Equal(position, loaded)
+    let bad (field: string) (position: TrainingPosition) =
+        Checkpoint.Save(p, model, position, [ "a", [| 1.0f |] ])
+        Assert.Contains(sprintf "field '%s' is" field, refused p)
+    // epoch 2, batch 5 of 10 batches of 4, 20 seen
+    let mk epoch batch ns os bv scale bestLoss stale batchSize optimizer seed examples lossSum correct seen seconds =
+        positionOf epoch batch ns os bv scale bestLoss stale batchSize optimizer seed examples lossSum correct seen seconds
+    ok (mk 2 5 17L 16L 0.5 1.0 0.3 1 4 "adam" 3 40 12.5 11L 20L 1.25)
+    // the low ends: nothing done yet
+    ok (mk 0 0 0L 0L Double.NegativeInfinity 0.0 Double.PositiveInfinity 0 1 "sgd" 0 1 0.0 0L 0L 0.0)
+    // the high ends
+    ok (mk 2 9 17L 16L 1.0 1.0 0.0 2 4 "rmsprop" 3 40 12.5 36L 36L 1.25)
+    ok (mk 2 5 17L 16L 0.0 1.0 0.3 1 4 "adamw" 3 40 12.5 20L 20L 1.25)
+    bad "epoch" (mk -1 5 17L 16L 0.5 1.0 0.3 0 4 "adam" 3 40 12.5 11L 20L 1.25)
+    bad "network step" (mk 2 5 -1L 16L 0.5 1.0 0.3 1 4 "adam" 3 40 12.5 11L 20L 1.25)
+    bad "optimizer step" (mk 2 5 17L -1L 0.5 1.0 0.3 1 4 "adam" 3 40 12.5 11L 20L 1.25)
+    for v in [ 1.01; -0.01; nan; infinity ] do
+        bad "best validation" (mk 2 5 17L 16L v 1.0 0.3 1 4 "adam" 3 40 12.5 11L 20L 1.25)
+    for v in [ -0.5; infinity; nan ] do
+        bad "learning-rate scale" (mk 2 5 17L 16L 0.5 v 0.3 1 4 "adam" 3 40 12.5 11L 20L 1.25)
+    for v in [ -0.5; nan; -infinity ] do
+        bad "best loss" (mk 2 5 17L 16L 0.5 1.0 v 1 4 "adam" 3 40 12.5 11L 20L 1.25)
+    for v in [ -1; 3 ] do
+        bad "epochs without improvement" (mk 2 5 17L 16L 0.5 1.0 0.3 v 4 "adam" 3 40 12.5 11L 20L 1.25)
+    bad "batch size" (mk 2 5 17L 16L 0.5 1.0 0.3 1 0 "adam" 3 40 12.5 11L 20L 1.25)
+    bad "optimizer" (mk 2 5 17L 16L 0.5 1.0 0.3 1 4 "nadam" 3 40 12.5 11L 20L 1.25)
+    bad "seed" (mk 2 5 17L 16L 0.5 1.0 0.3 1 4 "adam" -1 40 12.5 11L 20L 1.25)
+    bad "training examples" (mk 2 0 17L 16L 0.5 1.0 0.3 1 4 "adam" 3 0 12.5 0L 0L 1.25)
+    for v in [ -0.5; nan; infinity ] do
+        bad "loss sum" (mk 2 5 17L 16L 0.5 1.0 0.3 1 4 "adam" 3 40 v 11L 20L 1.25)
+    bad "seen" (mk 2 5 17L 16L 0.5 1.0 0.3 1 4 "adam" 3 40 12.5 11L 21L 1.25)
+    for v in [ -1L; 21L ] do
+        bad "correct" (mk 2 5 17L 16L 0.5 1.0 0.3 1 4 "adam" 3 40 12.5 v 20L 1.25)
+    for v in [ -0.5; infinity; nan ] do
+        bad "seconds" (mk 2 5 17L 16L 0.5 1.0 0.3 1 4 "adam" 3 40 12.5 11L 20L v)
