@@ -14,6 +14,8 @@
 # CNNDSL_TOOLS (where the tool goes, default ~/.dotnet/cnndsl-tools), CNNDSL_MUTATION_CONCURRENCY
 # (test processes at once, default 1: the machine is shared), CNNDSL_FSCHECK_MAXTEST (cases per
 # property, default 25: see CasesAttribute in tests/Runtime.Tests/TestSupport.fs).
+# One run at a time per working copy: Stryker rebuilds tests/Runtime.Tests/bin in place, and two
+# runs sharing it report every mutant as Timeout or NoCoverage (run it in a clone of its own).
 set -euo pipefail
 export CNNDSL_FSCHECK_MAXTEST="${CNNDSL_FSCHECK_MAXTEST:-25}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
