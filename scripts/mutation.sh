@@ -26,7 +26,6 @@ if [ ! -x "$stryker" ]; then
   dotnet tool install dotnet-stryker --tool-path "$tools" >&2
 fi
 
-# The source file (relative to the repository) and the test filter of the tests that cover it.
 # The source file (relative to the repository) and the tests that cover it: the file's own test
 # file, and the tests of the layers that call it. No filter is wider than it must be: Stryker first
 # runs every filtered test with coverage recording, which is slow on the kernels' inner loops.

@@ -159,9 +159,8 @@ let ``every header field is read back at the ends of its range and refused one s
     let bad (field: string) (position: TrainingPosition) =
         Checkpoint.Save(p, model, position, [ "a", [| 1.0f |] ])
         Assert.Contains(sprintf "field '%s' is" field, refused p)
+    let mk = positionOf
     // epoch 2, batch 5 of 10 batches of 4, 20 seen
-    let mk epoch batch ns os bv scale bestLoss stale batchSize optimizer seed examples lossSum correct seen seconds =
-        positionOf epoch batch ns os bv scale bestLoss stale batchSize optimizer seed examples lossSum correct seen seconds
     ok (mk 2 5 17L 16L 0.5 1.0 0.3 1 4 "adam" 3 40 12.5 11L 20L 1.25)
     // the low ends: nothing done yet
     ok (mk 0 0 0L 0L Double.NegativeInfinity 0.0 Double.PositiveInfinity 0 1 "sgd" 0 1 0.0 0L 0L 0.0)
