@@ -53,12 +53,12 @@ declare -A filters=(
   [src/Runtime/Layers/ShiftedGemm.cs]="FullyQualifiedName~Conv2dTests|FullyQualifiedName~NetworkTests"
   [src/Runtime/Layers/Vectorised.cs]="FullyQualifiedName~ActivationFunctionsTests|FullyQualifiedName~AddTests|FullyQualifiedName~GlobalPool2dTests|FullyQualifiedName~Pool2dTests|FullyQualifiedName~ReshapeTests|FullyQualifiedName~Im2ColTests|FullyQualifiedName~NetworkTests"
   [src/Runtime/Layers/WinogradConv.cs]="FullyQualifiedName~WinogradConvTests|FullyQualifiedName~NetworkTests"
-  [src/Runtime/Training/AtomicFile.cs]="FullyQualifiedName~AtomicFileTests"
-  [src/Runtime/Training/Checkpoint.cs]="FullyQualifiedName~CheckpointTests"
+  [src/Runtime/Training/AtomicFile.cs]="FullyQualifiedName~AtomicFileTests|FullyQualifiedName~CheckpointTests"
+  [src/Runtime/Training/Checkpoint.cs]="FullyQualifiedName~CheckpointTests|FullyQualifiedName~NormalizationTests|FullyQualifiedName~TrainerTests|FullyQualifiedName~WeightAverageTests"
   [src/Runtime/Training/Optimizers.cs]="FullyQualifiedName~OptimizersTests|FullyQualifiedName~CheckpointTests"
   [src/Runtime/Training/Schedules.cs]="FullyQualifiedName~SchedulesTests"
-  [src/Runtime/Training/Trainer.cs]="FullyQualifiedName~TrainerTests"
-  [src/Runtime/Training/WeightAverage.cs]="FullyQualifiedName~WeightAverageTests"
+  [src/Runtime/Training/Trainer.cs]="FullyQualifiedName~TrainerTests|FullyQualifiedName~NormalizationTests|FullyQualifiedName~WeightAverageTests"
+  [src/Runtime/Training/WeightAverage.cs]="FullyQualifiedName~WeightAverageTests|FullyQualifiedName~TrainerTests"
 )
 # --together NAME FILE...: the files in one run against the union of their filters (Stryker
 # records coverage once per run, and that pass is the slow part for the convolution tests).

@@ -64,3 +64,47 @@ let ``a device or a pipe is never replaced by the file written in its place`` ()
     let e = Assert.Throws<IOException>(fun () -> AtomicFile.WriteAllBytes(fifo, [| 1uy |]))
     Assert.Contains("not a regular file", e.Message)
     File.Delete fifo
+
+[<Fact>]
+let ``a folder path that is a file is refused by name`` () =
+    let d = folder ()
+    let file = Path.Combine(d, "plain.txt")
+    File.WriteAllText(file, "x")
+    let p = Path.Combine(file, "a.bin")
+    let e = Assert.Throws<IOException>(fun () -> AtomicFile.WriteAllBytes(p, [| 1uy |]))
+    Assert.Equal(sprintf "cannot write '%s': '%s' is a file, not a folder" p file, e.Message)
+    Assert.Equal("x", File.ReadAllText file)
+
+[<Fact>]
+let ``the bytes go to one temporary file beside the target, named after it`` () =
+    let d = folder ()
+    let p = Path.Combine(d, "last.ckpt")
+    let mutable seen = [||]
+    AtomicFile.Write(p, fun s -> seen <- Directory.GetFiles d |> Array.map Path.GetFileName; s.WriteByte 1uy)
+    let name = Assert.Single seen
+    // NAME.RANDOM.tmp: a stale one is recognisable as this file's
+    Assert.Matches(@"^last\.ckpt\.[a-z0-9]{11}\.tmp$", name)
+
+[<Fact>]
+let ``a failed write names the target and the cause: another IO error, a full disk by its code, a refused access; other errors pass unchanged`` () =
+    let d = folder ()
+    let p = Path.Combine(d, "last.ckpt")
+    File.WriteAllText(p, "old")
+    let failing (e: exn) = fun (s: Stream) -> s.WriteByte 1uy; raise e
+    let e = Assert.Throws<IOException>(fun () -> AtomicFile.Write(p, failing (IOException "boom")))
+    Assert.Equal(sprintf "cannot write '%s': boom; nothing was changed there: check that the folder exists and can be written, or write elsewhere" p, e.Message)
+    // ENOSPC (28) with another message is still a full disk
+    let e = Assert.Throws<IOException>(fun () -> AtomicFile.Write(p, failing (IOException("quota exceeded", 28))))
+    Assert.Contains("the disk is full", e.Message)
+    let e = Assert.Throws<IOException>(fun () -> AtomicFile.Write(p, failing (UnauthorizedAccessException "denied")))
+    Assert.Equal(sprintf "cannot write '%s': denied; nothing was changed there: check that the folder exists and can be written, or write elsewhere" p, e.Message)
+    Assert.Throws<InvalidOperationException>(fun () -> AtomicFile.Write(p, failing (InvalidOperationException "a bug"))) |> ignore
+    Assert.Equal("old", File.ReadAllText p)
+    Assert.Empty(temporaries d)
+
+[<Fact>]
+let ``WriteAllLines writes each line and a newline, in UTF-8 without a byte-order mark`` () =
+    let d = folder ()
+    let p = Path.Combine(d, "log.csv")
+    AtomicFile.WriteAllLines(p, [ "epoch,loss"; "1,0.5 é" ])
+    Assert.Equal<byte[]>(Text.Encoding.UTF8.GetBytes("epoch,loss\n1,0.5 é\n"), File.ReadAllBytes p)

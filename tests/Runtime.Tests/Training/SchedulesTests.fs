@@ -22,3 +22,11 @@ let ``one-cycle, cosine and warm-up rates per step equal PyTorch's schedulers`` 
             | _ -> Unchecked.defaultof<Schedule>
         let ours = [| for t in 0 .. c.total - 1 -> Schedules.StepFactor(schedule, int64 c.warmup, int64 t, int64 c.total) |]
         assertRelative 1e-9 1e-12 (sprintf "%A" c) (numbers expected) ours
+
+[<Fact>]
+let ``degenerate runs keep the peak rate: one-cycle peaking at its first step, cosine with no steps after warm-up`` () =
+    // pct_start 0.1 of 10 steps: the peak is step 0 (PyTorch divides by zero there)
+    Assert.Equal(1.0, Schedules.OneCycle(0.1, false, 0L, 10L))
+    Assert.Equal(1.0, Schedules.OneCycle(0.1, true, 0L, 10L))
+    Assert.Equal(1.0, Schedules.StepFactor(Schedule.Cosine, 0L, 0L, 0L))
+    Assert.Equal(1.0, Schedules.StepFactor(Schedule.Cosine, 4L, 4L, 4L))

@@ -119,3 +119,17 @@ let ``a resume with ema from a checkpoint made without it is refused with the wa
     let resumed = Trainer(model, data.Train, withEma out, silent)
     let e = Assert.Throws<CheckpointError>(fun () -> resumed.Load(resumed.LastCheckpoint, true) |> ignore)
     Assert.Contains("was made without 'ema'", e.Message)
+
+[<Fact>]
+let ``the decay must lie strictly between 0 and 1, and Reset starts the averages at the current weights`` () =
+    let ps = [| Parameter<float32>("a/kernel", [| 5 |], true) |]
+    for d in [ 0.0; 1.0; -0.5; 1.5; nan ] do
+        Assert.Throws<ArgumentOutOfRangeException>(fun () -> WeightAverage(ps, d) |> ignore) |> ignore
+    let average = WeightAverage(ps, 0.999)
+    ps[0].Value[2] <- 4.0f
+    average.Update()
+    let struct (_, v) = Seq.head average.Tensors
+    Assert.NotEqual(4.0f, v[2])
+    average.Reset()
+    let struct (_, v) = Seq.head average.Tensors
+    Assert.Equal<float32[]>(ps[0].Value, v)
