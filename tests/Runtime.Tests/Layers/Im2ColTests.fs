@@ -71,3 +71,16 @@ let ``one image of a batch is expanded into the start of a chunk buffer, and col
     im2col.Collapse<float>(ReadOnlySpan part[.. rows - 1], Span back, 1, 1)
     Assert.True(back[.. 31] |> Array.forall ((=) 0.0) && back[64 ..] |> Array.forall ((=) 0.0))
     Assert.True(back[32 .. 63] |> Array.exists ((<>) 0.0))
+
+/// The undilated path works on references into the buffers: sizes it would overrun are refused
+/// before it starts (a negative first image, too few images in the input, too small a column buffer).
+[<Fact>]
+let ``im2col refuses buffers its images would overrun`` () =
+    let window = { KernelH = 3; KernelW = 3; StrideH = 1; StrideW = 1; DilationH = 1; DilationW = 1; Padding = Padding.Zero; PaddingMode = Explicit }
+    // 5x4x2 images, 3x2 outputs, 18 values per window: 40 values an image, 108 columns' values
+    let im2col = Im2Col(5, 4, 2, 3, 2, window)
+    let ok (input: int) (col: int) (first: int) (count: int) = im2col.Expand<float>(ReadOnlySpan(Array.zeroCreate input), Span(Array.zeroCreate col), first, count)
+    ok 80 216 0 2
+    ok 80 108 1 1
+    for input, col, first, count in [ 80, 216, -1, 2; 79, 216, 0, 2; 80, 215, 0, 2; 80, 108, 1, 2; 40, 108, 1, 1 ] do
+        Assert.Throws<ArgumentException>(fun () -> ok input col first count) |> ignore

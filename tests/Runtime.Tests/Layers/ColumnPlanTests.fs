@@ -1,0 +1,108 @@
+module CnnDsl.Runtime.Tests.ColumnPlanTests
+
+open Xunit
+open CnnDsl.Graph
+open CnnDsl.Runtime.Layers
+open CnnDsl.Runtime.Tests.TestSupport
+
+/// The plan of the model's first convolution (node 1) at a batch size.
+let private planOf (text: string) (batch: int) = ColumnPlan.For((graph text).Nodes[1], batch)
+
+/// Runs `f` with the plan's settings as given, restoring them after (they are process-wide).
+let private withSettings (privateLimit: int64) (f: unit -> 'a) =
+    let saved = ColumnPlan.PrivateLimit
+    ColumnPlan.PrivateLimit <- privateLimit
+    try f () finally ColumnPlan.PrivateLimit <- saved
+
+// Each rule at its edge: the value on the rule's side and one step past it. The rules' reasons
+// (measured speeds) are in ColumnPlan.cs.
+
+[<Fact>]
+let ``direct: at most 75 values per window and at most 32 filters`` () =
+    // (the defaults: the tests run one at a time, and none leaves them changed)
+    Assert.Equal((75, 32), (ColumnPlan.DirectMaxWindowValues, ColumnPlan.DirectMaxFilters))
+    Assert.Equal("direct", (planOf "input 10x10x3\nconv 32 5x5" 4).Lowering)
+    Assert.Equal("im2col + GEMM", (planOf "input 10x10x3\nconv 33 5x5" 4).Lowering)
+    Assert.Equal("im2col + GEMM", (planOf "input 10x10x4\nconv 8 5x5" 4).Lowering)
+    Assert.Equal("direct", (planOf "input 10x10x3\nconv 8 5x5" 4).Lowering)
+
+[<Fact>]
+let ``7x7 Winograd: at least 64 channels and an output of at least 8x8`` () =
+    Assert.Equal("Winograd F(2x2,7x7)", (planOf "input 14x14x64\nconv 64 7x7" 4).Lowering)
+    // one row or one column short of 8
+    Assert.Equal("im2col + GEMM", (planOf "input 13x14x64\nconv 64 7x7" 4).Lowering)
+    Assert.Equal("im2col + GEMM", (planOf "input 14x13x64\nconv 64 7x7" 4).Lowering)
+    // 56 channels (a whole number of vectors, C x F above the minimum): still too few
+    Assert.Equal("im2col + GEMM", (planOf "input 14x14x56\nconv 64 7x7" 4).Lowering)
+
+[<Fact>]
+let ``Winograd's chunks: 7x7 runs in chunks of images within 2M values, 3x3 takes the whole batch`` () =
+    let seven = planOf "input 14x14x64\nconv 64 7x7" 256
+    Assert.InRange(seven.ImagesPerChunk, 2, 255)
+    Assert.Equal(256, (planOf "input 14x14x64\nconv 64 3x3" 256).ImagesPerChunk)
+
+[<Fact>]
+let ``shifted GEMM: stride 1, at least 16 channels, and a padded grid at most a fifth larger than the output`` () =
+    // 16 channels and 8 filters (C x F below Winograd's minimum), 3x3 'same' on 32x32:
+    // 5 x 34 x 34 = 5,780 <= 6 x 32 x 32 = 6,144
+    Assert.Equal("shifted GEMM", (planOf "input 32x32x16\nconv 8 3x3 same" 2).Lowering)
+    Assert.Equal("im2col + GEMM", (planOf "input 32x32x15\nconv 8 3x3 same" 2).Lowering)
+    // on 10x10: 5 x 12 x 12 = 720 > 600 (the padding's share is too large)
+    Assert.Equal("im2col + GEMM", (planOf "input 10x10x16\nconv 8 3x3 same" 2).Lowering)
+    // the edge: 21x21 gives 5 x 23 x 23 = 2,645 <= 6 x 21 x 21 = 2,646; 20x20 gives 2,420 > 2,400
+    Assert.Equal("shifted GEMM", (planOf "input 21x21x16\nconv 8 3x3 same" 2).Lowering)
+    Assert.Equal("im2col + GEMM", (planOf "input 20x20x16\nconv 8 3x3 same" 2).Lowering)
+    Assert.Equal("shifted GEMM", (planOf "input 21x22x16\nconv 8 3x3 same" 2).Lowering)
+    Assert.Equal("im2col + GEMM", (planOf "input 21x20x16\nconv 8 3x3 same" 2).Lowering)
+    // a 5x5 window (25 shifted products) is not worth it whatever the grid
+    Assert.Equal("im2col + GEMM", (planOf "input 64x64x16\nconv 8 5x5 same" 2).Lowering)
+    // stride 2 or dilation 2 has no shifted form
+    Assert.Equal("im2col + GEMM", (planOf "input 32x32x16\nconv 8 3x3 s2 same" 2).Lowering)
+    Assert.Equal("im2col + GEMM", (planOf "input 32x32x16\nconv 8 3x3 d2 same" 2).Lowering)
+
+[<Fact>]
+let ``past the private limit the columns run in chunks of whole images through the shared buffer`` () =
+    let text = "input 20x20x16\nconv 8 5x5"
+    // 16 x 16 outputs x 400 values per window: 102,400 per image
+    let whole = planOf text 8
+    Assert.Equal("im2col + GEMM", whole.Lowering)
+    Assert.Equal((false, 8, 8L * 102_400L), (whole.Shared, whole.ImagesPerChunk, whole.Elements))
+    // a limit of exactly the batch's columns keeps them private; one value less shares them
+    Assert.False((withSettings (8L * 102_400L) (fun () -> planOf text 8)).Shared)
+    let chunked = withSettings (8L * 102_400L - 1L) (fun () -> planOf text 8)
+    Assert.Equal("im2col + GEMM in chunks", chunked.Lowering)
+    let images = int (min 8L (ColumnPlan.ChunkElements / 102_400L))
+    Assert.Equal((true, images, int64 images * 102_400L), (chunked.Shared, chunked.ImagesPerChunk, chunked.Elements))
+
+[<Fact>]
+let ``only a 1x1, stride-1, unpadded window reads its input as it is`` () =
+    Assert.Equal("GEMM (1x1)", (planOf "input 6x6x4\nconv 8 1x1" 2).Lowering)
+    for text in [ "conv 8 1x3"; "conv 8 3x1"; "conv 8 1x1 s2"; "conv 8 1x1 s1x2"; "conv 8 1x1 p1"; "conv 8 1x1 p0x1" ] do
+        let node = (graph ("input 6x6x4\n" + text)).Nodes[1]
+        let window = match node.Kind with LayerKind.Conv c -> c.Window | _ -> failwith "conv"
+        Assert.False(ColumnPlan.IsIdentity window, text)
+
+[<Fact>]
+let ``past the private limit no lowering keeps a buffer of its own: direct, Winograd and shifted shapes take chunked columns`` () =
+    for text in [ "input 10x10x3\nconv 8 5x5"; "input 14x14x64\nconv 64 3x3"; "input 32x32x16\nconv 8 3x3 same" ] do
+        let plan = withSettings 1000L (fun () -> planOf text 4)
+        Assert.Equal("im2col + GEMM in chunks", plan.Lowering)
+
+[<Fact>]
+let ``a forced Winograd tile applies only where the window has it`` () =
+    let saved = ColumnPlan.WinogradTileChoice
+    try
+        ColumnPlan.WinogradTileChoice <- 4
+        Assert.Equal("Winograd F(4x4,3x3)", (planOf "input 14x14x64\nconv 64 3x3" 4).Lowering)
+        // 7x7 has only F(2x2, 7x7)
+        Assert.Equal("Winograd F(2x2,7x7)", (planOf "input 14x14x64\nconv 64 7x7" 4).Lowering)
+        ColumnPlan.WinogradTileChoice <- 2
+        Assert.Equal("Winograd F(2x2,3x3)", (planOf "input 14x14x64\nconv 64 3x3" 4).Lowering)
+    finally ColumnPlan.WinogradTileChoice <- saved
+
+[<Fact>]
+let ``a shifted GEMM needs stride 1 and dilation 1 on both axes`` () =
+    let window text = match (graph ("input 12x12x16\n" + text)).Nodes[1].Kind with LayerKind.Conv c -> c.Window | _ -> failwith "conv"
+    Assert.True(ShiftedGemm.Applies(window "conv 8 3x3 same"))
+    for text in [ "conv 8 3x3 s1x2"; "conv 8 3x3 s2x1"; "conv 8 3x3 d1x2"; "conv 8 3x3 d2x1" ] do
+        Assert.False(ShiftedGemm.Applies(window text), text)
