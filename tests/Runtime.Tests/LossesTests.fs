@@ -204,3 +204,48 @@ let ``a label equal to the number of classes and targets of the wrong size are c
     Assert.Equal("label 3 of example 1 is outside 0..2", e.Message)
     let e = Assert.Throws<ArgumentException>(fun () -> Losses.Compute(Loss.MeanSquaredError, net, ReadOnlySpan (Array.zeroCreate<float> 5)) |> ignore)
     Assert.Equal("5 targets for 6 outputs", e.Message)
+
+[<Fact>]
+let ``label smoothing outside [0, 1] or NaN is refused`` () =
+    let net = network "input 3\ndense 3 softmax" 2
+    for a in [ -0.1; 1.1; nan ] do
+        Assert.Throws<ArgumentOutOfRangeException>(fun () -> Losses.CrossEntropy(net, ReadOnlySpan [| 0; 1 |], 2, a) |> ignore) |> ignore
+    Losses.CrossEntropy(net, ReadOnlySpan [| 0; 1 |], 2, 1.0) |> ignore
+
+[<Fact>]
+let ``a partial batch's padding rows get a zero gradient, even after a full batch wrote theirs`` () =
+    let net = network "input 3\ndense 3 softmax" 4
+    copyFrom (randomArray (Random 2) net.Input.Length) net.Input
+    net.Forward(true)
+    let labels = [| 0; 1; 2; 1 |]
+    let targets = Array.init 12 (fun i -> if i % 3 = [| 0; 1; 2; 1 |][i / 3] then 1.0 else 0.0)
+    let losses : (unit -> unit) list =
+        [ (fun () -> Losses.CrossEntropy(net, ReadOnlySpan labels, 4) |> ignore)
+          (fun () -> Losses.CrossEntropy(net, ReadOnlySpan labels, 4, 0.1) |> ignore)
+          (fun () -> Losses.Compute(Loss.MeanSquaredError, net, ReadOnlySpan targets, 4) |> ignore) ]
+    let partial : (unit -> unit) list =
+        [ (fun () -> Losses.CrossEntropy(net, ReadOnlySpan labels, 2) |> ignore)
+          (fun () -> Losses.CrossEntropy(net, ReadOnlySpan labels, 2, 0.1) |> ignore)
+          (fun () -> Losses.Compute(Loss.MeanSquaredError, net, ReadOnlySpan targets, 2) |> ignore) ]
+    for full, part in List.zip losses partial do
+        full ()
+        Assert.True(net.OutputGradient.Slice(6).ToArray() |> Array.exists ((<>) 0.0))
+        part ()
+        Assert.Equal<float[]>(Array.zeroCreate 6, net.OutputGradient.Slice(6).ToArray())
+
+[<Fact>]
+let ``smoothed cross-entropy clips probabilities to [eps, 1 - eps], as Keras`` () =
+    // A linear output (not fused): the outputs are taken as the probabilities as they are.
+    let net = network "input 3\ndense 3" 1
+    // a zero kernel and bias (1, 0, 0): the outputs are (1, 0, 0)
+    for p in net.Parameters do
+        Array.Clear p.Value
+        if p.Name.EndsWith "/bias" then p.Value[0] <- 1.0
+    net.Forward(false)
+    Assert.Equal<float[]>([| 1.0; 0.0; 0.0 |], net.Output.ToArray())
+    let eps, a = 1e-7, 0.3
+    let t = [| 1.0 - a + a / 3.0; a / 3.0; a / 3.0 |]
+    let expected = -(t[0] * log (1.0 - eps) + t[1] * log eps + t[2] * log eps)
+    Assert.Equal(expected, Losses.CrossEntropy(net, ReadOnlySpan [| 0 |], 1, a), 12)
+    // and the gradient of the clipped first output is -t / p at p = 1 - eps
+    Assert.Equal(-t[0] / (1.0 - eps), net.OutputGradient[0], 9)
