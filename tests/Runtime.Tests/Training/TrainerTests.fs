@@ -114,15 +114,21 @@ let ``a resumed run with the recipe settings ends byte for byte as an uninterrup
         Assert.Equal<byte[]>(File.ReadAllBytes(Path.Combine(straight, "last.ckpt")), File.ReadAllBytes(Path.Combine(resumed, "last.ckpt")))
         Assert.Equal<float[]>(straightRecords |> Seq.map (fun r -> r.Loss) |> Array.ofSeq, resumedRecords |> Seq.map (fun r -> r.Loss) |> Array.ofSeq)
 
+/// A run of `model` stopped (as by Ctrl+C) before batch 5 of its first epoch, in `out`.
+let private stopBeforeBatch5 (out: string) =
+    use source = new CancellationTokenSource()
+    let t = Trainer(model, data.Train, settings out 2, Silent(), PauseAt = Nullable<struct (int * int)>(struct (0, 5)), Paused = Action(fun () -> source.Cancel()))
+    t.Run(TrainingPosition.Start, source.Token) |> ignore
+
+/// The message of the refusal to resume last.ckpt of the run's folder with settings `s`.
+let private attempt (s: TrainingSettings) =
+    let t = Trainer(model, data.Train, s, Silent())
+    (Assert.Throws<CheckpointError>(fun () -> t.Load(t.LastCheckpoint, true) |> ignore)).Message
+
 [<Fact>]
 let ``a resume with another batch size, optimizer or seed is refused, naming what the checkpoint was made with`` () =
     let out = folder ()
-    use source = new CancellationTokenSource()
-    let first = Trainer(model, data.Train, settings out 2, Silent(), PauseAt = Nullable<struct (int * int)>(struct (0, 5)), Paused = Action(fun () -> source.Cancel()))
-    first.Run(TrainingPosition.Start, source.Token) |> ignore
-    let attempt (s: TrainingSettings) =
-        let t = Trainer(model, data.Train, s, Silent())
-        (Assert.Throws<CheckpointError>(fun () -> t.Load(t.LastCheckpoint, true) |> ignore)).Message
+    stopBeforeBatch5 out
     let bigger = TrainingSettings(2, 64, 5, 0.2, Optimizer.Adam (0.01, 0.9, 0.999, 1e-7), Loss.CrossEntropy, 0.0, out)
     Assert.Contains("was made with batch 16 (this run: 64); resume with --batch 16, or start a new run with --force or --out DIR", attempt bigger)
     let rms = TrainingSettings(2, 16, 5, 0.2, Optimizer.RmsProp (0.001, 0.9, 0.0, 1e-7), Loss.CrossEntropy, 0.0, out)
@@ -530,12 +536,7 @@ let ``a vector input takes images of as many values, an image input needs their 
 [<Fact>]
 let ``a resume names every setting that differs and its fix: optimizer, seed, training examples, a missing average`` () =
     let out = folder ()
-    use source = new CancellationTokenSource()
-    let first = Trainer(model, data.Train, settings out 2, Silent(), PauseAt = Nullable<struct (int * int)>(struct (0, 5)), Paused = Action(fun () -> source.Cancel()))
-    first.Run(TrainingPosition.Start, source.Token) |> ignore
-    let attempt (s: TrainingSettings) =
-        let t = Trainer(model, data.Train, s, Silent())
-        (Assert.Throws<CheckpointError>(fun () -> t.Load(t.LastCheckpoint, true) |> ignore)).Message
+    stopBeforeBatch5 out
     let last = Path.Combine(out, "last.ckpt")
     let other = TrainingSettings(2, 16, 6, 0.1, Optimizer.Sgd (0.01, 0.0, false), Loss.CrossEntropy, 0.0, out)
     Assert.Equal(last + ": was made with optimizer adam (this run: sgd), seed 5 (this run: 6), 384 training examples (this run: 432); "
