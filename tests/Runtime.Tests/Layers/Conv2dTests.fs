@@ -168,6 +168,35 @@ let ``chunked and whole-batch columns give the same outputs and gradients, and t
         Assert.True(net.SharedWorkspaceBytes > 0L)
         Assert.Equal((net.Layers |> Seq.sumBy (fun l -> l.WorkspaceBytes)) + net.SharedWorkspaceBytes, plan.Workspace))
 
+[<Fact>]
+let ``chunked columns split over two threads, and a second pass, give the whole batch's values`` () =
+    let text = "input 9x8x3\nconv 4 3x3 same relu\nconv 5 3x3 s2 relu\nconv 3 1x1\nglobalavgpool\ndense 2 softmax"
+    withDirectLimit 0 <| fun () ->
+    let outputs, gradients, inputGradient, _ = step text 4
+    // chunks of two images of the second conv: on two threads each takes one, at an offset
+    chunked 864L (fun () ->
+        onTwoThreads (fun () ->
+            let outputs2, gradients2, inputGradient2, net = step text 4
+            assertClose 1e-12 outputs outputs2
+            assertClose 1e-12 gradients gradients2
+            assertClose 1e-12 inputGradient inputGradient2
+            // the same batch again: the first pass's gradients must not remain in the second's
+            net.Forward(true)
+            Losses.CrossEntropy(net, ReadOnlySpan [| 0; 1; 1 |]) |> ignore
+            net.Backward()
+            assertClose 1e-12 gradients (net.Parameters |> Seq.collect (fun p -> p.Gradient) |> Array.ofSeq)))
+
+/// Fixed kernels apply to each input channel: channel c's kernel j is output channel c n + j.
+[<Fact>]
+let ``sobel on two channels gives x then y for each channel, channel by channel`` () =
+    let net = network "input 3x3x2\nsobel" 1
+    // channel 0 rises by 1 to the right and 3 downward; channel 1 by 10 to the right only
+    copyFrom [| for y in 0 .. 2 do for x in 0 .. 2 do yield float (3 * y + x); yield float (10 * x) |] net.Input
+    net.Forward(false)
+    // sobelx of channel 0: 1 + 2 + 1 times the rise of 2 = 8; sobely: (1 + 2 + 1) x 6 = 24;
+    // channel 1: 4 x 20 = 80 and 0
+    assertClose 1e-12 [| 8.; 24.; 80.; 0. |] (net.Output.ToArray())
+
 /// Runs `f` with every stride-1 convolution lowered to shifted GEMMs (ShiftedGemm), whatever its channels.
 let private shifted (f: unit -> 'a) : 'a =
     let minimum = ColumnPlan.ShiftedMinChannels
