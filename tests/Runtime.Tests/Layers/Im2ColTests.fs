@@ -84,3 +84,18 @@ let ``im2col refuses buffers its images would overrun`` () =
     ok 80 108 1 1
     for input, col, first, count in [ 80, 216, -1, 2; 79, 216, 0, 2; 80, 215, 0, 2; 80, 108, 1, 2; 40, 108, 1, 1 ] do
         Assert.Throws<ArgumentException>(fun () -> ok input col first count) |> ignore
+
+/// A pixel whose window lies wholly in the padding gets zeros, whatever the buffer held before
+/// (the shared chunk buffer holds another layer's columns).
+[<Fact>]
+let ``windows wholly in the padding are cleared in a buffer that held other values`` () =
+    // 1x1 windows with one column of padding on each side: the first and last outputs of each row
+    let window = { KernelH = 1; KernelW = 1; StrideH = 1; StrideW = 1; DilationH = 1; DilationW = 1; Padding = { Top = 0; Bottom = 0; Left = 1; Right = 1 }; PaddingMode = Explicit }
+    let shape = 2, 3, 2, 2, 5, window
+    let x = Array.init 24 (fun i -> float (i + 1))
+    let im2col = Im2Col(2, 3, 2, 2, 5, window)
+    let col = Array.create (2 * 2 * 5 * 2) 7.0
+    im2col.Expand<float>(ReadOnlySpan x, Span col, 0, 2)
+    Assert.Equal<float[]>(bruteForce shape 2 x, col)
+    let e = Assert.Throws<ArgumentException>(fun () -> im2col.Expand<float>(ReadOnlySpan x, Span(Array.zeroCreate 3), 0, 2))
+    Assert.Equal("im2col: the input or the column buffer is too small", e.Message)

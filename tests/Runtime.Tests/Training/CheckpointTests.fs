@@ -69,7 +69,7 @@ let ``crafted fields out of range are refused with the field's name, before anyt
     Assert.Contains("field 'epoch' is -5", refused p)
     reset ()
     craft p (fun b -> int32At b batchAt -1)
-    Assert.Contains("field 'batch' is -1", refused p)
+    Assert.Contains("field 'batch' is -1, outside 0 and above", refused p)
     reset ()
     // batch 10 of batches of 4 in 40 examples: past the epoch's end
     craft p (fun b -> int32At b batchAt 10)
@@ -159,7 +159,20 @@ let ``every header field is read back at the ends of its range and refused one s
         Assert.Equal(position, loaded)
     let bad (field: string) (position: TrainingPosition) =
         Checkpoint.Save(p, model, position, [ "a", [| 1.0f |] ])
-        Assert.Contains(sprintf "field '%s' is" field, refused p)
+        let message = refused p
+        Assert.Contains(sprintf "field '%s' is" field, message)
+        // and the range it should be in, as the message states it
+        let range =
+            match field with
+            | "best validation" -> "0 to 1 (or -infinity before the first epoch)"
+            | "best loss" -> "0 and above (or +infinity before the first epoch)"
+            | "epochs without improvement" -> "0 to the epoch (2)"
+            | "batch size" | "training examples" -> "1 and above"
+            | "optimizer" -> "adam, sgd, rmsprop, adamw"
+            | "seen" -> "batch x batch size (20)"
+            | "correct" -> "0 to seen (20)"
+            | _ -> "0 and above"
+        Assert.Contains(sprintf ", outside %s: the file was altered; use another checkpoint" range, message)
     let mk = positionOf
     // epoch 2, batch 5 of 10 batches of 4, 20 seen
     ok (mk 2 5 17L 16L 0.5 1.0 0.3 1 4 "adam" 3 40 12.5 11L 20L 1.25)

@@ -124,7 +124,8 @@ let ``a resume with ema from a checkpoint made without it is refused with the wa
 let ``the decay must lie strictly between 0 and 1, and Reset starts the averages at the current weights`` () =
     let ps = [| Parameter<float32>("a/kernel", [| 5 |], true) |]
     for d in [ 0.0; 1.0; -0.5; 1.5; nan ] do
-        Assert.Throws<ArgumentOutOfRangeException>(fun () -> WeightAverage(ps, d) |> ignore) |> ignore
+        let e = Assert.Throws<ArgumentOutOfRangeException>(fun () -> WeightAverage(ps, d) |> ignore)
+        Assert.StartsWith("the decay is in (0, 1)", e.Message)
     let average = WeightAverage(ps, 0.999)
     ps[0].Value[2] <- 4.0f
     average.Update()
