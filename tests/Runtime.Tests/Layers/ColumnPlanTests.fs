@@ -8,6 +8,10 @@ open CnnDsl.Runtime.Tests.TestSupport
 /// The plan of the model's first convolution (node 1) at a batch size.
 let private planOf (text: string) (batch: int) = ColumnPlan.For((graph text).Nodes[1], batch)
 
+/// The window of the convolution in `layer` on a 12x12x16 input.
+let private windowOf (layer: string) =
+    match (graph ("input 12x12x16\n" + layer)).Nodes[1].Kind with LayerKind.Conv c -> c.Window | _ -> failwith "conv"
+
 /// Runs `f` with the plan's settings as given, restoring them after (they are process-wide).
 let private withSettings (privateLimit: int64) (f: unit -> 'a) =
     let saved = ColumnPlan.PrivateLimit
@@ -78,9 +82,7 @@ let ``past the private limit the columns run in chunks of whole images through t
 let ``only a 1x1, stride-1, unpadded window reads its input as it is`` () =
     Assert.Equal("GEMM (1x1)", (planOf "input 6x6x4\nconv 8 1x1" 2).Lowering)
     for text in [ "conv 8 1x3"; "conv 8 3x1"; "conv 8 1x1 s2"; "conv 8 1x1 s1x2"; "conv 8 1x1 p1"; "conv 8 1x1 p0x1" ] do
-        let node = (graph ("input 6x6x4\n" + text)).Nodes[1]
-        let window = match node.Kind with LayerKind.Conv c -> c.Window | _ -> failwith "conv"
-        Assert.False(ColumnPlan.IsIdentity window, text)
+        Assert.False(ColumnPlan.IsIdentity(windowOf text), text)
 
 [<Fact>]
 let ``past the private limit no lowering keeps a buffer of its own: direct, Winograd and shifted shapes take chunked columns`` () =
@@ -102,7 +104,6 @@ let ``a forced Winograd tile applies only where the window has it`` () =
 
 [<Fact>]
 let ``a shifted GEMM needs stride 1 and dilation 1 on both axes`` () =
-    let window text = match (graph ("input 12x12x16\n" + text)).Nodes[1].Kind with LayerKind.Conv c -> c.Window | _ -> failwith "conv"
-    Assert.True(ShiftedGemm.Applies(window "conv 8 3x3 same"))
+    Assert.True(ShiftedGemm.Applies(windowOf "conv 8 3x3 same"))
     for text in [ "conv 8 3x3 s1x2"; "conv 8 3x3 s2x1"; "conv 8 3x3 d1x2"; "conv 8 3x3 d2x1" ] do
-        Assert.False(ShiftedGemm.Applies(window text), text)
+        Assert.False(ShiftedGemm.Applies(windowOf text), text)

@@ -120,6 +120,14 @@ let private step (text: string) (seed: int) =
     net.Backward()
     net.Output.ToArray(), (net.Parameters |> Seq.collect (fun p -> p.Gradient) |> Array.ofSeq), net.InputGradient.ToArray(), net
 
+/// The same batch through `step`'s network again: its outputs and parameters' gradients (nothing
+/// of the first pass may remain in them).
+let private stepAgain (net: Network<float>) =
+    net.Forward(true)
+    Losses.CrossEntropy(net, ReadOnlySpan [| 0; 1; 1 |]) |> ignore
+    net.Backward()
+    net.Output.ToArray(), (net.Parameters |> Seq.collect (fun p -> p.Gradient) |> Array.ofSeq)
+
 /// Runs `f` with column limits so small that every convolution with columns is chunked through
 /// the network's shared buffers, `elements` column values per chunk (at least one image).
 let private chunked (elements: int64) (f: unit -> 'a) : 'a =
@@ -181,10 +189,7 @@ let ``chunked columns split over two threads, and a second pass, give the whole 
             assertClose 1e-12 gradients gradients2
             assertClose 1e-12 inputGradient inputGradient2
             // the same batch again: the first pass's gradients must not remain in the second's
-            net.Forward(true)
-            Losses.CrossEntropy(net, ReadOnlySpan [| 0; 1; 1 |]) |> ignore
-            net.Backward()
-            assertClose 1e-12 gradients (net.Parameters |> Seq.collect (fun p -> p.Gradient) |> Array.ofSeq)))
+            assertClose 1e-12 gradients (snd (stepAgain net))))
 
 /// Fixed kernels apply to each input channel: channel c's kernel j is output channel c n + j.
 [<Fact>]
@@ -231,8 +236,6 @@ let ``a shifted-GEMM convolution gives the same outputs and gradients on a secon
     shifted (fun () ->
         let text = "input 9x8x3\nconv 4 3x3 same relu\nconv 5 2x3 p1 relu\nglobalavgpool\ndense 2 softmax"
         let outputs, gradients, _, net = step text 8
-        net.Forward(true)
-        Losses.CrossEntropy(net, ReadOnlySpan [| 0; 1; 1 |]) |> ignore
-        net.Backward()
-        assertClose 1e-12 outputs (net.Output.ToArray())
-        assertClose 1e-12 gradients (net.Parameters |> Seq.collect (fun p -> p.Gradient) |> Array.ofSeq))
+        let outputs2, gradients2 = stepAgain net
+        assertClose 1e-12 outputs outputs2
+        assertClose 1e-12 gradients gradients2)

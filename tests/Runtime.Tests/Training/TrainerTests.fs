@@ -263,19 +263,35 @@ let ``reduce-on-plateau multiplies the rate by its factor after every patience e
     // epoch 1 sets the best loss; epochs 2 and 3 are no better: halved from epoch 4; 4 and 5: from epoch 6
     Assert.Equal<float list>([ 1.0; 1.0; 1.0; 0.5; 0.5; 0.25; 0.25 ], List.ofSeq rates.PerEpoch)
 
+/// A network of batch 1 holding a copy of the trainer's weights: an independent forward pass.
+let private singleCopy (g: CnnDsl.Graph.Graph) (t: Trainer) =
+    let single = Network<float32>(g, 1)
+    for (a: Parameter<float32>), b in Seq.zip single.Weights t.Network.Weights do b.Value.CopyTo(a.Value, 0)
+    single
+
+/// The outputs for example `index` of `set`, mirrored left to right when asked (pixel (y, x, k)
+/// read from (y, w - 1 - x, k)), by the network of batch 1.
+let private outputsOf (single: Network<float32>) (set: Dataset) (index: int) (mirrored: bool) =
+    let h, w, c = set.Height, set.Width, set.Channels
+    for y in 0 .. h - 1 do
+        for x in 0 .. w - 1 do
+            for k in 0 .. c - 1 do
+                let from = if mirrored then w - 1 - x else x
+                single.Input[(y * w + x) * c + k] <- float32 set.Pixels[index * set.ExampleSize + (y * w + from) * c + k] / 255.0f
+    single.Forward(false)
+    single.Output.ToArray() |> Array.map float
+
+/// The first index of the largest value (ties go to the first, as Keras's argmax).
+let private argmax (y: float[]) = y |> Array.indexed |> Array.fold (fun (bi, bv) (i, v) -> if v > bv then (i, v) else (bi, bv)) (0, y[0]) |> fst
+
 [<Fact>]
 let ``PredictBatch counts the examples whose most likely class is their label, for any indices and a partial batch`` () =
     let t = Trainer(plain, data.Train, TrainingSettings(1, 16, 5, 0.2, Optimizer.Adam (0.01, 0.9, 0.999, 1e-7), Loss.CrossEntropy, 0.0, folder ()), Silent())
     t.Run(TrainingPosition.Start, CancellationToken.None) |> ignore
     // an independent forward pass, one example at a time, on pixels / 255 computed here
-    let single = Network<float32>(plain, 1)
-    for (a: Parameter<float32>), b in Seq.zip single.Weights t.Network.Weights do b.Value.CopyTo(a.Value, 0)
+    let single = singleCopy plain t
     let set = data.Test
-    let predicted index =
-        for i in 0 .. set.ExampleSize - 1 do single.Input[i] <- float32 set.Pixels[index * set.ExampleSize + i] / 255.0f
-        single.Forward(false)
-        let out = single.Output.ToArray()
-        Array.findIndex ((=) (Array.max out)) out
+    let predicted index = argmax (outputsOf single set index false)
     for indices in [ [| 0 .. 15 |]; [| for i in 0 .. 15 -> set.Count - 1 - 7 * i |]; [| 3; 50; 17; 99; 4 |] ] do
         let expected = indices |> Array.filter (fun i -> predicted i = set.Labels[i]) |> Array.length
         Assert.Equal(expected, t.PredictBatch(set, ReadOnlySpan indices))
@@ -302,27 +318,6 @@ let ``with one sigmoid output, label smoothing is Keras's BinaryCrossentropy's: 
     Assert.Equal(expected, reported, 5)
 
 // ---- evaluation, the training step and the epoch's figures against independent computations ----
-
-/// A network of batch 1 holding a copy of the trainer's weights: an independent forward pass.
-let private singleCopy (g: CnnDsl.Graph.Graph) (t: Trainer) =
-    let single = Network<float32>(g, 1)
-    for (a: Parameter<float32>), b in Seq.zip single.Weights t.Network.Weights do b.Value.CopyTo(a.Value, 0)
-    single
-
-/// The outputs for example `index` of `set`, mirrored left to right when asked (pixel (y, x, k)
-/// read from (y, w - 1 - x, k)), by the network of batch 1.
-let private outputsOf (single: Network<float32>) (set: Dataset) (index: int) (mirrored: bool) =
-    let h, w, c = set.Height, set.Width, set.Channels
-    for y in 0 .. h - 1 do
-        for x in 0 .. w - 1 do
-            for k in 0 .. c - 1 do
-                let from = if mirrored then w - 1 - x else x
-                single.Input[(y * w + x) * c + k] <- float32 set.Pixels[index * set.ExampleSize + (y * w + from) * c + k] / 255.0f
-    single.Forward(false)
-    single.Output.ToArray() |> Array.map float
-
-/// The first index of the largest value (ties go to the first, as Keras's argmax).
-let private argmax (y: float[]) = y |> Array.indexed |> Array.fold (fun (bi, bv) (i, v) -> if v > bv then (i, v) else (bi, bv)) (0, y[0]) |> fst
 
 let private rgb count seed =
     let rng = Random(seed: int)
