@@ -13,8 +13,27 @@ namespace CnnDsl.Runtime.Layers;
 /// layer of the network shares, and backward rebuilds each chunk's columns: memory then grows
 /// with the largest chunk, not with the sum of every layer's full-batch columns.
 /// </summary>
-public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long Elements, bool Shifted = false, bool Direct = false, int WinogradTile = 0, int WinogradKernel = 0)
+public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long Elements, bool Shifted = false, bool Direct = false, int WinogradTile = 0, int WinogradKernel = 0,
+    int FftHeight = 0, int FftWidth = 0)
 {
+    /// <summary>Whether the convolution runs as FftConv, on an FftHeight x FftWidth grid.</summary>
+    public bool Fft => FftHeight > 0;
+
+    /// <summary>Stride-1 convolutions with windows of at least this many values (kh kw), C x F at
+    /// least FftMinProduct, and a transform grid within FftConv.MaxGrid run as FftConv;
+    /// CNNDSL_FFT=0 turns the path off. (Tests lower the thresholds, which are there for speed.)</summary>
+    public static bool UseFft { get; set; } = Environment.GetEnvironmentVariable("CNNDSL_FFT") != "0";
+
+    public static int FftMinWindow { get; set; } = 25;
+
+    public static long FftMinProduct { get; set; } = 2048;
+
+    /// <summary>Values of spectra (V and M) an FFT convolution keeps at a time, the batch run in
+    /// chunks of images that fit; 0 (the default) keeps the whole batch's; CNNDSL_FFT_CHUNK
+    /// overrides (tests, benchmarks).</summary>
+    public static long FftChunkElements { get; set; } =
+        long.TryParse(Environment.GetEnvironmentVariable("CNNDSL_FFT_CHUNK"), out var e) && e >= 1 ? e : 0;
+
     /// <summary>Whether the convolution runs as WinogradConv: F(m x m, r x r) with m = WinogradTile
     /// and r = WinogradKernel.</summary>
     public bool Winograd => WinogradTile > 0;
@@ -127,6 +146,15 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
             long elements = new DirectConv<float>(h, w, c, f, oh, ow, window).Elements(batch);
             if (elements <= PrivateLimit) return new ColumnPlan(false, batch, elements, Direct: true);
         }
+        if (UseFft && window.KernelH * window.KernelW >= FftMinWindow && (long)c * f >= FftMinProduct && FftConv<float>.Applies(window, h, w, c, f))
+        {
+            var fft = new FftConv<float>(h, w, c, f, oh, ow, window);
+            int chunk = (int)Math.Clamp(FftChunkElements != 0 ? FftChunkElements / fft.ChunkElements(1) : batch, 1, batch);
+            long elements = fft.Elements(batch, chunk);
+            if (elements <= PrivateLimit)
+                return new ColumnPlan(false, chunk, elements, FftHeight: FftConv<float>.GridSize(h + window.Padding.Top + window.Padding.Bottom),
+                    FftWidth: FftConv<float>.GridSize(w + window.Padding.Left + window.Padding.Right));
+        }
         if (UseWinograd && WinogradConv<float>.Applies(window, c, f) && (long)c * f >= WinogradMinProduct && !ShiftedEverywhere)
         {
             foreach (int tile in WinogradTiles(window, oh, ow, c))
@@ -157,7 +185,7 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
 
     /// <summary>How the convolution runs, in words (`dsl run` prints it).</summary>
     public string Lowering =>
-        Direct ? "direct" : Winograd ? $"Winograd F({WinogradTile}x{WinogradTile},{WinogradKernel}x{WinogradKernel})" : Shifted ? "shifted GEMM" : Elements == 0 ? "GEMM (1x1)" :
+        Direct ? "direct" : Fft ? $"FFT {FftHeight}x{FftWidth}" : Winograd ? $"Winograd F({WinogradTile}x{WinogradTile},{WinogradKernel}x{WinogradKernel})" : Shifted ? "shifted GEMM" : Elements == 0 ? "GEMM (1x1)" :
         Shared ? "im2col + GEMM in chunks" : "im2col + GEMM";
 
     /// <summary>A 1x1, stride-1, unpadded window reads the input as it is: no columns needed.</summary>

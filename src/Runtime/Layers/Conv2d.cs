@@ -6,7 +6,7 @@ namespace CnnDsl.Runtime.Layers;
 
 /// <summary>
 /// 2-D convolution (cross-correlation, as every CNN framework computes it), lowered as its
-/// ColumnPlan says: a direct kernel (DirectConv), Winograd F(4x4, 3x3), F(2x2, 3x3) or F(2x2, 7x7) (WinogradConv), a shifted
+/// ColumnPlan says: a direct kernel (DirectConv), FFT (FftConv), Winograd F(4x4, 3x3), F(2x2, 3x3) or F(2x2, 7x7) (WinogradConv), a shifted
 /// GEMM (ShiftedGemm), or im2col + GEMM over the batch in chunks: Y[P, F] = col[P, K] x W[K, F] + b.
 /// im2col's backward: dW = col^T dY, db = column sums of dY, dcol = dY W^T, then col2im.
 /// Fixed kernels (sobel, a literal matrix ...) run here too, with a constant W and no
@@ -18,6 +18,7 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
     private readonly ShiftedGemm _shifted;
     private readonly DirectConv<T>? _direct;
     private readonly WinogradConv<T>? _winograd;
+    private readonly FftConv<T>? _fft;
     // The bias and its gradient run over NHWC data with F channels.
     private readonly ChannelPattern<T> _channels;
     private readonly int _filters;
@@ -30,7 +31,7 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
     private readonly ColumnPlan _plan;
     // Images whose columns forward writes and multiplies at a time.
     private readonly int _forwardChunk;
-    // Shifted GEMM, direct and Winograd: whether the buffer holds this batch's (padded or
+    // Shifted GEMM, direct, Winograd and FFT: whether the buffer holds this batch's (padded or
     // transformed) input: forward wrote it and backward has not yet overwritten it with the
     // input's gradient. Shifted GEMM: whether its padded copy's border is still zero.
     private bool _paddedHoldsInput, _paddedBorderZero = true;
@@ -70,6 +71,7 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
         _plan = ColumnPlan.For(node, batch);
         if (_plan.Direct) _direct = new DirectConv<T>(h, w, c, f, oh, ow, window);
         if (_plan.Winograd) _winograd = new WinogradConv<T>(h, w, c, f, oh, ow, window, _plan.WinogradTile);
+        if (_plan.Fft) _fft = new FftConv<T>(h, w, c, f, oh, ow, window);
         if (_plan.Shared)
         {
             if (shared == null || shared.Columns.Length < _plan.Elements)
@@ -130,6 +132,11 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
             _winograd.Forward(Inputs[0].Value, _weights, _col, y, Batch, _plan.ImagesPerChunk);
             _paddedHoldsInput = true;
         }
+        else if (_fft != null)
+        {
+            _fft.Forward(Inputs[0].Value, _weights, _col!, Output.Value, Batch, _plan.ImagesPerChunk);
+            _paddedHoldsInput = true;
+        }
         else if (_plan.Shifted)
         {
             _shifted.Forward<T>(Inputs[0].Value, _weights, Padded, Extended, y, Batch, clearBorder: !_paddedBorderZero);
@@ -172,6 +179,13 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
         if (_winograd != null)
         {
             _winograd.Backward(Inputs[0].Value, dy, _col, _weightGradient, weights, Inputs[0].Gradient, input, Batch, _plan.ImagesPerChunk,
+                transformFirst: !_paddedHoldsInput);
+            if (input) _paddedHoldsInput = false;
+            return;
+        }
+        if (_fft != null)
+        {
+            _fft.Backward(Inputs[0].Value, Output.Gradient, _col!, _weightGradient, weights, Inputs[0].Gradient, input, Batch, _plan.ImagesPerChunk,
                 transformFirst: !_paddedHoldsInput);
             if (input) _paddedHoldsInput = false;
             return;
