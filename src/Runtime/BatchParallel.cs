@@ -18,7 +18,10 @@ public interface IBatchWork
 /// OpenMP threads spinning after a GEMM: KMP_BLOCKTIME) then costs nothing: the caller does its
 /// pieces. (The first version gave each worker a fixed share and waited for it; while another
 /// training run shared the two cores, a LeNet step was 5x slower with it than on one thread.)
-/// CNNDSL_LAYER_THREADS sets how many threads share the work (bench/threading.sh compares).
+/// CNNDSL_LAYER_THREADS sets how many threads share the work (bench/threading.sh compares); the
+/// default is one per core (Environment.ProcessorCount): since the claim-based sharing, the 2-thread
+/// step no longer collapses under load, and FFT convolutions need it (their transforms and
+/// per-frequency products are split this way, not by MKL).
 /// </summary>
 public static class BatchParallel
 {
@@ -38,7 +41,7 @@ public static class BatchParallel
     private static Exception? _failure;
 
     static BatchParallel() =>
-        Threads = int.TryParse(Environment.GetEnvironmentVariable("CNNDSL_LAYER_THREADS"), out var wanted) && wanted >= 1 ? wanted : 1;
+        Threads = int.TryParse(Environment.GetEnvironmentVariable("CNNDSL_LAYER_THREADS"), out var wanted) && wanted >= 1 ? wanted : Environment.ProcessorCount;
 
     /// <summary>Threads that share a piece of work, the caller's included (workers are started
     /// when first needed and kept).</summary>

@@ -92,6 +92,13 @@ let withDirectLimit (limit: int) (f: unit -> 'a) : 'a =
         CnnDsl.Runtime.Layers.ColumnPlan.DirectMaxWindowValues <- saved
         CnnDsl.Runtime.Layers.ColumnPlan.DirectMaxFilters <- filters
 
+/// Runs f with FFT convolutions off: the tests of the other lowerings' rules and kernels, on
+/// windows that the FFT would take.
+let withoutFft (f: unit -> 'a) : 'a =
+    let saved = CnnDsl.Runtime.Layers.ColumnPlan.UseFft
+    CnnDsl.Runtime.Layers.ColumnPlan.UseFft <- false
+    try f () finally CnnDsl.Runtime.Layers.ColumnPlan.UseFft <- saved
+
 /// Runs f with the layers' work split over two threads, however small (the default is one
 /// thread): each thread's piece then starts at an image other than the first, which a layer's
 /// per-image offsets must get right.

@@ -15,9 +15,17 @@ public static class Gemm
     /// <summary>Why the managed backend was chosen, when it was not asked for; null otherwise.</summary>
     public static string? Notice { get { _ = Current; return _notice; } }
 
+    private static readonly object Gate = new();
+
+    /// <summary>The backend, chosen on first use (by one thread: the first product may be on a
+    /// layer's worker, beside the caller).</summary>
     public static IGemm Current
     {
-        get => _current ??= Choose();
+        get
+        {
+            if (Volatile.Read(ref _current) is { } current) return current;
+            lock (Gate) return _current ??= Choose();
+        }
         set => _current = value;
     }
 

@@ -20,6 +20,9 @@ public sealed class ManagedGemm : IGemm
 
     public string Description => $"managed GEMM (Vector<float> x {Vector<float>.Count}), {Environment.ProcessorCount} threads";
 
+    /// <summary>Nothing to set: small products (all of FftConv's) already run on the calling thread.</summary>
+    public void SetCallerThreads(int threads) { }
+
     public void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha,
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
         => Run(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);

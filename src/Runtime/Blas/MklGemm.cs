@@ -19,6 +19,7 @@ public sealed unsafe class MklGemm : IGemm
     [DllImport(Library)] private static extern void cblas_dgemm(int layout, int transA, int transB, int m, int n, int k,
         double alpha, double* a, int lda, double* b, int ldb, double beta, double* c, int ldc);
     [DllImport(Library)] private static extern int MKL_Get_Max_Threads();
+    [DllImport(Library)] private static extern int MKL_Set_Num_Threads_Local(int threads);
     [DllImport(Library)] private static extern void MKL_Get_Version_String(byte* buffer, int length);
     [DllImport(Library)] private static extern int mkl_cbwr_get_auto_branch();
     [DllImport(Library)] private static extern uint vmlSetMode(uint mode);
@@ -117,6 +118,9 @@ public sealed unsafe class MklGemm : IGemm
             return null;
         }
     }
+
+    /// <summary>mkl_set_num_threads_local: the count for this thread's calls only (0: the global one).</summary>
+    public void SetCallerThreads(int threads) => MKL_Set_Num_Threads_Local(threads);
 
     public void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha,
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)

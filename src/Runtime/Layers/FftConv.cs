@@ -24,7 +24,9 @@ namespace CnnDsl.Runtime.Layers;
 /// [Xr Xi]^T [dYr dYi] (2C x 2F), then inverse-transformed and cut to kh x kw.
 /// The transforms (LaneFft) run a vector of channels (or filters) at a time on NHWC data, so C and
 /// F are whole vectors (ColumnPlan checks), and are split over the cores image by image.
-/// Buffer: V (bins x images x 2C), M (bins x images x 2F), U and dU (bins x 2C x 2F each).
+/// Buffer: V (images x bins x 2C), M (images x bins x 2F), U and dU (2C x bins x 2F each): each
+/// frequency's matrices are strided (leading dimension bins x 2C or bins x 2F), so that one plane's
+/// transform reads or writes one contiguous stretch (bin-major, they were a page apart per bin: 3x slower).
 /// </summary>
 public sealed class FftConv<T> : IBatchWork where T : unmanaged, INumber<T>
 {
@@ -33,9 +35,10 @@ public sealed class FftConv<T> : IBatchWork where T : unmanaged, INumber<T>
     private readonly Vector<T> _scale;
 
     // The job that IBatchWork.Run does, and its arrays (set before BatchParallel.For).
-    private enum Job { Weights, Input, Output, OutputAdjoint, InputAdjoint, WeightAdjoint }
+    private enum Job { Weights, Input, Output, OutputAdjoint, InputAdjoint, WeightAdjoint, Products, WeightProducts, InputProducts }
     private Job _job;
     private T[] _data = [], _target = [];
+    private T _beta;
     private int _chunkFirst, _count, _chunk;
 
     public FftConv(int height, int width, int channels, int filters, int outHeight, int outWidth, Window window)
@@ -65,8 +68,9 @@ public sealed class FftConv<T> : IBatchWork where T : unmanaged, INumber<T>
         GridSize(height + window.Padding.Top + window.Padding.Bottom) <= MaxGrid &&
         GridSize(width + window.Padding.Left + window.Padding.Right) <= MaxGrid;
 
-    /// <summary>The transform's grid, e.g. "32x32".</summary>
-    public string Grid => $"{_ny}x{_nx}";
+    /// <summary>The transform's grid: Ny rows, Nx columns.</summary>
+    public int GridHeight => _ny;
+    public int GridWidth => _nx;
 
     /// <summary>Frequencies kept: Ny (Nx/2 + 1).</summary>
     public int Bins => _ny * _half;
@@ -77,8 +81,9 @@ public sealed class FftConv<T> : IBatchWork where T : unmanaged, INumber<T>
     /// <summary>Values of one chunk's spectra (V and M) for `images` images.</summary>
     public long ChunkElements(int images) => 2L * Bins * images * (_c + _f);
 
-    /// <summary>Multiplications per image of the GEMMs (forward), against kh kw oh ow C F directly.</summary>
-    public long Multiplications => 4L * Bins * _c * _f;
+    /// <summary>How many times fewer multiplications the products make than the direct form:
+    /// kh kw oh ow C F against 4 Bins C F per image.</summary>
+    public double Saving => (double)_kh * _kw * _oh * _ow / (4.0 * Bins);
 
     private int VLength(int images) => 2 * Bins * images * _c;
     private int MLength(int images) => 2 * Bins * images * _f;
@@ -90,17 +95,12 @@ public sealed class FftConv<T> : IBatchWork where T : unmanaged, INumber<T>
     {
         _chunk = Math.Min(chunk, batch);
         Run(Job.Weights, weights, buffer, _c);
-        var u = buffer.AsSpan(UOffset, ULength);
-        int c2 = 2 * _c, f2 = 2 * _f;
         for (int first = 0; first < batch; first += _chunk)
         {
             int count = Math.Min(_chunk, batch - first);
             _chunkFirst = first; _count = count;
             Run(Job.Input, input, buffer, count);
-            var v = buffer.AsSpan(0, VLength(count));
-            var m = buffer.AsSpan(VLength(count), MLength(count));
-            for (int k = 0; k < Bins; k++)
-                Gemm.Multiply(false, false, count, f2, c2, T.One, v.Slice(k * count * c2), c2, u.Slice(k * c2 * f2), f2, T.Zero, m.Slice(k * count * f2), f2);
+            Run(Job.Products, buffer, buffer, Bins);
             Run(Job.Output, buffer, output, count);
         }
     }
@@ -113,42 +113,37 @@ public sealed class FftConv<T> : IBatchWork where T : unmanaged, INumber<T>
         T[] inputGradient, bool wantInput, int batch, int chunk, bool transformFirst)
     {
         _chunk = Math.Min(chunk, batch);
-        var u = buffer.AsSpan(UOffset, ULength);
-        var du = buffer.AsSpan(UOffset + ULength, ULength);
-        int c2 = 2 * _c, f2 = 2 * _f;
         for (int first = 0; first < batch; first += _chunk)
         {
             int count = Math.Min(_chunk, batch - first);
             _chunkFirst = first; _count = count;
-            var v = buffer.AsSpan(0, VLength(count));
-            var m = buffer.AsSpan(VLength(count), MLength(count));
             Run(Job.OutputAdjoint, outputGradient, buffer, count);
             if (wantWeights)
             {
                 if (transformFirst || _chunk < batch) Run(Job.Input, input, buffer, count);
-                var beta = first == 0 ? T.Zero : T.One;
-                for (int k = 0; k < Bins; k++)
-                    Gemm.Multiply(true, false, c2, f2, count, T.One, v.Slice(k * count * c2), c2, m.Slice(k * count * f2), f2, beta, du.Slice(k * c2 * f2), f2);
+                _beta = first == 0 ? T.Zero : T.One;
+                Run(Job.WeightProducts, buffer, buffer, Bins);
             }
             if (!wantInput) continue;
-            for (int k = 0; k < Bins; k++)
-                Gemm.Multiply(false, true, count, c2, f2, T.One, m.Slice(k * count * f2), f2, u.Slice(k * c2 * f2), f2, T.Zero, v.Slice(k * count * c2), c2);
+            Run(Job.InputProducts, buffer, buffer, Bins);
             Run(Job.InputAdjoint, buffer, inputGradient, count);
         }
         if (wantWeights) Run(Job.WeightAdjoint, buffer, weightGradient!, _c);
     }
 
-    /// <summary>Runs a transform job over the chunk's images 0 .. count - 1 (or channels 0 .. C - 1
-    /// for the weight jobs), split over the cores.</summary>
+    /// <summary>Runs a job over the chunk's images 0 .. count - 1 (channels 0 .. C - 1 for the weight
+    /// transforms, frequencies for the products), split over the cores.</summary>
     private void Run(Job job, T[] data, T[] target, int count)
     {
         (_job, _data, _target) = (job, data, target);
-        long size = job is Job.Weights or Job.WeightAdjoint ? 4L * Bins * _c * _f : 2L * Bins * count * (_c + _f);
+        long size = job is Job.Weights or Job.WeightAdjoint or Job.Products or Job.WeightProducts or Job.InputProducts
+            ? 4L * Bins * _c * _f : 2L * Bins * count * (_c + _f);
         BatchParallel.For(count, size, this);
     }
 
     void IBatchWork.Run(int first, int count)
     {
+        if (_job >= Job.Products) { Products(first, count); return; }
         int lanes = Vector<T>.Count;
         // scratch: one real plane, the grid's spectrum (real and imaginary parts), a row or column,
         // and a place for the unused second half of an odd row pair
@@ -162,7 +157,7 @@ public sealed class FftConv<T> : IBatchWork where T : unmanaged, INumber<T>
         var scratch = new Scratch(gridRe, gridIm, lineRe, lineIm, spare);
         ref T data = ref MemoryMarshal.GetArrayDataReference(_data);
         ref T target = ref MemoryMarshal.GetArrayDataReference(_target);
-        int c2 = 2 * _c, f2 = 2 * _f, cf4 = 4 * _c * _f;
+        int c2 = 2 * _c, f2 = 2 * _f;
         for (int item = first; item < first + count; item++)
         {
             // images: n in the batch, t in the chunk
@@ -175,10 +170,10 @@ public sealed class FftConv<T> : IBatchWork where T : unmanaged, INumber<T>
                     {
                         for (int i = 0; i < _h * _w; i++) plane[i] = Vector.LoadUnsafe(ref data, (nuint)(((long)n * _h * _w + i) * _c + c));
                         Forward2d(plane, _h, _w, _top, _left, scratch);
-                        ref T v = ref Unsafe.Add(ref target, (nint)t * c2 + c);
+                        ref T v = ref Unsafe.Add(ref target, (nint)t * Bins * c2 + c);
                         for (int k = 0; k < Bins; k++)
                         {
-                            nuint at = (nuint)((long)k * _count * c2);
+                            nuint at = (nuint)(k * c2);
                             Vector.StoreUnsafe(gridRe[k], ref v, at);
                             Vector.StoreUnsafe(gridIm[k], ref v, at + (nuint)_c);
                         }
@@ -190,10 +185,10 @@ public sealed class FftConv<T> : IBatchWork where T : unmanaged, INumber<T>
                     {
                         for (int i = 0; i < _oh * _ow; i++) plane[i] = Vector.LoadUnsafe(ref data, (nuint)(((long)n * _oh * _ow + i) * _f + f));
                         Forward2d(plane, _oh, _ow, 0, 0, scratch);
-                        ref T m = ref Unsafe.Add(ref target, VLength(_count) + (nint)t * f2 + f);
+                        ref T m = ref Unsafe.Add(ref target, VLength(_count) + (nint)t * Bins * f2 + f);
                         for (int k = 0; k < Bins; k++)
                         {
-                            nuint at = (nuint)((long)k * _count * f2);
+                            nuint at = (nuint)(k * f2);
                             Vector.StoreUnsafe(gridRe[k], ref m, at);
                             Vector.StoreUnsafe(gridIm[k], ref m, at + (nuint)_f);
                         }
@@ -203,10 +198,10 @@ public sealed class FftConv<T> : IBatchWork where T : unmanaged, INumber<T>
                     // M -> y (assigned), the oh x ow corner of the grid
                     for (int f = 0; f < _f; f += lanes)
                     {
-                        ref T m = ref Unsafe.Add(ref data, VLength(_count) + (nint)t * f2 + f);
+                        ref T m = ref Unsafe.Add(ref data, VLength(_count) + (nint)t * Bins * f2 + f);
                         for (int k = 0; k < Bins; k++)
                         {
-                            nuint at = (nuint)((long)k * _count * f2);
+                            nuint at = (nuint)(k * f2);
                             gridRe[k] = Vector.LoadUnsafe(ref m, at);
                             gridIm[k] = Vector.LoadUnsafe(ref m, at + (nuint)_f);
                         }
@@ -219,10 +214,10 @@ public sealed class FftConv<T> : IBatchWork where T : unmanaged, INumber<T>
                     // dV -> dx (added), the input's place in the grid
                     for (int c = 0; c < _c; c += lanes)
                     {
-                        ref T v = ref Unsafe.Add(ref data, (nint)t * c2 + c);
+                        ref T v = ref Unsafe.Add(ref data, (nint)t * Bins * c2 + c);
                         for (int k = 0; k < Bins; k++)
                         {
-                            nuint at = (nuint)((long)k * _count * c2);
+                            nuint at = (nuint)(k * c2);
                             gridRe[k] = Vector.LoadUnsafe(ref v, at);
                             gridIm[k] = Vector.LoadUnsafe(ref v, at + (nuint)_c);
                         }
@@ -240,10 +235,10 @@ public sealed class FftConv<T> : IBatchWork where T : unmanaged, INumber<T>
                     {
                         for (int i = 0; i < _kh * _kw; i++) plane[i] = Vector.LoadUnsafe(ref data, (nuint)(((long)i * _c + c) * _f + f));
                         Forward2d(plane, _kh, _kw, 0, 0, scratch);
-                        ref T u = ref Unsafe.Add(ref target, UOffset + (nint)c * f2 + f);
+                        ref T u = ref Unsafe.Add(ref target, UOffset + (nint)c * Bins * f2 + f);
                         for (int k = 0; k < Bins; k++)
                         {
-                            nuint at = (nuint)((long)k * cf4), below = (nuint)((long)_c * f2);
+                            nuint at = (nuint)(k * f2), below = (nuint)((long)_c * Bins * f2);
                             Vector.StoreUnsafe(gridRe[k], ref u, at);
                             Vector.StoreUnsafe(-gridIm[k], ref u, at + (nuint)_f);
                             Vector.StoreUnsafe(gridIm[k], ref u, at + below);
@@ -255,10 +250,10 @@ public sealed class FftConv<T> : IBatchWork where T : unmanaged, INumber<T>
                     // dU's blocks -> conj(dY^) X^ -> dW (assigned), the kh x kw corner of the grid
                     for (int c = item, f = 0; f < _f; f += lanes)
                     {
-                        ref T du = ref Unsafe.Add(ref data, UOffset + ULength + (nint)c * f2 + f);
+                        ref T du = ref Unsafe.Add(ref data, UOffset + ULength + (nint)c * Bins * f2 + f);
                         for (int k = 0; k < Bins; k++)
                         {
-                            nuint at = (nuint)((long)k * cf4), below = (nuint)((long)_c * f2);
+                            nuint at = (nuint)(k * f2), below = (nuint)((long)_c * Bins * f2);
                             var (rr, ri) = (Vector.LoadUnsafe(ref du, at), Vector.LoadUnsafe(ref du, at + (nuint)_f));
                             var (ir, ii) = (Vector.LoadUnsafe(ref du, at + below), Vector.LoadUnsafe(ref du, at + below + (nuint)_f));
                             gridRe[k] = rr + ii;
@@ -273,6 +268,39 @@ public sealed class FftConv<T> : IBatchWork where T : unmanaged, INumber<T>
         }
     }
 
+    /// <summary>The products of frequencies first .. first + count - 1 (the chunk's V, M, U and dU
+    /// in the buffer, _data). Several threads share the frequencies, each product then on its own
+    /// thread only: hundreds of small products (images x 2C by 2C x 2F) cost MKL a fork and join
+    /// of its threads each.</summary>
+    private void Products(int first, int count)
+    {
+        int c2 = 2 * _c, f2 = 2 * _f, images = _count;
+        var buffer = _data.AsSpan();
+        var v = buffer[..VLength(images)];
+        var m = buffer.Slice(VLength(images), MLength(images));
+        var u = buffer.Slice(UOffset, ULength);
+        var du = buffer.Slice(UOffset + ULength, ULength);
+        bool shared = BatchParallel.Threads > 1;
+        if (shared) Gemm.Current.SetCallerThreads(1);
+        try
+        {
+            for (int k = first; k < first + count; k++)
+                switch (_job)
+                {
+                    case Job.Products:
+                        Gemm.Multiply(false, false, images, f2, c2, T.One, v[(k * c2)..], Bins * c2, u[(k * f2)..], Bins * f2, T.Zero, m[(k * f2)..], Bins * f2);
+                        break;
+                    case Job.WeightProducts:
+                        Gemm.Multiply(true, false, c2, f2, images, T.One, v[(k * c2)..], Bins * c2, m[(k * f2)..], Bins * f2, _beta, du[(k * f2)..], Bins * f2);
+                        break;
+                    default:
+                        Gemm.Multiply(false, true, images, c2, f2, T.One, m[(k * f2)..], Bins * f2, u[(k * f2)..], Bins * f2, T.Zero, v[(k * c2)..], Bins * c2);
+                        break;
+                }
+        }
+        finally { if (shared) Gemm.Current.SetCallerThreads(0); }
+    }
+
     private readonly ref struct Scratch(Span<Vector<T>> gridRe, Span<Vector<T>> gridIm, Span<Vector<T>> lineRe, Span<Vector<T>> lineIm, Span<Vector<T>> spare)
     {
         public readonly Span<Vector<T>> GridRe = gridRe, GridIm = gridIm, LineRe = lineRe, LineIm = lineIm, Spare = spare;
@@ -282,8 +310,10 @@ public sealed class FftConv<T> : IBatchWork where T : unmanaged, INumber<T>
     /// (top, left) of the zero grid: rows two at a time, then each of the Nx/2 + 1 columns.</summary>
     private void Forward2d(ReadOnlySpan<Vector<T>> plane, int rows, int cols, int top, int left, Scratch s)
     {
-        int half = _half, nx = _nx, ny = _ny;
-        s.GridRe.Clear(); s.GridIm.Clear();
+        int half = _half, nx = _nx;
+        // rows outside top .. top + rows - 1 are zero (the others are written below)
+        s.GridRe[..(top * half)].Clear(); s.GridIm[..(top * half)].Clear();
+        s.GridRe[((top + rows) * half)..].Clear(); s.GridIm[((top + rows) * half)..].Clear();
         var re = s.LineRe[..nx]; var im = s.LineIm[..nx];
         for (int r = 0; r < rows; r += 2)
         {
@@ -296,29 +326,23 @@ public sealed class FftConv<T> : IBatchWork where T : unmanaged, INumber<T>
             var bIm = pair ? s.GridIm.Slice((y + 1) * half, half) : s.Spare[half..];
             _rowFft.RealPair(re, im, s.GridRe.Slice(y * half, half), s.GridIm.Slice(y * half, half), bRe, bIm);
         }
-        // columns: only rows top .. top + rows - 1 are non-zero
-        re = s.LineRe[..ny]; im = s.LineIm[..ny];
+        // columns, in place (only rows top .. top + rows - 1 are non-zero)
+        ref var gridRe = ref MemoryMarshal.GetReference(s.GridRe);
+        ref var gridIm = ref MemoryMarshal.GetReference(s.GridIm);
         for (int k = 0; k < half; k++)
-        {
-            for (int y = 0; y < ny; y++) { re[y] = s.GridRe[y * half + k]; im[y] = s.GridIm[y * half + k]; }
-            _columnFft.Transform(re, im, inverse: false);
-            for (int y = 0; y < ny; y++) { s.GridRe[y * half + k] = re[y]; s.GridIm[y * half + k] = im[y]; }
-        }
+            _columnFft.Transform(ref Unsafe.Add(ref gridRe, k), ref Unsafe.Add(ref gridIm, k), half, inverse: false);
     }
 
     /// <summary>The rows x cols real plane at (top, left) of the inverse transform (unscaled: Ny Nx
     /// times the signal) of the half spectrum in the scratch's grid (which it overwrites).</summary>
     private void Inverse2d(Span<Vector<T>> plane, int rows, int cols, int top, int left, Scratch s)
     {
-        int half = _half, nx = _nx, ny = _ny;
-        var re = s.LineRe[..ny]; var im = s.LineIm[..ny];
+        int half = _half, nx = _nx;
+        ref var gridRe = ref MemoryMarshal.GetReference(s.GridRe);
+        ref var gridIm = ref MemoryMarshal.GetReference(s.GridIm);
         for (int k = 0; k < half; k++)
-        {
-            for (int y = 0; y < ny; y++) { re[y] = s.GridRe[y * half + k]; im[y] = s.GridIm[y * half + k]; }
-            _columnFft.Transform(re, im, inverse: true);
-            for (int y = top; y < top + rows; y++) { s.GridRe[y * half + k] = re[y]; s.GridIm[y * half + k] = im[y]; }
-        }
-        re = s.LineRe[..nx]; im = s.LineIm[..nx];
+            _columnFft.Transform(ref Unsafe.Add(ref gridRe, k), ref Unsafe.Add(ref gridIm, k), half, inverse: true);
+        var re = s.LineRe[..nx]; var im = s.LineIm[..nx];
         for (int r = 0; r < rows; r += 2)
         {
             int y = top + r, y2 = r + 1 < rows ? y + 1 : y;

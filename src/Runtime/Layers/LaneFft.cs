@@ -1,4 +1,6 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace CnnDsl.Runtime.Layers;
 
@@ -16,8 +18,8 @@ public sealed class LaneFft<T> where T : unmanaged, INumber<T>
 {
     private readonly int _n;
     private readonly int[] _reverse;
-    // cos(2 pi k / n) and sin(2 pi k / n) for k < n / 2
-    private readonly T[] _cos, _sin;
+    // cos(2 pi k / n), sin(2 pi k / n) and -sin(2 pi k / n) for k < n / 2, each in every lane
+    private readonly Vector<T>[] _cos, _sin, _minusSin;
     private static readonly Vector<T> Half = new(T.One / (T.One + T.One));
 
     public LaneFft(int length)
@@ -32,12 +34,14 @@ public sealed class LaneFft<T> where T : unmanaged, INumber<T>
             for (int b = 0; b < bits; b++) r |= ((i >> b) & 1) << (bits - 1 - b);
             _reverse[i] = r;
         }
-        _cos = new T[length / 2];
-        _sin = new T[length / 2];
+        _cos = new Vector<T>[length / 2];
+        _sin = new Vector<T>[length / 2];
+        _minusSin = new Vector<T>[length / 2];
         for (int k = 0; k < length / 2; k++)
         {
-            _cos[k] = T.CreateChecked(Math.Cos(2 * Math.PI * k / length));
-            _sin[k] = T.CreateChecked(Math.Sin(2 * Math.PI * k / length));
+            _cos[k] = new Vector<T>(T.CreateChecked(Math.Cos(2 * Math.PI * k / length)));
+            _sin[k] = new Vector<T>(T.CreateChecked(Math.Sin(2 * Math.PI * k / length)));
+            _minusSin[k] = -_sin[k];
         }
     }
 
@@ -46,36 +50,49 @@ public sealed class LaneFft<T> where T : unmanaged, INumber<T>
     /// <summary>The complex transform of (re, im), in place; `inverse` flips the exponent's sign.</summary>
     public void Transform(Span<Vector<T>> re, Span<Vector<T>> im, bool inverse)
     {
+        if (re.Length < _n || im.Length < _n) throw new ArgumentException($"the transform takes {_n} values");
+        Transform(ref MemoryMarshal.GetReference(re), ref MemoryMarshal.GetReference(im), 1, inverse);
+    }
+
+    /// <summary>The complex transform of the n values re[0], re[stride], ... (and im's), in place.
+    /// The caller guarantees (n - 1) stride + 1 values behind each reference.</summary>
+    internal void Transform(ref Vector<T> re, ref Vector<T> im, int stride, bool inverse)
+    {
         int n = _n;
-        re = re[..n]; im = im[..n];
         for (int i = 0; i < n; i++)
         {
             int j = _reverse[i];
             if (j <= i) continue;
-            (re[i], re[j]) = (re[j], re[i]);
-            (im[i], im[j]) = (im[j], im[i]);
+            ref var ri = ref Unsafe.Add(ref re, i * stride); ref var rj = ref Unsafe.Add(ref re, j * stride);
+            (ri, rj) = (rj, ri);
+            ref var ii = ref Unsafe.Add(ref im, i * stride); ref var ij = ref Unsafe.Add(ref im, j * stride);
+            (ii, ij) = (ij, ii);
         }
         // the first stage's twiddle is 1
         for (int a = 0; a < n; a += 2)
         {
-            var (r, s) = (re[a + 1], im[a + 1]);
-            re[a + 1] = re[a] - r; im[a + 1] = im[a] - s;
-            re[a] += r; im[a] += s;
+            ref var ra = ref Unsafe.Add(ref re, a * stride); ref var rb = ref Unsafe.Add(ref re, (a + 1) * stride);
+            ref var ia = ref Unsafe.Add(ref im, a * stride); ref var ib = ref Unsafe.Add(ref im, (a + 1) * stride);
+            var (r, s) = (rb, ib);
+            rb = ra - r; ib = ia - s;
+            ra += r; ia += s;
         }
+        var sines = inverse ? _sin : _minusSin;
         for (int size = 4; size <= n; size <<= 1)
         {
             int half = size >> 1, step = n / size;
             for (int k = 0; k < half; k++)
             {
-                var wr = new Vector<T>(_cos[k * step]);
-                var wi = new Vector<T>(inverse ? _sin[k * step] : -_sin[k * step]);
+                var wr = _cos[k * step];
+                var wi = sines[k * step];
                 for (int a = k; a < n; a += size)
                 {
-                    int b = a + half;
-                    var tr = re[b] * wr - im[b] * wi;
-                    var ti = re[b] * wi + im[b] * wr;
-                    re[b] = re[a] - tr; im[b] = im[a] - ti;
-                    re[a] += tr; im[a] += ti;
+                    ref var ra = ref Unsafe.Add(ref re, a * stride); ref var rb = ref Unsafe.Add(ref re, (a + half) * stride);
+                    ref var ia = ref Unsafe.Add(ref im, a * stride); ref var ib = ref Unsafe.Add(ref im, (a + half) * stride);
+                    var tr = rb * wr - ib * wi;
+                    var ti = rb * wi + ib * wr;
+                    rb = ra - tr; ib = ia - ti;
+                    ra += tr; ia += ti;
                 }
             }
         }

@@ -32,6 +32,7 @@ let ``direct: at most 75 values per window and at most 32 filters`` () =
 
 [<Fact>]
 let ``7x7 Winograd: at least 64 channels and an output of at least 8x8`` () =
+    withoutFft <| fun () ->
     Assert.Equal("Winograd F(2x2,7x7)", (planOf "input 14x14x64\nconv 64 7x7" 4).Lowering)
     // one row or one column short of 8
     Assert.Equal("im2col + GEMM", (planOf "input 13x14x64\nconv 64 7x7" 4).Lowering)
@@ -41,6 +42,7 @@ let ``7x7 Winograd: at least 64 channels and an output of at least 8x8`` () =
 
 [<Fact>]
 let ``Winograd's chunks: 7x7 runs in chunks of images within 2M values, 3x3 takes the whole batch`` () =
+    withoutFft <| fun () ->
     let seven = planOf "input 14x14x64\nconv 64 7x7" 256
     Assert.InRange(seven.ImagesPerChunk, 2, 255)
     Assert.Equal(256, (planOf "input 14x14x64\nconv 64 3x3" 256).ImagesPerChunk)
@@ -85,13 +87,14 @@ let ``only a 1x1, stride-1, unpadded window reads its input as it is`` () =
         Assert.False(ColumnPlan.IsIdentity(windowOf text), text)
 
 [<Fact>]
-let ``past the private limit no lowering keeps a buffer of its own: direct, Winograd and shifted shapes take chunked columns`` () =
-    for text in [ "input 10x10x3\nconv 8 5x5"; "input 14x14x64\nconv 64 3x3"; "input 32x32x16\nconv 8 3x3 same" ] do
+let ``past the private limit no lowering keeps a buffer of its own: direct, Winograd, FFT and shifted shapes take chunked columns`` () =
+    for text in [ "input 10x10x3\nconv 8 5x5"; "input 14x14x64\nconv 64 3x3"; "input 22x22x32\nconv 64 7x7"; "input 32x32x16\nconv 8 3x3 same" ] do
         let plan = withSettings 1000L (fun () -> planOf text 4)
         Assert.Equal("im2col + GEMM in chunks", plan.Lowering)
 
 [<Fact>]
 let ``a forced Winograd tile applies only where the window has it`` () =
+    withoutFft <| fun () ->
     let saved = ColumnPlan.WinogradTileChoice
     try
         ColumnPlan.WinogradTileChoice <- 4
@@ -107,3 +110,26 @@ let ``a shifted GEMM needs stride 1 and dilation 1 on both axes`` () =
     Assert.True(ShiftedGemm.Applies(windowOf "conv 8 3x3 same"))
     for text in [ "conv 8 3x3 s1x2"; "conv 8 3x3 s2x1"; "conv 8 3x3 d1x2"; "conv 8 3x3 d2x1" ] do
         Assert.False(ShiftedGemm.Applies(windowOf text), text)
+
+[<Fact>]
+let ``FFT: stride 1, a window of at least 25 values, C x F at least 2048, 3x fewer multiplications, a grid within 64`` () =
+    // the seed Fashion-MNIST model's second layer: 49 x 16 x 16 = 12,544 against 4 x 32 x 17 = 2,176 (5.8x)
+    Assert.Equal("FFT 32x32", (planOf "input 22x22x32\nconv 64 7x7" 4).Lowering)
+    // 5x5 (25 values) on 16x16: 25 x 144 = 3,600 against 4 x 16 x 9 = 576 (6.3x)
+    Assert.Equal("FFT 16x16", (planOf "input 16x16x32\nconv 64 5x5" 4).Lowering)
+    // 3x5 (15 values): below the window minimum
+    Assert.Equal("im2col + GEMM", (planOf "input 16x16x32\nconv 64 3x5" 4).Lowering)
+    // C x F = 32 x 56 = 1,792 < 2,048
+    Assert.Equal("im2col + GEMM", (planOf "input 22x22x32\nconv 56 7x7" 4).Lowering)
+    // stride 2
+    Assert.Equal("im2col + GEMM", (planOf "input 22x22x32\nconv 64 7x7 s2" 4).Lowering)
+    // channels not in whole vectors
+    Assert.Equal("im2col + GEMM", (planOf "input 22x22x36\nconv 64 7x7" 4).Lowering)
+    // the seed model's last layer, 10x10 -> 4x4: 49 x 16 = 784 against 4 x 16 x 9 = 576 (1.4x)
+    Assert.Equal("im2col + GEMM", (planOf "input 10x10x128\nconv 256 7x7" 4).Lowering)
+    // the saving's edge: 12x12 -> 6x6 on a 16x16 grid is 49 x 36 = 1,764 against 576 (3.06x); 11x11 -> 5x5 is 2.1x
+    Assert.Equal("FFT 16x16", (planOf "input 12x12x64\nconv 64 7x7" 4).Lowering)
+    Assert.Equal("im2col + GEMM", (planOf "input 11x11x64\nconv 64 7x7" 4).Lowering)
+    // a side of 65 needs a 128 grid: past the largest
+    Assert.Equal("im2col + GEMM", (planOf "input 65x65x32\nconv 64 7x7" 1).Lowering)
+    Assert.Equal("FFT 64x64", (planOf "input 64x64x32\nconv 64 7x7" 1).Lowering)
