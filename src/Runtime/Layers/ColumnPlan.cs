@@ -36,6 +36,18 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
 
     public static double FftMinSaving { get; set; } = 3.0;
 
+    /// <summary>The weights' transforms (2 C F planes a step, forward and gradient, whatever the batch)
+    /// must be paid for by the images': FFT only where Saving x B (C + F) is at least this times C F.
+    /// Measured (session 9, forward + backward, 2 threads): the seed model's 128 -> 256 layer on
+    /// 10x10 maps (3.3x fewer multiplications on a 10x10 grid) lost to im2col at batch 32 (43-66
+    /// against 37-41 ms; 3.3 x 32 x 384 = 40k against 2 x 32,768) and won at batch 128 (85-114
+    /// against 126-140 ms); its 64 -> 128 layer (8.5x) won at both (3.3 x 32 x 192 = 52k against 16k).</summary>
+    public static double FftMinAmortisation { get; set; } = 2.0;
+
+    /// <summary>FFT grids of powers of two only (radix-2 transforms throughout) instead of the
+    /// smallest length with prime factors 2, 3 and 5; CNNDSL_FFT_GRID=pow2 (benchmarks, tests).</summary>
+    public static bool FftPowerOfTwoGrids { get; set; } = Environment.GetEnvironmentVariable("CNNDSL_FFT_GRID") == "pow2";
+
     /// <summary>Values of spectra (V and M) an FFT convolution keeps at a time, the batch run in
     /// chunks of images that fit; 0 (the default) keeps the whole batch's; CNNDSL_FFT_CHUNK
     /// overrides (tests, benchmarks).</summary>
@@ -159,7 +171,7 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
             var fft = new FftConv<float>(h, w, c, f, oh, ow, window);
             int chunk = (int)Math.Clamp(FftChunkElements != 0 ? FftChunkElements / fft.ChunkElements(1) : batch, 1, batch);
             long elements = fft.Elements(batch, chunk);
-            if (fft.Saving >= FftMinSaving && elements <= PrivateLimit)
+            if (fft.Saving >= FftMinSaving && fft.Saving * batch * (c + f) >= FftMinAmortisation * c * f && elements <= PrivateLimit)
                 return new ColumnPlan(false, chunk, elements, FftHeight: fft.GridHeight, FftWidth: fft.GridWidth);
         }
         if (UseWinograd && WinogradConv<float>.Applies(window, c, f) && (long)c * f >= WinogradMinProduct && !ShiftedEverywhere)

@@ -28,6 +28,7 @@ let private near (expected: float) (actual: float) what =
 
 [<Theory>]
 [<InlineData(2)>] [<InlineData(4)>] [<InlineData(8)>] [<InlineData(16)>] [<InlineData(32)>] [<InlineData(64)>]
+[<InlineData(3)>] [<InlineData(5)>] [<InlineData(6)>] [<InlineData(9)>] [<InlineData(10)>] [<InlineData(12)>] [<InlineData(24)>] [<InlineData(30)>] [<InlineData(60)>]
 let ``the complex transform and its inverse are the DFT's definition, in every lane`` (n: int) =
     let fft = LaneFft<float>(n)
     for inverse in [ false; true ] do
@@ -43,7 +44,7 @@ let ``the complex transform and its inverse are the DFT's definition, in every l
                 near ei (ti[k].[lane]) (sprintf "n %d inverse %b lane %d bin %d (im)" n inverse lane k)
 
 [<Theory>]
-[<InlineData(2)>] [<InlineData(4)>] [<InlineData(16)>] [<InlineData(32)>]
+[<InlineData(2)>] [<InlineData(4)>] [<InlineData(16)>] [<InlineData(32)>] [<InlineData(3)>] [<InlineData(10)>] [<InlineData(15)>] [<InlineData(24)>]
 let ``two real signals' half spectra come apart from one transform, and go back together`` (n: int) =
     let fft = LaneFft<float>(n)
     let rng = Random n
@@ -66,6 +67,9 @@ let ``two real signals' half spectra come apart from one transform, and go back 
             near (float n * b[j].[lane]) (im[j].[lane]) (sprintf "b[%d]" j)
 
 [<Fact>]
-let ``lengths that are not powers of two are refused`` () =
-    for n in [ 0; 1; 3; 6; 24 ] do
+let ``lengths with a prime factor above 5 are refused, and each size rounds up to the next length there is`` () =
+    for n in [ 0; 1; 7; 14; 22; 49 ] do
+        Assert.False(LaneFft<float>.Supports n, string n)
         Assert.Throws<ArgumentOutOfRangeException>(fun () -> LaneFft<float>(n) |> ignore) |> ignore
+    Assert.Equal<int list>([ 2; 2; 2; 3; 4; 5; 6; 8; 8; 9; 10; 12; 16; 24; 24; 25; 64; 72 ],
+                           [ for n in [ -1; 0; 2; 3; 4; 5; 6; 7; 8; 9; 10; 11; 16; 22; 24; 25; 64; 65 ] -> LaneFft<float>.LengthAtLeast n ])
