@@ -129,7 +129,7 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
         }
         if (_winograd != null)
         {
-            _winograd.Forward(Inputs[0].Value, _weights, _col, y, Batch, _plan.ImagesPerChunk);
+            _winograd.Forward(Inputs[0].Value, _weights, _col!, Output.Value, Batch, _plan.ImagesPerChunk);
             _paddedHoldsInput = true;
         }
         else if (_fft != null)
@@ -178,7 +178,7 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
         }
         if (_winograd != null)
         {
-            _winograd.Backward(Inputs[0].Value, dy, _col, _weightGradient, weights, Inputs[0].Gradient, input, Batch, _plan.ImagesPerChunk,
+            _winograd.Backward(Inputs[0].Value, Output.Gradient, _col!, _weightGradient, weights, Inputs[0].Gradient, input, Batch, _plan.ImagesPerChunk,
                 transformFirst: !_paddedHoldsInput);
             if (input) _paddedHoldsInput = false;
             return;

@@ -30,12 +30,19 @@ namespace CnnDsl.Runtime.Layers;
 /// F(2x2, 7x7): in the comment above its 1D transforms at the end (an 8x8 B^T with entries up to 160).
 /// The larger tiles' constants cost float accuracy (docs/results.md gives each one's error against double).
 /// </summary>
-public sealed class WinogradConv<T> where T : unmanaged, INumber<T>
+public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
 {
     private readonly int _h, _w, _c, _f, _oh, _ow, _th, _tw, _top, _left, _m, _r, _a;
     private readonly Kind _kind;
 
     private enum Kind { F2x3, F4x3, F2x7 }
+
+    // The transform that IBatchWork.Run does over a chunk's images, and its arrays (set before
+    // BatchParallel.For): the per-image transforms ran on one thread while MKL's GEMMs used all.
+    private enum Job { Input, InputAdjoint, Output, OutputAdjoint }
+    private Job _job;
+    private T[] _source = [], _target = [], _buffer = [];
+    private int _chunkFirst, _chunkCount;
 
     /// <summary>`tile` is m, the side of each tile's block of outputs: 2 or 4 for 3x3 windows, 2 for 7x7.</summary>
     public WinogradConv(int height, int width, int channels, int filters, int outHeight, int outWidth, Window window, int tile = 2)
@@ -82,7 +89,7 @@ public sealed class WinogradConv<T> where T : unmanaged, INumber<T>
 
     /// <summary>Forward, `chunk` images at a time: each chunk's transformed input and products stay
     /// small enough to be read back from cache (the whole batch's would not, for 8x8 tiles).</summary>
-    public void Forward(ReadOnlySpan<T> input, ReadOnlySpan<T> weights, Span<T> buffer, Span<T> output, int batch, int chunk)
+    public void Forward(T[] input, ReadOnlySpan<T> weights, T[] buffer, T[] output, int batch, int chunk)
     {
         chunk = Math.Min(chunk, batch);
         var u = U(buffer, chunk);
@@ -91,10 +98,10 @@ public sealed class WinogradConv<T> where T : unmanaged, INumber<T>
         {
             int count = Math.Min(chunk, batch - first), tiles = (int)Tiles(count);
             var v = V(buffer, count); var m = M(buffer, count);
-            TransformInput(input, v, first, count);
+            Run(Job.Input, input, buffer, buffer, first, count);
             for (int xi = 0; xi < Points; xi++)
                 Gemm.Multiply(false, false, tiles, _f, _c, T.One, v.Slice(xi * tiles * _c), _c, u.Slice(xi * _c * _f), _f, T.Zero, m.Slice(xi * tiles * _f), _f);
-            TransformOutput(m, output, first, count);
+            Run(Job.Output, buffer, output, buffer, first, count);
         }
     }
 
@@ -102,8 +109,8 @@ public sealed class WinogradConv<T> where T : unmanaged, INumber<T>
     /// hold this batch's transformed input when the batch is one chunk, unless `transformFirst` says
     /// to rebuild it (an earlier backward pass overwrote it with dV); with several chunks each
     /// chunk's is rebuilt. U must hold the transformed weights (forward leaves them).</summary>
-    public void Backward(ReadOnlySpan<T> input, ReadOnlySpan<T> outputGradient, Span<T> buffer, Span<T> weightGradient, bool wantWeights,
-        Span<T> inputGradient, bool wantInput, int batch, int chunk, bool transformFirst)
+    public void Backward(T[] input, T[] outputGradient, T[] buffer, Span<T> weightGradient, bool wantWeights,
+        T[] inputGradient, bool wantInput, int batch, int chunk, bool transformFirst)
     {
         chunk = Math.Min(chunk, batch);
         var u = U(buffer, chunk); var du = DU(buffer, chunk);
@@ -111,10 +118,10 @@ public sealed class WinogradConv<T> where T : unmanaged, INumber<T>
         {
             int count = Math.Min(chunk, batch - first), tiles = (int)Tiles(count);
             var v = V(buffer, count); var m = M(buffer, count);
-            OutputAdjoint(outputGradient, m, first, count);
+            Run(Job.OutputAdjoint, outputGradient, buffer, buffer, first, count);
             if (wantWeights)
             {
-                if (transformFirst || chunk < batch) TransformInput(input, v, first, count);
+                if (transformFirst || chunk < batch) Run(Job.Input, input, buffer, buffer, first, count);
                 var beta = first == 0 ? T.Zero : T.One;
                 for (int xi = 0; xi < Points; xi++)
                     Gemm.Multiply(true, false, _c, _f, tiles, T.One, v.Slice(xi * tiles * _c), _c, m.Slice(xi * tiles * _f), _f, beta, du.Slice(xi * _c * _f), _f);
@@ -122,9 +129,31 @@ public sealed class WinogradConv<T> where T : unmanaged, INumber<T>
             if (!wantInput) continue;
             for (int xi = 0; xi < Points; xi++)
                 Gemm.Multiply(false, true, tiles, _c, _f, T.One, m.Slice(xi * tiles * _f), _f, u.Slice(xi * _c * _f), _f, T.Zero, v.Slice(xi * tiles * _c), _c);
-            InputAdjoint(v, inputGradient, first, count);
+            Run(Job.InputAdjoint, buffer, inputGradient, buffer, first, count);
         }
         if (wantWeights) WeightAdjoint(du, weightGradient);
+    }
+
+    /// <summary>Runs a transform over the chunk of images first .. first + count - 1, split by image
+    /// over the layer threads.</summary>
+    private void Run(Job job, T[] source, T[] target, T[] buffer, int first, int count)
+    {
+        (_job, _source, _target, _buffer, _chunkFirst, _chunkCount) = (job, source, target, buffer, first, count);
+        BatchParallel.For(count, Points * Tiles(count) * (_c + _f), this);
+    }
+
+    /// <summary>Images from .. from + count - 1 of the current chunk.</summary>
+    void IBatchWork.Run(int from, int count)
+    {
+        int first = _chunkFirst, images = _chunkCount, to = from + count;
+        var buffer = _buffer.AsSpan();
+        switch (_job)
+        {
+            case Job.Input: TransformInput(_source, V(buffer, images), first, images, from, to); break;
+            case Job.InputAdjoint: InputAdjoint(V(buffer, images), _target, first, images, from, to); break;
+            case Job.Output: TransformOutput(M(buffer, images), _target, first, images, from, to); break;
+            default: OutputAdjoint(_source, M(buffer, images), first, images, from, to); break;
+        }
     }
 
     /// <summary>U[xi][c, f] = (G g G^T)[xi] for each channel c and filter f (weights HWIO).</summary>
@@ -174,7 +203,7 @@ public sealed class WinogradConv<T> where T : unmanaged, INumber<T>
     }
 
     /// <summary>V[xi][tile, c] = (B^T d B)[xi] for each tile's a x a input (zero outside the image).</summary>
-    private void TransformInput(ReadOnlySpan<T> x, Span<T> v, int first, int count)
+    private void TransformInput(ReadOnlySpan<T> x, Span<T> v, int first, int count, int from, int to)
     {
         int w = Vector<T>.Count, tiles = (int)Tiles(count), a = _a;
         long plane = (long)tiles * _c;
@@ -182,7 +211,7 @@ public sealed class WinogradConv<T> where T : unmanaged, INumber<T>
         ref T v0 = ref MemoryMarshal.GetReference(v);
         Span<Vector<T>> d = stackalloc Vector<T>[a * a];
         Span<Vector<T>> e = stackalloc Vector<T>[a * a];
-        for (int n = first, tile = 0; n < first + count; n++)
+        for (int n = first + from, tile = from * _th * _tw; n < first + to; n++)
             for (int ty = 0; ty < _th; ty++)
                 for (int tx = 0; tx < _tw; tx++, tile++)
                 {
@@ -207,7 +236,7 @@ public sealed class WinogradConv<T> where T : unmanaged, INumber<T>
     }
 
     /// <summary>dX += B dV B^T for each tile (the tiles overlap: contributions add), inside the image only.</summary>
-    private void InputAdjoint(ReadOnlySpan<T> dv, Span<T> dx, int first, int count)
+    private void InputAdjoint(ReadOnlySpan<T> dv, Span<T> dx, int first, int count, int from, int to)
     {
         int w = Vector<T>.Count, tiles = (int)Tiles(count), a = _a;
         long plane = (long)tiles * _c;
@@ -215,7 +244,7 @@ public sealed class WinogradConv<T> where T : unmanaged, INumber<T>
         ref T x0 = ref MemoryMarshal.GetReference(dx);
         Span<Vector<T>> s = stackalloc Vector<T>[a * a];
         Span<Vector<T>> e = stackalloc Vector<T>[a * a];
-        for (int n = first, tile = 0; n < first + count; n++)
+        for (int n = first + from, tile = from * _th * _tw; n < first + to; n++)
             for (int ty = 0; ty < _th; ty++)
                 for (int tx = 0; tx < _tw; tx++, tile++)
                 {
@@ -240,7 +269,7 @@ public sealed class WinogradConv<T> where T : unmanaged, INumber<T>
     }
 
     /// <summary>Y = A^T M A per tile: its m x m outputs, those inside the output only.</summary>
-    private void TransformOutput(ReadOnlySpan<T> m, Span<T> y, int first, int count)
+    private void TransformOutput(ReadOnlySpan<T> m, Span<T> y, int first, int count, int from, int to)
     {
         int w = Vector<T>.Count, tiles = (int)Tiles(count), a = _a, mm = _m;
         long plane = (long)tiles * _f;
@@ -249,7 +278,7 @@ public sealed class WinogradConv<T> where T : unmanaged, INumber<T>
         Span<Vector<T>> d = stackalloc Vector<T>[a * a];
         Span<Vector<T>> t = stackalloc Vector<T>[mm * a];   // A^T M: m x a
         Span<Vector<T>> row = stackalloc Vector<T>[mm];
-        for (int n = first, tile = 0; n < first + count; n++)
+        for (int n = first + from, tile = from * _th * _tw; n < first + to; n++)
             for (int ty = 0; ty < _th; ty++)
                 for (int tx = 0; tx < _tw; tx++, tile++)
                 {
@@ -271,7 +300,7 @@ public sealed class WinogradConv<T> where T : unmanaged, INumber<T>
     }
 
     /// <summary>dM = A dY A^T per tile (dY zero outside the output).</summary>
-    private void OutputAdjoint(ReadOnlySpan<T> dy, Span<T> m, int first, int count)
+    private void OutputAdjoint(ReadOnlySpan<T> dy, Span<T> m, int first, int count, int from, int to)
     {
         int w = Vector<T>.Count, tiles = (int)Tiles(count), a = _a, mm = _m;
         long plane = (long)tiles * _f;
@@ -280,7 +309,7 @@ public sealed class WinogradConv<T> where T : unmanaged, INumber<T>
         Span<Vector<T>> g = stackalloc Vector<T>[mm * mm];
         Span<Vector<T>> s = stackalloc Vector<T>[a * mm];   // A dY: a x m
         Span<Vector<T>> row = stackalloc Vector<T>[a];
-        for (int n = first, tile = 0; n < first + count; n++)
+        for (int n = first + from, tile = from * _th * _tw; n < first + to; n++)
             for (int ty = 0; ty < _th; ty++)
                 for (int tx = 0; tx < _tw; tx++, tile++)
                 {

@@ -50,9 +50,11 @@ let ``Winograd convolutions have right gradients`` h w p c f mode bias (b0: byte
     assertGradients text (if chunked then 2 else 1 + int b0 % 2)
 
 [<Cases 100>]
-let ``float Winograd convolutions equal double im2col ones, outputs and gradients`` h w p c f mode bias (seed: int) (a: byte) chunked =
+let ``float Winograd convolutions equal double im2col ones, outputs and gradients`` h w p c f mode bias (seed: int) (a: byte) chunked twoThreads =
     let kernel, tile = algorithms[int a % algorithms.Length]
     winogradIn tile chunked <| fun () ->
+    // (on two threads the transforms' pieces start at images other than the chunk's first)
+    (if twoThreads then onTwoThreads else fun f -> f ()) <| fun () ->
     let text = model kernel h w p c f mode bias + "\nconv 2 1x1"
     let g = graph text
     let single = Network<float32>(g, 3, 1, true)
