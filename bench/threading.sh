@@ -2,7 +2,8 @@
 # How the runtime's threads are chosen, by measurement: training images/s of CnnDsl's own step
 # (bench/Program.cs `train`) under each threading choice, same models, batches and seconds.
 #   - MKL's threading layer: Intel OpenMP (the default), GNU OpenMP, or sequential MKL;
-#   - im2col/col2im/pooling kept on one thread (default) or split over two (CNNDSL_LAYER_THREADS=2);
+#   - the work between GEMMs (im2col/col2im, pooling, Winograd and FFT transforms) split over one
+#     thread per core (the default since session 9) or kept on one (CNNDSL_LAYER_THREADS=1);
 #   - Intel OpenMP's spin time after a GEMM (KMP_BLOCKTIME, default 200 ms) against 0.
 # With --load, one busy process per core runs throughout (another program sharing the machine),
 # to see which choices hold up under load.
@@ -24,7 +25,7 @@ if [ $load = 1 ]; then
   for _ in $(seq "$(nproc)"); do sh -c 'while :; do :; done' & busy+=($!); done
   echo "# load: ${#busy[@]} busy processes"
 fi
-variants=("default" "CNNDSL_LAYER_THREADS=2" "CNNDSL_LAYER_THREADS=2 KMP_BLOCKTIME=0" "KMP_BLOCKTIME=0" "MKL_THREADING_LAYER=GNU" "MKL_THREADING_LAYER=SEQUENTIAL")
+variants=("default" "CNNDSL_LAYER_THREADS=1" "KMP_BLOCKTIME=0" "CNNDSL_LAYER_THREADS=1 KMP_BLOCKTIME=0" "MKL_THREADING_LAYER=GNU" "MKL_THREADING_LAYER=SEQUENTIAL")
 for model in "${models[@]}"; do
   for batch in 32 128; do
     for v in "${variants[@]}"; do

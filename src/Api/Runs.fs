@@ -275,7 +275,7 @@ let describe (file: string) (graph: Graph) (split: CnnDsl.Runtime.Data.DataSplit
                 s.Epochs (if s.Epochs = 1 then "" else "s") s.BatchSize (optimizerText s.Optimizer) (lossText s.Loss) s.Seed augment
       if start.Epoch > 0 || start.Batch > 0 then
           yield sprintf "Resuming at epoch %d, batch %d" (start.Epoch + 1) start.Batch
-      yield sprintf "Engine: %s; im2col and pooling on %s; denormals %s; checkpoints in %s"
+      yield sprintf "Engine: %s; work between GEMMs on %s; denormals %s; checkpoints in %s"
                 Blas.Gemm.Current.Description threads denormals s.OutputFolder
       if not lowerings.IsEmpty then yield "Convolutions: " + String.Join("; ", lowerings)
       match Blas.Gemm.Notice with null -> () | notice -> yield notice ]

@@ -53,19 +53,58 @@ public sealed class ChannelPattern<T> where T : unmanaged, INumber<T>
         Fold(_accumulator, into);
     }
 
-    /// <summary>y += b[c] (a bias on every pixel).</summary>
-    public void Add(Span<T> y, ReadOnlySpan<T> b)
+    /// <summary>y += b[c] (a bias on every pixel), then y = max(y, 0) when `relu`: a convolution's
+    /// bias and ReLU in one pass over its output instead of two.</summary>
+    public void Add(Span<T> y, ReadOnlySpan<T> b, bool relu = false)
     {
         Spread(b, _b);
         int w = Vector<T>.Count, vectors = y.Length / w, p = 0;
         ref T y0 = ref MemoryMarshal.GetReference(y);
         ref T b0 = ref MemoryMarshal.GetArrayDataReference(_b);
+        if (relu)
+            for (int v = 0; v < vectors; v++)
+            {
+                var sum = Vector.LoadUnsafe(ref y0, (nuint)(v * w)) + Vector.LoadUnsafe(ref b0, (nuint)p);
+                Vector.StoreUnsafe(Vector.Max(sum, Vector<T>.Zero), ref y0, (nuint)(v * w));
+                p += w; if (p == _length) p = 0;
+            }
+        else
+            for (int v = 0; v < vectors; v++)
+            {
+                Vector.StoreUnsafe(Vector.LoadUnsafe(ref y0, (nuint)(v * w)) + Vector.LoadUnsafe(ref b0, (nuint)p), ref y0, (nuint)(v * w));
+                p += w; if (p == _length) p = 0;
+            }
+        for (int i = vectors * w; i < y.Length; i++)
+        {
+            y[i] += _b[i % _length];
+            if (relu && y[i] < T.Zero) y[i] = T.Zero;
+        }
+    }
+
+    /// <summary>dy = y > 0 ? dy : 0 (a ReLU's backward pass, in place) and into[c] = the sum over
+    /// channel c of the result (the bias gradient), in one pass.</summary>
+    public void ReluBackwardSum(ReadOnlySpan<T> y, Span<T> dy, Span<T> into)
+    {
+        Array.Clear(_accumulator);
+        int w = Vector<T>.Count, vectors = dy.Length / w, p = 0;
+        ref T y0 = ref MemoryMarshal.GetReference(y);
+        ref T d0 = ref MemoryMarshal.GetReference(dy);
+        ref T s0 = ref MemoryMarshal.GetArrayDataReference(_accumulator);
         for (int v = 0; v < vectors; v++)
         {
-            Vector.StoreUnsafe(Vector.LoadUnsafe(ref y0, (nuint)(v * w)) + Vector.LoadUnsafe(ref b0, (nuint)p), ref y0, (nuint)(v * w));
+            var kept = Vector.ConditionalSelect(Vector.GreaterThan(Vector.LoadUnsafe(ref y0, (nuint)(v * w)), Vector<T>.Zero),
+                Vector.LoadUnsafe(ref d0, (nuint)(v * w)), Vector<T>.Zero);
+            Vector.StoreUnsafe(kept, ref d0, (nuint)(v * w));
+            ref T s = ref Unsafe.Add(ref s0, p);
+            Vector.StoreUnsafe(Vector.LoadUnsafe(ref s) + kept, ref s);
             p += w; if (p == _length) p = 0;
         }
-        for (int i = vectors * w; i < y.Length; i++) y[i] += _b[i % _length];
+        for (int i = vectors * w; i < dy.Length; i++)
+        {
+            if (!(y[i] > T.Zero)) dy[i] = T.Zero;
+            _accumulator[i % _length] += dy[i];
+        }
+        Fold(_accumulator, into);
     }
 
     /// <summary>into[c] = sum over channel c of (x - mean[c])^2.</summary>

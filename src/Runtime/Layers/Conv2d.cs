@@ -158,17 +158,25 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
                     y.Slice(first * rowsPerImage * _filters, rows * _filters), _filters);
             }
         }
-        if (_bias != null) _channels.Add(y, _bias.Value);
-        Activate();
+        // a ReLU goes in the bias's pass
+        bool relu = Node.Activation.IsRelu;
+        if (_bias != null) _channels.Add(y, _bias.Value, relu);
+        if (_bias == null || !relu) Activate();
     }
 
     public override void Backward()
     {
-        ActivationBackward();
         int k = _im2col.Columns, rowsPerImage = _im2col.Rows(1);
-        ReadOnlySpan<T> dy = Output.Gradient;
         bool weights = Node.Trainable && _weightGradient != null, input = InputNeedsGradient[0];
-        if (weights && _bias != null) _channels.Sum(dy, _bias.Gradient);
+        // a ReLU's backward pass and the bias gradient in one pass over dY, or each in its own
+        if (weights && _bias != null && Node.Activation.IsRelu && !ActivationFusedIntoLoss)
+            _channels.ReluBackwardSum(Output.Value, Output.Gradient, _bias.Gradient);
+        else
+        {
+            ActivationBackward();
+            if (weights && _bias != null) _channels.Sum(Output.Gradient, _bias.Gradient);
+        }
+        ReadOnlySpan<T> dy = Output.Gradient;
         if (_direct != null)
         {
             _direct.Backward(Inputs[0].Value, _weights, dy, _col, _weightGradient, weights, Inputs[0].Gradient, input, Batch,

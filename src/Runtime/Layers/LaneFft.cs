@@ -29,7 +29,7 @@ public sealed class LaneFft<T> where T : unmanaged, INumber<T>
     // cos(2 pi k / n), sin(2 pi k / n) and -sin(2 pi k / n), each in every lane, for k < n / 2
     // (powers of two) or k < n
     private readonly Vector<T>[] _cos, _sin, _minusSin;
-    private static readonly Vector<T> Half = new(T.One / (T.One + T.One));
+    private static readonly Vector<T> Half = new(T.One / (T.One + T.One)), Sqrt3Half = new(T.CreateChecked(Math.Sqrt(3) / 2));
 
     /// <summary>Whether a length has a transform here: at least 2, prime factors 2, 3 and 5 only.</summary>
     public static bool Supports(int length)
@@ -164,7 +164,6 @@ public sealed class LaneFft<T> where T : unmanaged, INumber<T>
         int inStep = m > 1 ? m * ys : xs;
         Span<Vector<T>> tr = stackalloc Vector<T>[5];
         Span<Vector<T>> ti = stackalloc Vector<T>[5];
-        var sqrt3Half = new Vector<T>(T.CreateChecked(Math.Sqrt(3) / 2));
         for (int k1 = 0; k1 < m; k1++)
         {
             int at = m > 1 ? k1 * ys : 0;
@@ -196,7 +195,7 @@ public sealed class LaneFft<T> where T : unmanaged, INumber<T>
                 var (dr, di) = (tr[1] - tr[2], ti[1] - ti[2]);
                 var (cr, ci) = (tr[0] - sr * Half, ti[0] - si * Half);
                 // (-i sqrt3/2) d = sqrt3/2 (di - i dr), times -1 for the inverse
-                var (er, ei) = sines == _minusSin ? (sqrt3Half * di, -sqrt3Half * dr) : (-sqrt3Half * di, sqrt3Half * dr);
+                var (er, ei) = sines == _minusSin ? (Sqrt3Half * di, -Sqrt3Half * dr) : (-Sqrt3Half * di, Sqrt3Half * dr);
                 outRe = tr[0] + sr; outIm = ti[0] + si;
                 Unsafe.Add(ref outRe, outStep) = cr + er; Unsafe.Add(ref outIm, outStep) = ci + ei;
                 Unsafe.Add(ref outRe, 2 * outStep) = cr - er; Unsafe.Add(ref outIm, 2 * outStep) = ci - ei;
