@@ -89,10 +89,15 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
     /// at batch 128 (the whole step 546 -> 710 images/s), the strided model's 64->128 one too
     /// (step 1,491 -> 1,637); its 32->32 convolution on 32x32 maps was slower than the shifted
     /// GEMM (23.7 against 18.5 ms forward at batch 128): with K = 32 the 16 products are too thin
-    /// to pay for the transforms.</summary>
+    /// to pay for the transforms.
+    /// Session 9, with F(4x4, 3x3) and its transforms on the layer threads (a one-layer network,
+    /// forward + backward at batch 128, 2 threads): 32 -> 32 on 32x32 maps (cifar10-bn's second
+    /// layer) 66 ms against the shifted GEMM's 99-125; 16 -> 32 on 32x32 50 against 70; 32 -> 32 on
+    /// 16x16 24 against im2col's 34; but 16 -> 16 on 32x32 48 against the shifted GEMM's 27. Hence
+    /// the minimum C x F of 512 (it was 2048).</summary>
     public static bool UseWinograd { get; set; } = Environment.GetEnvironmentVariable("CNNDSL_WINOGRAD") != "0";
 
-    public static int WinogradMinProduct { get; set; } = 2048;
+    public static int WinogradMinProduct { get; set; } = 512;
 
     /// <summary>Values of transformed input and products (V and M) a Winograd convolution keeps at a
     /// time, the batch run in chunks of images that fit; 0 (the default) chooses by the rule in
