@@ -149,6 +149,28 @@ let assertFloatMatchesDouble (single: Network<float32>) (twice: Network<double>)
             assertClose tolerance b.Gradient (a.Gradient |> Array.map float)
         assertClose tolerance (twice.InputGradient.ToArray()) (single.InputGradient.ToArray() |> Array.map float)
 
+/// The float error of a lowering against double on a layer of realistic size: the same inputs
+/// (uniform in [-1, 1)), He-scaled weights (uniform, fan-in `fanIn`) and output gradient in both
+/// networks, one forward and backward pass, then the largest error of an output, of the first
+/// parameter's gradient and of an input gradient, each relative to that tensor's largest magnitude.
+let relativeFloatErrors (single: Network<float32>) (twice: Network<double>) (fanIn: int) =
+    let rng = Random 7
+    for i in 0 .. single.Input.Length - 1 do
+        let v = float32 (2.0 * rng.NextDouble() - 1.0) in single.Input[i] <- v; twice.Input[i] <- float v
+    let scale = sqrt (6.0 / float fanIn)
+    for (a: Parameter<float32>), (b: Parameter<double>) in Seq.zip single.Parameters twice.Parameters do
+        for i in 0 .. a.Value.Length - 1 do a.Value[i] <- float32 (scale * (2.0 * rng.NextDouble() - 1.0)); b.Value[i] <- float a.Value[i]
+    single.Forward(true); twice.Forward(true)
+    for i in 0 .. twice.OutputGradient.Length - 1 do
+        let d = float32 (2.0 * rng.NextDouble() - 1.0) in single.OutputGradient[i] <- d; twice.OutputGradient[i] <- float d
+    single.Backward(); twice.Backward()
+    let relative (expected: double[]) (actual: float32[]) =
+        let largest = expected |> Array.map abs |> Array.max
+        Seq.zip expected actual |> Seq.map (fun (e, a) -> abs (e - float a)) |> Seq.max |> fun worst -> worst / largest
+    [ relative (twice.Output.ToArray()) (single.Output.ToArray())
+      relative (Seq.head twice.Parameters).Gradient (Seq.head single.Parameters).Gradient
+      relative (twice.InputGradient.ToArray()) (single.InputGradient.ToArray()) ]
+
 /// Runs one of the reference scripts in tests/Runtime.Tests/oracles with /usr/bin/python3 and
 /// PyTorch (Debian's python3-torch, which scripts/setup.sh installs), the request as JSON on its
 /// standard input, and returns its JSON answer. A missing python3 or torch fails the test with

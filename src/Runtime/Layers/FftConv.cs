@@ -169,32 +169,14 @@ public sealed class FftConv<T> : IBatchWork where T : unmanaged, INumber<T>
                 case Job.Input:
                     // x (lanes: channels) at (top, left) -> V[bin][t][re: c, im: C + c]
                     for (int c = 0; c < _c; c += lanes)
-                    {
-                        for (int i = 0; i < _h * _w; i++) plane[i] = Vector.LoadUnsafe(ref data, (nuint)(((long)n * _h * _w + i) * _c + c));
-                        Forward2d(plane, _h, _w, _top, _left, scratch);
-                        ref T v = ref Unsafe.Add(ref target, (nint)t * Bins * c2 + c);
-                        for (int k = 0; k < Bins; k++)
-                        {
-                            nuint at = (nuint)(k * c2);
-                            Vector.StoreUnsafe(gridRe[k], ref v, at);
-                            Vector.StoreUnsafe(gridIm[k], ref v, at + (nuint)_c);
-                        }
-                    }
+                        PlaneSpectrum(ref data, (long)n * _h * _w * _c + c, _c, _h, _w, _top, _left,
+                            ref Unsafe.Add(ref target, (nint)t * Bins * c2 + c), c2, _c, plane, scratch);
                     break;
                 case Job.OutputAdjoint:
                     // dY (lanes: filters) at the origin -> M[bin][t][re: f, im: F + f]
                     for (int f = 0; f < _f; f += lanes)
-                    {
-                        for (int i = 0; i < _oh * _ow; i++) plane[i] = Vector.LoadUnsafe(ref data, (nuint)(((long)n * _oh * _ow + i) * _f + f));
-                        Forward2d(plane, _oh, _ow, 0, 0, scratch);
-                        ref T m = ref Unsafe.Add(ref target, VLength(_count) + (nint)t * Bins * f2 + f);
-                        for (int k = 0; k < Bins; k++)
-                        {
-                            nuint at = (nuint)(k * f2);
-                            Vector.StoreUnsafe(gridRe[k], ref m, at);
-                            Vector.StoreUnsafe(gridIm[k], ref m, at + (nuint)_f);
-                        }
-                    }
+                        PlaneSpectrum(ref data, (long)n * _oh * _ow * _f + f, _f, _oh, _ow, 0, 0,
+                            ref Unsafe.Add(ref target, VLength(_count) + (nint)t * Bins * f2 + f), f2, _f, plane, scratch);
                     break;
                 case Job.Output:
                     // M -> y (assigned), the oh x ow corner of the grid
@@ -306,6 +288,22 @@ public sealed class FftConv<T> : IBatchWork where T : unmanaged, INumber<T>
     private readonly ref struct Scratch(Span<Vector<T>> gridRe, Span<Vector<T>> gridIm, Span<Vector<T>> lineRe, Span<Vector<T>> lineIm, Span<Vector<T>> spare)
     {
         public readonly Span<Vector<T>> GridRe = gridRe, GridIm = gridIm, LineRe = lineRe, LineIm = lineIm, Spare = spare;
+    }
+
+    /// <summary>One image's plane of a vector of channels (rows x cols pixels of NHWC data with
+    /// `channels` channels, from `at`), transformed at (top, left) of the grid, its spectrum stored
+    /// from `into`: bin k at k x stride, its imaginary part `imaginary` further.</summary>
+    private void PlaneSpectrum(ref T source, long at, int channels, int rows, int cols, int top, int left,
+        ref T into, int stride, int imaginary, Span<Vector<T>> plane, Scratch s)
+    {
+        for (int i = 0; i < rows * cols; i++) plane[i] = Vector.LoadUnsafe(ref source, (nuint)(at + (long)i * channels));
+        Forward2d(plane, rows, cols, top, left, s);
+        for (int k = 0; k < Bins; k++)
+        {
+            nuint o = (nuint)(k * stride);
+            Vector.StoreUnsafe(s.GridRe[k], ref into, o);
+            Vector.StoreUnsafe(s.GridIm[k], ref into, o + (nuint)imaginary);
+        }
     }
 
     /// <summary>The half spectrum (into the scratch's grid) of a rows x cols real plane placed at

@@ -89,22 +89,7 @@ let private floatError (kernel: int) (tile: int) =
         ColumnPlan.UseWinograd <- false
         try Network<double>(g, 4, 1, true) finally ColumnPlan.UseWinograd <- true
     Assert.Equal(tile, (ColumnPlan.For(g.Nodes[1], 4)).WinogradTile)
-    let rng = Random 7
-    for i in 0 .. single.Input.Length - 1 do
-        let v = float32 (2.0 * rng.NextDouble() - 1.0) in single.Input[i] <- v; twice.Input[i] <- float v
-    let scale = sqrt (6.0 / (float (kernel * kernel) * 64.0))
-    for (a: Parameter<float32>), (b: Parameter<double>) in Seq.zip single.Parameters twice.Parameters do
-        for i in 0 .. a.Value.Length - 1 do a.Value[i] <- float32 (scale * (2.0 * rng.NextDouble() - 1.0)); b.Value[i] <- float a.Value[i]
-    single.Forward(true); twice.Forward(true)
-    for i in 0 .. twice.OutputGradient.Length - 1 do
-        let d = float32 (2.0 * rng.NextDouble() - 1.0) in single.OutputGradient[i] <- d; twice.OutputGradient[i] <- float d
-    single.Backward(); twice.Backward()
-    let relative (expected: double[]) (actual: float32[]) =
-        let largest = expected |> Array.map abs |> Array.max
-        Seq.zip expected actual |> Seq.map (fun (e, a) -> abs (e - float a)) |> Seq.max |> fun worst -> worst / largest
-    [ relative (twice.Output.ToArray()) (single.Output.ToArray())
-      relative (Seq.head twice.Parameters).Gradient (Seq.head single.Parameters).Gradient
-      relative (twice.InputGradient.ToArray()) (single.InputGradient.ToArray()) ]
+    relativeFloatErrors single twice (kernel * kernel * 64)
 
 [<Fact>]
 let ``each Winograd algorithm's float error against double is within its stated bound`` () =
