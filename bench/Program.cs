@@ -3,6 +3,9 @@
 //   cnndsl-bench train|infer --model FILE --batch B [--warmup N] [--seconds S]: the CnnDsl side of
 //   the comparison with libtorch (bench/compare.sh; bench/Torch is the other side);
 //   with --layers, where one training step's time goes, layer by layer.
+//   cnndsl-bench conv --model "input 22x22x32\nconv 64 7x7" --batch B [--rounds N] [--seconds S]: one
+//   convolution's forward and backward (medians), with the lowering its plan chose; CNNDSL_FFT,
+//   CNNDSL_FFT_GRID, CNNDSL_WINOGRAD ... choose another (docs/results.md's per-layer tables).
 using System.Diagnostics;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -25,6 +28,7 @@ if (only != "managed" && MklGemm.TryLoad(out _) is { } mkl) backends.Add(mkl);
 if (only != "mkl") backends.Add(new ManagedGemm());
 
 if (what is "train" or "infer") return EngineBench(what);
+if (what is "conv") return ConvBench();
 if (what is "gemm" or "all") GemmBench();
 if (what is "layers" or "all") LayersBench();
 if (what is "denormals" or "all") DenormalsBench();
@@ -186,6 +190,31 @@ void DenormalsBench()
             Console.WriteLine($"RESULT denormals backend={Name(backend)} input={label} flush={Denormals.Enabled} conv_fwd_ms={t * 1e3:F2}");
         }
     }
+}
+
+// One convolution (the model's first layer after its input) at a batch size: the medians of its
+// forward (training) and backward passes, `--rounds` times (default 3), on the default GEMM.
+int ConvBench()
+{
+    string Arg(string name, string fallback) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault() ?? fallback;
+    var text = Arg("--model", "input 22x22x32\\nconv 64 7x7").Replace("\\n", "\n");
+    int batch = int.Parse(Arg("--batch", "32")), rounds = int.Parse(Arg("--rounds", "3"));
+    var graph = CompileText(text);
+    var node = graph.Nodes[1];
+    // with the input's gradient, as for any layer but a network's first
+    var net = new Network<float>(graph, batch, 1, inputGradient: true);
+    var rng = new Random(1);
+    for (int i = 0; i < net.Input.Length; i++) net.Input[i] = (float)rng.NextDouble() - 0.5f;
+    for (int i = 0; i < net.OutputGradient.Length; i++) net.OutputGradient[i] = (float)rng.NextDouble() - 0.5f;
+    var layer = net.Layers[1];
+    var lowering = CnnDsl.Runtime.Layers.ColumnPlan.For(node, batch).Lowering;
+    for (int r = 0; r < rounds; r++)
+    {
+        var tf = Median(() => layer.Forward(true));
+        var tb = Median(() => layer.Backward());
+        Console.WriteLine($"RESULT conv model=\"{text.Replace("\n", "; ")}\" batch={batch} lowering=\"{lowering}\" round={r + 1} fwd_ms={tf * 1e3:F2} bwd_ms={tb * 1e3:F2} total_ms={(tf + tb) * 1e3:F2}");
+    }
+    return 0;
 }
 
 // ---------------------------------------------------------------------------

@@ -23,11 +23,12 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
     /// at least FftMinProduct, a transform grid within FftConv.MaxGrid, and at least FftMinSaving
     /// times fewer multiplications than the direct form run as FftConv; CNNDSL_FFT=0 turns the
     /// path off. (Tests lower the thresholds, which are there for speed.) Measured (session 9,
-    /// forward + backward, 2 threads, against the lowering each had): the seed Fashion-MNIST
-    /// model's 32 -> 64 7x7 layer on 22x22 maps (5.8x fewer multiplications) 68 -> 35 ms at batch 32
-    /// and 231 -> 65 ms at 128 (im2col); its 64 -> 128 one on 16x16 (8.5x fewer) faster than
-    /// F(2x2, 7x7) at both batches; its 128 -> 256 one on 10x10 maps (a 16x16 grid for 4x4 outputs:
-    /// 1.4x fewer) 2-4x slower than im2col.</summary>
+    /// `cnndsl-bench conv`, forward + backward, 2 threads, against the lowering each had): the seed
+    /// Fashion-MNIST model's 32 -> 64 7x7 layer on 22x22 maps (10x fewer multiplications on a 24x24
+    /// grid) 38-44 -> 19-20 ms at batch 32 and 162-179 -> 53-56 ms at 128 (im2col); its 64 -> 128 one
+    /// on 16x16 (8.5x fewer) 36-38 -> 20 and 121-150 -> 47-50 ms (F(2x2, 7x7)); its 128 -> 256 one on
+    /// 10x10 maps (3.3x fewer on a 10x10 grid; a 16x16 grid would save only 1.4x) see
+    /// FftMinAmortisation.</summary>
     public static bool UseFft { get; set; } = Environment.GetEnvironmentVariable("CNNDSL_FFT") != "0";
 
     public static int FftMinWindow { get; set; } = 25;
@@ -40,8 +41,9 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
     /// must be paid for by the images': FFT only where Saving x B (C + F) is at least this times C F.
     /// Measured (session 9, forward + backward, 2 threads): the seed model's 128 -> 256 layer on
     /// 10x10 maps (3.3x fewer multiplications on a 10x10 grid) lost to im2col at batch 32 (43-66
-    /// against 37-41 ms; 3.3 x 32 x 384 = 40k against 2 x 32,768) and won at batch 128 (85-114
-    /// against 126-140 ms); its 64 -> 128 layer (8.5x) won at both (3.3 x 32 x 192 = 52k against 16k).</summary>
+    /// against 37-41 ms, a throwaway script's figures; 3.3 x 32 x 384 = 40k against 2 x 32,768) and
+    /// won at batch 128 (`cnndsl-bench conv`: 75-76 against 104-108 ms); its 64 -> 128 layer (8.5x)
+    /// won at both (8.5 x 32 x 192 = 52k against 16k).</summary>
     public static double FftMinAmortisation { get; set; } = 2.0;
 
     /// <summary>FFT grids of powers of two only (radix-2 transforms throughout) instead of the
@@ -90,11 +92,12 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
     /// (step 1,491 -> 1,637); its 32->32 convolution on 32x32 maps was slower than the shifted
     /// GEMM (23.7 against 18.5 ms forward at batch 128): with K = 32 the 16 products are too thin
     /// to pay for the transforms.
-    /// Session 9, with F(4x4, 3x3) and its transforms on the layer threads (a one-layer network,
-    /// forward + backward at batch 128, 2 threads): 32 -> 32 on 32x32 maps (cifar10-bn's second
-    /// layer) 66 ms against the shifted GEMM's 99-125; 16 -> 32 on 32x32 50 against 70; 32 -> 32 on
-    /// 16x16 24 against im2col's 34; but 16 -> 16 on 32x32 48 against the shifted GEMM's 27. Hence
-    /// the minimum C x F of 512 (it was 2048).</summary>
+    /// Session 9, with F(4x4, 3x3) and its transforms on the layer threads (`cnndsl-bench conv
+    /// --batch 128`, forward + backward, 2 threads, against CNNDSL_WINOGRAD=0): 32 -> 32 on 32x32
+    /// maps (cifar10-bn's second layer) 59-65 ms against the shifted GEMM's 66-70 (the whole
+    /// cifar10-bn step 762-777 -> 869-899 images/s); 16 -> 32 on 32x32 34-38 against 39-44; 32 -> 32
+    /// on 16x16 10-16 against im2col's 19-20; but 16 -> 16 on 32x32 lost to the shifted GEMM in a
+    /// first measurement (48 against 27 ms). Hence the minimum C x F of 512 (it was 2048).</summary>
     public static bool UseWinograd { get; set; } = Environment.GetEnvironmentVariable("CNNDSL_WINOGRAD") != "0";
 
     public static int WinogradMinProduct { get; set; } = 512;
