@@ -79,7 +79,14 @@ public sealed record MemoryPlan(long Activations, long Workspace, long Parameter
             case LayerKind.GlobalPool kind:
                 return kind.Item.IsAverage ? 0 : output * sizeof(int);
             case LayerKind.BatchNormalization:
-                return 4L * Shapes.Channels(node.OutputShape) * elementSize; // per-channel mean, 1/std and two sums
+            {
+                // per-channel mean, 1/std and two sums; and two periods of partial sums per image
+                // where an image is a whole number of periods (BatchNorm splits the work by image)
+                int channels = Shapes.Channels(node.OutputShape), lanes = elementSize == 4 ? System.Numerics.Vector<float>.Count : System.Numerics.Vector<double>.Count;
+                long period = Layers.ChannelPattern<float>.PeriodOf(channels, lanes);
+                long partials = Shapes.Elements(node.OutputShape) % period == 0 ? 2L * batch * period : 0;
+                return (4L * channels + partials) * elementSize;
+            }
             case LayerKind.Dropout:
                 return output * elementSize;
             case LayerKind.Maxout:

@@ -14,8 +14,15 @@ namespace CnnDsl.Runtime.Layers;
 /// out as a ChannelPattern; xhat is not kept but recomputed from x in backward (one buffer
 /// of the output's size less, and one pass less over memory).
 /// </summary>
-public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
+public sealed class BatchNorm<T> : Layer<T>, IBatchWork where T : unmanaged, IFloatingPointIeee754<T>
 {
+    // Split over the layer threads image by image when an image is a whole number of the
+    // pattern's periods (each image's sums then go to its own accumulators, summed after).
+    private readonly bool _byImage;
+    private readonly T[] _partials, _partials2;
+    private enum Job { Sum, Deviation, Affine, SumAndDot, AddLinear }
+    private Job _job;
+    private bool _relu;
     private readonly int _c, _perExample;
     // Values per channel in the batch's real rows: the N of the statistics.
     private int N => Rows * _perExample / _c;
@@ -44,12 +51,15 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
         _sum = new T[_c];
         _sumProduct = new T[_c];
         _pattern = new ChannelPattern<T>(_c);
+        _byImage = _perExample % _pattern.Length == 0;
+        _partials = _byImage ? new T[(long)batch * _pattern.Length] : [];
+        _partials2 = _byImage ? new T[(long)batch * _pattern.Length] : [];
     }
 
     public override IReadOnlyList<Parameter<T>> Parameters => [_gamma, _beta];
     public override IReadOnlyList<Parameter<T>> State => [_movingMean, _movingVariance];
     /// <summary>Four per-channel arrays (MemoryPlan counts them; the pattern's few vectors are not counted).</summary>
-    public override long WorkspaceBytes => BytesOf(_mean) + BytesOf(_inverseStd) + BytesOf(_sum) + BytesOf(_sumProduct);
+    public override long WorkspaceBytes => BytesOf(_mean) + BytesOf(_inverseStd) + BytesOf(_sum) + BytesOf(_sumProduct) + BytesOf(_partials) + BytesOf(_partials2);
 
     public override void Forward(bool training)
     {
@@ -60,9 +70,11 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
         var n = T.CreateChecked(N);
         if (training)
         {
-            _pattern.Sum(x, _mean);
+            if (_byImage) { RunImages(Job.Sum); _pattern.FoldAll(_partials, Rows, _mean); }
+            else _pattern.Sum(x, _mean);
             for (int ch = 0; ch < _c; ch++) _mean[ch] /= n;
-            _pattern.SquaredDeviation(x, _mean, _sum);
+            if (_byImage) { _pattern.Prepare(_mean); RunImages(Job.Deviation); _pattern.FoldAll(_partials, Rows, _sum); }
+            else _pattern.SquaredDeviation(x, _mean, _sum);
             for (int ch = 0; ch < _c; ch++)
             {
                 var variance = _sum[ch] / n;
@@ -83,7 +95,8 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
             _sumProduct[ch] = _beta.Value[ch] - _sum[ch] * _mean[ch];
         }
         bool relu = Node.Activation.IsRelu;
-        _pattern.Affine(x, _sum, _sumProduct, y, relu);
+        if (_byImage) { _pattern.Prepare(_sum, _sumProduct); _relu = relu; RunImages(Job.Affine); }
+        else _pattern.Affine(x, _sum, _sumProduct, y, relu);
         if (!relu) Activate();
     }
 
@@ -97,7 +110,14 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
         ReadOnlySpan<T> x = Inputs[0].Value.AsSpan(0, active);
         ReadOnlySpan<T> y = relu ? Output.Value.AsSpan(0, active) : default;
         // sum(dy xhat) = inverseStd (sum(dy x) - mean sum(dy)): xhat is not stored.
-        _pattern.SumAndDot(dy, x, _sum, _sumProduct, y);
+        _relu = relu;
+        if (_byImage)
+        {
+            RunImages(Job.SumAndDot);
+            _pattern.FoldAll(_partials, Rows, _sum);
+            _pattern.FoldAll(_partials2, Rows, _sumProduct);
+        }
+        else _pattern.SumAndDot(dy, x, _sum, _sumProduct, y);
         for (int ch = 0; ch < _c; ch++) _sumProduct[ch] = _inverseStd[ch] * (_sumProduct[ch] - _mean[ch] * _sum[ch]);
         if (Node.Trainable)
         {
@@ -118,6 +138,42 @@ public sealed class BatchNorm<T> : Layer<T> where T : unmanaged, IFloatingPointI
             _sumProduct[ch] = b;
             _inverseStd[ch] = d;
         }
-        _pattern.AddLinear(dy, x, _sum, _sumProduct, _inverseStd, Inputs[0].Gradient.AsSpan(0, active), y);
+        if (_byImage) { _pattern.Prepare(_sum, _sumProduct, _inverseStd); RunImages(Job.AddLinear); }
+        else _pattern.AddLinear(dy, x, _sum, _sumProduct, _inverseStd, Inputs[0].Gradient.AsSpan(0, active), y);
+    }
+
+    private void RunImages(Job job)
+    {
+        _job = job;
+        BatchParallel.For(Rows, (long)Rows * _perExample, this);
+    }
+
+    /// <summary>Images first .. first + count - 1: each image's sums into its own period of the
+    /// partial sums, or its share of an element-wise pass (the pattern prepared before).</summary>
+    void IBatchWork.Run(int first, int count)
+    {
+        int pe = _perExample, length = _pattern.Length;
+        for (int i = first; i < first + count; i++)
+        {
+            ReadOnlySpan<T> x = Inputs[0].Value.AsSpan(i * pe, pe);
+            var acc = _partials.AsSpan(i * length, length);
+            switch (_job)
+            {
+                case Job.Sum: acc.Clear(); _pattern.SumRange(x, acc); break;
+                case Job.Deviation: acc.Clear(); _pattern.SquaredDeviationRange(x, acc); break;
+                case Job.Affine: _pattern.AffineRange(x, Output.Value.AsSpan(i * pe, pe), _relu); break;
+                case Job.SumAndDot:
+                {
+                    var acc2 = _partials2.AsSpan(i * length, length);
+                    acc.Clear(); acc2.Clear();
+                    _pattern.SumAndDotRange(Output.Gradient.AsSpan(i * pe, pe), x, acc, acc2, _relu ? Output.Value.AsSpan(i * pe, pe) : default);
+                    break;
+                }
+                default:
+                    _pattern.AddLinearRange(Output.Gradient.AsSpan(i * pe, pe), x, Inputs[0].Gradient.AsSpan(i * pe, pe),
+                        _relu ? Output.Value.AsSpan(i * pe, pe) : default);
+                    break;
+            }
+        }
     }
 }

@@ -18,12 +18,15 @@ public sealed class ChannelPattern<T> where T : unmanaged, INumber<T>
     {
         _c = channels;
         int w = Vector<T>.Count;
-        _length = channels / Gcd(channels, w) * w;
+        _length = PeriodOf(channels, w);
         _a = new T[_length]; _b = new T[_length]; _d = new T[_length];
         _accumulator = new T[_length]; _accumulator2 = new T[_length];
     }
 
     private static int Gcd(int a, int b) => b == 0 ? a : Gcd(b, a % b);
+
+    /// <summary>The pattern's period for C channels and vectors of `lanes`: lcm(C, lanes).</summary>
+    public static int PeriodOf(int channels, int lanes) => channels / Gcd(channels, lanes) * lanes;
 
     private void Spread(ReadOnlySpan<T> perChannel, T[] into)
     {
@@ -36,20 +39,50 @@ public sealed class ChannelPattern<T> where T : unmanaged, INumber<T>
         for (int p = 0; p < _length; p++) into[p % _c] += pattern[p];
     }
 
+    /// <summary>Values in one period of the pattern: lcm(C, vector width).</summary>
+    public int Length => _length;
+
     /// <summary>into[c] = sum of x over channel c.</summary>
     public void Sum(ReadOnlySpan<T> x, Span<T> into)
     {
         Array.Clear(_accumulator);
+        SumRange(x, _accumulator);
+        Fold(_accumulator, into);
+    }
+
+    /// <summary>acc[p] += x at pattern position p, for x starting at position 0 (the range kernels
+    /// below take a slice of whole images, so that several threads can each take their own).</summary>
+    public void SumRange(ReadOnlySpan<T> x, Span<T> acc)
+    {
         int w = Vector<T>.Count, vectors = x.Length / w, p = 0;
         ref T x0 = ref MemoryMarshal.GetReference(x);
-        ref T s0 = ref MemoryMarshal.GetArrayDataReference(_accumulator);
+        ref T s0 = ref MemoryMarshal.GetReference(acc);
         for (int v = 0; v < vectors; v++)
         {
             ref T s = ref Unsafe.Add(ref s0, p);
             Vector.StoreUnsafe(Vector.LoadUnsafe(ref s) + Vector.LoadUnsafe(ref x0, (nuint)(v * w)), ref s);
             p += w; if (p == _length) p = 0;
         }
-        for (int i = vectors * w; i < x.Length; i++) _accumulator[i % _length] += x[i];
+        for (int i = vectors * w; i < x.Length; i++) acc[i % _length] += x[i];
+    }
+
+    /// <summary>The per-channel values into the pattern's a, b and d (what the *Range kernels read).</summary>
+    public void Prepare(ReadOnlySpan<T> a, ReadOnlySpan<T> b = default, ReadOnlySpan<T> d = default)
+    {
+        Spread(a, _a);
+        if (!b.IsEmpty) Spread(b, _b);
+        if (!d.IsEmpty) Spread(d, _d);
+    }
+
+    /// <summary>into[c] = the sum over channel c of `count` accumulators of one period each, laid end to end.</summary>
+    public void FoldAll(ReadOnlySpan<T> partials, int count, Span<T> into)
+    {
+        Array.Clear(_accumulator);
+        for (int i = 0; i < count; i++)
+        {
+            var part = partials.Slice(i * _length, _length);
+            for (int p = 0; p < _length; p++) _accumulator[p] += part[p];
+        }
         Fold(_accumulator, into);
     }
 
@@ -110,12 +143,19 @@ public sealed class ChannelPattern<T> where T : unmanaged, INumber<T>
     /// <summary>into[c] = sum over channel c of (x - mean[c])^2.</summary>
     public void SquaredDeviation(ReadOnlySpan<T> x, ReadOnlySpan<T> mean, Span<T> into)
     {
-        Spread(mean, _a);
+        Prepare(mean);
         Array.Clear(_accumulator);
+        SquaredDeviationRange(x, _accumulator);
+        Fold(_accumulator, into);
+    }
+
+    /// <summary>acc[p] += (x - a[p])^2 (Prepare(mean) first).</summary>
+    public void SquaredDeviationRange(ReadOnlySpan<T> x, Span<T> acc)
+    {
         int w = Vector<T>.Count, vectors = x.Length / w, p = 0;
         ref T x0 = ref MemoryMarshal.GetReference(x);
         ref T m0 = ref MemoryMarshal.GetArrayDataReference(_a);
-        ref T s0 = ref MemoryMarshal.GetArrayDataReference(_accumulator);
+        ref T s0 = ref MemoryMarshal.GetReference(acc);
         for (int v = 0; v < vectors; v++)
         {
             ref T s = ref Unsafe.Add(ref s0, p);
@@ -123,14 +163,19 @@ public sealed class ChannelPattern<T> where T : unmanaged, INumber<T>
             Vector.StoreUnsafe(Vector.LoadUnsafe(ref s) + d * d, ref s);
             p += w; if (p == _length) p = 0;
         }
-        for (int i = vectors * w; i < x.Length; i++) { var d = x[i] - _a[i % _length]; _accumulator[i % _length] += d * d; }
-        Fold(_accumulator, into);
+        for (int i = vectors * w; i < x.Length; i++) { var d = x[i] - _a[i % _length]; acc[i % _length] += d * d; }
     }
 
     /// <summary>y = a[c] x + b[c], then max(y, 0) when relu is set.</summary>
     public void Affine(ReadOnlySpan<T> x, ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> y, bool relu)
     {
-        Spread(a, _a); Spread(b, _b);
+        Prepare(a, b);
+        AffineRange(x, y, relu);
+    }
+
+    /// <summary>y = a[p] x + b[p], then max(y, 0) when relu is set (Prepare(a, b) first).</summary>
+    public void AffineRange(ReadOnlySpan<T> x, Span<T> y, bool relu)
+    {
         int w = Vector<T>.Count, vectors = x.Length / w, p = 0;
         ref T x0 = ref MemoryMarshal.GetReference(x);
         ref T y0 = ref MemoryMarshal.GetReference(y);
@@ -155,14 +200,22 @@ public sealed class ChannelPattern<T> where T : unmanaged, INumber<T>
     /// `y` is given, dy counts only where y > 0 (a ReLU's backward pass, fused).</summary>
     public void SumAndDot(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, Span<T> sum, Span<T> dot, ReadOnlySpan<T> y = default)
     {
+        Array.Clear(_accumulator); Array.Clear(_accumulator2);
+        SumAndDotRange(dy, x, _accumulator, _accumulator2, y);
+        Fold(_accumulator, sum);
+        Fold(_accumulator2, dot);
+    }
+
+    /// <summary>sums[p] += dy and dots[p] += dy x (dy masked by y > 0 where y is given).</summary>
+    public void SumAndDotRange(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, Span<T> sums, Span<T> dots, ReadOnlySpan<T> y = default)
+    {
         bool masked = !y.IsEmpty;
         ref T y0 = ref MemoryMarshal.GetReference(y);
-        Array.Clear(_accumulator); Array.Clear(_accumulator2);
         int w = Vector<T>.Count, vectors = x.Length / w, p = 0;
         ref T x0 = ref MemoryMarshal.GetReference(x);
         ref T g0 = ref MemoryMarshal.GetReference(dy);
-        ref T s0 = ref MemoryMarshal.GetArrayDataReference(_accumulator);
-        ref T t0 = ref MemoryMarshal.GetArrayDataReference(_accumulator2);
+        ref T s0 = ref MemoryMarshal.GetReference(sums);
+        ref T t0 = ref MemoryMarshal.GetReference(dots);
         for (int v = 0; v < vectors; v++)
         {
             ref T s = ref Unsafe.Add(ref s0, p);
@@ -176,18 +229,22 @@ public sealed class ChannelPattern<T> where T : unmanaged, INumber<T>
         for (int i = vectors * w; i < x.Length; i++)
         {
             var g = masked && !(y[i] > T.Zero) ? T.Zero : dy[i];
-            _accumulator[i % _length] += g; _accumulator2[i % _length] += g * x[i];
+            sums[i % _length] += g; dots[i % _length] += g * x[i];
         }
-        Fold(_accumulator, sum);
-        Fold(_accumulator2, dot);
     }
 
     /// <summary>dx += a[c] dy + b[c] x + d[c]; where `y` is given, dy counts only where y > 0.</summary>
     public void AddLinear(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, ReadOnlySpan<T> a, ReadOnlySpan<T> b, ReadOnlySpan<T> d, Span<T> dx, ReadOnlySpan<T> y = default)
     {
+        Prepare(a, b, d);
+        AddLinearRange(dy, x, dx, y);
+    }
+
+    /// <summary>dx += a[p] dy + b[p] x + d[p] (Prepare(a, b, d) first; dy masked by y > 0 where y is given).</summary>
+    public void AddLinearRange(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, Span<T> dx, ReadOnlySpan<T> y = default)
+    {
         bool masked = !y.IsEmpty;
         ref T y0 = ref MemoryMarshal.GetReference(y);
-        Spread(a, _a); Spread(b, _b); Spread(d, _d);
         int w = Vector<T>.Count, vectors = x.Length / w, p = 0;
         ref T x0 = ref MemoryMarshal.GetReference(x);
         ref T g0 = ref MemoryMarshal.GetReference(dy);
