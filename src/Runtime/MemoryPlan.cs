@@ -81,10 +81,11 @@ public sealed record MemoryPlan(long Activations, long Workspace, long Parameter
             case LayerKind.BatchNormalization:
             {
                 // per-channel mean, 1/std and two sums; and two periods of partial sums per image
-                // where an image is a whole number of periods (BatchNorm splits the work by image)
+                // where an image is a whole number of periods (BatchNorm splits the work by image),
+                // two in all otherwise
                 int channels = Shapes.Channels(node.OutputShape), lanes = elementSize == 4 ? System.Numerics.Vector<float>.Count : System.Numerics.Vector<double>.Count;
                 long period = Layers.ChannelPattern<float>.PeriodOf(channels, lanes);
-                long partials = Shapes.Elements(node.OutputShape) % period == 0 ? 2L * batch * period : 0;
+                long partials = 2L * (Shapes.Elements(node.OutputShape) % period == 0 ? batch : 1) * period;
                 return (4L * channels + partials) * elementSize;
             }
             case LayerKind.Dropout:

@@ -16,9 +16,13 @@ namespace CnnDsl.Runtime.Layers;
 /// </summary>
 public sealed class BatchNorm<T> : Layer<T>, IBatchWork where T : unmanaged, IFloatingPointIeee754<T>
 {
-    // Split over the layer threads image by image when an image is a whole number of the
-    // pattern's periods (each image's sums then go to its own accumulators, summed after).
+    // The passes run over units: whole images, split over the layer threads, when an image is a
+    // whole number of the pattern's periods (each image's sums then start at period position 0
+    // and go to its own accumulators, added in image order after: the result does not depend on
+    // the thread count); otherwise the batch's real rows as one unit.
     private readonly bool _byImage;
+    private int Units => _byImage ? Rows : 1;
+    private int UnitLength => _byImage ? _perExample : Rows * _perExample;
     private readonly T[] _partials, _partials2;
     private enum Job { Sum, Deviation, Affine, SumAndDot, AddLinear }
     private Job _job;
@@ -52,29 +56,26 @@ public sealed class BatchNorm<T> : Layer<T>, IBatchWork where T : unmanaged, IFl
         _sumProduct = new T[_c];
         _pattern = new ChannelPattern<T>(_c);
         _byImage = _perExample % _pattern.Length == 0;
-        _partials = _byImage ? new T[(long)batch * _pattern.Length] : [];
-        _partials2 = _byImage ? new T[(long)batch * _pattern.Length] : [];
+        _partials = new T[(_byImage ? batch : 1) * _pattern.Length];
+        _partials2 = new T[(_byImage ? batch : 1) * _pattern.Length];
     }
 
     public override IReadOnlyList<Parameter<T>> Parameters => [_gamma, _beta];
     public override IReadOnlyList<Parameter<T>> State => [_movingMean, _movingVariance];
-    /// <summary>Four per-channel arrays (MemoryPlan counts them; the pattern's few vectors are not counted).</summary>
+    /// <summary>Four per-channel arrays and the units' partial sums (MemoryPlan counts them; the pattern's few vectors are not counted).</summary>
     public override long WorkspaceBytes => BytesOf(_mean) + BytesOf(_inverseStd) + BytesOf(_sum) + BytesOf(_sumProduct) + BytesOf(_partials) + BytesOf(_partials2);
 
     public override void Forward(bool training)
     {
-        // NHWC with the batch outermost: the real rows are a prefix.
-        int active = Rows * _perExample;
-        ReadOnlySpan<T> x = Inputs[0].Value.AsSpan(0, active);
-        var y = Output.Value.AsSpan(0, active);
         var n = T.CreateChecked(N);
         if (training)
         {
-            if (_byImage) { RunImages(Job.Sum); _pattern.FoldAll(_partials, Rows, _mean); }
-            else _pattern.Sum(x, _mean);
+            RunUnits(Job.Sum);
+            _pattern.FoldAll(_partials, Units, _mean);
             for (int ch = 0; ch < _c; ch++) _mean[ch] /= n;
-            if (_byImage) { _pattern.Prepare(_mean); RunImages(Job.Deviation); _pattern.FoldAll(_partials, Rows, _sum); }
-            else _pattern.SquaredDeviation(x, _mean, _sum);
+            _pattern.Prepare(_mean);
+            RunUnits(Job.Deviation);
+            _pattern.FoldAll(_partials, Units, _sum);
             for (int ch = 0; ch < _c; ch++)
             {
                 var variance = _sum[ch] / n;
@@ -94,30 +95,21 @@ public sealed class BatchNorm<T> : Layer<T>, IBatchWork where T : unmanaged, IFl
             _sum[ch] = _gamma.Value[ch] * _inverseStd[ch];
             _sumProduct[ch] = _beta.Value[ch] - _sum[ch] * _mean[ch];
         }
-        bool relu = Node.Activation.IsRelu;
-        if (_byImage) { _pattern.Prepare(_sum, _sumProduct); _relu = relu; RunImages(Job.Affine); }
-        else _pattern.Affine(x, _sum, _sumProduct, y, relu);
-        if (!relu) Activate();
+        _relu = Node.Activation.IsRelu;
+        _pattern.Prepare(_sum, _sumProduct);
+        RunUnits(Job.Affine);
+        if (!_relu) Activate();
     }
 
     public override void Backward()
     {
         // A ReLU's backward pass is fused into the two passes below (dy counts where y > 0).
-        bool relu = Node.Activation.IsRelu && !ActivationFusedIntoLoss;
-        if (!relu) ActivationBackward();
-        int active = Rows * _perExample;
-        ReadOnlySpan<T> dy = Output.Gradient.AsSpan(0, active);
-        ReadOnlySpan<T> x = Inputs[0].Value.AsSpan(0, active);
-        ReadOnlySpan<T> y = relu ? Output.Value.AsSpan(0, active) : default;
+        _relu = Node.Activation.IsRelu && !ActivationFusedIntoLoss;
+        if (!_relu) ActivationBackward();
         // sum(dy xhat) = inverseStd (sum(dy x) - mean sum(dy)): xhat is not stored.
-        _relu = relu;
-        if (_byImage)
-        {
-            RunImages(Job.SumAndDot);
-            _pattern.FoldAll(_partials, Rows, _sum);
-            _pattern.FoldAll(_partials2, Rows, _sumProduct);
-        }
-        else _pattern.SumAndDot(dy, x, _sum, _sumProduct, y);
+        RunUnits(Job.SumAndDot);
+        _pattern.FoldAll(_partials, Units, _sum);
+        _pattern.FoldAll(_partials2, Units, _sumProduct);
         for (int ch = 0; ch < _c; ch++) _sumProduct[ch] = _inverseStd[ch] * (_sumProduct[ch] - _mean[ch] * _sum[ch]);
         if (Node.Trainable)
         {
@@ -138,21 +130,21 @@ public sealed class BatchNorm<T> : Layer<T>, IBatchWork where T : unmanaged, IFl
             _sumProduct[ch] = b;
             _inverseStd[ch] = d;
         }
-        if (_byImage) { _pattern.Prepare(_sum, _sumProduct, _inverseStd); RunImages(Job.AddLinear); }
-        else _pattern.AddLinear(dy, x, _sum, _sumProduct, _inverseStd, Inputs[0].Gradient.AsSpan(0, active), y);
+        _pattern.Prepare(_sum, _sumProduct, _inverseStd);
+        RunUnits(Job.AddLinear);
     }
 
-    private void RunImages(Job job)
+    private void RunUnits(Job job)
     {
         _job = job;
-        BatchParallel.For(Rows, (long)Rows * _perExample, this);
+        BatchParallel.For(Units, (long)Rows * _perExample, this);
     }
 
-    /// <summary>Images first .. first + count - 1: each image's sums into its own period of the
+    /// <summary>Units first .. first + count - 1: each unit's sums into its own period of the
     /// partial sums, or its share of an element-wise pass (the pattern prepared before).</summary>
     void IBatchWork.Run(int first, int count)
     {
-        int pe = _perExample, length = _pattern.Length;
+        int pe = UnitLength, length = _pattern.Length;
         for (int i = first; i < first + count; i++)
         {
             ReadOnlySpan<T> x = Inputs[0].Value.AsSpan(i * pe, pe);

@@ -12,7 +12,7 @@ namespace CnnDsl.Runtime.Layers;
 public sealed class ChannelPattern<T> where T : unmanaged, INumber<T>
 {
     private readonly int _c, _length;
-    private readonly T[] _a, _b, _d, _accumulator, _accumulator2;
+    private readonly T[] _a, _b, _d, _accumulator;
 
     public ChannelPattern(int channels)
     {
@@ -20,7 +20,7 @@ public sealed class ChannelPattern<T> where T : unmanaged, INumber<T>
         int w = Vector<T>.Count;
         _length = PeriodOf(channels, w);
         _a = new T[_length]; _b = new T[_length]; _d = new T[_length];
-        _accumulator = new T[_length]; _accumulator2 = new T[_length];
+        _accumulator = new T[_length];
     }
 
     private static int Gcd(int a, int b) => b == 0 ? a : Gcd(b, a % b);
@@ -140,15 +140,6 @@ public sealed class ChannelPattern<T> where T : unmanaged, INumber<T>
         Fold(_accumulator, into);
     }
 
-    /// <summary>into[c] = sum over channel c of (x - mean[c])^2.</summary>
-    public void SquaredDeviation(ReadOnlySpan<T> x, ReadOnlySpan<T> mean, Span<T> into)
-    {
-        Prepare(mean);
-        Array.Clear(_accumulator);
-        SquaredDeviationRange(x, _accumulator);
-        Fold(_accumulator, into);
-    }
-
     /// <summary>acc[p] += (x - a[p])^2 (Prepare(mean) first).</summary>
     public void SquaredDeviationRange(ReadOnlySpan<T> x, Span<T> acc)
     {
@@ -164,13 +155,6 @@ public sealed class ChannelPattern<T> where T : unmanaged, INumber<T>
             p += w; if (p == _length) p = 0;
         }
         for (int i = vectors * w; i < x.Length; i++) { var d = x[i] - _a[i % _length]; acc[i % _length] += d * d; }
-    }
-
-    /// <summary>y = a[c] x + b[c], then max(y, 0) when relu is set.</summary>
-    public void Affine(ReadOnlySpan<T> x, ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> y, bool relu)
-    {
-        Prepare(a, b);
-        AffineRange(x, y, relu);
     }
 
     /// <summary>y = a[p] x + b[p], then max(y, 0) when relu is set (Prepare(a, b) first).</summary>
@@ -194,16 +178,6 @@ public sealed class ChannelPattern<T> where T : unmanaged, INumber<T>
             var r = _a[i % _length] * x[i] + _b[i % _length];
             y[i] = relu && r < T.Zero ? T.Zero : r;
         }
-    }
-
-    /// <summary>sum[c] = sum of dy over channel c; dot[c] = sum of dy x over channel c; where
-    /// `y` is given, dy counts only where y > 0 (a ReLU's backward pass, fused).</summary>
-    public void SumAndDot(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, Span<T> sum, Span<T> dot, ReadOnlySpan<T> y = default)
-    {
-        Array.Clear(_accumulator); Array.Clear(_accumulator2);
-        SumAndDotRange(dy, x, _accumulator, _accumulator2, y);
-        Fold(_accumulator, sum);
-        Fold(_accumulator2, dot);
     }
 
     /// <summary>sums[p] += dy and dots[p] += dy x (dy masked by y > 0 where y is given).</summary>
@@ -231,13 +205,6 @@ public sealed class ChannelPattern<T> where T : unmanaged, INumber<T>
             var g = masked && !(y[i] > T.Zero) ? T.Zero : dy[i];
             sums[i % _length] += g; dots[i % _length] += g * x[i];
         }
-    }
-
-    /// <summary>dx += a[c] dy + b[c] x + d[c]; where `y` is given, dy counts only where y > 0.</summary>
-    public void AddLinear(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, ReadOnlySpan<T> a, ReadOnlySpan<T> b, ReadOnlySpan<T> d, Span<T> dx, ReadOnlySpan<T> y = default)
-    {
-        Prepare(a, b, d);
-        AddLinearRange(dy, x, dx, y);
     }
 
     /// <summary>dx += a[p] dy + b[p] x + d[p] (Prepare(a, b, d) first; dy masked by y > 0 where y is given).</summary>
