@@ -369,7 +369,8 @@ and [<Sealed>] Predictor(model: Model, checkpointPath: string, maxBatchSize: int
         match bag.TryTake() with
         | true, net -> bag, net
         | _ ->
-            let net = Network<float32>(g, capacity, 0)
+            // an inference network: no gradients, batchnorm folded into its convolution
+            let net = Network<float32>(g, capacity, 0, inference = true)
             // the run's weight average where it kept one, as evaluation uses it
             let named (p: Parameter<float32>) = struct (CnnDsl.Runtime.Training.Checkpoint.EvaluationName(tensors, p.Name), p.Value)
             CnnDsl.Runtime.Training.Checkpoint.Restore(checkpointPath, tensors, net.Weights |> Seq.map named)

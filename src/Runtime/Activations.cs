@@ -4,21 +4,27 @@ namespace CnnDsl.Runtime;
 
 /// <summary>One example's values and their gradients, for every example of a batch,
 /// stored NHWC (channels last, as the graph writes shapes and as Keras stores them):
-/// im2col rows are then output pixels and a convolution is one GEMM for the whole batch.</summary>
+/// im2col rows are then output pixels and a convolution is one GEMM for the whole batch.
+/// The gradient is allocated on first use (the network's first backward pass clears every
+/// gradient on one thread before any layer reads one), so a network that only runs forward,
+/// an inference network, never holds gradient buffers.</summary>
 public sealed class Activations<T> where T : unmanaged
 {
+    private T[]? _gradient;
+
     public Activations(int batch, int perExample)
     {
         PerExample = perExample;
         Batch = batch;
         Value = new T[batch * perExample];
-        Gradient = new T[batch * perExample];
     }
 
     public int Batch { get; }
     public int PerExample { get; }
     public T[] Value { get; }
-    public T[] Gradient { get; }
+    public T[] Gradient => _gradient ?? Interlocked.CompareExchange(ref _gradient, new T[Value.Length], null) ?? _gradient;
+    /// <summary>Whether the gradient buffer exists (false until a backward pass or a reader needs it).</summary>
+    public bool HasGradient => _gradient != null;
 }
 
 /// <summary>A learned tensor and its gradient (Keras's layouts: conv kernels HWIO, dense [in, out]).</summary>
@@ -27,8 +33,11 @@ public sealed class Parameter<T>(string name, int[] shape, bool trainable) where
     public string Name { get; } = name;
     public int[] Shape { get; } = shape;
     public bool Trainable { get; } = trainable;
+    private T[]? _gradient;
     public T[] Value { get; } = new T[shape.Aggregate(1, (a, b) => a * b)];
-    public T[] Gradient { get; } = new T[shape.Aggregate(1, (a, b) => a * b)];
+    /// <summary>Allocated on first use, as an activation's (an inference network never makes it).</summary>
+    public T[] Gradient => _gradient ?? Interlocked.CompareExchange(ref _gradient, new T[Value.Length], null) ?? _gradient;
+    public bool HasGradient => _gradient != null;
 }
 
 /// <summary>A small, allocation-free random generator (SplitMix64) for dropout masks,

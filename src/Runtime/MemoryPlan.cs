@@ -18,20 +18,39 @@ public sealed record MemoryPlan(long Activations, long Workspace, long Parameter
     public long Total => Activations + Workspace + Parameters + OptimizerState;
 
     /// <param name="optimizerSlots">values the optimizer keeps per parameter: Adam 2, SGD with momentum 1, RMSprop 1-2</param>
-    public static MemoryPlan Estimate(CnnDsl.Graph.Graph graph, int batch, int elementSize = sizeof(float), int optimizerSlots = 2)
+    /// <param name="inference">an inference network's plan (InferencePlan): values without gradients,
+    /// nothing for layers that share their input's buffer, the folded convolutions' weights, no optimizer</param>
+    public static MemoryPlan Estimate(CnnDsl.Graph.Graph graph, int batch, int elementSize = sizeof(float), int optimizerSlots = 2, bool inference = false)
     {
         long activations = 0, workspace = 0, parameters = 0;
-        foreach (var node in graph.Nodes)
+        var sharing = inference ? InferencePlan.Sharing(graph) : null;
+        var nodes = graph.Nodes.ToArray();
+        int copies = inference ? 1 : 2; // values, and gradients when training
+        foreach (var node in nodes)
         {
             long output = (long)batch * Shapes.Elements(node.OutputShape);
-            activations += 2 * output * elementSize; // values and gradients
-            workspace += LayerWorkspace(node, batch, elementSize);
             var (trainable, frozen) = Cost.parameters(node);
-            // values and gradients (batchnorm's moving statistics keep a gradient array too)
-            parameters += 2 * (trainable + frozen) * elementSize;
+            // (batchnorm's moving statistics keep a gradient array too)
+            parameters += copies * (trainable + frozen) * elementSize;
+            if (sharing?[node.Id] == true)
+            {
+                // no output of its own; a folded batchnorm keeps its buffers, and its convolution
+                // the folded kernel, scale and bias
+                if (node.Kind.IsBatchNormalization)
+                {
+                    var conv = nodes[node.Inputs.Head];
+                    var window = ((LayerKind.Conv)conv.Kind).Item.Window;
+                    long f = Shapes.Channels(conv.OutputShape);
+                    workspace += LayerWorkspace(node, batch, elementSize)
+                                 + ((long)window.KernelH * window.KernelW * Shapes.Channels(conv.InputShapes.Head) * f + 2 * f) * elementSize;
+                }
+                continue;
+            }
+            activations += copies * output * elementSize;
+            workspace += LayerWorkspace(node, batch, elementSize);
         }
         workspace += Layers.ColumnPlan.SharedElements(graph, batch) * elementSize;
-        long optimizer = graph.Nodes.Sum(n => Cost.parameters(n).Item1) * optimizerSlots * elementSize;
+        long optimizer = inference ? 0 : graph.Nodes.Sum(n => Cost.parameters(n).Item1) * optimizerSlots * elementSize;
         return new MemoryPlan(activations, workspace, parameters, optimizer);
     }
 
@@ -40,7 +59,7 @@ public sealed record MemoryPlan(long Activations, long Workspace, long Parameter
     /// size: a tensor past what one array holds, or a working set past the memory this
     /// process may use. Other code then never sees an overflowing size.
     /// </summary>
-    public static void EnsureFits(CnnDsl.Graph.Graph graph, int batch, int elementSize)
+    public static void EnsureFits(CnnDsl.Graph.Graph graph, int batch, int elementSize, bool inference = false)
     {
         foreach (var node in graph.Nodes)
         {
@@ -53,7 +72,7 @@ public sealed record MemoryPlan(long Activations, long Workspace, long Parameter
             if (trainable + frozen > Array.MaxLength)
                 throw new ModelSizeError($"{node.Name} has {trainable + frozen:N0} parameters, more than one array holds; use fewer units or filters");
         }
-        long total = Estimate(graph, batch, elementSize).Total;
+        long total = Estimate(graph, batch, elementSize, inference: inference).Total;
         long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
         if (total > available)
             throw new ModelSizeError(

@@ -22,23 +22,30 @@ public sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <param name="inputGradient">compute the gradient with respect to the input too
     /// (gradient checks, saliency); training does not need it.</param>
-    public Network(CnnDsl.Graph.Graph graph, int batch, int seed = 0, bool inputGradient = false)
+    /// <param name="inference">an inference network (evaluation, prediction): forward only, in
+    /// inference mode; no gradient buffers; dropout and flatten pass their input's buffer on,
+    /// and a batchnorm that is a convolution's only reader is folded into it (InferencePlan).</param>
+    public Network(CnnDsl.Graph.Graph graph, int batch, int seed = 0, bool inputGradient = false, bool inference = false)
     {
         if (batch < 1) throw new ArgumentOutOfRangeException(nameof(batch), "the batch size must be at least 1");
+        if (inference && inputGradient) throw new ArgumentException("an inference network has no gradients", nameof(inputGradient));
         Graph = graph;
         BatchSize = batch;
+        IsInference = inference;
         _seed = (ulong)seed;
-        MemoryPlan.EnsureFits(graph, batch, System.Runtime.CompilerServices.Unsafe.SizeOf<T>());
+        MemoryPlan.EnsureFits(graph, batch, System.Runtime.CompilerServices.Unsafe.SizeOf<T>(), inference);
         var nodes = graph.Nodes.ToArray();
         _layers = new Layer<T>[nodes.Length];
         long shared = ColumnPlan.SharedElements(graph, batch);
         _sharedColumns = shared > 0 ? new SharedColumns<T>(shared) : null;
+        var sharing = inference ? InferencePlan.Sharing(graph) : new bool[nodes.Length];
         foreach (var node in nodes)
         {
             var inputs = node.Inputs.Select(id => _layers[id].Output).ToArray();
-            var layer = Create(node, inputs, batch, _sharedColumns);
+            var layer = Create(node, inputs, batch, _sharedColumns, sharing[node.Id] ? inputs[0] : null);
             layer.InputNeedsGradient = node.Inputs.Select(id => id != 0 || inputGradient).ToArray();
             _layers[node.Id] = layer;
+            if (sharing[node.Id] && layer is BatchNorm<T> batchNorm) ((Conv2d<T>)_layers[node.Inputs.Head]).FoldBatchNorm(batchNorm);
         }
         Initialise(new Random(seed));
         if (graph.Training.Normalize && graph.Input.OutputShape is Shape.Image image)
@@ -56,6 +63,8 @@ public sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     public CnnDsl.Graph.Graph Graph { get; }
     public int BatchSize { get; }
+    /// <summary>Built for inference: Forward(false) only.</summary>
+    public bool IsInference { get; }
 
     /// <summary>The real examples in the current batch, 1 to BatchSize: a partial last batch
     /// runs in the same buffers (nothing is allocated), its first Rows rows filled.</summary>
@@ -89,7 +98,8 @@ public sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
     public long SharedWorkspaceBytes =>
         _sharedColumns == null ? 0 : (long)_sharedColumns.Columns.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
 
-    private static Layer<T> Create(Node node, Activations<T>[] inputs, int batch, SharedColumns<T>? shared) => node.Kind switch
+    /// <param name="output">the input's buffer, for a layer an inference network lets share it</param>
+    private static Layer<T> Create(Node node, Activations<T>[] inputs, int batch, SharedColumns<T>? shared, Activations<T>? output) => node.Kind switch
     {
         var k when k.IsInput || k.IsActivationLayer => new ActivationLayer<T>(node, inputs, batch),
         LayerKind.Conv conv when conv.Item.Groups > 1 => new GroupedConv2d<T>(node, inputs, batch),
@@ -98,9 +108,9 @@ public sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
         LayerKind.Pool => new Pool2d<T>(node, inputs, batch),
         LayerKind.GlobalPool => new GlobalPool2d<T>(node, inputs, batch),
         LayerKind.Dense => new Dense<T>(node, inputs, batch),
-        var k when k.IsFlatten || k.IsReshape => new Reshape<T>(node, inputs, batch),
-        LayerKind.Dropout => new Dropout<T>(node, inputs, batch),
-        LayerKind.BatchNormalization => new BatchNorm<T>(node, inputs, batch),
+        var k when k.IsFlatten || k.IsReshape => new Reshape<T>(node, inputs, batch, output),
+        LayerKind.Dropout => new Dropout<T>(node, inputs, batch, output),
+        LayerKind.BatchNormalization => new BatchNorm<T>(node, inputs, batch, output),
         var k when k.IsAdd => new Add<T>(node, inputs, batch),
         var k when k.IsConcat => new Concat<T>(node, inputs, batch),
         _ => throw new NotSupportedException($"no runtime layer for {node.Name}"),
@@ -146,6 +156,7 @@ public sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>Backpropagates OutputGradient (set by a loss) to every parameter.</summary>
     public void Backward()
     {
+        if (IsInference) throw new InvalidOperationException("an inference network has no backward pass");
         Denormals.FlushToZero();
         for (int i = 0; i < _layers.Length - 1; i++) _layers[i].Output.Gradient.AsSpan().Clear();
         for (int i = _layers.Length - 1; i > 0; i--)
@@ -171,6 +182,7 @@ public sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>Runs the layers from `start` on (the earlier outputs are kept as they are).</summary>
     public void ForwardFrom(int start, bool training)
     {
+        if (IsInference && training) throw new InvalidOperationException("an inference network does not train");
         Denormals.FlushToZero();
         if (start == 0 && _rawInput != null)
         {

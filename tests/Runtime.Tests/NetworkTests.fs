@@ -67,10 +67,6 @@ let ``a second step equals a fresh network's first: nothing is left over from th
         assertRelative 1e-12 1.0 (text + "\ninput gradient") dx' dx
         assertRelative 1e-12 1.0 (text + "\nparameter gradients") dw' dw)
 
-let private root =
-    let rec up (d: DirectoryInfo) = if File.Exists(Path.Combine(d.FullName, "CnnDsl.sln")) then d.FullName else up d.Parent
-    up (DirectoryInfo AppContext.BaseDirectory)
-
 [<Fact>]
 let ``the seed models run forward in float and give probabilities`` () =
     for name in [ "lenet"; "fashion-mnist"; "digit-recognizer"; "cifar10-features"; "inception-block"; "resnet18"; "xor" ] do

@@ -42,6 +42,11 @@ type CasesAttribute(cases: int) as this =
             | true, cap when cap >= 1 -> min cases cap
             | _ -> cases
 
+/// The repository's root (models/ and the seeds' files are read from there).
+let root =
+    let rec up (d: DirectoryInfo) = if File.Exists(Path.Combine(d.FullName, "CnnDsl.sln")) then d.FullName else up d.Parent
+    up (DirectoryInfo AppContext.BaseDirectory)
+
 let graph (text: string) =
     match Frontend.compile text with
     | Ok (g, _) -> g

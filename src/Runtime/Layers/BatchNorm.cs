@@ -37,7 +37,8 @@ public sealed class BatchNorm<T> : Layer<T>, IBatchWork where T : unmanaged, IFl
     private readonly T[] _mean, _inverseStd, _sum, _sumProduct;
     private readonly ChannelPattern<T> _pattern;
 
-    public BatchNorm(Node node, Activations<T>[] inputs, int batch) : base(node, inputs, batch)
+    /// <param name="output">the convolution's buffer when the network folds this layer into it (inference)</param>
+    public BatchNorm(Node node, Activations<T>[] inputs, int batch, Activations<T>? output = null) : base(node, inputs, batch, output)
     {
         var settings = ((LayerKind.BatchNormalization)node.Kind).Item;
         _epsilon = T.CreateChecked(settings.Epsilon);
@@ -65,8 +66,25 @@ public sealed class BatchNorm<T> : Layer<T>, IBatchWork where T : unmanaged, IFl
     /// <summary>Four per-channel arrays and the units' partial sums (MemoryPlan counts them; the pattern's few vectors are not counted).</summary>
     public override long WorkspaceBytes => BytesOf(_mean) + BytesOf(_inverseStd) + BytesOf(_sum) + BytesOf(_sumProduct) + BytesOf(_partials) + BytesOf(_partials2);
 
+    /// <summary>The inference transform y = scale x + shift per channel: scale = gamma / sqrt(moving
+    /// variance + eps), shift = beta - scale moving mean (what a convolution folds in).</summary>
+    internal void InferenceAffine(Span<T> scale, Span<T> shift)
+    {
+        for (int ch = 0; ch < _c; ch++)
+        {
+            scale[ch] = _gamma.Value[ch] / T.Sqrt(_movingVariance.Value[ch] + _epsilon);
+            shift[ch] = _beta.Value[ch] - scale[ch] * _movingMean.Value[ch];
+        }
+    }
+
     public override void Forward(bool training)
     {
+        if (SharesInput)
+        {
+            // folded into the convolution before, which wrote this layer's output
+            if (training) throw new InvalidOperationException("an inference network does not train");
+            return;
+        }
         var n = T.CreateChecked(N);
         if (training)
         {

@@ -11,6 +11,9 @@ namespace CnnDsl.Runtime.Layers;
 /// im2col's backward: dW = col^T dY, db = column sums of dY, dcol = dY W^T, then col2im.
 /// Fixed kernels (sobel, a literal matrix ...) run here too, with a constant W and no
 /// parameter gradients.
+/// In an inference network, a batchnorm that is the convolution's only reader is folded into it
+/// (FoldBatchNorm): W' = W a, b' = a b + beta - a mean with a = gamma / sqrt(var + eps) per
+/// filter, the batchnorm's activation applied in the bias's pass, one pass over the output.
 /// </summary>
 public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloatingPointIeee754<T>
 {
@@ -23,7 +26,6 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
     private readonly ChannelPattern<T> _channels;
     private readonly int _filters;
     private readonly T[] _weights;
-    private readonly T[]? _weightGradient;
     private readonly Parameter<T>? _kernel, _bias;
     // One buffer serves the columns and, in backward once the weight gradient has read them,
     // their gradient (the next forward pass rebuilds the columns anyway).
@@ -54,7 +56,6 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
                 _kernel = new Parameter<T>(node.Name + "/kernel", [window.KernelH, window.KernelW, c, f], node.Trainable);
                 _bias = conv.Item.Bias ? new Parameter<T>(node.Name + "/bias", [f], node.Trainable) : null;
                 _weights = _kernel.Value;
-                _weightGradient = _kernel.Gradient;
                 break;
             case LayerKind.FixedConv fixedConv:
                 window = fixedConv.Item.Window;
@@ -92,10 +93,43 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
     }
 
     public Parameter<T>? Kernel => _kernel;
+    // Read when backward needs it (Parameter allocates a gradient on first use).
+    private T[]? WeightGradient => _kernel?.Gradient;
+
+    // The batchnorm folded into this convolution (inference networks only), and the folded
+    // weights and bias, recomputed on every forward pass from the current weights.
+    private BatchNorm<T>? _folded;
+    private T[]? _foldedWeights, _foldedBias, _foldScale;
+
+    /// <summary>Folds `batchNorm` (this layer's only reader, whose output is this layer's) into the
+    /// convolution: for an inference network, which never runs backward.</summary>
+    internal void FoldBatchNorm(BatchNorm<T> batchNorm)
+    {
+        if (_kernel == null || !Node.Activation.IsLinear)
+            throw new InvalidOperationException($"{Node.Name}: only a learned convolution without an activation takes a batchnorm");
+        _folded = batchNorm;
+        _foldedWeights = new T[_weights.Length];
+        _foldedBias = new T[_filters];
+        _foldScale = new T[_filters];
+    }
+
+    /// <summary>The folded layer's weights and bias: W' = W a per filter, b' = a b + shift.</summary>
+    private (T[] Weights, T[] Bias) Fold()
+    {
+        var scale = _foldScale!;
+        var bias = _foldedBias!;
+        _folded!.InferenceAffine(scale, bias);
+        if (_bias != null) for (int f = 0; f < _filters; f++) bias[f] += scale[f] * _bias.Value[f];
+        var w = _foldedWeights!;
+        for (int i = 0; i < w.Length; i += _filters)
+            for (int f = 0; f < _filters; f++) w[i + f] = _weights[i + f] * scale[f];
+        return (w, bias);
+    }
     public Parameter<T>? Bias => _bias;
     public override IReadOnlyList<Parameter<T>> Parameters => _parameters;
     /// <summary>The layer's own buffers (shared columns are counted once, by the network).</summary>
-    public override long WorkspaceBytes => (_plan.Shared ? 0 : BytesOf(_col)) + (_kernel == null ? BytesOf(_weights) : 0);
+    public override long WorkspaceBytes => (_plan.Shared ? 0 : BytesOf(_col)) + (_kernel == null ? BytesOf(_weights) : 0)
+        + BytesOf(_foldedWeights) + BytesOf(_foldedBias) + BytesOf(_foldScale);
 
     /// <summary>Depthwise constant kernels as a full HWIO matrix: input channel c feeds only
     /// output channels c * n .. c * n + n - 1 (channel-major, as the graph defines them).</summary>
@@ -119,33 +153,36 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
     {
         int k = _im2col.Columns, rowsPerImage = _im2col.Rows(1);
         var y = Output.Value.AsSpan();
+        var (weights, bias) = _folded == null ? (_weights, _bias?.Value) : Fold();
+        // a folded batchnorm's activation replaces the convolution's (linear) one
+        var activation = _folded == null ? Node.Activation : _folded.Node.Activation;
         if (_direct != null)
         {
             // the bias is added in the same pass
-            _direct.Forward(Inputs[0].Value, _weights, _bias == null ? default : _bias.Value, _col, y, Batch);
+            _direct.Forward(Inputs[0].Value, weights, bias, _col, y, Batch);
             _paddedHoldsInput = true;
-            Activate();
+            ActivationFunctions.Forward(activation, y, ActivationRow);
             return;
         }
         if (_winograd != null)
         {
-            _winograd.Forward(Inputs[0].Value, _weights, _col!, Output.Value, Batch, _plan.ImagesPerChunk);
+            _winograd.Forward(Inputs[0].Value, weights, _col!, Output.Value, Batch, _plan.ImagesPerChunk);
             _paddedHoldsInput = true;
         }
         else if (_fft != null)
         {
-            _fft.Forward(Inputs[0].Value, _weights, _col!, Output.Value, Batch, _plan.ImagesPerChunk);
+            _fft.Forward(Inputs[0].Value, weights, _col!, Output.Value, Batch, _plan.ImagesPerChunk);
             _paddedHoldsInput = true;
         }
         else if (_plan.Shifted)
         {
-            _shifted.Forward<T>(Inputs[0].Value, _weights, Padded, Extended, y, Batch, clearBorder: !_paddedBorderZero);
+            _shifted.Forward<T>(Inputs[0].Value, weights, Padded, Extended, y, Batch, clearBorder: !_paddedBorderZero);
             _paddedHoldsInput = _paddedBorderZero = true;
         }
         else if (_col == null)
         {
             // 1x1 stride 1: the input is the column matrix.
-            Gemm.Multiply(false, false, _im2col.Rows(Batch), _filters, k, T.One, Inputs[0].Value, k, _weights, _filters, T.Zero, y, _filters);
+            Gemm.Multiply(false, false, _im2col.Rows(Batch), _filters, k, T.One, Inputs[0].Value, k, weights, _filters, T.Zero, y, _filters);
         }
         else
         {
@@ -154,20 +191,22 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
                 int count = Math.Min(_forwardChunk, Batch - first), rows = count * rowsPerImage;
                 var columns = _plan.Shared ? _col.AsMemory() : _col.AsMemory(first * rowsPerImage * k);
                 Expand(first, count, columns);
-                Gemm.Multiply(false, false, rows, _filters, k, T.One, columns.Span, k, _weights, _filters, T.Zero,
+                Gemm.Multiply(false, false, rows, _filters, k, T.One, columns.Span, k, weights, _filters, T.Zero,
                     y.Slice(first * rowsPerImage * _filters, rows * _filters), _filters);
             }
         }
         // a ReLU goes in the bias's pass
-        bool relu = Node.Activation.IsRelu;
-        if (_bias != null) _channels.Add(y, _bias.Value, relu);
-        if (_bias == null || !relu) Activate();
+        bool relu = activation.IsRelu;
+        if (bias != null) _channels.Add(y, bias, relu);
+        if (bias == null || !relu) ActivationFunctions.Forward(activation, y, ActivationRow);
     }
 
     public override void Backward()
     {
         int k = _im2col.Columns, rowsPerImage = _im2col.Rows(1);
-        bool weights = Node.Trainable && _weightGradient != null, input = InputNeedsGradient[0];
+        if (_folded != null) throw new InvalidOperationException("an inference network has no backward pass");
+        bool weights = Node.Trainable && _kernel != null, input = InputNeedsGradient[0];
+        var weightGradient = WeightGradient;
         // a ReLU's backward pass and the bias gradient in one pass over dY, or each in its own
         if (weights && _bias != null && Node.Activation.IsRelu && !ActivationFusedIntoLoss)
             _channels.ReluBackwardSum(Output.Value, Output.Gradient, _bias.Gradient);
@@ -179,28 +218,28 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
         ReadOnlySpan<T> dy = Output.Gradient;
         if (_direct != null)
         {
-            _direct.Backward(Inputs[0].Value, _weights, dy, _col, _weightGradient, weights, Inputs[0].Gradient, input, Batch,
+            _direct.Backward(Inputs[0].Value, _weights, dy, _col, weightGradient, weights, Inputs[0].Gradient, input, Batch,
                 padFirst: !_paddedHoldsInput);
             if (input && _direct.Padded) _paddedHoldsInput = false;
             return;
         }
         if (_winograd != null)
         {
-            _winograd.Backward(Inputs[0].Value, Output.Gradient, _col!, _weightGradient, weights, Inputs[0].Gradient, input, Batch, _plan.ImagesPerChunk,
+            _winograd.Backward(Inputs[0].Value, Output.Gradient, _col!, weightGradient, weights, Inputs[0].Gradient, input, Batch, _plan.ImagesPerChunk,
                 transformFirst: !_paddedHoldsInput);
             if (input) _paddedHoldsInput = false;
             return;
         }
         if (_fft != null)
         {
-            _fft.Backward(Inputs[0].Value, Output.Gradient, _col!, _weightGradient, weights, Inputs[0].Gradient, input, Batch, _plan.ImagesPerChunk,
+            _fft.Backward(Inputs[0].Value, Output.Gradient, _col!, weightGradient, weights, Inputs[0].Gradient, input, Batch, _plan.ImagesPerChunk,
                 transformFirst: !_paddedHoldsInput);
             if (input) _paddedHoldsInput = false;
             return;
         }
         if (_plan.Shifted)
         {
-            _shifted.Backward<T>(Inputs[0].Value, _weights, dy, Padded, Extended, _weightGradient, weights, Inputs[0].Gradient, input, Batch,
+            _shifted.Backward<T>(Inputs[0].Value, _weights, dy, Padded, Extended, weightGradient, weights, Inputs[0].Gradient, input, Batch,
                 padFirst: weights && !_paddedHoldsInput);
             if (input) _paddedHoldsInput = _paddedBorderZero = false;
             return;
@@ -208,7 +247,7 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
         if (_col == null)
         {
             int p = _im2col.Rows(Batch);
-            if (weights) Gemm.Multiply(true, false, k, _filters, p, T.One, Inputs[0].Value, k, dy, _filters, T.Zero, _weightGradient, _filters);
+            if (weights) Gemm.Multiply(true, false, k, _filters, p, T.One, Inputs[0].Value, k, dy, _filters, T.Zero, weightGradient, _filters);
             // 1x1 stride 1: the column matrix is the input, so dcol is the input gradient.
             if (input) Gemm.Multiply(false, true, p, k, _filters, T.One, dy, _filters, _weights, _filters, T.One, Inputs[0].Gradient, k);
             return;
@@ -224,7 +263,7 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
             {
                 // Shared columns were overwritten by later layers: rebuild this chunk's.
                 if (_plan.Shared) Expand(first, count, columns);
-                Gemm.Multiply(true, false, k, _filters, rows, T.One, columns.Span, k, dyChunk, _filters, first == 0 ? T.Zero : T.One, _weightGradient, _filters);
+                Gemm.Multiply(true, false, k, _filters, rows, T.One, columns.Span, k, dyChunk, _filters, first == 0 ? T.Zero : T.One, weightGradient, _filters);
             }
             if (input)
             {

@@ -11,16 +11,22 @@ public sealed class Dropout<T> : Layer<T> where T : unmanaged, IFloatingPointIee
     private readonly double _rate;
     private readonly T[] _mask;
 
-    public Dropout(Node node, Activations<T>[] inputs, int batch) : base(node, inputs, batch)
+    /// <param name="output">the input's buffer in an inference network, where dropout passes values through</param>
+    public Dropout(Node node, Activations<T>[] inputs, int batch, Activations<T>? output = null) : base(node, inputs, batch, output)
     {
         _rate = ((LayerKind.Dropout)node.Kind).rate;
-        _mask = new T[Output.Value.Length];
+        _mask = SharesInput ? [] : new T[Output.Value.Length];
     }
 
     public override long WorkspaceBytes => BytesOf(_mask);
 
     public override void Forward(bool training)
     {
+        if (SharesInput)
+        {
+            if (training) throw new InvalidOperationException("an inference network does not train");
+            return;
+        }
         var x = Inputs[0].Value.AsSpan();
         var y = Output.Value.AsSpan();
         if (!training || _rate == 0)

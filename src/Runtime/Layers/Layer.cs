@@ -10,14 +10,22 @@ namespace CnnDsl.Runtime.Layers;
 /// </summary>
 public abstract class Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    protected Layer(Node node, Activations<T>[] inputs, int batch)
+    /// <param name="output">an existing buffer to write into instead of a new one: in an inference
+    /// network, a layer that passes its input through (dropout, flatten) or that is folded into
+    /// the layer before (batchnorm into its convolution) shares that layer's output.</param>
+    protected Layer(Node node, Activations<T>[] inputs, int batch, Activations<T>? output = null)
     {
         Node = node;
         Inputs = inputs;
         Batch = batch;
         Rows = batch;
-        Output = new Activations<T>(batch, Shapes.Elements(node.OutputShape));
+        if (output != null && (output.Batch != batch || output.PerExample != Shapes.Elements(node.OutputShape)))
+            throw new ArgumentException($"{node.Name} cannot share a buffer of another size");
+        Output = output ?? new Activations<T>(batch, Shapes.Elements(node.OutputShape));
     }
+
+    /// <summary>Whether the output is the input's own buffer (an inference network's pass-through or folded layer).</summary>
+    public bool SharesInput => Inputs.Length == 1 && ReferenceEquals(Output, Inputs[0]);
 
     public Node Node { get; }
     public Activations<T>[] Inputs { get; }

@@ -4,12 +4,15 @@ using CnnDsl.Graph;
 namespace CnnDsl.Runtime.Layers;
 
 /// <summary>Flatten and reshape: NHWC values keep their order (Keras's flatten order), so
-/// both are a copy forward and an add backward.</summary>
-public sealed class Reshape<T>(Node node, Activations<T>[] inputs, int batch) : Layer<T>(node, inputs, batch)
+/// both are a copy forward and an add backward (and nothing at all in an inference network,
+/// where the output is the input's buffer).</summary>
+public sealed class Reshape<T>(Node node, Activations<T>[] inputs, int batch, Activations<T>? output = null)
+    : Layer<T>(node, inputs, batch, output)
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     public override void Forward(bool training)
     {
+        if (SharesInput) return; // linear, so nothing to apply
         Inputs[0].Value.AsSpan().CopyTo(Output.Value);
         Activate();
     }

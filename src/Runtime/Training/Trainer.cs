@@ -104,6 +104,23 @@ public sealed class Trainer
 
     public Network<float> Network { get; }
 
+    // Evaluation and prediction run in an inference network (InferencePlan: no gradients,
+    // batchnorm folded into convolutions, small models in cache-sized pieces of the batch), built
+    // on first use and given the training network's current weights before each use.
+    private Network<float>? _inference;
+    // (training, inference) weight arrays, paired once: the copy before each use allocates nothing
+    private (float[] From, float[] To)[] _inferenceWeights = [];
+    private Network<float> Inference()
+    {
+        if (_inference == null)
+        {
+            _inference = new Network<float>(_graph, InferencePlan.Batch(_graph, _settings.BatchSize), _settings.Seed, inference: true);
+            _inferenceWeights = Network.Weights.Zip(_inference.Weights, (a, b) => (a.Value, b.Value)).ToArray();
+        }
+        foreach (var (from, to) in _inferenceWeights) from.AsSpan().CopyTo(to);
+        return _inference;
+    }
+
     /// <summary>How often Progress is reported (zero: after every batch).</summary>
     public TimeSpan ProgressInterval { get; set; } = TimeSpan.FromSeconds(0.5);
     public Optimizers Optimizer { get; }
@@ -217,46 +234,51 @@ public sealed class Trainer
         return order;
     }
 
-    private void Fill(Dataset set, ReadOnlySpan<int> indices, bool augment = false)
+    private void Fill(Dataset set, ReadOnlySpan<int> indices, bool augment = false) => Fill(Network, set, indices, augment);
+
+    private void Fill(Network<float> network, Dataset set, ReadOnlySpan<int> indices, bool augment = false)
     {
         int size = set.ExampleSize;
-        var input = Network.Input;
+        var input = network.Input;
         for (int i = 0; i < indices.Length; i++)
         {
             var example = input.Slice(i * size, size);
             set.CopyExample(indices[i], example);
             if (augment && _augmentation != null)
-                _augmentation.Apply(example, (ulong)_settings.Seed * 0x9E3779B97F4A7C15UL ^ (ulong)Network.Step << 20 ^ (ulong)i);
+                _augmentation.Apply(example, (ulong)_settings.Seed * 0x9E3779B97F4A7C15UL ^ (ulong)network.Step << 20 ^ (ulong)i);
             _labels[i] = set.Labels[indices[i]];
         }
         input.Slice(indices.Length * size).Clear();
     }
 
     /// <summary>The loss of the current batch (its first `count` examples count) and the number right.</summary>
-    private (double Loss, int Correct) Score(int count)
+    private (double Loss, int Correct) Score(int count) => Score(Network, count);
+
+    private (double Loss, int Correct) Score(Network<float> network, int count)
     {
-        var output = Network.Output;
-        int per = Network.OutputSize;
+        var output = network.Output;
+        int per = network.OutputSize, rows = network.BatchSize;
         double loss;
         if (_settings.Loss.IsCrossEntropy && per > 1)
         {
-            for (int i = count; i < _labels.Length; i++) _labels[i] = 0;
-            loss = Losses.CrossEntropy(Network, _labels, count, _settings.LabelSmoothing);
+            for (int i = count; i < rows; i++) _labels[i] = 0;
+            loss = Losses.CrossEntropy(network, _labels.AsSpan(0, rows), count, _settings.LabelSmoothing);
         }
         else
         {
-            Array.Clear(_targets);
-            for (int i = 0; i < _labels.Length; i++)
-                if (per == 1) _targets[i] = _labels[i];
-                else _targets[i * per + _labels[i]] = 1;
+            var targets = _targets.AsSpan(0, rows * per);
+            targets.Clear();
+            for (int i = 0; i < rows; i++)
+                if (per == 1) targets[i] = _labels[i];
+                else targets[i * per + _labels[i]] = 1;
             var kind = _settings.Loss.IsCrossEntropy ? Loss.BinaryCrossEntropy : _settings.Loss;
             // Keras's BinaryCrossentropy(label_smoothing=a): t (1 - a) + a / 2
             if (_settings.LabelSmoothing > 0 && kind.IsBinaryCrossEntropy)
             {
                 float a = (float)_settings.LabelSmoothing;
-                for (int i = 0; i < _targets.Length; i++) _targets[i] = _targets[i] * (1 - a) + a / 2;
+                for (int i = 0; i < targets.Length; i++) targets[i] = targets[i] * (1 - a) + a / 2;
             }
-            loss = Losses.Compute(kind, Network, _targets, count);
+            loss = Losses.Compute(kind, network, targets, count);
         }
         int correct = 0;
         for (int i = 0; i < count; i++) if (Predict(output.Slice(i * per, per)) == _labels[i]) correct++;
@@ -291,12 +313,17 @@ public sealed class Trainer
     /// <summary>The forward pass alone (inference) on examples of a set; returns how many it got right.</summary>
     public int PredictBatch(Dataset set, ReadOnlySpan<int> indices)
     {
-        Fill(set, indices);
-        Network.Rows = indices.Length;
-        Network.Forward(training: false);
-        var output = Network.Output;
-        int per = Network.OutputSize, correct = 0;
-        for (int i = 0; i < indices.Length; i++) if (Predict(output.Slice(i * per, per)) == _labels[i]) correct++;
+        var network = Inference();
+        int per = network.OutputSize, correct = 0;
+        for (int start = 0; start < indices.Length; start += network.BatchSize)
+        {
+            var piece = indices.Slice(start, Math.Min(network.BatchSize, indices.Length - start));
+            Fill(network, set, piece);
+            network.Rows = piece.Length;
+            network.Forward(training: false);
+            var output = network.Output;
+            for (int i = 0; i < piece.Length; i++) if (Predict(output.Slice(i * per, per)) == _labels[i]) correct++;
+        }
         return correct;
     }
 
@@ -429,10 +456,10 @@ public sealed class Trainer
     }
 
     /// <summary>Mirrors each of the first `count` examples of the input left to right.</summary>
-    private void Mirror(Dataset set, int count)
+    private static void Mirror(Network<float> network, Dataset set, int count)
     {
         int h = set.Height, w = set.Width, c = set.Channels;
-        var input = Network.Input;
+        var input = network.Input;
         for (int i = 0; i < count; i++)
             for (int y = 0; y < h; y++)
             {
@@ -444,35 +471,36 @@ public sealed class Trainer
 
     private Evaluation EvaluateWeights(Dataset set)
     {
-        int batch = _settings.BatchSize;
+        var network = Inference();
+        int batch = network.BatchSize;
         // rows: true class; columns: predicted class, and one more for a prediction outside the
         // data's classes when the model has more outputs than the data has classes
-        int per0 = Network.OutputSize;
+        int per0 = network.OutputSize;
         // Past MaxConfusionClasses the matrix is neither readable nor small (65,536 classes
         // would take 17 GB): it is left empty, and only the loss and accuracy are reported.
         var confusion = _classes <= MaxConfusionClasses ? new int[_classes, per0 > _classes ? _classes + 1 : _classes] : new int[0, 0];
         double lossSum = 0; long correct = 0;
         var indices = new int[batch];
-        int per = Network.OutputSize;
+        int per = network.OutputSize;
         for (int start = 0; start < set.Count; start += batch)
         {
             int count = Math.Min(batch, set.Count - start);
             for (int i = 0; i < count; i++) indices[i] = start + i;
-            Fill(set, indices.AsSpan(0, count));
-            Network.Rows = count;
-            Network.Forward(training: false);
-            var (loss, right) = Score(count);
-            var output = Network.Output;
+            Fill(network, set, indices.AsSpan(0, count));
+            network.Rows = count;
+            network.Forward(training: false);
+            var (loss, right) = Score(network, count);
+            var output = network.Output;
             if (_settings.TestTimeFlip)
             {
                 // the mean of the outputs for the images and their mirrors decides; the loss is the
                 // mean of the two views' losses
                 output.Slice(0, count * per).CopyTo(_firstView);
-                Mirror(set, count);
-                Network.Forward(training: false);
-                var (mirrored, _) = Score(count);
+                Mirror(network, set, count);
+                network.Forward(training: false);
+                var (mirrored, _) = Score(network, count);
                 loss = (loss + mirrored) / 2;
-                output = Network.Output;
+                output = network.Output;
                 right = 0;
                 for (int i = 0; i < count * per; i++) _firstView[i] = (_firstView[i] + output[i]) / 2;
                 output = _firstView;

@@ -11,10 +11,6 @@ open CnnDsl.Runtime
 open CnnDsl.Runtime.Export
 open CnnDsl.Runtime.Tests.TestSupport
 
-let private root =
-    let rec up (d: DirectoryInfo) = if File.Exists(Path.Combine(d.FullName, "CnnDsl.sln")) then d.FullName else up d.Parent
-    up (DirectoryInfo AppContext.BaseDirectory)
-
 /// Exports with random weights (and random batchnorm statistics), runs the file in ONNX
 /// Runtime and compares with the runtime's own forward pass.
 let private compare (g: Graph) =

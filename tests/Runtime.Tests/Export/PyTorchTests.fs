@@ -17,10 +17,6 @@ open CnnDsl.Runtime.Export
 open CnnDsl.Runtime.Training
 open CnnDsl.Runtime.Tests.TestSupport
 
-let private root =
-    let rec up (d: DirectoryInfo) = if File.Exists(Path.Combine(d.FullName, "CnnDsl.sln")) then d.FullName else up d.Parent
-    up (DirectoryInfo AppContext.BaseDirectory)
-
 let private tempFolder () =
     let d = Path.Combine(Path.GetTempPath(), "cnndsl-pytorch-" + Path.GetRandomFileName())
     Directory.CreateDirectory d |> ignore
