@@ -159,7 +159,7 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
         if (_direct != null)
         {
             // the bias is added in the same pass
-            _direct.Forward(Inputs[0].Value, weights, bias, _col, y, Batch);
+            _direct.Forward(Inputs[0].Value, weights, bias, _col!, Output.Value, Batch);
             _paddedHoldsInput = true;
             ActivationFunctions.Forward(activation, y, ActivationRow);
             return;
@@ -218,7 +218,7 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
         ReadOnlySpan<T> dy = Output.Gradient;
         if (_direct != null)
         {
-            _direct.Backward(Inputs[0].Value, _weights, dy, _col, weightGradient, weights, Inputs[0].Gradient, input, Batch,
+            _direct.Backward(Inputs[0].Value, _weights, Output.Gradient, _col!, weightGradient, weights, Inputs[0].Gradient, input, Batch,
                 padFirst: !_paddedHoldsInput);
             if (input && _direct.Padded) _paddedHoldsInput = false;
             return;

@@ -18,13 +18,26 @@ namespace CnnDsl.Runtime.Layers;
 /// Backward: dW[k, f] = sum over p of X[base(p) + offset(k)] dY[p, f] (register-blocked the same
 /// way); dX[base(p) + offset(k)] += dY[p, :] . W[k, :].
 /// The buffer (one array, `Elements` values) holds the padded input, then the weights packed to
-/// whole vectors per cell, the bias likewise, and the weight gradient's accumulators.
+/// whole vectors per cell, the bias likewise, and the weight gradient's accumulators: one set
+/// per unit of images (up to MaxUnits units, fixed by the batch size), added in unit order
+/// after, so that the result does not depend on how many threads ran the units.
+/// Images (and units) are split over the layer threads (BatchParallel).
 /// </summary>
-public sealed class DirectConv<T> where T : unmanaged, INumber<T>
+public sealed class DirectConv<T> : IBatchWork where T : unmanaged, INumber<T>
 {
     private readonly int _h, _w, _c, _f, _oh, _ow, _hp, _wp, _k, _groups, _lanes;
     private readonly Window _window;
     private readonly int[] _offsets;
+
+    /// <summary>The most units the weight gradient's sum is split into.</summary>
+    public const int MaxUnits = 8;
+    private static int Units(int batch) => Math.Min(batch, MaxUnits);
+
+    // The job IBatchWork.Run does, and its arrays (set before BatchParallel.For).
+    private enum Job { Forward, WeightGradient, InputGradient }
+    private Job _job;
+    private T[] _x = [], _y = [], _buffer = [], _weights = [], _dx = [];
+    private int _batch, _block;
 
     public DirectConv(int height, int width, int channels, int filters, int outHeight, int outWidth, Window window)
     {
@@ -49,30 +62,53 @@ public sealed class DirectConv<T> where T : unmanaged, INumber<T>
     private int Row => (_f + 15) / 16 * 16;
 
     /// <summary>Values of the layer's buffer for a batch.</summary>
-    public long Elements(int batch) => PaddedElements(batch) + (long)(2 * _k + 1) * Row;
+    public long Elements(int batch) => PaddedElements(batch) + (long)(_k + 1 + Units(batch) * _k) * Row;
 
     private Span<T> PaddedPart(Span<T> buffer, int batch) => buffer[..(int)PaddedElements(batch)];
     private Span<T> PackedWeights(Span<T> buffer, int batch) => buffer.Slice((int)PaddedElements(batch), _k * Row);
     private Span<T> PackedBias(Span<T> buffer, int batch) => buffer.Slice((int)PaddedElements(batch) + _k * Row, Row);
-    private Span<T> GradientAccumulators(Span<T> buffer, int batch) => buffer.Slice((int)PaddedElements(batch) + _k * Row + Row, _k * Row);
+    private Span<T> GradientAccumulators(Span<T> buffer, int batch, int unit) =>
+        buffer.Slice((int)PaddedElements(batch) + _k * Row + Row + unit * _k * Row, _k * Row);
+    private int PaddedImage => _hp * _wp * _c;
+    private int InputImage => _h * _w * _c;
 
-    /// <summary>Y = conv(X, W) + b (bias may be empty), for the whole batch.</summary>
-    public void Forward(ReadOnlySpan<T> input, ReadOnlySpan<T> weights, ReadOnlySpan<T> bias, Span<T> buffer, Span<T> output, int batch)
+    /// <summary>Y = conv(X, W) + b (bias may be null), for the whole batch.</summary>
+    public void Forward(T[] input, T[] weights, T[]? bias, T[] buffer, T[] output, int batch)
     {
         var packed = PackedWeights(buffer, batch);
         var packedBias = PackedBias(buffer, batch);
         packed.Clear(); packedBias.Clear();
-        for (int i = 0; i < _k; i++) weights.Slice(i * _f, _f).CopyTo(packed.Slice(i * Row));
-        bias.CopyTo(packedBias);
-        ReadOnlySpan<T> x = input;
+        for (int i = 0; i < _k; i++) weights.AsSpan(i * _f, _f).CopyTo(packed.Slice(i * Row));
+        bias.AsSpan().CopyTo(packedBias);
+        (_job, _x, _y, _buffer, _batch, _block) = (Job.Forward, input, output, buffer, batch, _groups >= 4 ? 3 : 8);
+        BatchParallel.For(batch, (long)batch * _oh * _ow * _k, this);
+    }
+
+    void IBatchWork.Run(int first, int count)
+    {
+        switch (_job)
+        {
+            case Job.Forward: ForwardImages(first, count); break;
+            case Job.WeightGradient: WeightGradientUnits(first, count); break;
+            default: InputGradientImages(first, count); break;
+        }
+    }
+
+    private void ForwardImages(int first, int count)
+    {
+        ReadOnlySpan<T> x = _x;
+        Span<T> output = _y;
+        var packed = PackedWeights(_buffer, _batch);
+        var packedBias = PackedBias(_buffer, _batch);
         if (Padded)
         {
-            var p = PaddedPart(buffer, batch);
-            Pad(input, p, batch);
+            var p = PaddedPart(_buffer, _batch);
+            Pad(_x.AsSpan(first * InputImage, count * InputImage), p.Slice(first * PaddedImage, count * PaddedImage), count);
             x = p;
         }
-        int strideC = _window.StrideW * _c, block = _groups >= 4 ? 3 : 8;
-        for (int n = 0; n < batch; n++)
+        // this job's part of the output: a whole-vector store may not pass its end (another thread's images follow)
+        int strideC = _window.StrideW * _c, block = _block, end = (first + count) * _oh * _ow * _f;
+        for (int n = first; n < first + count; n++)
             for (int oy = 0; oy < _oh; oy++)
             {
                 int rowBase = (n * _hp + oy * _window.StrideH) * _wp * _c, outRow = (n * _oh + oy) * _ow;
@@ -80,7 +116,7 @@ public sealed class DirectConv<T> where T : unmanaged, INumber<T>
                 {
                     int g = 0;
                     for (; g + 4 <= _groups; g += 4) Forward4x3(x, packed, packedBias, output, rowBase, strideC, outRow, ox, g);
-                    for (; g < _groups; g++) Forward1x8(x, packed, packedBias, output, rowBase, strideC, outRow, ox, g, block);
+                    for (; g < _groups; g++) Forward1x8(x, packed, packedBias, output, rowBase, strideC, outRow, ox, g, block, end);
                 }
             }
     }
@@ -115,7 +151,7 @@ public sealed class DirectConv<T> where T : unmanaged, INumber<T>
     }
 
     /// <summary>Pixels ox .. ox+7 of an output row (the last repeated past the row's end), filter group g.</summary>
-    private void Forward1x8(ReadOnlySpan<T> x, ReadOnlySpan<T> packed, ReadOnlySpan<T> bias, Span<T> y, int rowBase, int strideC, int outRow, int ox, int g, int block)
+    private void Forward1x8(ReadOnlySpan<T> x, ReadOnlySpan<T> packed, ReadOnlySpan<T> bias, Span<T> y, int rowBase, int strideC, int outRow, int ox, int g, int block, int end)
     {
         int w = _lanes, row = Row, last = _ow - 1;
         int b0 = rowBase + ox * strideC, b1 = rowBase + Math.Min(ox + 1, last) * strideC, b2 = rowBase + Math.Min(ox + 2, last) * strideC,
@@ -140,28 +176,28 @@ public sealed class DirectConv<T> where T : unmanaged, INumber<T>
         }
         // Only the first `block` pixels are this block's (a 4x3 block may have taken the others' groups).
         int count = Math.Min(block, _ow - ox), at = (outRow + ox) * _f;
-        Store(y, at, g, 1, c0); if (count > 1) Store(y, at + _f, g, 1, c1);
-        if (count > 2) Store(y, at + 2 * _f, g, 1, c2); if (count > 3) Store(y, at + 3 * _f, g, 1, c3);
-        if (count > 4) Store(y, at + 4 * _f, g, 1, c4); if (count > 5) Store(y, at + 5 * _f, g, 1, c5);
-        if (count > 6) Store(y, at + 6 * _f, g, 1, c6); if (count > 7) Store(y, at + 7 * _f, g, 1, c7);
+        StoreGroup(y, at, g, c0, end); if (count > 1) StoreGroup(y, at + _f, g, c1, end);
+        if (count > 2) StoreGroup(y, at + 2 * _f, g, c2, end); if (count > 3) StoreGroup(y, at + 3 * _f, g, c3, end);
+        if (count > 4) StoreGroup(y, at + 4 * _f, g, c4, end); if (count > 5) StoreGroup(y, at + 5 * _f, g, c5, end);
+        if (count > 6) StoreGroup(y, at + 6 * _f, g, c6, end); if (count > 7) StoreGroup(y, at + 7 * _f, g, c7, end);
     }
 
     /// <summary>A pixel's filter groups g .. g+count-1 into y[at + g W ..], only the lanes below F.</summary>
     private void Store(Span<T> y, int at, int g, int count, Vector<T> v0, Vector<T> v1 = default, Vector<T> v2 = default, Vector<T> v3 = default)
     {
-        StoreGroup(y, at, g, v0);
-        if (count > 1) StoreGroup(y, at, g + 1, v1);
-        if (count > 2) StoreGroup(y, at, g + 2, v2);
-        if (count > 3) StoreGroup(y, at, g + 3, v3);
+        StoreGroup(y, at, g, v0, y.Length);
+        if (count > 1) StoreGroup(y, at, g + 1, v1, y.Length);
+        if (count > 2) StoreGroup(y, at, g + 2, v2, y.Length);
+        if (count > 3) StoreGroup(y, at, g + 3, v3, y.Length);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void StoreGroup(Span<T> y, int at, int g, Vector<T> v)
+    private void StoreGroup(Span<T> y, int at, int g, Vector<T> v, int end)
     {
         int w = _lanes, f0 = g * w;
         // With a single group (F < W) a whole vector may be stored: its lanes past F fall on the
-        // next pixel's values, which are stored later (pixels go in increasing order).
-        if (f0 + w <= _f || (_groups == 1 && at + w <= y.Length))
+        // next pixel's values, which are stored later (pixels go in increasing order), up to `end`.
+        if (f0 + w <= _f || (_groups == 1 && at + w <= end))
             Vector.StoreUnsafe(v, ref MemoryMarshal.GetReference(y), (nuint)(at + f0));
         else
             for (int j = 0; f0 + j < _f; j++) y[at + f0 + j] = v[j];
@@ -170,17 +206,38 @@ public sealed class DirectConv<T> where T : unmanaged, INumber<T>
     /// <summary>dW = sum over pixels of X[base(p) + offset(k)] dY[p, :] (when wanted), and
     /// dX += the scattered dY W^T (when wanted). Forward's padded copy of the input is read unless
     /// `padFirst` says to rebuild it (an earlier backward pass overwrote it with the input's gradient).</summary>
-    public void Backward(ReadOnlySpan<T> input, ReadOnlySpan<T> weights, ReadOnlySpan<T> outputGradient, Span<T> buffer, Span<T> weightGradient,
-        bool wantWeights, Span<T> inputGradient, bool wantInput, int batch, bool padFirst)
+    public void Backward(T[] input, T[] weights, T[] outputGradient, T[] buffer, T[]? weightGradient,
+        bool wantWeights, T[] inputGradient, bool wantInput, int batch, bool padFirst)
     {
         if (Padded && wantWeights && padFirst) Pad(input, PaddedPart(buffer, batch), batch);
-        ReadOnlySpan<T> x = Padded ? PaddedPart(buffer, batch) : input;
-        int strideC = _window.StrideW * _c;
+        (_x, _y, _buffer, _batch, _weights, _dx) = (input, outputGradient, buffer, batch, weights, inputGradient);
         if (wantWeights)
         {
-            var accumulators = GradientAccumulators(buffer, batch);
+            _job = Job.WeightGradient;
+            int units = Units(batch);
+            BatchParallel.For(units, (long)batch * _oh * _ow * _k, this);
+            // the units' sums in unit order
+            var sum = GradientAccumulators(buffer, batch, 0);
+            for (int u = 1; u < units; u++) Vectorised.Add(sum, GradientAccumulators(buffer, batch, u));
+            for (int i = 0; i < _k; i++) sum.Slice(i * Row, _f).CopyTo(weightGradient.AsSpan(i * _f, _f));
+        }
+        if (!wantInput) return;
+        _job = Job.InputGradient;
+        BatchParallel.For(batch, (long)batch * _oh * _ow * _k, this);
+    }
+
+    /// <summary>Units first .. first + count - 1: each unit's images' weight gradient into its own accumulators.</summary>
+    private void WeightGradientUnits(int first, int count)
+    {
+        ReadOnlySpan<T> x = Padded ? PaddedPart(_buffer, _batch) : _x;
+        ReadOnlySpan<T> outputGradient = _y;
+        int strideC = _window.StrideW * _c, units = Units(_batch);
+        for (int u = first; u < first + count; u++)
+        {
+            var accumulators = GradientAccumulators(_buffer, _batch, u);
             accumulators.Clear();
-            for (int n = 0; n < batch; n++)
+            int from = (int)((long)_batch * u / units), to = (int)((long)_batch * (u + 1) / units);
+            for (int n = from; n < to; n++)
                 for (int oy = 0; oy < _oh; oy++)
                 {
                     int rowBase = (n * _hp + oy * _window.StrideH) * _wp * _c, outRow = (n * _oh + oy) * _ow;
@@ -192,12 +249,18 @@ public sealed class DirectConv<T> where T : unmanaged, INumber<T>
                         for (int k = 0; k < _k; k += 8)
                             WeightGradientRow(x, outputGradient, accumulators, rowBase, strideC, outRow * _f, g, k);
                 }
-            for (int i = 0; i < _k; i++) accumulators.Slice(i * Row, _f).CopyTo(weightGradient.Slice(i * _f, _f));
         }
-        if (!wantInput) return;
-        Span<T> dx = Padded ? PaddedPart(buffer, batch) : inputGradient;
-        if (Padded) dx.Clear();
-        for (int n = 0; n < batch; n++)
+    }
+
+    /// <summary>Images first .. first + count - 1: dX += the scattered dY W^T (through the padded
+    /// buffer, whose interior is then added to the input's gradient, when there is padding).</summary>
+    private void InputGradientImages(int first, int count)
+    {
+        ReadOnlySpan<T> outputGradient = _y, weights = _weights;
+        int strideC = _window.StrideW * _c;
+        Span<T> dx = Padded ? PaddedPart(_buffer, _batch) : _dx;
+        if (Padded) dx.Slice(first * PaddedImage, count * PaddedImage).Clear();
+        for (int n = first; n < first + count; n++)
             for (int oy = 0; oy < _oh; oy++)
             {
                 int rowBase = (n * _hp + oy * _window.StrideH) * _wp * _c, outRow = (n * _oh + oy) * _ow;
@@ -210,7 +273,8 @@ public sealed class DirectConv<T> where T : unmanaged, INumber<T>
             }
         if (!Padded) return;
         // the interior of dP is the input's gradient
-        new PaddedBatch(_h, _w, _c, _window.Padding).AddInterior<T>(dx, inputGradient, batch);
+        new PaddedBatch(_h, _w, _c, _window.Padding).AddInterior<T>(dx.Slice(first * PaddedImage, count * PaddedImage),
+            _dx.AsSpan(first * InputImage, count * InputImage), count);
     }
 
     /// <summary>Adds X[base(p) + offset(k)] dY[p, group g] over an output row's pixels to the

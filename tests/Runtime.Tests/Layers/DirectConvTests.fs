@@ -22,15 +22,18 @@ let private model (k0: byte) (s0: byte) (p0: byte) (d0: byte) (extra: byte) (c0:
     let padding = match int mode % 3 with 0 -> "valid" | 1 -> "same" | _ -> sprintf "p%dx%d" (int p0 % 3) (int p0 / 3 % 3)
     sprintf "input %dx%dx%d\nconv %d %dx%d s%dx%d %s d%dx%d relu %s" h w c f kh kw sh sw padding dh dw (if bias then "" else "nobias")
 
+/// On one thread or two (the images, and the weight gradient's units, then split between them).
 [<Cases 100>]
-let ``direct convolutions have right gradients`` k s p d extra c f mode bias (b0: byte) =
+let ``direct convolutions have right gradients`` k s p d extra c f mode bias (b0: byte) twoThreads =
+    (if twoThreads then onTwoThreads else fun f -> f ()) <| fun () ->
     withDirectLimit 75 <| fun () ->
     let text = model k s p d extra c f mode bias
     Assert.True((ColumnPlan.For((graph text).Nodes[1], 2)).Direct, text)
     assertGradients text (1 + int b0 % 2)
 
 [<Cases 100>]
-let ``float direct convolutions equal double im2col ones, outputs and gradients`` k s p d extra c f mode bias (seed: int) =
+let ``float direct convolutions equal double im2col ones, outputs and gradients`` k s p d extra c f mode bias (seed: int) twoThreads =
+    (if twoThreads then onTwoThreads else fun f -> f ()) <| fun () ->
     let text = model k s p d extra c f mode bias + "\nconv 2 1x1"
     let g = graph text
     let single, direct = withDirectLimit 75 (fun () -> Network<float32>(g, 3, 1, true), (ColumnPlan.For(g.Nodes[1], 3)).Direct)
