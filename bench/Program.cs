@@ -3,7 +3,7 @@
 //   cnndsl-bench train|infer --model FILE --batch B [--warmup N] [--seconds S]: the CnnDsl side of
 //   the comparison with libtorch (bench/compare.sh; bench/Torch is the other side);
 //   with --layers, where one training step's time goes, layer by layer.
-//   cnndsl-bench conv --model "input 22x22x32\nconv 64 7x7" --batch B [--rounds N] [--seconds S]: one
+//   cnndsl-bench conv --model "input 22x22x32\nconv 64 7x7" --batch B [--rounds N] [--seconds S] [--first]: one
 //   convolution's forward and backward (medians), with the lowering its plan chose; CNNDSL_FFT,
 //   CNNDSL_FFT_GRID, CNNDSL_WINOGRAD ... choose another (docs/results.md's per-layer tables).
 using System.Diagnostics;
@@ -201,8 +201,8 @@ int ConvBench()
     int batch = int.Parse(Arg("--batch", "32")), rounds = int.Parse(Arg("--rounds", "3"));
     var graph = CompileText(text);
     var node = graph.Nodes[1];
-    // with the input's gradient, as for any layer but a network's first
-    var net = new Network<float>(graph, batch, 1, inputGradient: true);
+    // with the input's gradient, as for any layer but a network's first (--first: without, as a first layer)
+    var net = new Network<float>(graph, batch, 1, inputGradient: !args.Contains("--first"));
     var rng = new Random(1);
     for (int i = 0; i < net.Input.Length; i++) net.Input[i] = (float)rng.NextDouble() - 0.5f;
     for (int i = 0; i < net.OutputGradient.Length; i++) net.OutputGradient[i] = (float)rng.NextDouble() - 0.5f;

@@ -9,8 +9,13 @@ namespace CnnDsl.Runtime;
 /// A validated graph made runnable for one batch size: a layer per node, every buffer
 /// (activations, gradients, im2col columns) allocated here once, none per batch.
 /// </summary>
-public sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
+public sealed class Network<T> : IBatchWork where T : unmanaged, IFloatingPointIeee754<T>
 {
+    // Every layer's output gradient but the last's (the loss sets that one), cleared before each
+    // backward pass (layers add into their inputs' gradients) by rows over the layer threads;
+    // gathered on the first backward pass, which allocates them.
+    private T[][]? _gradients;
+    private long _gradientValues;
     private readonly Layer<T>[] _layers;
     private readonly SharedColumns<T>? _sharedColumns;
     private readonly ulong _seed;
@@ -158,7 +163,12 @@ public sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (IsInference) throw new InvalidOperationException("an inference network has no backward pass");
         Denormals.FlushToZero();
-        for (int i = 0; i < _layers.Length - 1; i++) _layers[i].Output.Gradient.AsSpan().Clear();
+        if (_gradients == null)
+        {
+            _gradients = _layers[..^1].Select(l => l.Output.Gradient).ToArray();
+            _gradientValues = _gradients.Sum(g => (long)g.Length);
+        }
+        BatchParallel.For(BatchSize, _gradientValues, this);
         for (int i = _layers.Length - 1; i > 0; i--)
         {
             // A layer's output gradient is complete here: every consumer comes later in the graph.
@@ -172,6 +182,16 @@ public sealed class Network<T> where T : unmanaged, IFloatingPointIeee754<T>
             var g = _layers[0].Output.Gradient;
             int c = _deviation!.Value.Length;
             for (int i = 0; i < _rawGradient.Length; i++) _rawGradient[i] = g[i] / _deviation.Value[i % c];
+        }
+    }
+
+    /// <summary>Rows first .. first + count - 1 of every gradient cleared.</summary>
+    void IBatchWork.Run(int first, int count)
+    {
+        foreach (var g in _gradients!)
+        {
+            int per = g.Length / BatchSize;
+            g.AsSpan(first * per, count * per).Clear();
         }
     }
 
