@@ -127,7 +127,7 @@ int EngineBench(string mode)
     ReadOnlySpan<int> Next() { var s = order.AsSpan(next % batches * batch, batch); next++; return s; }
     void Step() { if (mode == "train") trainer.TrainBatch(Next()); else trainer.PredictBatch(data, Next()); }
     for (int i = 0; i < warmup; i++) Step();
-    if (args.Contains("--layers")) { Profile(trainer, Step, batch); return 0; }
+    if (args.Contains("--layers")) { if (mode == "train") Profile(trainer, Step, batch); else ProfileInference(trainer, Step, batch); return 0; }
     var times = new List<double>(100_000);
     // What the step allocates on this thread (where the whole step runs with the default layer
     // threads), and in the process (which also counts the JIT's background recompilation of
@@ -171,6 +171,23 @@ void Profile(CnnDsl.Runtime.Training.Trainer trainer, Action step, int batch)
     var tbw = Median(() => net.Backward());
     var ts = Median(step);
     Console.WriteLine($"PROFILE update_ms={tu * 1e3:F3} clear_gradients_ms={tc * 1e3:F3} layers_ms={sum * 1e3:F3} forward_ms={tfw * 1e3:F3} backward_ms={tbw * 1e3:F3} step_ms={ts * 1e3:F3} img_per_s={batch / ts:F0}");
+}
+
+// Where one inference batch's time goes: each layer's forward pass in the inference network (a
+// piece of the batch for small models: InferencePlan), against the whole batch.
+void ProfileInference(CnnDsl.Runtime.Training.Trainer trainer, Action step, int batch)
+{
+    var net = trainer.InferenceNetwork;
+    double sum = 0;
+    foreach (var layer in net.Layers.Skip(1))
+    {
+        var tf = Median(() => layer.Forward(false));
+        sum += tf;
+        Console.WriteLine($"PROFILE layer={layer.Node.Name,-14} out={string.Join("x", CnnDsl.Runtime.Shapes.Hwc(layer.Node.OutputShape)),-12} fwd_ms={tf * 1e3,8:F3}{(layer.SharesInput ? " (shares its input)" : "")}");
+    }
+    var tfw = Median(() => net.Forward(false));
+    var ts = Median(step);
+    Console.WriteLine($"PROFILE piece={net.BatchSize} layers_ms={sum * 1e3:F3} forward_ms={tfw * 1e3:F3} batch_ms={ts * 1e3:F3} img_per_s={batch / ts:F0}");
 }
 
 void DenormalsBench()

@@ -110,6 +110,10 @@ public sealed class Trainer
     private Network<float>? _inference;
     // (training, inference) weight arrays, paired once: the copy before each use allocates nothing
     private (float[] From, float[] To)[] _inferenceWeights = [];
+    /// <summary>The network evaluation and prediction run in (built on first use), with the training
+    /// network's current weights.</summary>
+    public Network<float> InferenceNetwork => Inference();
+
     private Network<float> Inference()
     {
         if (_inference == null)
