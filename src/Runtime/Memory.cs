@@ -18,14 +18,15 @@ public static class Memory
         return GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
     }
 
-    /// <summary>The largest batch size whose plan fits in `budget` bytes (0 when none does).</summary>
-    public static int LargestBatch(CnnDsl.Graph.Graph graph, long budget, int upTo)
+    /// <summary>The largest batch size whose plan (a training network's, or an inference network's)
+    /// fits in `budget` bytes (0 when none does).</summary>
+    public static int LargestBatch(CnnDsl.Graph.Graph graph, long budget, int upTo, bool inference = false)
     {
         int lo = 0, hi = upTo;
         while (lo < hi)
         {
             int mid = (lo + hi + 1) / 2;
-            if (MemoryPlan.Estimate(graph, mid).Total <= budget) lo = mid; else hi = mid - 1;
+            if (MemoryPlan.Estimate(graph, mid, inference: inference).Total <= budget) lo = mid; else hi = mid - 1;
         }
         return lo;
     }

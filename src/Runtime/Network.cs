@@ -7,7 +7,8 @@ namespace CnnDsl.Runtime;
 
 /// <summary>
 /// A validated graph made runnable for one batch size: a layer per node, every buffer
-/// (activations, gradients, im2col columns) allocated here once, none per batch.
+/// (activations, im2col columns) allocated here once, the gradients on the first backward pass,
+/// none per batch.
 /// </summary>
 public sealed class Network<T> : IBatchWork where T : unmanaged, IFloatingPointIeee754<T>
 {
