@@ -8,6 +8,7 @@ namespace CnnDsl.Runtime;
 /// each writing its gradient into the network's OutputGradient. Cross-entropy after softmax
 /// and binary cross-entropy after sigmoid are fused: their gradient with respect to the
 /// pre-activation is (y - t) / n, exact and stable, so the activation's backward is skipped.
+/// On an inference network (evaluation) only the loss is computed: it has no gradient to write.
 /// </summary>
 public static class Losses
 {
@@ -26,7 +27,8 @@ public static class Losses
             throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, "label smoothing is in [0, 1]");
         int classes = network.OutputSize, batch = network.BatchSize;
         var y = network.Output;
-        var dy = network.OutputGradient;
+        bool gradient = !network.IsInference;
+        var dy = gradient ? network.OutputGradient : default;
         bool fused = network.OutputLayer.Node.Activation.IsSoftmax;
         network.OutputLayer.ActivationFusedIntoLoss = fused;
         var eps = T.CreateChecked(Epsilon);
@@ -38,7 +40,7 @@ public static class Losses
         {
             if (b >= rows)
             {
-                dy.Slice(b * classes, classes).Clear();
+                if (gradient) dy.Slice(b * classes, classes).Clear();
                 continue;
             }
             int label = labels[b];
@@ -48,7 +50,7 @@ public static class Losses
             {
                 var p = T.Clamp(y[b * classes + label], eps, T.One - eps);
                 loss -= T.Log(p);
-                for (int j = 0; j < classes; j++)
+                for (int j = 0; gradient && j < classes; j++)
                 {
                     int i = b * classes + j;
                     dy[i] = fused ? (y[i] - (j == label ? T.One : T.Zero)) * scale
@@ -64,7 +66,7 @@ public static class Losses
                 var t = off + (j == label ? on : T.Zero);
                 var p = T.Clamp(y[i], eps, T.One - eps);
                 loss -= t * T.Log(p);
-                dy[i] = fused ? (y[i] - t) * scale : -t * scale / p;
+                if (gradient) dy[i] = fused ? (y[i] - t) * scale : -t * scale / p;
             }
         }
         return loss / T.CreateChecked(rows);
@@ -75,7 +77,8 @@ public static class Losses
     public static T Compute<T>(Loss kind, Network<T> network, ReadOnlySpan<T> targets, int count = -1) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var y = network.Output;
-        var dy = network.OutputGradient;
+        bool gradient = !network.IsInference;
+        var dy = gradient ? network.OutputGradient : default;
         if (targets.Length != y.Length)
             throw new ArgumentException($"{targets.Length} targets for {y.Length} outputs");
         int batch = network.BatchSize, per = network.OutputSize;
@@ -86,7 +89,7 @@ public static class Losses
         // Means over the real rows; padding rows (a partial last batch) get no gradient.
         var n = T.CreateChecked(rows);
         var all = T.CreateChecked(limit);
-        dy.Slice(limit).Clear();
+        if (gradient) dy.Slice(limit).Clear();
         y = y.Slice(0, limit);
         bool fused = false;
         switch (kind)
@@ -103,7 +106,7 @@ public static class Losses
                         int i = b * per + j;
                         var p = T.Clamp(y[i], eps, T.One - eps);
                         if (i < limit) loss -= targets[i] * T.Log(p);
-                        dy[i] = fused ? (y[i] * rowSum - targets[i]) / n : -targets[i] / (p * n);
+                        if (gradient) dy[i] = fused ? (y[i] * rowSum - targets[i]) / n : -targets[i] / (p * n);
                     }
                 }
                 return Finish(loss / T.CreateChecked(rows));
@@ -113,7 +116,7 @@ public static class Losses
                 {
                     var p = T.Clamp(y[i], eps, T.One - eps);
                     if (i < limit) loss -= targets[i] * T.Log(p) + (T.One - targets[i]) * T.Log(T.One - p);
-                    dy[i] = fused ? (y[i] - targets[i]) / all : (p - targets[i]) / (p * (T.One - p) * all);
+                    if (gradient) dy[i] = fused ? (y[i] - targets[i]) / all : (p - targets[i]) / (p * (T.One - p) * all);
                 }
                 return Finish(loss / T.CreateChecked(limit));
             case var k when k.IsMeanSquaredError:
@@ -121,7 +124,7 @@ public static class Losses
                 {
                     var d = y[i] - targets[i];
                     if (i < limit) loss += d * d;
-                    dy[i] = (d + d) / all;
+                    if (gradient) dy[i] = (d + d) / all;
                 }
                 return Finish(loss / T.CreateChecked(limit));
             default:
@@ -129,7 +132,7 @@ public static class Losses
                 {
                     var d = y[i] - targets[i];
                     if (i < limit) loss += T.Abs(d);
-                    dy[i] = T.CreateChecked(T.Sign(d)) / all;
+                    if (gradient) dy[i] = T.CreateChecked(T.Sign(d)) / all;
                 }
                 return Finish(loss / T.CreateChecked(limit));
         }

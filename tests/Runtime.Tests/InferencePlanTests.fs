@@ -94,6 +94,9 @@ let ``an inference network holds no gradient buffers and refuses to train`` () =
     randomise training 3
     let net = inferenceOf training batch
     net.Forward(false)
+    // an evaluation's loss (as the trainer computes it) writes no gradient either
+    let loss = Losses.CrossEntropy(net, ReadOnlySpan(Array.zeroCreate<int> batch), batch, 0.1)
+    Assert.True(Single.IsFinite loss)
     Assert.All(net.Layers, fun l -> Assert.False(l.Output.HasGradient, l.Node.Name))
     Assert.All(net.Weights, fun p -> Assert.False(p.HasGradient, p.Name))
     Assert.Throws<InvalidOperationException>(fun () -> net.Backward()) |> ignore
