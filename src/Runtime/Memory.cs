@@ -18,6 +18,12 @@ public static class Memory
         return GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
     }
 
+    /// <summary>What this process can still allocate: the smaller of the machine's available memory
+    /// and the runtime's own limit (in a container, 75% of its memory cap, which /proc/meminfo does
+    /// not show) less what the managed heap already holds.</summary>
+    public static long HeadroomBytes() =>
+        Math.Min(AvailableBytes(), GC.GetGCMemoryInfo().TotalAvailableMemoryBytes - GC.GetTotalMemory(false));
+
     /// <summary>The largest batch size whose plan (a training network's, or an inference network's)
     /// fits in `budget` bytes (0 when none does).</summary>
     public static int LargestBatch(CnnDsl.Graph.Graph graph, long budget, int upTo, bool inference = false)

@@ -437,3 +437,17 @@ let ``a crafted checkpoint with a valid checksum is refused by eval and --resume
     let code, _, err = run (fun c -> RunCommand.run c file { quick with Out = Some out; Resume = true } CancellationToken.None)
     Assert.Equal(2, code)
     Assert.Contains("field 'length of tensor conv2d/kernel'", err)
+
+/// The test pass runs in an inference network beside the training one. Under a memory cap that
+/// /proc/meminfo does not show (a container's; here the runtime's own heap limit, 608 MB, where
+/// training at batch 512 plans 0.55 GB), that second network must fit what is left, or give way
+/// to a smaller one, rather than end the run out of memory after its epochs.
+[<Fact>]
+let ``a run whose training network nearly fills a memory cap still evaluates`` () =
+    let file = model "input 16x16x1\nconv 256 3x3 same relu\nflatten\ndense 3 softmax\ntrain\n  data shapes\n  optimizer adam\n  epochs 1\n  batch 512\n  seed 4\n"
+    use p = dslWith [ "DOTNET_GCHeapHardLimit", "0x26000000" ] (sprintf "run \"%s\" --out \"%s\" --limit 512" file (temp ()))
+    let out = p.StandardOutput.ReadToEndAsync()
+    let err = p.StandardError.ReadToEnd()
+    if not (p.WaitForExit 120_000) then p.Kill(); failwith "the run did not end"
+    Assert.True((p.ExitCode = 0), err)
+    Assert.Contains("Test: loss ", out.Result)

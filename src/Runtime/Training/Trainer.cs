@@ -118,12 +118,14 @@ public sealed class Trainer
     {
         if (_inference == null)
         {
-            // A second network beside the training one, within three quarters of the memory left: a
-            // model trained at the largest batch that fits (VGG16 at 144 on 24 GB) evaluates in
-            // smaller batches, or, when not even one example's fits, in the training network.
-            int fits = Memory.LargestBatch(_graph, Memory.AvailableBytes() / 4 * 3, InferencePlan.Batch(_graph, _settings.BatchSize), inference: true);
+            // A second network beside the training one, within three quarters of what the process
+            // can still allocate: a model trained at the largest batch that fits (VGG16 at 144 on
+            // 24 GB) evaluates in smaller batches, or, when not even one example's fits (or the
+            // allocation fails all the same), in the training network.
+            int fits = Memory.LargestBatch(_graph, Math.Max(0, Memory.HeadroomBytes()) / 4 * 3, InferencePlan.Batch(_graph, _settings.BatchSize), inference: true);
             if (fits == 0) return _inference = Network;
-            _inference = new Network<float>(_graph, fits, _settings.Seed, inference: true);
+            try { _inference = new Network<float>(_graph, fits, _settings.Seed, inference: true); }
+            catch (OutOfMemoryException) { return _inference = Network; }
             _inferenceWeights = Network.Weights.Zip(_inference.Weights, (a, b) => (a.Value, b.Value)).ToArray();
         }
         foreach (var (from, to) in _inferenceWeights) from.AsSpan().CopyTo(to);
