@@ -2,7 +2,7 @@
 // not timed tests. Usage: cnndsl-bench [gemm|layers|denormals|all] [--seconds S]
 //   cnndsl-bench train|infer --model FILE --batch B [--warmup N] [--seconds S]: the CnnDsl side of
 //   the comparison with libtorch (bench/compare.sh; bench/Torch is the other side);
-//   with --layers, where one training step's time goes, layer by layer.
+//   with --layers, where one training step's time goes, layer by layer (infer: the inference network's forward passes).
 //   cnndsl-bench conv --model "input 22x22x32\nconv 64 7x7" --batch B [--rounds N] [--seconds S] [--first]: one
 //   convolution's forward and backward (medians), with the lowering its plan chose; CNNDSL_FFT,
 //   CNNDSL_FFT_GRID, CNNDSL_WINOGRAD ... choose another (docs/results.md's per-layer tables).
