@@ -9,16 +9,11 @@
 #r "../tests/Runtime.Tests/bin/Release/net10.0/MathNet.Numerics.dll"
 #r "../tests/Runtime.Tests/bin/Release/net10.0/FParsec.dll"
 #r "../tests/Runtime.Tests/bin/Release/net10.0/FParsecCS.dll"
+#r "../tests/Runtime.Tests/bin/Release/net10.0/Runtime.Tests.dll"
 open System
 open CnnDsl.Runtime
 let graph text = match CnnDsl.Dsl.Frontend.compile text with Ok (g, _) -> g | Error _ -> failwith text
-let models =
-    [| "input 9x9x3\nconv 8 3x3 same nobias\nbatchnorm relu\ndropout 0.5\nflatten\ndense 5"
-       "input 8x8x32\nconv 32 3x3 same\nbatchnorm\nrelu\nmaxpool 2\nflatten\ndense 6\nbatchnorm tanh\ndense 5"
-       "input 16x16x32\nconv 64 7x7 nobias\nbatchnorm relu\nglobalavgpool\ndense 5"
-       "input 7x7x16\nconv 64 5x5 s2 same nobias\nbatchnorm elu 0.5\nflatten\ndense 5"
-       "input 6x6x8\nconv 8 3x3 same relu\nbatchnorm\nresidual (conv 8 3x3 same nobias; batchnorm relu; conv 8 3x3 same nobias; batchnorm)\nrelu\nflatten\ndense 5"
-       "input 6x6x8\nconv 16 1x1 nobias\nbatchnorm relu\nconv 8 3x3 groups 2 nobias\nbatchnorm\nflatten\ndense 5" |]
+let models = CnnDsl.Runtime.Tests.InferencePlanTests.models
 for text in models do
     let g = graph text
     let mutable worst = 0.0

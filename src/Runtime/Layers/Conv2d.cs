@@ -93,6 +93,7 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
     }
 
     public Parameter<T>? Kernel => _kernel;
+    public Parameter<T>? Bias => _bias;
     // Read when backward needs it (Parameter allocates a gradient on first use).
     private T[]? WeightGradient => _kernel?.Gradient;
 
@@ -125,7 +126,7 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
             for (int f = 0; f < _filters; f++) w[i + f] = _weights[i + f] * scale[f];
         return (w, bias);
     }
-    public Parameter<T>? Bias => _bias;
+
     public override IReadOnlyList<Parameter<T>> Parameters => _parameters;
     /// <summary>The layer's own buffers (shared columns are counted once, by the network).</summary>
     public override long WorkspaceBytes => (_plan.Shared ? 0 : BytesOf(_col)) + (_kernel == null ? BytesOf(_weights) : 0)
