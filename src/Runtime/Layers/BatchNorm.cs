@@ -79,12 +79,9 @@ public sealed class BatchNorm<T> : Layer<T>, IBatchWork where T : unmanaged, IFl
 
     public override void Forward(bool training)
     {
-        if (SharesInput)
-        {
-            // folded into the convolution before, which wrote this layer's output
-            if (training) throw new InvalidOperationException("an inference network does not train");
-            return;
-        }
+        // folded into the convolution before, which wrote this layer's output (an inference
+        // network, which Network keeps out of training mode)
+        if (SharesInput) return;
         var n = T.CreateChecked(N);
         if (training)
         {

@@ -25,11 +25,8 @@ public sealed class Dropout<T> : Layer<T>, IBatchWork where T : unmanaged, IFloa
 
     public override void Forward(bool training)
     {
-        if (SharesInput)
-        {
-            if (training) throw new InvalidOperationException("an inference network does not train");
-            return;
-        }
+        // an inference network's pass-through (Network keeps it out of training mode)
+        if (SharesInput) return;
         var x = Inputs[0].Value.AsSpan();
         var y = Output.Value.AsSpan();
         if (!training || _rate == 0)
