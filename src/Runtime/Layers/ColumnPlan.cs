@@ -108,6 +108,21 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
     public static long WinogradChunkElements { get; set; } =
         long.TryParse(Environment.GetEnvironmentVariable("CNNDSL_WINOGRAD_CHUNK"), out var e) && e >= 1 ? e : 0;
 
+    /// <summary>Whether a Winograd forward pass on several layer threads runs each thread's images
+    /// through all three steps (input transform, products, output transform) a few images at a
+    /// time, the products on that thread alone, instead of each step over the whole chunk with
+    /// MKL's threads on the products: a few images' V and M are still in cache for the next step.
+    /// CNNDSL_WINOGRAD_FUSED=0 turns it off (benchmarks). Measured (`cnndsl-bench conv`, 64 -> 128
+    /// on 12x12 maps, the strided model's third layer, batch 256, 2 threads): forward 19-24 -> 15-16
+    /// ms with the planes' spacing (WinogradConv.Spaced) in both.</summary>
+    public static bool WinogradFused { get; set; } = Environment.GetEnvironmentVariable("CNNDSL_WINOGRAD_FUSED") != "0";
+
+    /// <summary>Values of V and M that one fused step keeps (1 MB of float, a core's L2 here: steps of
+    /// one or two images measured slower, their products too small); CNNDSL_WINOGRAD_FUSED_ELEMENTS
+    /// overrides (tests: 1, a step per image).</summary>
+    public static long WinogradFusedElements { get; set; } =
+        long.TryParse(Environment.GetEnvironmentVariable("CNNDSL_WINOGRAD_FUSED_ELEMENTS"), out var e) && e >= 1 ? e : 256L << 10;
+
     /// <summary>The Winograd tile (m of F(m x m, r x r)) to use: 0 chooses by the rule in
     /// WinogradTiles, 2 or 4 forces that tile where the window has it (CNNDSL_WINOGRAD_TILE; tests
     /// and benchmarks).</summary>

@@ -39,10 +39,10 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
 
     // The transform that IBatchWork.Run does over a chunk's images, and its arrays (set before
     // BatchParallel.For): the per-image transforms ran on one thread while MKL's GEMMs used all.
-    private enum Job { Input, InputAdjoint, Output, OutputAdjoint }
+    private enum Job { Input, InputAdjoint, Output, OutputAdjoint, Forward }
     private Job _job;
     private T[] _source = [], _target = [], _buffer = [];
-    private int _chunkFirst, _chunkCount;
+    private int _chunkFirst, _chunkCount, _chunkCapacity;
 
     /// <summary>`tile` is m, the side of each tile's block of outputs: 2 or 4 for 3x3 windows, 2 for 7x7.</summary>
     public WinogradConv(int height, int width, int channels, int filters, int outHeight, int outWidth, Window window, int tile = 2)
@@ -77,30 +77,48 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
 
     /// <summary>Values of the layer's buffer for a batch run `imagesPerChunk` images at a time
     /// (V and M hold one chunk's tiles; U and dU are whole).</summary>
-    public long Elements(int batch, int imagesPerChunk) => Points * (Tiles(Math.Min(batch, imagesPerChunk)) * (_c + _f) + 2L * _c * _f);
+    public long Elements(int batch, int imagesPerChunk) => ChunkElements(Math.Min(batch, imagesPerChunk)) + 2L * Points * UPlane;
 
     /// <summary>Values of one chunk's transformed input and products (V and M) for `images` images.</summary>
-    public long ChunkElements(int images) => Points * Tiles(images) * (_c + _f);
+    public long ChunkElements(int images) => Points * (VPlane(images) + MPlane(images));
 
-    private Span<T> V(Span<T> buffer, int images) => buffer[..(int)(Points * Tiles(images) * _c)];
-    private Span<T> M(Span<T> buffer, int images) => buffer.Slice((int)(Points * Tiles(images) * _c), (int)(Points * Tiles(images) * _f));
-    private Span<T> U(Span<T> buffer, int chunk) => buffer.Slice((int)(Points * Tiles(chunk) * (_c + _f)), Points * _c * _f);
-    private Span<T> DU(Span<T> buffer, int chunk) => buffer.Slice((int)(Points * Tiles(chunk) * (_c + _f)) + Points * _c * _f, Points * _c * _f);
+    /// <summary>The distance between two of a buffer's planes (one per point xi) of `values` values:
+    /// whole 4 KB pages and one cache line more. Planes a power of two (times a small factor) apart
+    /// put a tile's a^2 values in one cache set, which holds 8: the transforms, which read or
+    /// write all a^2 at once, then missed L1 and L2 on almost every access (F(4x4, 3x3)'s output
+    /// transform on 12x12 -> 10x10 maps took 270 ns per tile and vector of filters).</summary>
+    private static long Spaced(long values) => (values + 1023) / 1024 * 1024 + 16;
+
+    private long VPlane(int images) => Spaced(Tiles(images) * _c);
+    private long MPlane(int images) => Spaced(Tiles(images) * _f);
+    private long UPlane => Spaced((long)_c * _f);
+
+    private Span<T> V(Span<T> buffer, int images) => buffer[..(int)(Points * VPlane(images))];
+    private Span<T> M(Span<T> buffer, int images) => buffer.Slice((int)(Points * VPlane(images)), (int)(Points * MPlane(images)));
+    private Span<T> U(Span<T> buffer, int chunk) => buffer.Slice((int)ChunkElements(chunk), (int)(Points * UPlane));
+    private Span<T> DU(Span<T> buffer, int chunk) => buffer.Slice((int)(ChunkElements(chunk) + Points * UPlane), (int)(Points * UPlane));
 
     /// <summary>Forward, `chunk` images at a time: each chunk's transformed input and products stay
     /// small enough to be read back from cache (the whole batch's would not, for 8x8 tiles).</summary>
     public void Forward(T[] input, ReadOnlySpan<T> weights, T[] buffer, T[] output, int batch, int chunk)
     {
         chunk = Math.Min(chunk, batch);
+        _chunkCapacity = chunk;
         var u = U(buffer, chunk);
         TransformWeights(weights, u);
         for (int first = 0; first < batch; first += chunk)
         {
             int count = Math.Min(chunk, batch - first), tiles = (int)Tiles(count);
+            long vp = VPlane(count), mp = MPlane(count), up = UPlane;
+            if (Fused)
+            {
+                Run(Job.Forward, input, output, buffer, first, count);
+                continue;
+            }
             var v = V(buffer, count); var m = M(buffer, count);
             Run(Job.Input, input, buffer, buffer, first, count);
             for (int xi = 0; xi < Points; xi++)
-                Gemm.Multiply(false, false, tiles, _f, _c, T.One, v.Slice(xi * tiles * _c), _c, u.Slice(xi * _c * _f), _f, T.Zero, m.Slice(xi * tiles * _f), _f);
+                Gemm.Multiply(false, false, tiles, _f, _c, T.One, v[(int)(xi * vp)..], _c, u[(int)(xi * up)..], _f, T.Zero, m[(int)(xi * mp)..], _f);
             Run(Job.Output, buffer, output, buffer, first, count);
         }
     }
@@ -117,6 +135,7 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
         for (int first = 0; first < batch; first += chunk)
         {
             int count = Math.Min(chunk, batch - first), tiles = (int)Tiles(count);
+            long vp = VPlane(count), mp = MPlane(count), up = UPlane;
             var v = V(buffer, count); var m = M(buffer, count);
             Run(Job.OutputAdjoint, outputGradient, buffer, buffer, first, count);
             if (wantWeights)
@@ -124,11 +143,11 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
                 if (transformFirst || chunk < batch) Run(Job.Input, input, buffer, buffer, first, count);
                 var beta = first == 0 ? T.Zero : T.One;
                 for (int xi = 0; xi < Points; xi++)
-                    Gemm.Multiply(true, false, _c, _f, tiles, T.One, v.Slice(xi * tiles * _c), _c, m.Slice(xi * tiles * _f), _f, beta, du.Slice(xi * _c * _f), _f);
+                    Gemm.Multiply(true, false, _c, _f, tiles, T.One, v[(int)(xi * vp)..], _c, m[(int)(xi * mp)..], _f, beta, du[(int)(xi * up)..], _f);
             }
             if (!wantInput) continue;
             for (int xi = 0; xi < Points; xi++)
-                Gemm.Multiply(false, true, tiles, _c, _f, T.One, m.Slice(xi * tiles * _f), _f, u.Slice(xi * _c * _f), _f, T.Zero, v.Slice(xi * tiles * _c), _c);
+                Gemm.Multiply(false, true, tiles, _c, _f, T.One, m[(int)(xi * mp)..], _f, u[(int)(xi * up)..], _f, T.Zero, v[(int)(xi * vp)..], _c);
             Run(Job.InputAdjoint, buffer, inputGradient, buffer, first, count);
         }
         if (wantWeights) WeightAdjoint(du, weightGradient);
@@ -152,14 +171,44 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
             case Job.Input: TransformInput(_source, V(buffer, images), first, images, from, to); break;
             case Job.InputAdjoint: InputAdjoint(V(buffer, images), _target, first, images, from, to); break;
             case Job.Output: TransformOutput(M(buffer, images), _target, first, images, from, to); break;
+            case Job.Forward: FusedForward(first, images, from, to); break;
             default: OutputAdjoint(_source, M(buffer, images), first, images, from, to); break;
         }
+    }
+
+    // With one layer thread the products keep MKL's threads (the step-by-step path).
+    private static bool Fused => ColumnPlan.WinogradFused && BatchParallel.Threads > 1;
+
+    /// <summary>Images from .. to - 1 of the chunk (first, images) through all three forward steps,
+    /// a few at a time; their rows of V and M are theirs alone, so threads share nothing.</summary>
+    private void FusedForward(int first, int images, int from, int to)
+    {
+        var buffer = _buffer.AsSpan();
+        int perImage = _th * _tw;
+        long vp = VPlane(images), mp = MPlane(images), up = UPlane;
+        int step = (int)Math.Clamp(ColumnPlan.WinogradFusedElements / ChunkElements(1), 1, to - from);
+        var v = V(buffer, images); var m = M(buffer, images); var u = U(buffer, _chunkCapacity);
+        bool shared = BatchParallel.Threads > 1;
+        if (shared) Gemm.Current.SetCallerThreads(1);
+        try
+        {
+            for (int s = from; s < to; s += step)
+            {
+                int e = Math.Min(to, s + step), rows = (e - s) * perImage, row = s * perImage;
+                TransformInput(_source, v, first, images, s, e);
+                for (int xi = 0; xi < Points; xi++)
+                    Gemm.Multiply(false, false, rows, _f, _c, T.One, v[(int)(xi * vp + row * _c)..], _c, u[(int)(xi * up)..], _f, T.Zero,
+                        m[(int)(xi * mp + row * _f)..], _f);
+                TransformOutput(m, _target, first, images, s, e);
+            }
+        }
+        finally { if (shared) Gemm.Current.SetCallerThreads(0); }
     }
 
     /// <summary>U[xi][c, f] = (G g G^T)[xi] for each channel c and filter f (weights HWIO).</summary>
     private void TransformWeights(ReadOnlySpan<T> g, Span<T> u)
     {
-        int w = Vector<T>.Count, plane = _c * _f, a = _a, r = _r;
+        int w = Vector<T>.Count, plane = _c * _f, spaced = (int)UPlane, a = _a, r = _r;
         ref T g0 = ref MemoryMarshal.GetReference(g);
         ref T u0 = ref MemoryMarshal.GetReference(u);
         Span<Vector<T>> k = stackalloc Vector<T>[r * r];
@@ -174,7 +223,7 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
                 for (int i = 0; i < a; i++)
                 {
                     Kernel(t, i * r, 1, row, 0, 1);
-                    for (int j = 0; j < a; j++) Vector.StoreUnsafe(row[j], ref u0, at + (nuint)((i * a + j) * plane));
+                    for (int j = 0; j < a; j++) Vector.StoreUnsafe(row[j], ref u0, at + (nuint)((i * a + j) * spaced));
                 }
             }
     }
@@ -182,7 +231,7 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
     /// <summary>dW = G^T dU G (r x r from a x a) per channel and filter.</summary>
     private void WeightAdjoint(ReadOnlySpan<T> du, Span<T> dg)
     {
-        int w = Vector<T>.Count, plane = _c * _f, a = _a, r = _r;
+        int w = Vector<T>.Count, plane = _c * _f, spaced = (int)UPlane, a = _a, r = _r;
         ref T d0 = ref MemoryMarshal.GetReference(du);
         ref T g0 = ref MemoryMarshal.GetReference(dg);
         Span<Vector<T>> d = stackalloc Vector<T>[a * a];
@@ -192,7 +241,7 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
             for (int f = 0; f < _f; f += w)
             {
                 nuint at = (nuint)(c * _f + f);
-                for (int i = 0; i < a * a; i++) d[i] = Vector.LoadUnsafe(ref d0, at + (nuint)(i * plane));
+                for (int i = 0; i < a * a; i++) d[i] = Vector.LoadUnsafe(ref d0, at + (nuint)(i * spaced));
                 for (int j = 0; j < a; j++) KernelAdjoint(d, j, a, s, j, a);
                 for (int i = 0; i < r; i++)
                 {
@@ -205,8 +254,8 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
     /// <summary>V[xi][tile, c] = (B^T d B)[xi] for each tile's a x a input (zero outside the image).</summary>
     private void TransformInput(ReadOnlySpan<T> x, Span<T> v, int first, int count, int from, int to)
     {
-        int w = Vector<T>.Count, tiles = (int)Tiles(count), a = _a;
-        long plane = (long)tiles * _c;
+        int w = Vector<T>.Count, a = _a;
+        long plane = VPlane(count);
         ref T x0 = ref MemoryMarshal.GetReference(x);
         ref T v0 = ref MemoryMarshal.GetReference(v);
         Span<Vector<T>> d = stackalloc Vector<T>[a * a];
@@ -238,8 +287,8 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
     /// <summary>dX += B dV B^T for each tile (the tiles overlap: contributions add), inside the image only.</summary>
     private void InputAdjoint(ReadOnlySpan<T> dv, Span<T> dx, int first, int count, int from, int to)
     {
-        int w = Vector<T>.Count, tiles = (int)Tiles(count), a = _a;
-        long plane = (long)tiles * _c;
+        int w = Vector<T>.Count, a = _a;
+        long plane = VPlane(count);
         ref T v0 = ref MemoryMarshal.GetReference(dv);
         ref T x0 = ref MemoryMarshal.GetReference(dx);
         Span<Vector<T>> s = stackalloc Vector<T>[a * a];
@@ -271,8 +320,8 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
     /// <summary>Y = A^T M A per tile: its m x m outputs, those inside the output only.</summary>
     private void TransformOutput(ReadOnlySpan<T> m, Span<T> y, int first, int count, int from, int to)
     {
-        int w = Vector<T>.Count, tiles = (int)Tiles(count), a = _a, mm = _m;
-        long plane = (long)tiles * _f;
+        int w = Vector<T>.Count, a = _a, mm = _m;
+        long plane = MPlane(count);
         ref T m0 = ref MemoryMarshal.GetReference(m);
         ref T y0 = ref MemoryMarshal.GetReference(y);
         Span<Vector<T>> d = stackalloc Vector<T>[a * a];
@@ -302,8 +351,8 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
     /// <summary>dM = A dY A^T per tile (dY zero outside the output).</summary>
     private void OutputAdjoint(ReadOnlySpan<T> dy, Span<T> m, int first, int count, int from, int to)
     {
-        int w = Vector<T>.Count, tiles = (int)Tiles(count), a = _a, mm = _m;
-        long plane = (long)tiles * _f;
+        int w = Vector<T>.Count, a = _a, mm = _m;
+        long plane = MPlane(count);
         ref T d0 = ref MemoryMarshal.GetReference(dy);
         ref T m0 = ref MemoryMarshal.GetReference(m);
         Span<Vector<T>> g = stackalloc Vector<T>[mm * mm];

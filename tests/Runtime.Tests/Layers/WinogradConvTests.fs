@@ -38,6 +38,12 @@ let private winogradIn (tile: int) (chunked: bool) (f: unit -> 'a) : 'a =
 
 let private winograd tile f = winogradIn tile false f
 
+/// Runs f with fused forward steps of one image each (`oneImage`) or of the default size.
+let private fusedSteps (oneImage: bool) (f: unit -> 'a) : 'a =
+    let steps = ColumnPlan.WinogradFusedElements
+    if oneImage then ColumnPlan.WinogradFusedElements <- 1L
+    try f () finally ColumnPlan.WinogradFusedElements <- steps
+
 // (the direct path, which would take the 8-channel cases, is off in both)
 [<Cases 100>]
 let ``Winograd convolutions have right gradients`` h w p c f mode bias (b0: byte) (a: byte) chunked =
@@ -50,11 +56,14 @@ let ``Winograd convolutions have right gradients`` h w p c f mode bias (b0: byte
     assertGradients text (if chunked then 2 else 1 + int b0 % 2)
 
 [<Cases 100>]
-let ``float Winograd convolutions equal double im2col ones, outputs and gradients`` h w p c f mode bias (seed: int) (a: byte) chunked twoThreads =
+let ``float Winograd convolutions equal double im2col ones, outputs and gradients`` h w p c f mode bias (seed: int) (a: byte) chunked twoThreads oneImageSteps =
     let kernel, tile = algorithms[int a % algorithms.Length]
     winogradIn tile chunked <| fun () ->
-    // (on two threads the transforms' pieces start at images other than the chunk's first)
+    // (on two threads the transforms' pieces start at images other than the chunk's first, and
+    // forward runs fused: each thread's images through all three steps, `oneImageSteps` one
+    // image at a time)
     (if twoThreads then onTwoThreads else fun f -> f ()) <| fun () ->
+    fusedSteps oneImageSteps <| fun () ->
     let text = model kernel h w p c f mode bias + "\nconv 2 1x1"
     let g = graph text
     let single = Network<float32>(g, 3, 1, true)
