@@ -91,6 +91,12 @@ public sealed class ChannelPattern<T> where T : unmanaged, INumber<T>
     public void Add(Span<T> y, ReadOnlySpan<T> b, bool relu = false)
     {
         Spread(b, _b);
+        AddRange(y, relu);
+    }
+
+    /// <summary>Add with the bias already in the pattern (Prepare), on y starting at pattern position 0.</summary>
+    public void AddRange(Span<T> y, bool relu)
+    {
         int w = Vector<T>.Count, vectors = y.Length / w, p = 0;
         ref T y0 = ref MemoryMarshal.GetReference(y);
         ref T b0 = ref MemoryMarshal.GetArrayDataReference(_b);

@@ -156,6 +156,17 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
         return (int)Math.Clamp(budget / winograd.ChunkElements(1), 1, batch);
     }
 
+    /// <summary>Whether an im2col convolution with its own columns, on several layer threads, runs
+    /// forward image by image on each thread (im2col, then the product on that thread alone, then
+    /// bias and ReLU, a CacheElements group of images at a time) instead of im2col over the
+    /// threads and then one product on MKL's threads; CNNDSL_COLUMNS_FUSED=0 turns it off
+    /// (benchmarks).</summary>
+    public static bool ColumnsFused { get; set; } = Environment.GetEnvironmentVariable("CNNDSL_COLUMNS_FUSED") != "0";
+
+    /// <summary>See ColumnsFused: the fewest rows of a fused group (the seed Fashion-MNIST model's
+    /// last layer, 16 rows an image and 6,272 columns, has groups of 2 images: it stays unfused).</summary>
+    public static int ColumnsFusedMinimumRows { get; set; } = 128;
+
     /// <summary>Values a layer may keep for its own columns (256 MB of float): the seed's
     /// Fashion-MNIST model at batch 128 keeps its own (rebuilding them in backward cost 20%).</summary>
     public static long PrivateLimit { get; set; } = 64L << 20;

@@ -38,9 +38,13 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
     // input's gradient. Shifted GEMM: whether its padded copy's border is still zero.
     private bool _paddedHoldsInput, _paddedBorderZero = true;
     // What IBatchWork.Run does, and for which chunk (set before BatchParallel.For).
-    private bool _collapse;
+    private enum Job { Expand, Collapse, Forward }
+    private Job _job;
     private int _chunkFirst;
     private Memory<T> _chunkColumns;
+    // The fused forward's weights and whether it adds the bias (with a ReLU) itself.
+    private T[] _forwardWeights = [];
+    private bool _forwardBias;
     private readonly Parameter<T>[] _parameters;
 
     /// <param name="shared">the network's shared column buffers, used when the plan says so</param>
@@ -185,6 +189,16 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
             // 1x1 stride 1: the input is the column matrix.
             Gemm.Multiply(false, false, _im2col.Rows(Batch), _filters, k, T.One, Inputs[0].Value, k, weights, _filters, T.Zero, y, _filters);
         }
+        else if (FusedColumns)
+        {
+            // bias and ReLU in each piece's pass when every image starts the channel pattern afresh
+            _forwardWeights = weights;
+            _forwardBias = bias != null && activation.IsRelu && _im2col.Rows(1) * _filters % _channels.Length == 0;
+            if (_forwardBias) _channels.Prepare(bias, bias);
+            _job = Job.Forward;
+            BatchParallel.For(Batch, (long)_im2col.Rows(Batch) * k, this);
+            if (_forwardBias) return;
+        }
         else
         {
             for (int first = 0; first < Batch; first += _forwardChunk)
@@ -270,18 +284,53 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
             {
                 Gemm.Multiply(false, true, rows, k, _filters, T.One, dyChunk, _filters, _weights, _filters, T.Zero, columns.Span, k);
                 _chunkFirst = first;
-                _collapse = true;
+                _job = Job.Collapse;
                 _chunkColumns = columns;
                 BatchParallel.For(count, (long)rows * k, this);
             }
         }
     }
 
+    /// <summary>Whether forward runs im2col and the product image by image on each layer thread (the
+    /// product on that thread alone) instead of im2col over the threads, then a product on MKL's:
+    /// own columns only, several layer threads, ColumnPlan.ColumnsFused, and a group of images
+    /// that fits the cache has at least ColumnPlan.ColumnsFusedMinimumRows rows (fewer would
+    /// read the whole weight matrix again for every few rows of output).</summary>
+    private bool FusedColumns => ColumnPlan.ColumnsFused && !_plan.Shared && BatchParallel.Threads > 1
+        && (long)FusedStep * _im2col.Rows(1) >= ColumnPlan.ColumnsFusedMinimumRows;
+
+    /// <summary>Images whose columns fit ColumnPlan.CacheElements (at least one).</summary>
+    private int FusedStep => (int)Math.Clamp(ColumnPlan.CacheElements / ((long)_im2col.Rows(1) * _im2col.Columns), 1, Batch);
+
+    /// <summary>Images first .. first + count - 1: im2col, product, and (when _forwardBias) bias and
+    /// ReLU, a cache-sized group of images at a time.</summary>
+    private void FusedForward(int first, int count)
+    {
+        int k = _im2col.Columns, rowsPerImage = _im2col.Rows(1);
+        int step = Math.Min(FusedStep, count);
+        var columns = _col.AsSpan();
+        var y = Output.Value.AsSpan();
+        Gemm.Current.SetCallerThreads(1);
+        try
+        {
+            for (int s = first; s < first + count; s += step)
+            {
+                int n = Math.Min(step, first + count - s), rows = n * rowsPerImage;
+                var chunk = columns.Slice(s * rowsPerImage * k, rows * k);
+                var outputs = y.Slice(s * rowsPerImage * _filters, rows * _filters);
+                _im2col.Expand<T>(Inputs[0].Value, chunk, s, n);
+                Gemm.Multiply(false, false, rows, _filters, k, T.One, chunk, k, _forwardWeights, _filters, T.Zero, outputs, _filters);
+                if (_forwardBias) _channels.AddRange(outputs, relu: true);
+            }
+        }
+        finally { Gemm.Current.SetCallerThreads(0); }
+    }
+
     /// <summary>im2col of images first .. first + count - 1 into the column buffer, split over the cores.</summary>
     private void Expand(int first, int count, Memory<T> columns)
     {
         _chunkFirst = first;
-        _collapse = false;
+        _job = Job.Expand;
         _chunkColumns = columns;
         BatchParallel.For(count, (long)count * _im2col.Rows(1) * _im2col.Columns, this);
     }
@@ -289,8 +338,9 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
     /// <summary>Images first .. first + count - 1 of the current chunk (counted from its start).</summary>
     void IBatchWork.Run(int first, int count)
     {
+        if (_job == Job.Forward) { FusedForward(first, count); return; }
         int offset = first * _im2col.Rows(1) * _im2col.Columns;
-        if (_collapse) _im2col.Collapse<T>(_chunkColumns.Span.Slice(offset), Inputs[0].Gradient, _chunkFirst + first, count);
+        if (_job == Job.Collapse) _im2col.Collapse<T>(_chunkColumns.Span.Slice(offset), Inputs[0].Gradient, _chunkFirst + first, count);
         else _im2col.Expand<T>(Inputs[0].Value, _chunkColumns.Span.Slice(offset), _chunkFirst + first, count);
     }
 }

@@ -191,6 +191,27 @@ let ``chunked columns split over two threads, and a second pass, give the whole 
             // the same batch again: the first pass's gradients must not remain in the second's
             assertClose 1e-12 gradients (snd (stepAgain net))))
 
+/// Runs `f` with im2col forward fused on two threads (im2col, product, bias and ReLU per image), or not.
+let private fusedColumns (on: bool) (f: unit -> 'a) : 'a =
+    let fused, rows = ColumnPlan.ColumnsFused, ColumnPlan.ColumnsFusedMinimumRows
+    ColumnPlan.ColumnsFused <- on
+    ColumnPlan.ColumnsFusedMinimumRows <- 1
+    try ownChunks (fun () -> onTwoThreads f) finally
+        ColumnPlan.ColumnsFused <- fused
+        ColumnPlan.ColumnsFusedMinimumRows <- rows
+
+[<Cases 100>]
+let ``im2col forward fused per layer thread gives the unfused outputs and gradients`` k s p d extra c f mode act =
+    // a ReLU conv with bias, whose bias the fused pass adds, then one without bias
+    let text = convModel k s p d extra c f mode act + "\nconv 8 2x2 same relu\nconv 3 2x2 same nobias\nglobalavgpool\ndense 2 softmax"
+    withDirectLimit 0 <| fun () ->
+    let outputs, gradients, inputGradient, _ = fusedColumns false (fun () -> step text 5)
+    let outputs2, gradients2, inputGradient2, _ = fusedColumns true (fun () -> step text 5)
+    assertClose 1e-12 outputs outputs2
+    assertClose 1e-12 gradients gradients2
+    assertClose 1e-12 inputGradient inputGradient2
+    true
+
 /// Fixed kernels apply to each input channel: channel c's kernel j is output channel c n + j.
 [<Fact>]
 let ``sobel on two channels gives x then y for each channel, channel by channel`` () =
