@@ -17,7 +17,8 @@ namespace CnnDsl.Runtime.Layers;
 /// Backward is the adjoint of every step: dM = A dY A^T per tile, dU[xi] = V[xi]^T dM[xi] and
 /// dW = G^T dU G; dV[xi] = dM[xi] U[xi]^T and dX += B dV B^T, scattered over the overlapping tiles.
 /// The transforms run on NHWC data a vector of channels at a time, so C and F are multiples of
-/// the vector width (ColumnPlan checks). Buffer: V (a^2 T C), M (a^2 T F), U and dU (a^2 C F each).
+/// the vector width (ColumnPlan checks). Buffer: V (a^2 T C), M (a^2 T F), U and dU (a^2 C F each),
+/// each a^2 planes spaced a little more than their size apart (Spaced).
 /// Matrices (Toom-Cook at the points 0, 1, -1, 2, -2, 1/2, -1/2 and infinity, the first a - 1 of
 /// them; F(2x2, 3x3) and F(4x4, 3x3) are the paper's sections 4.1 and 4.2; F(2x2, 7x7)'s were made
 /// and checked against direct correlation by scripts/winograd.py; 1D transforms below, applied to
@@ -39,7 +40,7 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
 
     // The transform that IBatchWork.Run does over a chunk's images, and its arrays (set before
     // BatchParallel.For): the per-image transforms ran on one thread while MKL's GEMMs used all.
-    private enum Job { Input, InputAdjoint, Output, OutputAdjoint, Forward }
+    private enum Job { Input, InputAdjoint, Output, OutputAdjoint, Forward, InputGradient }
     private Job _job;
     private T[] _source = [], _target = [], _buffer = [];
     private int _chunkFirst, _chunkCount, _chunkCapacity;
@@ -131,6 +132,7 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
         T[] inputGradient, bool wantInput, int batch, int chunk, bool transformFirst)
     {
         chunk = Math.Min(chunk, batch);
+        _chunkCapacity = chunk;
         var u = U(buffer, chunk); var du = DU(buffer, chunk);
         for (int first = 0; first < batch; first += chunk)
         {
@@ -146,6 +148,11 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
                     Gemm.Multiply(true, false, _c, _f, tiles, T.One, v[(int)(xi * vp)..], _c, m[(int)(xi * mp)..], _f, beta, du[(int)(xi * up)..], _f);
             }
             if (!wantInput) continue;
+            if (Fused)
+            {
+                Run(Job.InputGradient, buffer, inputGradient, buffer, first, count);
+                continue;
+            }
             for (int xi = 0; xi < Points; xi++)
                 Gemm.Multiply(false, true, tiles, _c, _f, T.One, m[(int)(xi * mp)..], _f, u[(int)(xi * up)..], _f, T.Zero, v[(int)(xi * vp)..], _c);
             Run(Job.InputAdjoint, buffer, inputGradient, buffer, first, count);
@@ -172,6 +179,7 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
             case Job.InputAdjoint: InputAdjoint(V(buffer, images), _target, first, images, from, to); break;
             case Job.Output: TransformOutput(M(buffer, images), _target, first, images, from, to); break;
             case Job.Forward: FusedForward(first, images, from, to); break;
+            case Job.InputGradient: FusedInputGradient(first, images, from, to); break;
             default: OutputAdjoint(_source, M(buffer, images), first, images, from, to); break;
         }
     }
@@ -188,8 +196,7 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
         long vp = VPlane(images), mp = MPlane(images), up = UPlane;
         int step = (int)Math.Clamp(ColumnPlan.WinogradFusedElements / ChunkElements(1), 1, to - from);
         var v = V(buffer, images); var m = M(buffer, images); var u = U(buffer, _chunkCapacity);
-        bool shared = BatchParallel.Threads > 1;
-        if (shared) Gemm.Current.SetCallerThreads(1);
+        Gemm.Current.SetCallerThreads(1);
         try
         {
             for (int s = from; s < to; s += step)
@@ -202,7 +209,31 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
                 TransformOutput(m, _target, first, images, s, e);
             }
         }
-        finally { if (shared) Gemm.Current.SetCallerThreads(0); }
+        finally { Gemm.Current.SetCallerThreads(0); }
+    }
+
+    /// <summary>Backward's input gradient for images from .. to - 1 of the chunk, a few at a time:
+    /// dV = dM U^T (products on this thread only, into V's rows of those images), then dX += B dV B^T.</summary>
+    private void FusedInputGradient(int first, int images, int from, int to)
+    {
+        var buffer = _buffer.AsSpan();
+        int perImage = _th * _tw;
+        long vp = VPlane(images), mp = MPlane(images), up = UPlane;
+        int step = (int)Math.Clamp(ColumnPlan.WinogradFusedElements / ChunkElements(1), 1, to - from);
+        var v = V(buffer, images); var m = M(buffer, images); var u = U(buffer, _chunkCapacity);
+        Gemm.Current.SetCallerThreads(1);
+        try
+        {
+            for (int s = from; s < to; s += step)
+            {
+                int e = Math.Min(to, s + step), rows = (e - s) * perImage, row = s * perImage;
+                for (int xi = 0; xi < Points; xi++)
+                    Gemm.Multiply(false, true, rows, _c, _f, T.One, m[(int)(xi * mp + row * _f)..], _f, u[(int)(xi * up)..], _f, T.Zero,
+                        v[(int)(xi * vp + row * _c)..], _c);
+                InputAdjoint(v, _target, first, images, s, e);
+            }
+        }
+        finally { Gemm.Current.SetCallerThreads(0); }
     }
 
     /// <summary>U[xi][c, f] = (G g G^T)[xi] for each channel c and filter f (weights HWIO).</summary>
