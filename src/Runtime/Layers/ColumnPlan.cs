@@ -108,16 +108,16 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
     public static long WinogradChunkElements { get; set; } =
         long.TryParse(Environment.GetEnvironmentVariable("CNNDSL_WINOGRAD_CHUNK"), out var e) && e >= 1 ? e : 0;
 
-    /// <summary>Whether a Winograd convolution on several layer threads runs forward, and backward's
-    /// input gradient, each thread's images through every step a few images at a time, the products
-    /// on that thread alone (forward: input transform, products, output transform; backward: dV = dM
-    /// U^T, then its adjoint transform into dX), instead of each step over the whole chunk with MKL's
-    /// threads on the products: a few images' V and M are still in cache for the next step. (The
-    /// weight gradient, a sum over all images, stays one product per point on MKL's threads.)
-    /// CNNDSL_WINOGRAD_FUSED=0 turns it off (benchmarks). Measured (`cnndsl-bench conv --first`,
-    /// 2 threads, off against on, forward): 64 -> 128 on 12x12 maps (the strided model's third
-    /// layer) at batch 256 19-24 -> 15-16 ms (with WinogradConv.Spaced in both); 256 -> 256 on
-    /// 8x8 maps at batch 256 43-48 -> 39-51; 64 -> 64 on 16x16 at batch 128 11-14 -> 9-11.</summary>
+    /// <summary>Whether a Winograd forward pass on several layer threads runs each thread's images
+    /// through all three steps (input transform, products, output transform) a few images at a
+    /// time, the products on that thread alone, instead of each step over the whole chunk with
+    /// MKL's threads on the products: a few images' V and M are still in cache for the next step.
+    /// CNNDSL_WINOGRAD_FUSED=0 turns it off (benchmarks). Measured (`cnndsl-bench conv --first`, 2
+    /// threads, off against on, forward): 64 -> 128 on 12x12 maps (the strided model's third layer)
+    /// at batch 256 19-24 -> 15-16 ms (with WinogradConv.Spaced in both); 256 -> 256 on 8x8 maps at
+    /// batch 256 43-48 -> 39-51; 64 -> 64 on 16x16 at batch 128 11-14 -> 9-11. Backward's input
+    /// gradient done the same way (dV products and their adjoint transform per thread) was slower:
+    /// the strided model's 64 -> 128 layer 17 -> 21-22 ms at batch 128 (`train --layers`).</summary>
     public static bool WinogradFused { get; set; } = Environment.GetEnvironmentVariable("CNNDSL_WINOGRAD_FUSED") != "0";
 
     /// <summary>Values of V and M that one fused step keeps (1 MB of float, a core's L2 here: steps of
@@ -161,12 +161,12 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
 
     /// <summary>Whether an im2col convolution with its own columns, on several layer threads, runs
     /// forward image by image on each thread (im2col, then the product on that thread alone, then
-    /// bias and ReLU, a CacheElements group of images at a time), and backward's input gradient the
-    /// same way (dcol = dY W^T, then col2im), instead of im2col over the threads and then one
-    /// product on MKL's threads; CNNDSL_COLUMNS_FUSED=0 turns it off (benchmarks). Measured
-    /// (`cnndsl-bench conv --first`, batch 256, 2 threads, forward, ReLU): the strided model's
-    /// stride-2 layers 32 -> 64 on 26x26 maps 12.5-14.5 -> 9.7-10.9 ms and 128 -> 256 on 10x10
-    /// 13.8-14.3 -> 12.8-13.1.</summary>
+    /// bias and ReLU, a CacheElements group of images at a time) instead of im2col over the threads
+    /// and then one product on MKL's threads; CNNDSL_COLUMNS_FUSED=0 turns it off (benchmarks).
+    /// Measured (`cnndsl-bench conv --first`, batch 256, 2 threads, forward, ReLU): the strided
+    /// model's stride-2 layers 32 -> 64 on 26x26 maps 12.5-14.5 -> 9.7-10.9 ms and 128 -> 256 on
+    /// 10x10 13.8-14.3 -> 12.8-13.1. Backward's input gradient done the same way (the columns'
+    /// gradient and col2im per thread) was no faster (`train --layers`, batch 128).</summary>
     public static bool ColumnsFused { get; set; } = Environment.GetEnvironmentVariable("CNNDSL_COLUMNS_FUSED") != "0";
 
     /// <summary>See ColumnsFused: the fewest rows of a fused group (the seed Fashion-MNIST model's

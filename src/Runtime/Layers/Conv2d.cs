@@ -38,7 +38,7 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
     // input's gradient. Shifted GEMM: whether its padded copy's border is still zero.
     private bool _paddedHoldsInput, _paddedBorderZero = true;
     // What IBatchWork.Run does, and for which chunk (set before BatchParallel.For).
-    private enum Job { Expand, Collapse, Forward, Backward }
+    private enum Job { Expand, Collapse, Forward }
     private Job _job;
     private int _chunkFirst;
     private Memory<T> _chunkColumns;
@@ -267,17 +267,6 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
             if (input) Gemm.Multiply(false, true, p, k, _filters, T.One, dy, _filters, _weights, _filters, T.One, Inputs[0].Gradient, k);
             return;
         }
-        if (FusedColumns)
-        {
-            // the weight gradient from all of forward's columns at once; then each layer thread
-            // turns its images' dY into their columns' gradient (a product on that thread) and
-            // collapses it while still in cache
-            if (weights) Gemm.Multiply(true, false, k, _filters, _im2col.Rows(Batch), T.One, _col, k, dy, _filters, T.Zero, weightGradient, _filters);
-            if (!input) return;
-            _job = Job.Backward;
-            BatchParallel.For(Batch, (long)_im2col.Rows(Batch) * k, this);
-            return;
-        }
         // Backward goes by forward's chunks: each chunk's columns feed the weight gradient and are
         // then overwritten by their own gradient and collapsed while still in cache.
         for (int first = 0; first < Batch; first += _forwardChunk)
@@ -337,30 +326,6 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
         finally { Gemm.Current.SetCallerThreads(0); }
     }
 
-    /// <summary>Images first .. first + count - 1 of backward: their columns' gradient (dY W^T, over
-    /// forward's columns, which the weight gradient has used), collapsed into their input gradient,
-    /// a cache-sized group of images at a time.</summary>
-    private void FusedBackward(int first, int count)
-    {
-        int k = _im2col.Columns, rowsPerImage = _im2col.Rows(1);
-        int step = Math.Min(FusedStep, count);
-        var columns = _col.AsSpan();
-        ReadOnlySpan<T> dy = Output.Gradient;
-        Gemm.Current.SetCallerThreads(1);
-        try
-        {
-            for (int s = first; s < first + count; s += step)
-            {
-                int n = Math.Min(step, first + count - s), rows = n * rowsPerImage;
-                var chunk = columns.Slice(s * rowsPerImage * k, rows * k);
-                Gemm.Multiply(false, true, rows, k, _filters, T.One, dy.Slice(s * rowsPerImage * _filters, rows * _filters), _filters,
-                    _weights, _filters, T.Zero, chunk, k);
-                _im2col.Collapse<T>(chunk, Inputs[0].Gradient, s, n);
-            }
-        }
-        finally { Gemm.Current.SetCallerThreads(0); }
-    }
-
     /// <summary>im2col of images first .. first + count - 1 into the column buffer, split over the cores.</summary>
     private void Expand(int first, int count, Memory<T> columns)
     {
@@ -374,7 +339,6 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
     void IBatchWork.Run(int first, int count)
     {
         if (_job == Job.Forward) { FusedForward(first, count); return; }
-        if (_job == Job.Backward) { FusedBackward(first, count); return; }
         int offset = first * _im2col.Rows(1) * _im2col.Columns;
         if (_job == Job.Collapse) _im2col.Collapse<T>(_chunkColumns.Span.Slice(offset), Inputs[0].Gradient, _chunkFirst + first, count);
         else _im2col.Expand<T>(Inputs[0].Value, _chunkColumns.Span.Slice(offset), _chunkFirst + first, count);

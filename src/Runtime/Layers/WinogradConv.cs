@@ -40,7 +40,7 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
 
     // The transform that IBatchWork.Run does over a chunk's images, and its arrays (set before
     // BatchParallel.For): the per-image transforms ran on one thread while MKL's GEMMs used all.
-    private enum Job { Input, InputAdjoint, Output, OutputAdjoint, Forward, InputGradient }
+    private enum Job { Input, InputAdjoint, Output, OutputAdjoint, Forward }
     private Job _job;
     private T[] _source = [], _target = [], _buffer = [];
     private int _chunkFirst, _chunkCount, _chunkCapacity;
@@ -132,7 +132,6 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
         T[] inputGradient, bool wantInput, int batch, int chunk, bool transformFirst)
     {
         chunk = Math.Min(chunk, batch);
-        _chunkCapacity = chunk;
         var u = U(buffer, chunk); var du = DU(buffer, chunk);
         for (int first = 0; first < batch; first += chunk)
         {
@@ -148,11 +147,6 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
                     Gemm.Multiply(true, false, _c, _f, tiles, T.One, v[(int)(xi * vp)..], _c, m[(int)(xi * mp)..], _f, beta, du[(int)(xi * up)..], _f);
             }
             if (!wantInput) continue;
-            if (Fused)
-            {
-                Run(Job.InputGradient, buffer, inputGradient, buffer, first, count);
-                continue;
-            }
             for (int xi = 0; xi < Points; xi++)
                 Gemm.Multiply(false, true, tiles, _c, _f, T.One, m[(int)(xi * mp)..], _f, u[(int)(xi * up)..], _f, T.Zero, v[(int)(xi * vp)..], _c);
             Run(Job.InputAdjoint, buffer, inputGradient, buffer, first, count);
@@ -179,7 +173,6 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
             case Job.InputAdjoint: InputAdjoint(V(buffer, images), _target, first, images, from, to); break;
             case Job.Output: TransformOutput(M(buffer, images), _target, first, images, from, to); break;
             case Job.Forward: FusedForward(first, images, from, to); break;
-            case Job.InputGradient: FusedInputGradient(first, images, from, to); break;
             default: OutputAdjoint(_source, M(buffer, images), first, images, from, to); break;
         }
     }
@@ -207,30 +200,6 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
                     Gemm.Multiply(false, false, rows, _f, _c, T.One, v[(int)(xi * vp + row * _c)..], _c, u[(int)(xi * up)..], _f, T.Zero,
                         m[(int)(xi * mp + row * _f)..], _f);
                 TransformOutput(m, _target, first, images, s, e);
-            }
-        }
-        finally { Gemm.Current.SetCallerThreads(0); }
-    }
-
-    /// <summary>Backward's input gradient for images from .. to - 1 of the chunk, a few at a time:
-    /// dV = dM U^T (products on this thread only, into V's rows of those images), then dX += B dV B^T.</summary>
-    private void FusedInputGradient(int first, int images, int from, int to)
-    {
-        var buffer = _buffer.AsSpan();
-        int perImage = _th * _tw;
-        long vp = VPlane(images), mp = MPlane(images), up = UPlane;
-        int step = (int)Math.Clamp(ColumnPlan.WinogradFusedElements / ChunkElements(1), 1, to - from);
-        var v = V(buffer, images); var m = M(buffer, images); var u = U(buffer, _chunkCapacity);
-        Gemm.Current.SetCallerThreads(1);
-        try
-        {
-            for (int s = from; s < to; s += step)
-            {
-                int e = Math.Min(to, s + step), rows = (e - s) * perImage, row = s * perImage;
-                for (int xi = 0; xi < Points; xi++)
-                    Gemm.Multiply(false, true, rows, _c, _f, T.One, m[(int)(xi * mp + row * _f)..], _f, u[(int)(xi * up)..], _f, T.Zero,
-                        v[(int)(xi * vp + row * _c)..], _c);
-                InputAdjoint(v, _target, first, images, s, e);
             }
         }
         finally { Gemm.Current.SetCallerThreads(0); }

@@ -191,9 +191,9 @@ let ``chunked columns split over two threads, and a second pass, give the whole 
             // the same batch again: the first pass's gradients must not remain in the second's
             assertClose 1e-12 gradients (snd (stepAgain net))))
 
-/// Runs `f` with im2col fused on two threads (forward: im2col, product, bias and ReLU; backward:
-/// the columns' gradient and col2im), or not; one piece a thread (the batch of 3 as 2 + 1 images)
-/// and groups of one image, so that a piece's groups start at images other than its first.
+/// Runs `f` with im2col forward fused on two threads (im2col, product, bias and ReLU), or not; one
+/// piece a thread (the batch of 3 as 2 + 1 images) and groups of one image, so that a piece's
+/// groups start at images other than its first.
 let private fusedColumns (on: bool) (f: unit -> 'a) : 'a =
     let fused, rows, pieces = ColumnPlan.ColumnsFused, ColumnPlan.ColumnsFusedMinimumRows, BatchParallel.PiecesPerThread
     ColumnPlan.ColumnsFused <- on
@@ -205,7 +205,7 @@ let private fusedColumns (on: bool) (f: unit -> 'a) : 'a =
         BatchParallel.PiecesPerThread <- pieces
 
 [<Cases 100>]
-let ``im2col fused per layer thread gives the unfused outputs and gradients`` k s p d extra c f mode act =
+let ``im2col forward fused per layer thread gives the unfused outputs and gradients`` k s p d extra c f mode act =
     // a ReLU conv with bias, whose bias the fused pass adds, then one without bias
     let text = convModel k s p d extra c f mode act + "\nconv 8 2x2 same relu\nconv 3 2x2 same nobias\nglobalavgpool\ndense 2 softmax"
     withDirectLimit 0 <| fun () ->

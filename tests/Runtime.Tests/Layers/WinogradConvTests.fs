@@ -60,8 +60,8 @@ let ``float Winograd convolutions equal double im2col ones, outputs and gradient
     let kernel, tile = algorithms[int a % algorithms.Length]
     winogradIn tile chunked <| fun () ->
     // (on two threads the transforms' pieces start at images other than the chunk's first, and
-    // forward and the input gradient run fused: each thread's images through every step,
-    // `oneImageSteps` one image at a time)
+    // forward runs fused: each thread's images through all three steps, `oneImageSteps` one
+    // image at a time)
     (if twoThreads then onTwoThreads else fun f -> f ()) <| fun () ->
     fusedSteps oneImageSteps <| fun () ->
     let text = model kernel h w p c f mode bias + "\nconv 2 1x1"
