@@ -163,10 +163,10 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
         var activation = _folded == null ? Node.Activation : _folded.Node.Activation;
         if (_direct != null)
         {
-            // the bias is added in the same pass
-            _direct.Forward(Inputs[0].Value, weights, bias, _col!, Output.Value, Batch);
+            // the bias, and a ReLU, in the same pass
+            _direct.Forward(Inputs[0].Value, weights, bias, _col!, Output.Value, Batch, relu: activation.IsRelu);
             _paddedHoldsInput = true;
-            ActivationFunctions.Forward(activation, y, ActivationRow);
+            if (!activation.IsRelu) ActivationFunctions.Forward(activation, y, ActivationRow);
             return;
         }
         if (_winograd != null)

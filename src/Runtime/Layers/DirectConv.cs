@@ -38,6 +38,8 @@ public sealed class DirectConv<T> : IBatchWork where T : unmanaged, INumber<T>
     private Job _job;
     private T[] _x = [], _y = [], _buffer = [], _weights = [], _dx = [];
     private int _batch, _block;
+    // forward: whether the stores apply a ReLU (the convolution's activation, in the same pass)
+    private bool _relu;
 
     public DirectConv(int height, int width, int channels, int filters, int outHeight, int outWidth, Window window)
     {
@@ -72,9 +74,11 @@ public sealed class DirectConv<T> : IBatchWork where T : unmanaged, INumber<T>
     private int PaddedImage => _hp * _wp * _c;
     private int InputImage => _h * _w * _c;
 
-    /// <summary>Y = conv(X, W) + b (bias may be null), for the whole batch.</summary>
-    public void Forward(T[] input, T[] weights, T[]? bias, T[] buffer, T[] output, int batch)
+    /// <summary>Y = conv(X, W) + b (bias may be null), for the whole batch; then max(Y, 0) when `relu`
+    /// (in the same pass, on the layer threads: as a pass of its own it ran on one thread).</summary>
+    public void Forward(T[] input, T[] weights, T[]? bias, T[] buffer, T[] output, int batch, bool relu = false)
     {
+        _relu = relu;
         var packed = PackedWeights(buffer, batch);
         var packedBias = PackedBias(buffer, batch);
         packed.Clear(); packedBias.Clear();
@@ -195,6 +199,7 @@ public sealed class DirectConv<T> : IBatchWork where T : unmanaged, INumber<T>
     private void StoreGroup(Span<T> y, int at, int g, Vector<T> v, int end)
     {
         int w = _lanes, f0 = g * w;
+        if (_relu) v = Vector.Max(v, Vector<T>.Zero);
         // With a single group (F < W) a whole vector may be stored: its lanes past F fall on the
         // next pixel's values, which are stored later (pixels go in increasing order), up to `end`.
         if (f0 + w <= _f || (_groups == 1 && at + w <= end))
