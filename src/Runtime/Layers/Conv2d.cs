@@ -171,10 +171,13 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
         }
         if (_winograd != null)
         {
-            _winograd.Forward(Inputs[0].Value, weights, _col!, Output.Value, Batch, _plan.ImagesPerChunk);
+            // the bias, and a ReLU, in the output transform
+            _winograd.Forward(Inputs[0].Value, weights, _col!, Output.Value, Batch, _plan.ImagesPerChunk, bias, activation.IsRelu);
             _paddedHoldsInput = true;
+            if (!activation.IsRelu) ActivationFunctions.Forward(activation, y, ActivationRow);
+            return;
         }
-        else if (_fft != null)
+        if (_fft != null)
         {
             _fft.Forward(Inputs[0].Value, weights, _col!, Output.Value, Batch, _plan.ImagesPerChunk);
             _paddedHoldsInput = true;

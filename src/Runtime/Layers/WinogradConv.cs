@@ -44,6 +44,9 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
     private Job _job;
     private T[] _source = [], _target = [], _buffer = [];
     private int _chunkFirst, _chunkCount, _chunkCapacity;
+    // forward's bias (or none) and whether a ReLU follows: both applied by the output transform
+    private T[]? _bias;
+    private bool _relu;
 
     /// <summary>`tile` is m, the side of each tile's block of outputs: 2 or 4 for 3x3 windows, 2 for 7x7.</summary>
     public WinogradConv(int height, int width, int channels, int filters, int outHeight, int outWidth, Window window, int tile = 2)
@@ -101,8 +104,12 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
 
     /// <summary>Forward, `chunk` images at a time: each chunk's transformed input and products stay
     /// small enough to be read back from cache (the whole batch's would not, for 8x8 tiles).</summary>
-    public void Forward(T[] input, ReadOnlySpan<T> weights, T[] buffer, T[] output, int batch, int chunk)
+    /// <summary>Bias (F values, or null) and ReLU are applied as the output transform stores each
+    /// output: a pass of their own over the output cost more (13 MB at batch 256 on the strided
+    /// model's third layer).</summary>
+    public void Forward(T[] input, ReadOnlySpan<T> weights, T[] buffer, T[] output, int batch, int chunk, T[]? bias = null, bool relu = false)
     {
+        (_bias, _relu) = (bias, relu);
         chunk = Math.Min(chunk, batch);
         _chunkCapacity = chunk;
         var u = U(buffer, chunk);
@@ -324,6 +331,8 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
         long plane = MPlane(count);
         ref T m0 = ref MemoryMarshal.GetReference(m);
         ref T y0 = ref MemoryMarshal.GetReference(y);
+        bool biased = _bias != null, relu = _relu;
+        ReadOnlySpan<T> bias = _bias;
         Span<Vector<T>> d = stackalloc Vector<T>[a * a];
         Span<Vector<T>> t = stackalloc Vector<T>[mm * a];   // A^T M: m x a
         Span<Vector<T>> row = stackalloc Vector<T>[mm];
@@ -338,11 +347,16 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
                         ref T at = ref Unsafe.Add(ref m0, (nint)((long)tile * _f + f));
                         for (int i = 0; i < a * a; i++) d[i] = Vector.LoadUnsafe(ref at, (nuint)(i * plane));
                         for (int j = 0; j < a; j++) Output(d, j, a, t, j, a);
+                        var b = biased ? new Vector<T>(bias[f..]) : Vector<T>.Zero;
                         for (int i = 0; i < rows; i++)
                         {
                             Output(t, i * a, 1, row, 0, 1);
                             int pixel = (n * _oh + oy + i) * _ow + ox;
-                            for (int j = 0; j < columns; j++) Vector.StoreUnsafe(row[j], ref y0, (nuint)((pixel + j) * _f + f));
+                            for (int j = 0; j < columns; j++)
+                            {
+                                var value = row[j] + b;
+                                Vector.StoreUnsafe(relu ? Vector.Max(value, Vector<T>.Zero) : value, ref y0, (nuint)((pixel + j) * _f + f));
+                            }
                         }
                     }
                 }

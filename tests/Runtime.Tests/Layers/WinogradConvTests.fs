@@ -20,7 +20,9 @@ let private model (kernel: int) (h0: byte) (w0: byte) (p0: byte) (c0: byte) (f0:
     let lanes = Numerics.Vector<float32>.Count
     let c, f = lanes * (1 + int c0 % 3), lanes * (1 + int f0 % 3)
     let padding = match int mode % 3 with 0 -> "valid" | 1 -> "same" | _ -> sprintf "p%dx%d" (int p0 % 3) (int p0 / 3 % 3)
-    sprintf "input %dx%dx%d\nconv %d %dx%d %s relu %s" h w c f kernel kernel padding (if bias then "" else "nobias")
+    // (the output transform applies the bias and a ReLU; another activation runs after it)
+    let activation = if int mode / 3 % 2 = 0 then "relu" else "tanh"
+    sprintf "input %dx%dx%d\nconv %d %dx%d %s %s %s" h w c f kernel kernel padding activation (if bias then "" else "nobias")
 
 
 /// Runs f with the Winograd path forced on for small layers, with the given tile, and the batch
