@@ -197,7 +197,7 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
             // bias and ReLU in each piece's pass when every image starts the channel pattern afresh
             _forwardWeights = weights;
             _forwardBias = bias != null && activation.IsRelu && _im2col.Rows(1) * _filters % _channels.Length == 0;
-            if (_forwardBias) _channels.Prepare(bias, bias);
+            if (_forwardBias) _channels.Prepare(bias, bias);   // (AddRange reads the pattern's b)
             _job = Job.Forward;
             BatchParallel.For(Batch, (long)_im2col.Rows(Batch) * k, this);
             if (_forwardBias) return;

@@ -103,10 +103,10 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
     private Span<T> DU(Span<T> buffer, int chunk) => buffer.Slice((int)(ChunkElements(chunk) + Points * UPlane), (int)(Points * UPlane));
 
     /// <summary>Forward, `chunk` images at a time: each chunk's transformed input and products stay
-    /// small enough to be read back from cache (the whole batch's would not, for 8x8 tiles).</summary>
-    /// <summary>Bias (F values, or null) and ReLU are applied as the output transform stores each
-    /// output: a pass of their own over the output cost more (13 MB at batch 256 on the strided
-    /// model's third layer).</summary>
+    /// small enough to be read back from cache (the whole batch's would not, for 8x8 tiles). The
+    /// bias (F values, or null) and a ReLU are applied as the output transform stores each output:
+    /// a pass of their own over the output cost more (13 MB at batch 256 on the strided model's
+    /// third layer).</summary>
     public void Forward(T[] input, ReadOnlySpan<T> weights, T[] buffer, T[] output, int batch, int chunk, T[]? bias = null, bool relu = false)
     {
         (_bias, _relu) = (bias, relu);
@@ -117,12 +117,12 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
         for (int first = 0; first < batch; first += chunk)
         {
             int count = Math.Min(chunk, batch - first), tiles = (int)Tiles(count);
-            long vp = VPlane(count), mp = MPlane(count), up = UPlane;
             if (Fused)
             {
                 Run(Job.Forward, input, output, buffer, first, count);
                 continue;
             }
+            long vp = VPlane(count), mp = MPlane(count), up = UPlane;
             var v = V(buffer, count); var m = M(buffer, count);
             Run(Job.Input, input, buffer, buffer, first, count);
             for (int xi = 0; xi < Points; xi++)
