@@ -298,8 +298,9 @@ public sealed class Conv2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
     /// product on that thread alone) instead of im2col over the threads, then a product on MKL's:
     /// own columns only, several layer threads, ColumnPlan.ColumnsFused, and a group of images
     /// that fits the cache has at least ColumnPlan.ColumnsFusedMinimumRows rows (fewer would
-    /// read the whole weight matrix again for every few rows of output).</summary>
-    private bool FusedColumns => ColumnPlan.ColumnsFused && !_plan.Shared && BatchParallel.Threads > 1
+    /// read the whole weight matrix again for every few rows of output), and at least as many
+    /// images as threads (fewer would leave one thread, its product without MKL's threads).</summary>
+    private bool FusedColumns => ColumnPlan.ColumnsFused && !_plan.Shared && BatchParallel.Threads > 1 && Batch >= BatchParallel.Threads
         && (long)FusedStep * _im2col.Rows(1) >= ColumnPlan.ColumnsFusedMinimumRows;
 
     /// <summary>Images whose columns fit ColumnPlan.CacheElements (at least one).</summary>

@@ -117,7 +117,8 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
         for (int first = 0; first < batch; first += chunk)
         {
             int count = Math.Min(chunk, batch - first), tiles = (int)Tiles(count);
-            if (Fused)
+            // (fewer images than threads would leave one thread, its products without MKL's threads)
+            if (Fused && count >= BatchParallel.Threads)
             {
                 Run(Job.Forward, input, output, buffer, first, count);
                 continue;
