@@ -122,7 +122,8 @@ let settingsOf (spell: string -> string) (name: string) (graph: Graph) (o: Train
             Schedule = Option.toObj t.Schedule,
             EarlyStopping = Option.toNullable t.EarlyStopping,
             LabelSmoothing = defaultArg t.LabelSmoothing 0.0, Warmup = defaultArg t.Warmup 0,
-            Ema = defaultArg t.Ema 0.0, TestTimeFlip = List.contains "flip" t.Tta)
+            Ema = defaultArg t.Ema 0.0, TestTimeFlip = List.contains "flip" t.Tta,
+            TestTimeShift = (t.Tta |> List.tryPick (fun v -> if v.StartsWith "shift " then Some (int (v.Substring 6)) else None) |> Option.defaultValue 0))
     settings, (match o.Data with null -> t.Data | d -> Some d)
 
 /// A data set by name or path; the generated `shapes` set is made at the model's input size.
@@ -265,7 +266,10 @@ let describe (file: string) (graph: Graph) (split: CnnDsl.Runtime.Data.DataSplit
           if s.LabelSmoothing > 0.0 then yield sprintf "labelsmoothing %s" (invariant s.LabelSmoothing)
           if graph.Training.Normalize then yield "normalize"
           if s.Ema > 0.0 then yield sprintf "ema %s" (invariant s.Ema)
-          if s.TestTimeFlip then yield "tta flip" ]
+          match [ if s.TestTimeFlip then "flip"
+                  if s.TestTimeShift > 0 then sprintf "shift %d" s.TestTimeShift ] with
+          | [] -> ()
+          | views -> yield "tta " + String.Join(" ", views) ]
     let augment = augment + String.concat "" (recipe |> List.map (fun r -> ", " + r))
     let examples = sprintf "%s training, %s validation, %s test examples"
                        (n (int64 trainer.TrainCount)) (n (int64 trainer.ValidationCount)) (n (int64 split.Test.Count))
@@ -419,7 +423,8 @@ let evaluate (spell: string -> string) (name: string) (text: string) (graph: Gra
     let graph = sizedToData text graph data
     let trainer =
         Trainer(graph, data, TrainingSettings(1, settings.BatchSize, 0, 0.0, settings.Optimizer, settings.Loss, 0.0, settings.OutputFolder,
-                                              LabelSmoothing = settings.LabelSmoothing, TestTimeFlip = settings.TestTimeFlip),
+                                              LabelSmoothing = settings.LabelSmoothing, TestTimeFlip = settings.TestTimeFlip,
+                                              TestTimeShift = settings.TestTimeShift, Augment = settings.Augment),
                 ProgressReport(1, null, null, None, spell))
     trainer.Load(weights, false) |> ignore
     CnnDsl.Evaluation.Of(trainer.Evaluate data, data.Count)

@@ -1239,15 +1239,27 @@ let private training (b: Builder) (section: Located<Setting list> option) : Trai
       // timm's ModelEmaV2 decay: in (0, 1), typically 0.999 or 0.9998
       Ema = numberIn "ema" 0.0 1.0 true true
       Tta =
+        // "flip" and "shift N" (airbench's translated views), kept as the runtime reads them
         match seen.TryGetValue "tta" with
         | true, s ->
+            let hint = "the test-time augmentations are: tta flip (the image and its mirror), tta shift 1 (also the image moved 1 pixel down-right and up-left), or both"
+            let rec read (values: Located<SettingValue> list) (acc: string list) =
+                match values with
+                | [] -> Some (List.rev acc)
+                | { Value = Word "flip" } :: rest when not (List.contains "flip" acc) -> read rest ("flip" :: acc)
+                | { Value = Word "shift" } :: { Value = Num (Int n) } :: rest when n >= 1L && n <= 64L && not (acc |> List.exists (fun a -> a.StartsWith "shift")) ->
+                    read rest (sprintf "shift %d" n :: acc)
+                | { Value = Word "shift" } as v :: rest ->
+                    let at = match rest with p :: _ -> p.Pos | [] -> v.Pos
+                    b.Report M.BadSetting at "'shift' in 'tta' needs the distance in pixels, a whole number from 1 to 64" (Some "for example: tta flip shift 1")
+                    None
+                | v :: _ ->
+                    b.Report M.BadSetting v.Pos (sprintf "'tta' cannot be %s" (String.Join(" ", s.Values |> List.map (fun v -> Pretty.settingValue v.Value))))
+                        (Some hint)
+                    None
             match s.Values with
-            | [ { Value = Word "flip" } ] -> [ "flip" ]
-            | [] -> bad s "'tta' names the test-time augmentation" "write: tta flip"; []
-            | v :: _ ->
-                b.Report M.BadSetting v.Pos (sprintf "'tta' cannot be %s" (String.Join(" ", s.Values |> List.map (fun v -> Pretty.settingValue v.Value))))
-                    (Some "the test-time augmentation is: tta flip (the mean of the outputs for the image and its mirror)")
-                []
+            | [] -> bad s "'tta' names the test-time augmentation" "write: tta flip, or tta flip shift 1"; []
+            | values -> read values [] |> Option.defaultValue []
         | _ -> []
       Normalize =
         match seen.TryGetValue "normalize" with

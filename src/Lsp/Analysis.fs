@@ -583,7 +583,7 @@ let trainingValues =
           "augment", [ "shift"; "flip"; "rotate"; "crop"; "cutout" ]
           "schedule", [ "step"; "cosine"; "plateau"; "onecycle" ]
           "nodecay", [ "biases"; "batchnorm" ]
-          "tta", [ "flip" ]
+          "tta", [ "flip"; "shift" ]
           "nesterov", [ "true"; "false" ] ]
 
 /// The training section's keys, as the checker accepts them (a test holds the two together).

@@ -386,14 +386,14 @@ let ``a recipe run resumes exactly, and dsl eval repeats its test figures`` () =
     let recipe =
         "input 16x16x1\nconv 8 3x3 same\nbatchnorm relu\nmaxpool 2\nconv 8 3x3 relu\nglobalavgpool\ndense 3 softmax\ntrain\n  data shapes\n"
         + "  optimizer adamw; lr 0.01; nodecay biases batchnorm\n  epochs 3; batch 16; seed 4; validation 0.2\n  schedule cosine; warmup 1\n"
-        + "  labelsmoothing 0.1\n  augment flip crop 2 reflect cutout 4\n  normalize\n  ema 0.9\n  tta flip\n"
+        + "  labelsmoothing 0.1\n  augment flip crop 2 reflect cutout 4\n  normalize\n  ema 0.9\n  tta flip shift 1\n"
     let file = model recipe
     let straight, stopped = temp (), temp ()
     let options out = { quick with Out = Some out; Quiet = false }
     let code, text, err = run (fun c -> RunCommand.run c file (options straight) CancellationToken.None)
     Assert.True((code = 0), err)
     // the header names the recipe in force
-    Assert.Contains("adamw (lr 0.01, weight decay 0.01), loss crossentropy, seed 4, augment flip crop 2 reflect cutout 4, schedule cosine, warmup 1, labelsmoothing 0.1, normalize, ema 0.9, tta flip", text)
+    Assert.Contains("adamw (lr 0.01, weight decay 0.01), loss crossentropy, seed 4, augment flip crop 2 reflect cutout 4, schedule cosine, warmup 1, labelsmoothing 0.1, normalize, ema 0.9, tta flip shift 1", text)
     runStopped file (options stopped) (2, 3)
     let code, _, err = run (fun c -> RunCommand.run c file { options stopped with Resume = true } CancellationToken.None)
     Assert.True((code = 0), err)

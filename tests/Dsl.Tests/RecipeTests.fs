@@ -93,6 +93,8 @@ let ``ema takes timm's decay in (0, 1) and tta the flip`` () =
     let t = training "ema 0.999; tta flip"
     Assert.Equal((Some 0.999, [ "flip" ]), (t.Ema, t.Tta))
     Assert.Equal((None, []), ((training "epochs 2").Ema, (training "epochs 2").Tta))
+    Assert.Equal<string list>([ "flip"; "shift 1" ], (training "tta flip shift 1").Tta)
+    Assert.Equal<string list>([ "shift 2"; "flip" ], (training "tta shift 2 flip").Tta)
 
 [<Fact>]
 let ``an ema outside (0, 1) and a tta other than flip are positioned errors`` () =
@@ -100,6 +102,9 @@ let ``an ema outside (0, 1) and a tta other than flip are positioned errors`` ()
     assertError "ema 0" 7 "'ema'"
     assertError "tta rotate" 7 "'tta' cannot be rotate"
     assertError "tta" 3 "'tta' names"
+    assertError "tta flip shift" 12 "'shift' in 'tta' needs the distance in pixels"
+    assertError "tta shift 0" 13 "'shift' in 'tta' needs the distance in pixels"
+    assertError "tta flip flip" 12 "'tta' cannot be flip flip"
 
 [<Fact>]
 let ``normalize takes no value, or true or false`` () =

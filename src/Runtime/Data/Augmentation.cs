@@ -84,16 +84,20 @@ public sealed class Augmentation(bool shift, bool flip, bool rotate, int height,
 
     /// <summary>The window at (oy, ox), each in 0..2P, of the image padded by P (zeros, or
     /// numpy's and torch's 'reflect': the edge pixel is not repeated).</summary>
-    public void Crop(Span<float> image, int oy, int ox)
+    public void Crop(Span<float> image, int oy, int ox) => Translate(image, oy - crop, ox - crop);
+
+    /// <summary>The image read from (y + dy, x + dx): moved up by dy and left by dx, the gap
+    /// filled with zeros or by reflection as the crop fills it.</summary>
+    public void Translate(Span<float> image, int dy, int dx)
     {
         image.CopyTo(_scratch);
         for (int y = 0; y < height; y++)
         {
-            int sy = y + oy - crop;
+            int sy = y + dy;
             if (reflect) sy = Reflect(sy, height);
             for (int x = 0; x < width; x++)
             {
-                int sx = x + ox - crop;
+                int sx = x + dx;
                 if (reflect) sx = Reflect(sx, width);
                 var target = image.Slice((y * width + x) * channels, channels);
                 if ((uint)sy < (uint)height && (uint)sx < (uint)width)

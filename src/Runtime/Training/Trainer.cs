@@ -32,6 +32,12 @@ public sealed record TrainingSettings(
     /// <summary>Evaluation averages the outputs for each image and its horizontal mirror (the
     /// loss reported is the mean of the two views' losses).</summary>
     public bool TestTimeFlip { get; init; }
+
+    /// <summary>Evaluation also takes each view moved this many pixels down-right and up-left
+    /// (0: not). airbench's weighting (Keller Jordan, 2024, infer_mirror_translate): the
+    /// unmoved views count half, the moved ones the other half; the gap is filled as the
+    /// training crop fills it (zeros, or a reflection with `crop P reflect`).</summary>
+    public int TestTimeShift { get; init; }
 }
 
 public sealed record EpochRecord(int Epoch, int Epochs, double Seconds, double Loss, double Accuracy,
@@ -74,7 +80,11 @@ public sealed class Trainer
     private readonly Augmentation? _augmentation;
     private readonly WeightAverage? _average;
     /// <summary>Test-time flips: the first view's outputs, one batch of them.</summary>
-    private readonly float[] _firstView;
+    // test-time views (the first is the image itself), the weighted sum of their outputs, and
+    // the batch as filled, which each view starts from
+    private readonly (bool Mirror, int Shift, float Weight)[] _views;
+    private readonly float[] _mixed, _source;
+    private readonly Augmentation? _shifter;
 
     public Trainer(CnnDsl.Graph.Graph graph, Dataset train, TrainingSettings settings, ITrainingReport report)
     {
@@ -99,7 +109,13 @@ public sealed class Trainer
             d.CopyTo(deviation.Value, 0);
         }
         _average = settings.Ema > 0 ? new WeightAverage(Network.Weights, settings.Ema) : null;
-        _firstView = settings.TestTimeFlip ? new float[settings.BatchSize * Network.OutputSize] : [];
+        _views = ViewsOf(settings);
+        _mixed = _views.Length > 1 ? new float[settings.BatchSize * Network.OutputSize] : [];
+        _source = _views.Length > 1 ? new float[settings.BatchSize * Network.InputSize] : [];
+        _shifter = settings.TestTimeShift > 0
+            ? new Augmentation(false, false, false, train.Height, train.Width, train.Channels, settings.TestTimeShift,
+                reflect: settings.Augment.Any(a => a.StartsWith("crop ", StringComparison.Ordinal) && a.EndsWith(" reflect", StringComparison.Ordinal)))
+            : null;
     }
 
     public Network<float> Network { get; }
@@ -460,10 +476,28 @@ public sealed class Trainer
         CheckCompatible(_graph, set);
         if (_settings.TestTimeFlip && _graph.Input.OutputShape is not Shape.Image)
             throw new DataError(set.Name, "'tta flip' mirrors images, and the model's input is a vector; remove 'tta flip'");
+        if (_settings.TestTimeShift > 0 && _graph.Input.OutputShape is not Shape.Image)
+            throw new DataError(set.Name, "'tta shift' moves images, and the model's input is a vector; remove 'tta shift'");
         // With a moving average, evaluation runs on the averaged weights (swapped back after).
         _average?.Swap();
         try { return EvaluateWeights(set); }
         finally { _average?.Swap(); }
+    }
+
+    /// <summary>The test-time views and their weights: the image (and its mirror with `tta
+    /// flip`) share 1, or 1/2 with `tta shift N`, whose moved views (N and -N pixels on both
+    /// axes, each mirrored too with flip) share the other 1/2.</summary>
+    private static (bool Mirror, int Shift, float Weight)[] ViewsOf(TrainingSettings settings)
+    {
+        bool[] mirrors = settings.TestTimeFlip ? [false, true] : [false];
+        int n = settings.TestTimeShift;
+        var views = new List<(bool, int, float)>();
+        float unmoved = n > 0 ? 0.5f : 1f;
+        foreach (var m in mirrors) views.Add((m, 0, unmoved / mirrors.Length));
+        if (n > 0)
+            foreach (var d in (int[])[n, -n])
+                foreach (var m in mirrors) views.Add((m, d, 0.5f / (2 * mirrors.Length)));
+        return [.. views];
     }
 
     /// <summary>Mirrors each of the first `count` examples of the input left to right.</summary>
@@ -502,19 +536,32 @@ public sealed class Trainer
             network.Forward(training: false);
             var (loss, right) = Score(network, count);
             var output = network.Output;
-            if (_settings.TestTimeFlip)
+            if (_views.Length > 1)
             {
-                // the mean of the outputs for the images and their mirrors decides; the loss is the
-                // mean of the two views' losses
-                output.Slice(0, count * per).CopyTo(_firstView);
-                Mirror(network, set, count);
-                network.Forward(training: false);
-                var (mirrored, _) = Score(network, count);
-                loss = (loss + mirrored) / 2;
-                output = network.Output;
+                // the weighted mean of the views' outputs decides; the loss is the weighted mean
+                // of the views' losses
+                int size = set.ExampleSize;
+                var input = network.Input;
+                input.Slice(0, count * size).CopyTo(_source);
+                float first = _views[0].Weight;
+                for (int i = 0; i < count * per; i++) _mixed[i] = first * output[i];
+                loss *= first;
+                for (int v = 1; v < _views.Length; v++)
+                {
+                    var (mirror, shift, weight) = _views[v];
+                    _source.AsSpan(0, count * size).CopyTo(input);
+                    // moved, then mirrored (airbench: infer_mirror of the translated batch)
+                    if (shift != 0)
+                        for (int i = 0; i < count; i++) _shifter!.Translate(input.Slice(i * size, size), shift, shift);
+                    if (mirror) Mirror(network, set, count);
+                    network.Forward(training: false);
+                    var (viewLoss, _) = Score(network, count);
+                    loss += weight * viewLoss;
+                    output = network.Output;
+                    for (int i = 0; i < count * per; i++) _mixed[i] += weight * output[i];
+                }
+                output = _mixed;
                 right = 0;
-                for (int i = 0; i < count * per; i++) _firstView[i] = (_firstView[i] + output[i]) / 2;
-                output = _firstView;
                 for (int i = 0; i < count; i++) if (Predict(output.Slice(i * per, per)) == _labels[i]) right++;
             }
             lossSum += loss * count;

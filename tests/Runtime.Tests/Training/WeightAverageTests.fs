@@ -111,6 +111,47 @@ let ``tta flip predicts from the mean of the outputs for each image and its mirr
             if Array.IndexOf(mean, Array.max mean) = data.Test.Labels[i] then 1 else 0 ] |> List.sum
     Assert.Equal(float right / float data.Test.Count, tta.Accuracy, 12)
 
+/// The set with every image read from (y + d, x + d), zeros outside.
+let private moved d (set: Dataset) =
+    let h, w, c = set.Height, set.Width, set.Channels
+    let pixels = Array.zeroCreate set.Pixels.Length
+    for i in 0 .. set.Count - 1 do
+        for y in 0 .. h - 1 do
+            for x in 0 .. w - 1 do
+                let sy, sx = y + d, x + d
+                if sy >= 0 && sy < h && sx >= 0 && sx < w then
+                    for k in 0 .. c - 1 do
+                        pixels[((i * h + y) * w + x) * c + k] <- set.Pixels[((i * h + sy) * w + sx) * c + k]
+    Dataset(set.Name, h, w, c, pixels, set.Labels, set.ClassNames)
+
+[<Fact>]
+let ``tta flip shift 1 weighs airbench's six views: the image and its mirror a half, the four moved views the other half`` () =
+    let out = folder ()
+    let plain = Trainer(model, data.Train, settings out, silent)
+    plain.Run(TrainingPosition.Start, CancellationToken.None) |> ignore
+    let views = Trainer(model, data.Train, TrainingSettings(1, 16, 3, 0.0, Optimizer.Adam (0.01, 0.9, 0.999, 1e-7), Loss.CrossEntropy, 0.0, folder (), TestTimeFlip = true, TestTimeShift = 1), silent)
+    views.Load(plain.LastCheckpoint, false) |> ignore
+    let tta = views.Evaluate(data.Test)
+    let sets = [ data.Test, 0.25; mirrored data.Test, 0.25
+                 moved 1 data.Test, 0.125; mirrored (moved 1 data.Test), 0.125
+                 moved -1 data.Test, 0.125; mirrored (moved -1 data.Test), 0.125 ]
+    Assert.Equal(sets |> List.sumBy (fun (set, weight) -> weight * plain.Evaluate(set).Loss), tta.Loss, 5)
+    let net = Network<float32>(model, 1, 0)
+    Checkpoint.LoadWeights(plain.LastCheckpoint, model, net.Weights)
+    let outputs (set: Dataset) i =
+        set.CopyExample(i, net.Input)
+        net.Forward(false)
+        net.Output.ToArray()
+    let right =
+        [ for i in 0 .. data.Test.Count - 1 ->
+            let mean = sets |> List.map (fun (set, weight) -> outputs set i |> Array.map (fun o -> float32 weight * o)) |> List.reduce (Array.map2 (+))
+            if Array.IndexOf(mean, Array.max mean) = data.Test.Labels[i] then 1 else 0 ] |> List.sum
+    Assert.Equal(float right / float data.Test.Count, tta.Accuracy, 12)
+    // the moved views change the decision for some images (else this test could not tell them apart)
+    let flipOnly = Trainer(model, data.Train, TrainingSettings(1, 16, 3, 0.0, Optimizer.Adam (0.01, 0.9, 0.999, 1e-7), Loss.CrossEntropy, 0.0, folder (), TestTimeFlip = true), silent)
+    flipOnly.Load(plain.LastCheckpoint, false) |> ignore
+    Assert.NotEqual(flipOnly.Evaluate(data.Test).Loss, tta.Loss)
+
 [<Fact>]
 let ``a resume with ema from a checkpoint made without it is refused with the way out`` () =
     let out = folder ()
