@@ -79,7 +79,6 @@ public sealed class Trainer
     private readonly int _classes;
     private readonly Augmentation? _augmentation;
     private readonly WeightAverage? _average;
-    /// <summary>Test-time flips: the first view's outputs, one batch of them.</summary>
     // test-time views (the first is the image itself), the weighted sum of their outputs, and
     // the batch as filled, which each view starts from
     private readonly (bool Mirror, int Shift, float Weight)[] _views;
