@@ -87,30 +87,6 @@ let private mirrored (set: Dataset) =
                     pixels[((i * h + y) * w + x) * c + k] <- set.Pixels[((i * h + y) * w + (w - 1 - x)) * c + k]
     Dataset(set.Name, h, w, c, pixels, set.Labels, set.ClassNames)
 
-[<Fact>]
-let ``tta flip predicts from the mean of the outputs for each image and its mirror, and reports the two views' mean loss`` () =
-    let out = folder ()
-    let plain = Trainer(model, data.Train, settings out, silent)
-    plain.Run(TrainingPosition.Start, CancellationToken.None) |> ignore
-    let flip = Trainer(model, data.Train, TrainingSettings(1, 16, 3, 0.0, Optimizer.Adam (0.01, 0.9, 0.999, 1e-7), Loss.CrossEntropy, 0.0, folder (), TestTimeFlip = true), silent)
-    flip.Load(plain.LastCheckpoint, false) |> ignore
-    let tta = flip.Evaluate(data.Test)
-    let a, b = plain.Evaluate(data.Test), plain.Evaluate(mirrored data.Test)
-    Assert.Equal((a.Loss + b.Loss) / 2.0, tta.Loss, 6)
-    // the reference: outputs of each view by single-example forward passes, averaged
-    let net = Network<float32>(model, 1, 0)
-    Checkpoint.LoadWeights(plain.LastCheckpoint, model, net.Weights)
-    let outputs (set: Dataset) i =
-        set.CopyExample(i, net.Input)
-        net.Forward(false)
-        net.Output.ToArray()
-    let flipped = mirrored data.Test
-    let right =
-        [ for i in 0 .. data.Test.Count - 1 ->
-            let mean = Array.map2 (fun x y -> (x + y) / 2.0f) (outputs data.Test i) (outputs flipped i)
-            if Array.IndexOf(mean, Array.max mean) = data.Test.Labels[i] then 1 else 0 ] |> List.sum
-    Assert.Equal(float right / float data.Test.Count, tta.Accuracy, 12)
-
 /// The set with every image read from (y + d, x + d), zeros outside.
 let private moved d (set: Dataset) =
     let h, w, c = set.Height, set.Width, set.Channels
@@ -124,33 +100,49 @@ let private moved d (set: Dataset) =
                         pixels[((i * h + y) * w + x) * c + k] <- set.Pixels[((i * h + sy) * w + sx) * c + k]
     Dataset(set.Name, h, w, c, pixels, set.Labels, set.ClassNames)
 
-[<Fact>]
-let ``tta flip shift 1 weighs airbench's six views: the image and its mirror a half, the four moved views the other half`` () =
-    let out = folder ()
-    let plain = Trainer(model, data.Train, settings out, silent)
-    plain.Run(TrainingPosition.Start, CancellationToken.None) |> ignore
-    let views = Trainer(model, data.Train, TrainingSettings(1, 16, 3, 0.0, Optimizer.Adam (0.01, 0.9, 0.999, 1e-7), Loss.CrossEntropy, 0.0, folder (), TestTimeFlip = true, TestTimeShift = 1), silent)
-    views.Load(plain.LastCheckpoint, false) |> ignore
-    let tta = views.Evaluate(data.Test)
-    let sets = [ data.Test, 0.25; mirrored data.Test, 0.25
-                 moved 1 data.Test, 0.125; mirrored (moved 1 data.Test), 0.125
-                 moved -1 data.Test, 0.125; mirrored (moved -1 data.Test), 0.125 ]
-    Assert.Equal(sets |> List.sumBy (fun (set, weight) -> weight * plain.Evaluate(set).Loss), tta.Loss, 5)
+/// A trainer evaluating with these test-time views, loaded from the checkpoint.
+let private withViews flip shift checkpoint =
+    let t = Trainer(model, data.Train, TrainingSettings(1, 16, 3, 0.0, Optimizer.Adam (0.01, 0.9, 0.999, 1e-7), Loss.CrossEntropy, 0.0, folder (), TestTimeFlip = flip, TestTimeShift = shift), silent)
+    t.Load(checkpoint, false) |> ignore
+    t
+
+/// The reference accuracy: each test image's views (its place in each weighted set) by
+/// single-example forward passes, their outputs weighted and summed; the largest decides.
+let private mixtureAccuracy checkpoint (views: (Dataset * float) list) =
     let net = Network<float32>(model, 1, 0)
-    Checkpoint.LoadWeights(plain.LastCheckpoint, model, net.Weights)
+    Checkpoint.LoadWeights(checkpoint, model, net.Weights)
     let outputs (set: Dataset) i =
         set.CopyExample(i, net.Input)
         net.Forward(false)
         net.Output.ToArray()
     let right =
         [ for i in 0 .. data.Test.Count - 1 ->
-            let mean = sets |> List.map (fun (set, weight) -> outputs set i |> Array.map (fun o -> float32 weight * o)) |> List.reduce (Array.map2 (+))
+            let mean = views |> List.map (fun (set, weight) -> outputs set i |> Array.map (fun o -> float32 weight * o)) |> List.reduce (Array.map2 (+))
             if Array.IndexOf(mean, Array.max mean) = data.Test.Labels[i] then 1 else 0 ] |> List.sum
-    Assert.Equal(float right / float data.Test.Count, tta.Accuracy, 12)
-    // the moved views change the decision for some images (else this test could not tell them apart)
-    let flipOnly = Trainer(model, data.Train, TrainingSettings(1, 16, 3, 0.0, Optimizer.Adam (0.01, 0.9, 0.999, 1e-7), Loss.CrossEntropy, 0.0, folder (), TestTimeFlip = true), silent)
-    flipOnly.Load(plain.LastCheckpoint, false) |> ignore
-    Assert.NotEqual(flipOnly.Evaluate(data.Test).Loss, tta.Loss)
+    float right / float data.Test.Count
+
+[<Fact>]
+let ``tta flip predicts from the mean of the outputs for each image and its mirror, and reports the two views' mean loss`` () =
+    let plain = Trainer(model, data.Train, settings (folder ()), silent)
+    plain.Run(TrainingPosition.Start, CancellationToken.None) |> ignore
+    let tta = (withViews true 0 plain.LastCheckpoint).Evaluate(data.Test)
+    let a, b = plain.Evaluate(data.Test), plain.Evaluate(mirrored data.Test)
+    Assert.Equal((a.Loss + b.Loss) / 2.0, tta.Loss, 6)
+    Assert.Equal(mixtureAccuracy plain.LastCheckpoint [ data.Test, 0.5; mirrored data.Test, 0.5 ], tta.Accuracy, 12)
+
+[<Fact>]
+let ``tta flip shift 1 weighs airbench's six views: the image and its mirror a half, the four moved views the other half`` () =
+    let plain = Trainer(model, data.Train, settings (folder ()), silent)
+    plain.Run(TrainingPosition.Start, CancellationToken.None) |> ignore
+    let tta = (withViews true 1 plain.LastCheckpoint).Evaluate(data.Test)
+    // moved, then mirrored, as airbench's infer_mirror of a translated batch
+    let sets = [ data.Test, 0.25; mirrored data.Test, 0.25
+                 moved 1 data.Test, 0.125; mirrored (moved 1 data.Test), 0.125
+                 moved -1 data.Test, 0.125; mirrored (moved -1 data.Test), 0.125 ]
+    Assert.Equal(sets |> List.sumBy (fun (set, weight) -> weight * plain.Evaluate(set).Loss), tta.Loss, 5)
+    Assert.Equal(mixtureAccuracy plain.LastCheckpoint sets, tta.Accuracy, 12)
+    // the moved views change the outcome (else this test could not tell them apart)
+    Assert.NotEqual((withViews true 0 plain.LastCheckpoint).Evaluate(data.Test).Loss, tta.Loss)
 
 [<Fact>]
 let ``a resume with ema from a checkpoint made without it is refused with the way out`` () =
