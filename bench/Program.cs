@@ -261,10 +261,18 @@ static float[] Random(int n)
 
 static string Name(IGemm g) => g is MklGemm ? "mkl" : "managed";
 
-static CnnDsl.Graph.Graph Compile(string path) => CompileText(File.ReadAllText(path));
+static CnnDsl.Graph.Graph Compile(string path) => CompileText(File.ReadAllText(path), path);
 
-static CnnDsl.Graph.Graph CompileText(string text) =>
-    Frontend.compile(text) is { IsOk: true } ok ? ok.ResultValue.Item1 : throw new InvalidOperationException("model does not check");
+// A model that does not check stops the benchmark with the checker's own messages (a bench
+// binary older than the language it reads says so here too).
+static CnnDsl.Graph.Graph CompileText(string text, string file = "<model>")
+{
+    var result = Frontend.compile(text);
+    if (result.IsOk) return result.ResultValue.Item1;
+    Console.Error.WriteLine(DiagnosticModule.renderAll(file, text, result.ErrorValue));
+    Environment.Exit(2);
+    return null!;
+}
 
 static string FindRoot(string dir) => dir == "/" ? throw new InvalidOperationException("run the benchmark from inside the repository") :
     File.Exists(Path.Combine(dir, "CnnDsl.sln")) ? dir : FindRoot(Path.GetDirectoryName(dir.TrimEnd('/'))!);
