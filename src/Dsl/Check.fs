@@ -1312,6 +1312,17 @@ let check (program: Program) : Result<Graph * Diagnostic list, Diagnostic list> 
     elif b.Nodes.Count = 1 && not (b.Diagnostics |> Seq.exists Diagnostic.isError) then
         b.Report M.EmptyModel { Line = b.Nodes[0].SourceLine; Col = 1; Length = 5 } "the model has an input but no layers" (Some "add layers after 'input', one per line")
     let settings = training b program.Training
+    // Augmentations and test-time views move and mirror pixels: on a vector input they would
+    // shuffle its features (Darknet-style silence is what this avoids).
+    match program.Training with
+    | Some section when b.Nodes.Count > 0 && (match b.Nodes[0].OutputShape with Vector _ -> true | _ -> false) ->
+        let n = match b.Nodes[0].OutputShape with Vector n -> n | _ -> 0
+        for setting in section.Value do
+            if (setting.Key.Value = "augment" || setting.Key.Value = "tta") && not setting.Values.IsEmpty then
+                b.Report M.NeedsImage setting.Key.Pos
+                    (sprintf "'%s' moves and mirrors images, and the model's input is a vector of %s" setting.Key.Value (M.thousands (int64 n)))
+                    (Some (sprintf "remove '%s', or give the model an image input such as 'input 28x28x1'" setting.Key.Value))
+    | _ -> ()
     // Softmax must end the model when the loss is cross-entropy (the fused, stable
     // softmax-cross-entropy needs it there); shape-only layers may follow it.
     if settings.Loss = None || settings.Loss = Some Loss.CrossEntropy then

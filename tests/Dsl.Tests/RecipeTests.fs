@@ -112,3 +112,13 @@ let ``normalize takes no value, or true or false`` () =
     Assert.False((training "normalize false").Normalize)
     Assert.False((training "epochs 1").Normalize)
     assertError "normalize 0.5" 13 "'normalize' takes no value"
+
+[<Fact>]
+let ``augment and tta on a vector input are positioned errors: they would shuffle its features`` () =
+    let text = "input 4\ndense 3 softmax\ntrain\n  data xor\n  augment flip\n  tta shift 1\n"
+    let errors = diagnostics text |> List.filter Diagnostic.isError
+    Assert.Equal<(string * int * int) list>([ "CNN304", 5, 3; "CNN304", 6, 3 ], errors |> List.map (fun d -> d.Code, d.Pos.Line, d.Pos.Col))
+    Assert.Contains("'augment' moves and mirrors images, and the model's input is a vector of 4", errors[0].Message)
+    Assert.Contains("remove 'tta'", errors[1].Hint.Value)
+    // on an image input both are fine
+    Assert.Empty(diagnostics "input 4x4x1\nflatten\ndense 3 softmax\ntrain\n  augment flip\n  tta shift 1\n" |> List.filter Diagnostic.isError)
