@@ -1246,8 +1246,11 @@ let private training (b: Builder) (section: Located<Setting list> option) : Trai
             let rec read (values: Located<SettingValue> list) (acc: string list) =
                 match values with
                 | [] -> Some (List.rev acc)
-                | { Value = Word "flip" } :: rest when not (List.contains "flip" acc) -> read rest ("flip" :: acc)
-                | { Value = Word "shift" } :: { Value = Num (Int n) } :: rest when n >= 1L && n <= 64L && not (acc |> List.exists (fun a -> a.StartsWith "shift")) ->
+                | { Value = Word ("flip" | "shift" as w) } as v :: _ when acc |> List.exists (fun a -> a.StartsWith w) ->
+                    b.Report M.BadSetting v.Pos (sprintf "'%s' is given twice in 'tta'" w) (Some "give each test-time augmentation once, for example: tta flip shift 1")
+                    None
+                | { Value = Word "flip" } :: rest -> read rest ("flip" :: acc)
+                | { Value = Word "shift" } :: { Value = Num (Int n) } :: rest when n >= 1L && n <= 64L ->
                     read rest (sprintf "shift %d" n :: acc)
                 | { Value = Word "shift" } as v :: rest ->
                     let at = match rest with p :: _ -> p.Pos | [] -> v.Pos
@@ -1320,8 +1323,22 @@ let check (program: Program) : Result<Graph * Diagnostic list, Diagnostic list> 
         for setting in section.Value do
             if (setting.Key.Value = "augment" || setting.Key.Value = "tta") && not setting.Values.IsEmpty then
                 b.Report M.NeedsImage setting.Key.Pos
-                    (sprintf "'%s' moves and mirrors images, and the model's input is a vector of %s" setting.Key.Value (M.thousands (int64 n)))
+                    (sprintf "'%s' works on images (it moves, mirrors or erases pixels), and the model's input is a vector of %s" setting.Key.Value (M.thousands (int64 n)))
                     (Some (sprintf "remove '%s', or give the model an image input such as 'input 28x28x1'" setting.Key.Value))
+    // A test-time shift of the image's size or more leaves its moved views blank.
+    | Some section when b.Nodes.Count > 0 ->
+        match b.Nodes[0].OutputShape with
+        | Image (Dim.Known h, Dim.Known w, _) ->
+            let side = min h w
+            for setting in section.Value do
+                if setting.Key.Value = "tta" then
+                    for v in setting.Values do
+                        match v.Value with
+                        | Num (Int d) when d >= int64 side && d <= 64L ->
+                            b.Report M.BadSetting v.Pos (sprintf "a shift of %d pixels moves the %dx%d image out of view" d h w)
+                                (Some (sprintf "shift by fewer than %d pixels, for example: tta flip shift 1" side))
+                        | _ -> ()
+        | _ -> ()
     | _ -> ()
     // Softmax must end the model when the loss is cross-entropy (the fused, stable
     // softmax-cross-entropy needs it there); shape-only layers may follow it.

@@ -104,7 +104,11 @@ let ``an ema outside (0, 1) and a tta other than flip are positioned errors`` ()
     assertError "tta" 3 "'tta' names"
     assertError "tta flip shift" 12 "'shift' in 'tta' needs the distance in pixels"
     assertError "tta shift 0" 13 "'shift' in 'tta' needs the distance in pixels"
-    assertError "tta flip flip" 12 "'tta' cannot be flip flip"
+    assertError "tta flip flip" 12 "'flip' is given twice in 'tta'"
+    assertError "tta shift 1 shift 2" 15 "'shift' is given twice in 'tta'"
+    // the model's input is 8x8: a shift of 8 would leave the moved views blank
+    assertError "tta flip shift 8" 18 "a shift of 8 pixels moves the 8x8 image out of view"
+    Assert.Equal<string list>([ "shift 7" ], (training "tta shift 7").Tta)
 
 [<Fact>]
 let ``normalize takes no value, or true or false`` () =
@@ -118,7 +122,7 @@ let ``augment and tta on a vector input are positioned errors: they would shuffl
     let text = "input 4\ndense 3 softmax\ntrain\n  data xor\n  augment flip\n  tta shift 1\n"
     let errors = diagnostics text |> List.filter Diagnostic.isError
     Assert.Equal<(string * int * int) list>([ "CNN304", 5, 3; "CNN304", 6, 3 ], errors |> List.map (fun d -> d.Code, d.Pos.Line, d.Pos.Col))
-    Assert.Contains("'augment' moves and mirrors images, and the model's input is a vector of 4", errors[0].Message)
+    Assert.Contains("'augment' works on images (it moves, mirrors or erases pixels), and the model's input is a vector of 4", errors[0].Message)
     Assert.Contains("remove 'tta'", errors[1].Hint.Value)
     // on an image input both are fine
     Assert.Empty(diagnostics "input 4x4x1\nflatten\ndense 3 softmax\ntrain\n  augment flip\n  tta shift 1\n" |> List.filter Diagnostic.isError)

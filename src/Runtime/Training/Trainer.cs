@@ -34,9 +34,10 @@ public sealed record TrainingSettings(
     public bool TestTimeFlip { get; init; }
 
     /// <summary>Evaluation also takes each view moved this many pixels down-right and up-left
-    /// (0: not). airbench's weighting (Keller Jordan, 2024, infer_mirror_translate): the
-    /// unmoved views count half, the moved ones the other half; the gap is filled as the
-    /// training crop fills it (zeros, or a reflection with `crop P reflect`).</summary>
+    /// (0: not). airbench's views and weights (Keller Jordan, 2024, infer_mirror_translate): the
+    /// unmoved views count half, the moved ones the other half. Unlike airbench (reflection,
+    /// logits) the gap is filled as the training crop fills it (zeros, or a reflection with
+    /// `crop P reflect`) and the outputs themselves are averaged.</summary>
     public int TestTimeShift { get; init; }
 }
 
