@@ -261,7 +261,15 @@ static float[] Random(int n)
 
 static string Name(IGemm g) => g is MklGemm ? "mkl" : "managed";
 
-static CnnDsl.Graph.Graph Compile(string path) => CompileText(File.ReadAllText(path), path);
+static CnnDsl.Graph.Graph Compile(string path)
+{
+    if (!File.Exists(path))
+    {
+        Console.Error.WriteLine($"{path}: error: no such model file; give --model a .cnn file (for example models/lenet.cnn)");
+        Environment.Exit(2);
+    }
+    return CompileText(File.ReadAllText(path), path);
+}
 
 // A model that does not check stops the benchmark with the checker's own messages (a bench
 // binary older than the language it reads says so here too).
