@@ -130,18 +130,22 @@ public sealed class Trainer
     /// network's current weights.</summary>
     public Network<float> InferenceNetwork => Inference();
 
+    /// <summary>Bytes an inference network may take, asked each time one is not yet built: three
+    /// quarters of what the process can still allocate (tests set less).</summary>
+    public Func<long> InferenceBudget { get; set; } = () => Math.Max(0, Memory.HeadroomBytes()) / 4 * 3;
+
     private Network<float> Inference()
     {
         if (_inference == null)
         {
-            // A second network beside the training one, within three quarters of what the process
-            // can still allocate: a model trained at the largest batch that fits (VGG16 at 144 on
-            // 24 GB) evaluates in smaller batches, or, when not even one example's fits (or the
-            // allocation fails all the same), in the training network.
-            int fits = Memory.LargestBatch(_graph, Math.Max(0, Memory.HeadroomBytes()) / 4 * 3, InferencePlan.Batch(_graph, _settings.BatchSize), inference: true);
-            if (fits == 0) return _inference = Network;
+            // A second network beside the training one, within the budget: a model trained at the
+            // largest batch that fits (VGG16 at 144 on 24 GB) evaluates in smaller batches, or, when
+            // not even one example's fits (or the allocation fails all the same), in the training
+            // network, this time only: the next evaluation asks again, as memory may have come free.
+            int fits = Memory.LargestBatch(_graph, InferenceBudget(), InferencePlan.Batch(_graph, _settings.BatchSize), inference: true);
+            if (fits == 0) return Network;
             try { _inference = new Network<float>(_graph, fits, _settings.Seed, inference: true); }
-            catch (OutOfMemoryException) { return _inference = Network; }
+            catch (OutOfMemoryException) { return Network; }
             _inferenceWeights = Network.Weights.Zip(_inference.Weights, (a, b) => (a.Value, b.Value)).ToArray();
         }
         foreach (var (from, to) in _inferenceWeights) from.AsSpan().CopyTo(to);

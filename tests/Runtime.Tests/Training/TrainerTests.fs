@@ -647,3 +647,20 @@ let ``augmentation draws anew for every step and seed, and a run without it sees
     for i in 0 .. 15 do data.Train.CopyExample(i, raw.AsSpan(i * 256, 256))
     Assert.Equal<float32[]>(raw, (inputs c)[.. 16 * 256 - 1])
     Assert.NotEqual<float32[]>(raw, first[.. 16 * 256 - 1])
+
+[<Fact>]
+let ``without room for an inference network evaluation runs in the training network, and the next evaluation tries again`` () =
+    let t = Trainer(model, data.Train, settings (folder ()) 1, Silent())
+    // the run's validation, too, in the training network
+    t.InferenceBudget <- fun () -> 0L
+    t.Run(TrainingPosition.Start, CancellationToken.None) |> ignore
+    Assert.Same(t.Network, t.InferenceNetwork)
+    let cramped = t.Evaluate(data.Test)
+    // memory came free: an inference network is built, and evaluates as the training one did
+    t.InferenceBudget <- fun () -> 1L <<< 30
+    let inference = t.InferenceNetwork
+    Assert.NotSame(t.Network, inference)
+    Assert.True(inference.IsInference)
+    let roomy = t.Evaluate(data.Test)
+    Assert.Equal(cramped.Accuracy, roomy.Accuracy, 12)
+    Assert.Equal(cramped.Loss, roomy.Loss, 5)
