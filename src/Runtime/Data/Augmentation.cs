@@ -19,6 +19,9 @@ public sealed class Augmentation(bool shift, bool flip, bool rotate, int height,
 
     public bool Enabled => shift || flip || rotate || crop > 0 || cutout > 0;
 
+    /// <summary>Whether the crop fills by reflection (`crop P reflect`) rather than with zeros.</summary>
+    public bool Reflects => reflect;
+
     /// <summary>The train section's names: shift, flip, rotate, "crop P", "crop P reflect", "cutout S".</summary>
     public static Augmentation? From(IEnumerable<string> names, Dataset data)
     {

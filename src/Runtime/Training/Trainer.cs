@@ -114,7 +114,7 @@ public sealed class Trainer
         _source = _views.Length > 1 ? new float[settings.BatchSize * Network.InputSize] : [];
         _shifter = settings.TestTimeShift > 0
             ? new Augmentation(false, false, false, train.Height, train.Width, train.Channels, settings.TestTimeShift,
-                reflect: settings.Augment.Any(a => a.StartsWith("crop ", StringComparison.Ordinal) && a.EndsWith(" reflect", StringComparison.Ordinal)))
+                reflect: _augmentation?.Reflects ?? false)
             : null;
     }
 
