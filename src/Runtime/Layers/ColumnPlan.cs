@@ -127,10 +127,10 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
         long.TryParse(Environment.GetEnvironmentVariable("CNNDSL_WINOGRAD_FUSED_ELEMENTS"), out var e) && e >= 1 ? e : 256L << 10;
 
     /// <summary>The Winograd tile (m of F(m x m, r x r)) to use: 0 chooses by the rule in
-    /// WinogradTiles, 2 or 4 forces that tile where the window has it (CNNDSL_WINOGRAD_TILE; tests
+    /// WinogradTiles, 2, 4 or 7 forces that tile where the window has it (CNNDSL_WINOGRAD_TILE; tests
     /// and benchmarks).</summary>
     public static int WinogradTileChoice { get; set; } =
-        int.TryParse(Environment.GetEnvironmentVariable("CNNDSL_WINOGRAD_TILE"), out var t) && t is 2 or 4 ? t : 0;
+        int.TryParse(Environment.GetEnvironmentVariable("CNNDSL_WINOGRAD_TILE"), out var t) && t is 2 or 4 or 7 ? t : 0;
 
     /// <summary>The tiles worth trying for a layer, best first (the first whose buffer fits is
     /// taken). Measured (bench/Program.cs `train --layers`, idle machine, 2 threads, forward +
@@ -146,8 +146,16 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
         var tiles = WinogradConv<float>.TileSizes(window);
         if (WinogradTileChoice != 0) return tiles.Contains(WinogradTileChoice) ? [WinogradTileChoice] : tiles;
         if (window.KernelH == 7) return channels >= 64 && outHeight >= 8 && outWidth >= 8 ? tiles : [];
-        return [4, 2];
+        return Products(7, outHeight, outWidth) <= 0.8 * Products(4, outHeight, outWidth) ? [7, 4, 2] : [4, 2];
     }
+
+    /// <summary>Products per channel pair of F(m x m, 3x3) over an output map: tiles times (m + 2)^2.
+    /// F(7x7) has 1.78x fewer than F(4x4) where 7 divides the sides (28, 14, 7: the MNIST-sized
+    /// maps) but its 9x9 transforms cost more, so it is taken only for 20% fewer: measured
+    /// (`cnndsl-bench conv --batch 128`, 2 threads), 64 -> 64 on 14x14 27-31 -> 18 ms and 128 -> 128
+    /// on 7x7 19-22 -> 14 ms forward + backward; on 32x32 maps (12% fewer) it was not measured.</summary>
+    private static long Products(int m, int outHeight, int outWidth) =>
+        (long)((outHeight + m - 1) / m) * ((outWidth + m - 1) / m) * (m + 2) * (m + 2);
 
     /// <summary>Images per chunk of a Winograd convolution: the whole batch for 3x3 windows (their
     /// tiles' V and M are read back soon enough; chunks measured slower on the 256-channel layers,

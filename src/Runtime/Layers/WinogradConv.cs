@@ -8,11 +8,11 @@ namespace CnnDsl.Runtime.Layers;
 
 /// <summary>
 /// A stride-1 convolution by Winograd's minimal filtering F(m x m, r x r) (Lavin and Gray, "Fast
-/// Algorithms for Convolutional Neural Networks", 2016): F(2x2, 3x3), F(4x4, 3x3) and F(2x2, 7x7).
+/// Algorithms for Convolutional Neural Networks", 2016): F(2x2, 3x3), F(4x4, 3x3), F(7x7, 3x3) and F(2x2, 7x7).
 /// Each m x m block of outputs is Y = A^T [(G g G^T) . (B^T d B)] A for the a x a input tile d under
 /// it (a = m + r - 1), so the r^2 m^2 products per block and channel pair of the direct form become
-/// a^2 (F(2x2, 3x3): 36 -> 16, 2.25x fewer; F(4x4, 3x3): 144 -> 36, 4x; F(2x2, 7x7): 196 -> 64,
-/// 3.06x), and the a^2 element-wise products over all tiles are a^2 GEMMs:
+/// a^2 (F(2x2, 3x3): 36 -> 16, 2.25x fewer; F(4x4, 3x3): 144 -> 36, 4x; F(7x7, 3x3): 441 -> 81,
+/// 5.4x; F(2x2, 7x7): 196 -> 64, 3.06x), and the a^2 element-wise products over all tiles are a^2 GEMMs:
 /// M[xi] = V[xi] (tiles x C) . U[xi] (C x F).
 /// Backward is the adjoint of every step: dM = A dY A^T per tile, dU[xi] = V[xi]^T dM[xi] and
 /// dW = G^T dU G; dV[xi] = dM[xi] U[xi]^T and dX += B dV B^T, scattered over the overlapping tiles.
@@ -29,6 +29,8 @@ namespace CnnDsl.Runtime.Layers;
 /// G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1],
 /// A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
 /// F(2x2, 7x7): in the comment above its 1D transforms at the end (an 8x8 B^T with entries up to 160).
+/// F(7x7, 3x3): 9x9 tiles, Toom-Cook at 0, +-1, +-2, +-1/2, 3/2 and infinity (B^T's entries up to 248),
+/// its 1D transforms at the end.
 /// The larger tiles' constants cost float accuracy (docs/results.md gives each one's error against double).
 /// </summary>
 public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
@@ -36,7 +38,7 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
     private readonly int _h, _w, _c, _f, _oh, _ow, _th, _tw, _top, _left, _m, _r, _a;
     private readonly Kind _kind;
 
-    private enum Kind { F2x3, F4x3, F2x7 }
+    private enum Kind { F2x3, F4x3, F7x3, F2x7 }
 
     // The transform that IBatchWork.Run does over a chunk's images, and its arrays (set before
     // BatchParallel.For): the per-image transforms ran on one thread while MKL's GEMMs used all.
@@ -48,7 +50,7 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
     private T[]? _bias;
     private bool _relu;
 
-    /// <summary>`tile` is m, the side of each tile's block of outputs: 2 or 4 for 3x3 windows, 2 for 7x7.</summary>
+    /// <summary>`tile` is m, the side of each tile's block of outputs: 2, 4 or 7 for 3x3 windows, 2 for 7x7.</summary>
     public WinogradConv(int height, int width, int channels, int filters, int outHeight, int outWidth, Window window, int tile = 2)
     {
         (_h, _w, _c, _f, _oh, _ow) = (height, width, channels, filters, outHeight, outWidth);
@@ -59,6 +61,7 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
         {
             (2, 3) => Kind.F2x3,
             (4, 3) => Kind.F4x3,
+            (7, 3) => Kind.F7x3,
             (2, 7) => Kind.F2x7,
             _ => throw new ArgumentOutOfRangeException(nameof(tile), $"no Winograd F({tile}x{tile}, {_r}x{_r})"),
         };
@@ -66,8 +69,8 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
         _tw = (outWidth + tile - 1) / tile;
     }
 
-    /// <summary>The tiles (m) there are for a window: 2 and 4 for 3x3, 2 for 7x7, none otherwise.</summary>
-    public static int[] TileSizes(Window window) => window.KernelH != window.KernelW ? [] : window.KernelH switch { 3 => [2, 4], 7 => [2], _ => [] };
+    /// <summary>The tiles (m) there are for a window: 2, 4 and 7 for 3x3, 2 for 7x7, none otherwise.</summary>
+    public static int[] TileSizes(Window window) => window.KernelH != window.KernelW ? [] : window.KernelH switch { 3 => [2, 4, 7], 7 => [2], _ => [] };
 
     /// <summary>3x3 or 7x7, stride 1, no dilation, and channels and filters in whole vectors.</summary>
     public static bool Applies(Window window, int channels, int filters) =>
@@ -185,8 +188,10 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
         }
     }
 
-    // With one layer thread the products keep MKL's threads (the step-by-step path).
-    private static bool Fused => ColumnPlan.WinogradFused && BatchParallel.Threads > 1;
+    // With one layer thread the products keep MKL's threads (the step-by-step path). F(7x7, 3x3)
+    // has few tiles per image, so a thread's few images made thin products: its 128 -> 128
+    // forward pass on 7x7 maps took 7.6-9.6 ms fused against 5.1-5.6 step by step.
+    private bool Fused => ColumnPlan.WinogradFused && BatchParallel.Threads > 1 && _kind != Kind.F7x3;
 
     /// <summary>Images from .. to - 1 of the chunk (first, images) through all three forward steps,
     /// a few at a time; their rows of V and M are theirs alone, so threads share nothing.</summary>
@@ -408,6 +413,7 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
     /// <summary>B^T x: a values in, a out.</summary>
     private void Data(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
     {
+        if (_kind == Kind.F7x3) { Data9(x, o, s, y, yo, ys); return; }
         if (_kind == Kind.F2x3)
         {
             var (a, b, e, f) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s]);
@@ -427,6 +433,7 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
     /// <summary>B x (the adjoint of Data).</summary>
     private void DataAdjoint(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
     {
+        if (_kind == Kind.F7x3) { DataAdjoint9(x, o, s, y, yo, ys); return; }
         if (_kind == Kind.F2x3)
         {
             var (a, b, e, f) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s]);
@@ -446,6 +453,7 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
     /// <summary>G g: r values in, a out.</summary>
     private void Kernel(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
     {
+        if (_kind == Kind.F7x3) { Kernel9(x, o, s, y, yo, ys); return; }
         if (_kind == Kind.F2x7) { Kernel7(x, o, s, y, yo, ys); return; }
         var (g0, g1, g2) = (x[o], x[o + s], x[o + 2 * s]);
         if (_kind == Kind.F2x3)
@@ -466,6 +474,7 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
     /// <summary>G^T u: a values in, r out.</summary>
     private void KernelAdjoint(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
     {
+        if (_kind == Kind.F7x3) { KernelAdjoint9(x, o, s, y, yo, ys); return; }
         if (_kind == Kind.F2x3)
         {
             var (a, b, e, d) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s]);
@@ -483,6 +492,7 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
     /// <summary>A^T x: a values in, m out.</summary>
     private void Output(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
     {
+        if (_kind == Kind.F7x3) { Output9(x, o, s, y, yo, ys); return; }
         if (_kind == Kind.F2x3)
         {
             var (a, b, e, d) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s]);
@@ -501,6 +511,7 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
     /// <summary>A y: m values in, a out (the adjoint of Output).</summary>
     private void OutputAdjoint(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
     {
+        if (_kind == Kind.F7x3) { OutputAdjoint9(x, o, s, y, yo, ys); return; }
         if (_kind == Kind.F2x3)
         {
             var (p, q) = (x[o], x[o + s]);
@@ -604,4 +615,147 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
         y[yo] = p; y[yo + ys] = p + q; y[yo + 2 * ys] = p - q; y[yo + 3 * ys] = p + q2;
         y[yo + 4 * ys] = p - q2; y[yo + 5 * ys] = p + half; y[yo + 6 * ys] = p - half; y[yo + 7 * ys] = q;
     }
+
+    // F(7x7, 3x3): Toom-Cook at 0, 1, -1, 2, -2, 1/2, -1/2, 3/2 and infinity. The eighth finite point
+    // has no partner, so B^T's rows share no sums; each 1D transform is its matrix's nonzero entries
+    // written out, as `scripts/winograd.py --csharp` prints them (a loop over the entries cost the
+    // forward pass of a 128 -> 128 layer on 7x7 maps 11 ms against 7-9 for F(4x4, 3x3)).
+    private static readonly Vector<T> C12 = new(T.CreateChecked(12)),
+        C128 = new(T.CreateChecked(128)),
+        C14 = new(T.CreateChecked(14)),
+        C16 = new(T.CreateChecked(16)),
+        C160 = new(T.CreateChecked(160)),
+        C17 = new(T.CreateChecked(17)),
+        C184 = new(T.CreateChecked(184)),
+        C1_105 = new(T.CreateChecked(1) / T.CreateChecked(105)),
+        C1_12 = new(T.CreateChecked(1) / T.CreateChecked(12)),
+        C1_1260 = new(T.CreateChecked(1) / T.CreateChecked(1260)),
+        C1_16 = new(T.CreateChecked(1) / T.CreateChecked(16)),
+        C1_18 = new(T.CreateChecked(1) / T.CreateChecked(18)),
+        C1_180 = new(T.CreateChecked(1) / T.CreateChecked(180)),
+        C1_2 = new(T.CreateChecked(1) / T.CreateChecked(2)),
+        C1_2520 = new(T.CreateChecked(1) / T.CreateChecked(2520)),
+        C1_32 = new(T.CreateChecked(1) / T.CreateChecked(32)),
+        C1_360 = new(T.CreateChecked(1) / T.CreateChecked(360)),
+        C1_4 = new(T.CreateChecked(1) / T.CreateChecked(4)),
+        C1_45 = new(T.CreateChecked(1) / T.CreateChecked(45)),
+        C1_630 = new(T.CreateChecked(1) / T.CreateChecked(630)),
+        C1_64 = new(T.CreateChecked(1) / T.CreateChecked(64)),
+        C1_70 = new(T.CreateChecked(1) / T.CreateChecked(70)),
+        C1_8 = new(T.CreateChecked(1) / T.CreateChecked(8)),
+        C1_90 = new(T.CreateChecked(1) / T.CreateChecked(90)),
+        C2 = new(T.CreateChecked(2)),
+        C20 = new(T.CreateChecked(20)),
+        C22 = new(T.CreateChecked(22)),
+        C243_32 = new(T.CreateChecked(243) / T.CreateChecked(32)),
+        C248 = new(T.CreateChecked(248)),
+        C27_8 = new(T.CreateChecked(27) / T.CreateChecked(8)),
+        C28 = new(T.CreateChecked(28)),
+        C32 = new(T.CreateChecked(32)),
+        C34 = new(T.CreateChecked(34)),
+        C35 = new(T.CreateChecked(35)),
+        C3_140 = new(T.CreateChecked(3) / T.CreateChecked(140)),
+        C3_2 = new(T.CreateChecked(3) / T.CreateChecked(2)),
+        C4 = new(T.CreateChecked(4)),
+        C42 = new(T.CreateChecked(42)),
+        C43 = new(T.CreateChecked(43)),
+        C46 = new(T.CreateChecked(46)),
+        C48 = new(T.CreateChecked(48)),
+        C5 = new(T.CreateChecked(5)),
+        C59 = new(T.CreateChecked(59)),
+        C6 = new(T.CreateChecked(6)),
+        C63 = new(T.CreateChecked(63)),
+        C64 = new(T.CreateChecked(64)),
+        C68 = new(T.CreateChecked(68)),
+        C7 = new(T.CreateChecked(7)),
+        C729_64 = new(T.CreateChecked(729) / T.CreateChecked(64)),
+        C8 = new(T.CreateChecked(8)),
+        C81_16 = new(T.CreateChecked(81) / T.CreateChecked(16)),
+        C84 = new(T.CreateChecked(84)),
+        C85 = new(T.CreateChecked(85)),
+        C96 = new(T.CreateChecked(96)),
+        C9_4 = new(T.CreateChecked(9) / T.CreateChecked(4));
+
+    /// <summary>B^T x for F(7x7, 3x3): 9 values in, 9 out.</summary>
+    private static void Data9(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
+    {
+        var (x0, x1, x2, x3, x4, x5, x6, x7, x8) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s], x[o + 4 * s], x[o + 5 * s], x[o + 6 * s], x[o + 7 * s], x[o + 8 * s]);
+        y[yo] = C12 * x0 - C8 * x1 - C63 * x2 + C42 * x3 + C63 * x4 - C42 * x5 - C12 * x6 + C8 * x7;
+        y[yo + ys] = C12 * x1 + C4 * x2 - C59 * x3 - C17 * x4 + C46 * x5 + C4 * x6 - C8 * x7;
+        y[yo + 2 * ys] = C12 * x1 - C20 * x2 - C43 * x3 + C85 * x4 - C22 * x5 - C20 * x6 + C8 * x7;
+        y[yo + 3 * ys] = C6 * x1 - x2 - C32 * x3 + C5 * x4 + C34 * x5 - C4 * x6 - C8 * x7;
+        y[yo + 4 * ys] = C6 * x1 - C7 * x2 - C28 * x3 + C35 * x4 + C14 * x5 - C28 * x6 + C8 * x7;
+        y[yo + 5 * ys] = C96 * x1 + C128 * x2 - C248 * x3 - C160 * x4 + C184 * x5 + C32 * x6 - C32 * x7;
+        y[yo + 6 * ys] = C48 * x1 - C128 * x2 + C4 * x3 + C160 * x4 - C68 * x5 - C32 * x6 + C16 * x7;
+        y[yo + 7 * ys] = C16 * x1 - C84 * x3 + C84 * x5 - C16 * x7;
+        y[yo + 8 * ys] = C12 * x1 - C8 * x2 - C63 * x3 + C42 * x4 + C63 * x5 - C42 * x6 - C12 * x7 + C8 * x8;
+    }
+
+    /// <summary>B x for F(7x7, 3x3) (the adjoint of Data9).</summary>
+    private static void DataAdjoint9(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
+    {
+        var (x0, x1, x2, x3, x4, x5, x6, x7, x8) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s], x[o + 4 * s], x[o + 5 * s], x[o + 6 * s], x[o + 7 * s], x[o + 8 * s]);
+        y[yo] = C12 * x0;
+        y[yo + ys] = -C8 * x0 + C12 * x1 + C12 * x2 + C6 * x3 + C6 * x4 + C96 * x5 + C48 * x6 + C16 * x7 + C12 * x8;
+        y[yo + 2 * ys] = -C63 * x0 + C4 * x1 - C20 * x2 - x3 - C7 * x4 + C128 * x5 - C128 * x6 - C8 * x8;
+        y[yo + 3 * ys] = C42 * x0 - C59 * x1 - C43 * x2 - C32 * x3 - C28 * x4 - C248 * x5 + C4 * x6 - C84 * x7 - C63 * x8;
+        y[yo + 4 * ys] = C63 * x0 - C17 * x1 + C85 * x2 + C5 * x3 + C35 * x4 - C160 * x5 + C160 * x6 + C42 * x8;
+        y[yo + 5 * ys] = -C42 * x0 + C46 * x1 - C22 * x2 + C34 * x3 + C14 * x4 + C184 * x5 - C68 * x6 + C84 * x7 + C63 * x8;
+        y[yo + 6 * ys] = -C12 * x0 + C4 * x1 - C20 * x2 - C4 * x3 - C28 * x4 + C32 * x5 - C32 * x6 - C42 * x8;
+        y[yo + 7 * ys] = C8 * x0 - C8 * x1 + C8 * x2 - C8 * x3 + C8 * x4 - C32 * x5 + C16 * x6 - C16 * x7 - C12 * x8;
+        y[yo + 8 * ys] = C8 * x8;
+    }
+
+    /// <summary>G g for F(7x7, 3x3): 3 values in, 9 out.</summary>
+    private static void Kernel9(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
+    {
+        var (x0, x1, x2) = (x[o], x[o + s], x[o + 2 * s]);
+        y[yo] = C1_12 * x0;
+        y[yo + ys] = -C1_18 * x0 - C1_18 * x1 - C1_18 * x2;
+        y[yo + 2 * ys] = C1_90 * x0 - C1_90 * x1 + C1_90 * x2;
+        y[yo + 3 * ys] = -C1_360 * x0 - C1_180 * x1 - C1_90 * x2;
+        y[yo + 4 * ys] = -C1_2520 * x0 + C1_1260 * x1 - C1_630 * x2;
+        y[yo + 5 * ys] = C1_45 * x0 + C1_90 * x1 + C1_180 * x2;
+        y[yo + 6 * ys] = -C1_45 * x0 + C1_90 * x1 - C1_180 * x2;
+        y[yo + 7 * ys] = C1_105 * x0 + C1_70 * x1 + C3_140 * x2;
+        y[yo + 8 * ys] = C1_8 * x2;
+    }
+
+    /// <summary>G^T u for F(7x7, 3x3): 9 values in, 3 out.</summary>
+    private static void KernelAdjoint9(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
+    {
+        var (x0, x1, x2, x3, x4, x5, x6, x7, x8) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s], x[o + 4 * s], x[o + 5 * s], x[o + 6 * s], x[o + 7 * s], x[o + 8 * s]);
+        y[yo] = C1_12 * x0 - C1_18 * x1 + C1_90 * x2 - C1_360 * x3 - C1_2520 * x4 + C1_45 * x5 - C1_45 * x6 + C1_105 * x7;
+        y[yo + ys] = -C1_18 * x1 - C1_90 * x2 - C1_180 * x3 + C1_1260 * x4 + C1_90 * x5 + C1_90 * x6 + C1_70 * x7;
+        y[yo + 2 * ys] = -C1_18 * x1 + C1_90 * x2 - C1_90 * x3 - C1_630 * x4 + C1_180 * x5 - C1_180 * x6 + C3_140 * x7 + C1_8 * x8;
+    }
+
+    /// <summary>A^T x for F(7x7, 3x3): 9 values in, 7 out.</summary>
+    private static void Output9(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
+    {
+        var (x0, x1, x2, x3, x4, x5, x6, x7, x8) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s], x[o + 4 * s], x[o + 5 * s], x[o + 6 * s], x[o + 7 * s], x[o + 8 * s]);
+        y[yo] = x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7;
+        y[yo + ys] = x1 - x2 + C2 * x3 - C2 * x4 + C1_2 * x5 - C1_2 * x6 + C3_2 * x7;
+        y[yo + 2 * ys] = x1 + x2 + C4 * x3 + C4 * x4 + C1_4 * x5 + C1_4 * x6 + C9_4 * x7;
+        y[yo + 3 * ys] = x1 - x2 + C8 * x3 - C8 * x4 + C1_8 * x5 - C1_8 * x6 + C27_8 * x7;
+        y[yo + 4 * ys] = x1 + x2 + C16 * x3 + C16 * x4 + C1_16 * x5 + C1_16 * x6 + C81_16 * x7;
+        y[yo + 5 * ys] = x1 - x2 + C32 * x3 - C32 * x4 + C1_32 * x5 - C1_32 * x6 + C243_32 * x7;
+        y[yo + 6 * ys] = x1 + x2 + C64 * x3 + C64 * x4 + C1_64 * x5 + C1_64 * x6 + C729_64 * x7 + x8;
+    }
+
+    /// <summary>A y for F(7x7, 3x3): 7 values in, 9 out (the adjoint of Output9).</summary>
+    private static void OutputAdjoint9(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
+    {
+        var (x0, x1, x2, x3, x4, x5, x6) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s], x[o + 4 * s], x[o + 5 * s], x[o + 6 * s]);
+        y[yo] = x0;
+        y[yo + ys] = x0 + x1 + x2 + x3 + x4 + x5 + x6;
+        y[yo + 2 * ys] = x0 - x1 + x2 - x3 + x4 - x5 + x6;
+        y[yo + 3 * ys] = x0 + C2 * x1 + C4 * x2 + C8 * x3 + C16 * x4 + C32 * x5 + C64 * x6;
+        y[yo + 4 * ys] = x0 - C2 * x1 + C4 * x2 - C8 * x3 + C16 * x4 - C32 * x5 + C64 * x6;
+        y[yo + 5 * ys] = x0 + C1_2 * x1 + C1_4 * x2 + C1_8 * x3 + C1_16 * x4 + C1_32 * x5 + C1_64 * x6;
+        y[yo + 6 * ys] = x0 - C1_2 * x1 + C1_4 * x2 - C1_8 * x3 + C1_16 * x4 - C1_32 * x5 + C1_64 * x6;
+        y[yo + 7 * ys] = x0 + C3_2 * x1 + C9_4 * x2 + C27_8 * x3 + C81_16 * x4 + C243_32 * x5 + C729_64 * x6;
+        y[yo + 8 * ys] = x6;
+    }
+
 }
