@@ -166,7 +166,9 @@ void Profile(CnnDsl.Runtime.Training.Trainer trainer, Action step, int batch)
         Console.WriteLine($"PROFILE layer={layer.Node.Name,-14} out={string.Join("x", CnnDsl.Runtime.Shapes.Hwc(layer.Node.OutputShape)),-12} fwd_ms={tf * 1e3,8:F3} bwd_ms={tb * 1e3,8:F3}");
     }
     var tu = Median(() => trainer.Optimizer.Update());
-    var tc = Median(() => { foreach (var layer in net.Layers) layer.Output.Gradient.AsSpan().Clear(); });
+    // (what Network.Backward clears: the gradients that their first writer adds to rather than assigns)
+    var assigned = net.Layers.SelectMany(l => l.Inputs.Where((_, k) => l.AssignInputGradient.Length > k && l.AssignInputGradient[k])).ToHashSet();
+    var tc = Median(() => { foreach (var layer in net.Layers.SkipLast(1)) if (!assigned.Contains(layer.Output)) layer.Output.Gradient.AsSpan().Clear(); });
     var tfw = Median(() => net.Forward(true));
     var tbw = Median(() => net.Backward());
     var ts = Median(step);

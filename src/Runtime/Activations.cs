@@ -5,7 +5,7 @@ namespace CnnDsl.Runtime;
 /// <summary>One example's values and their gradients, for every example of a batch,
 /// stored NHWC (channels last, as the graph writes shapes and as Keras stores them):
 /// im2col rows are then output pixels and a convolution is one GEMM for the whole batch.
-/// The gradient is allocated on first use (the network's first backward pass clears every
+/// The gradient is allocated on first use (the network's first backward pass allocates every
 /// gradient on one thread before any layer reads one), so a network that only runs forward,
 /// an inference network, never holds gradient buffers.</summary>
 public sealed class Activations<T> where T : unmanaged

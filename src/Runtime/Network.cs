@@ -12,11 +12,12 @@ namespace CnnDsl.Runtime;
 /// </summary>
 public sealed class Network<T> : IBatchWork where T : unmanaged, IFloatingPointIeee754<T>
 {
-    // Every layer's output gradient but the last's (the loss sets that one), cleared before each
-    // backward pass (layers add into their inputs' gradients) by rows over the layer threads;
-    // gathered on the first backward pass, which allocates them.
+    // The output gradients that their first writer adds to (the others it assigns; the last
+    // layer's the loss sets), cleared before each backward pass by rows over the layer threads;
+    // gathered on the first backward pass, which allocates every gradient buffer on one thread.
     private T[][]? _gradients;
     private long _gradientValues;
+    private bool[] _assigned = [];
     private readonly Layer<T>[] _layers;
     private readonly SharedColumns<T>? _sharedColumns;
     private readonly ulong _seed;
@@ -53,6 +54,7 @@ public sealed class Network<T> : IBatchWork where T : unmanaged, IFloatingPointI
             _layers[node.Id] = layer;
             if (sharing[node.Id] && layer is BatchNorm<T> batchNorm) ((Conv2d<T>)_layers[node.Inputs.Head]).FoldBatchNorm(batchNorm);
         }
+        if (!inference) PlanGradientWrites();
         Initialise(new Random(seed));
         if (graph.Training.Normalize && graph.Input.OutputShape is Shape.Image image)
         {
@@ -159,6 +161,33 @@ public sealed class Network<T> : IBatchWork where T : unmanaged, IFloatingPointI
     /// repeated calls within a step (gradient checks) see the same mask.</summary>
     public void Forward(bool training) => ForwardFrom(0, training);
 
+    /// <summary>Which layer writes each output's gradient first in a backward pass: its last reader
+    /// in graph order (backward runs the layers in reverse). Where that layer writes the whole
+    /// gradient it assigns, and Backward does not clear the buffer; the others are cleared.</summary>
+    private void PlanGradientWrites()
+    {
+        var lastReader = new int[_layers.Length];
+        Array.Fill(lastReader, -1);
+        foreach (var layer in _layers)
+            foreach (var id in layer.Node.Inputs) lastReader[id] = layer.Node.Id;
+        var assigned = new bool[_layers.Length];
+        foreach (var layer in _layers)
+        {
+            var inputs = layer.Node.Inputs.ToArray();
+            layer.AssignInputGradient = new bool[inputs.Length];
+            for (int k = 0; k < inputs.Length; k++)
+            {
+                int id = inputs[k];
+                // (an input read twice by the layer gets two contributions: both add)
+                if (lastReader[id] != layer.Node.Id || !layer.WritesWholeInputGradient || !layer.InputNeedsGradient[k]
+                    || Array.IndexOf(inputs, id) != Array.LastIndexOf(inputs, id)) continue;
+                layer.AssignInputGradient[k] = true;
+                assigned[id] = true;
+            }
+        }
+        _assigned = assigned;
+    }
+
     /// <summary>Backpropagates OutputGradient (set by a loss) to every parameter.</summary>
     public void Backward()
     {
@@ -166,7 +195,8 @@ public sealed class Network<T> : IBatchWork where T : unmanaged, IFloatingPointI
         Denormals.FlushToZero();
         if (_gradients == null)
         {
-            _gradients = _layers[..^1].Select(l => l.Output.Gradient).ToArray();
+            foreach (var layer in _layers) _ = layer.Output.Gradient;
+            _gradients = _layers[..^1].Where(l => !_assigned[l.Node.Id]).Select(l => l.Output.Gradient).ToArray();
             _gradientValues = _gradients.Sum(g => (long)g.Length);
         }
         BatchParallel.For(BatchSize, _gradientValues, this);
@@ -186,7 +216,7 @@ public sealed class Network<T> : IBatchWork where T : unmanaged, IFloatingPointI
         }
     }
 
-    /// <summary>Rows first .. first + count - 1 of every gradient cleared.</summary>
+    /// <summary>Rows first .. first + count - 1 of every gradient that is added to cleared.</summary>
     void IBatchWork.Run(int first, int count)
     {
         foreach (var g in _gradients!)

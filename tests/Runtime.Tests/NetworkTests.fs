@@ -175,8 +175,15 @@ let ``a partial batch in a larger network equals a network of that size`` (rows:
     let full, exact = Network<double>(g, 6, 9, true), Network<double>(g, rows, 9, true)
     let rng = Random 4
     let input = randomArray rng (rows * full.InputSize)
-    // Stale values in the padding rows must not matter.
+    // Stale values in the padding rows must not matter: a whole step first fills every buffer,
+    // gradients too (the layers that write a gradient first assign it, padding rows included).
     copyFrom (randomArray rng full.Input.Length) full.Input
+    full.Forward(true)
+    copyFrom (randomArray rng full.OutputGradient.Length) full.OutputGradient
+    full.Backward()
+    for p in full.Parameters do Array.Clear p.Gradient
+    // (that step moved batchnorm's moving statistics: both networks start from them)
+    for p, q in Seq.zip full.Weights exact.Weights do Array.blit p.Value 0 q.Value 0 p.Value.Length
     copyFrom input full.Input
     copyFrom input exact.Input
     let labels = Array.init 6 (fun i -> i % 3)

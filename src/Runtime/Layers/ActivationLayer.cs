@@ -15,6 +15,8 @@ public sealed class ActivationLayer<T>(Node node, Activations<T>[] inputs, int b
         Activate();
     }
 
+    public override bool WritesWholeInputGradient => true;
+
     public override void Backward()
     {
         if (Inputs.Length == 0) return;
@@ -22,6 +24,7 @@ public sealed class ActivationLayer<T>(Node node, Activations<T>[] inputs, int b
         if (!InputNeedsGradient[0]) return;
         var dx = Inputs[0].Gradient.AsSpan();
         var dy = Output.Gradient.AsSpan();
-        Vectorised.Add(dx, dy);
+        if (AssignsInputGradient(0)) dy.CopyTo(dx);
+        else Vectorised.Add(dx, dy);
     }
 }

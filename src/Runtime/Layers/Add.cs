@@ -20,6 +20,8 @@ public sealed class Add<T>(Node node, Activations<T>[] inputs, int batch) : Laye
         Activate();
     }
 
+    public override bool WritesWholeInputGradient => true;
+
     public override void Backward()
     {
         ActivationBackward();
@@ -28,7 +30,8 @@ public sealed class Add<T>(Node node, Activations<T>[] inputs, int batch) : Laye
         {
             if (!InputNeedsGradient[k]) continue;
             var dx = Inputs[k].Gradient.AsSpan();
-            Vectorised.Add(dx, dy);
+            if (AssignsInputGradient(k)) dy.CopyTo(dx);
+            else Vectorised.Add(dx, dy);
         }
     }
 }

@@ -116,6 +116,8 @@ public sealed class BatchNorm<T> : Layer<T>, IBatchWork where T : unmanaged, IFl
         if (!_relu) Activate();
     }
 
+    public override bool WritesWholeInputGradient => true;
+
     public override void Backward()
     {
         // A ReLU's backward pass is fused into the two passes below (dy counts where y > 0).
@@ -147,6 +149,8 @@ public sealed class BatchNorm<T> : Layer<T>, IBatchWork where T : unmanaged, IFl
         }
         _pattern.Prepare(_sum, _sumProduct, _inverseStd);
         RunUnits(Job.AddLinear);
+        // the padding rows of a partial batch (the units cover the real ones)
+        if (AssignsInputGradient(0)) Inputs[0].Gradient.AsSpan(Rows * _perExample).Clear();
     }
 
     private void RunUnits(Job job)
@@ -178,7 +182,7 @@ public sealed class BatchNorm<T> : Layer<T>, IBatchWork where T : unmanaged, IFl
                 }
                 default:
                     _pattern.AddLinearRange(Output.Gradient.AsSpan(i * pe, pe), x, Inputs[0].Gradient.AsSpan(i * pe, pe),
-                        _relu ? Output.Value.AsSpan(i * pe, pe) : default);
+                        _relu ? Output.Value.AsSpan(i * pe, pe) : default, AssignsInputGradient(0));
                     break;
             }
         }

@@ -213,8 +213,8 @@ public sealed class ChannelPattern<T> where T : unmanaged, INumber<T>
         }
     }
 
-    /// <summary>dx += a[p] dy + b[p] x + d[p] (Prepare(a, b, d) first; dy masked by y > 0 where y is given).</summary>
-    public void AddLinearRange(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, Span<T> dx, ReadOnlySpan<T> y = default)
+    /// <summary>dx += a[p] dy + b[p] x + d[p], or dx = that with `assign` (Prepare(a, b, d) first; dy masked by y > 0 where y is given).</summary>
+    public void AddLinearRange(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, Span<T> dx, ReadOnlySpan<T> y = default, bool assign = false)
     {
         bool masked = !y.IsEmpty;
         ref T y0 = ref MemoryMarshal.GetReference(y);
@@ -230,12 +230,12 @@ public sealed class ChannelPattern<T> where T : unmanaged, INumber<T>
             nuint at = (nuint)(v * w);
             var g = Vector.LoadUnsafe(ref g0, at);
             if (masked) g = Vector.ConditionalSelect(Vector.GreaterThan(Vector.LoadUnsafe(ref y0, at), Vector<T>.Zero), g, Vector<T>.Zero);
-            var r = Vector.LoadUnsafe(ref r0, at) + Vector.LoadUnsafe(ref a0, (nuint)p) * g
+            var r = (assign ? Vector<T>.Zero : Vector.LoadUnsafe(ref r0, at)) + Vector.LoadUnsafe(ref a0, (nuint)p) * g
                     + Vector.LoadUnsafe(ref b0, (nuint)p) * Vector.LoadUnsafe(ref x0, at) + Vector.LoadUnsafe(ref d0, (nuint)p);
             Vector.StoreUnsafe(r, ref r0, at);
             p += w; if (p == _length) p = 0;
         }
         for (int i = vectors * w; i < x.Length; i++)
-            dx[i] += _a[i % _length] * (masked && !(y[i] > T.Zero) ? T.Zero : dy[i]) + _b[i % _length] * x[i] + _d[i % _length];
+            dx[i] = (assign ? T.Zero : dx[i]) + _a[i % _length] * (masked && !(y[i] > T.Zero) ? T.Zero : dy[i]) + _b[i % _length] * x[i] + _d[i % _length];
     }
 }

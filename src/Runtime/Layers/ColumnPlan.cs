@@ -4,7 +4,7 @@ namespace CnnDsl.Runtime.Layers;
 
 /// <summary>
 /// How a convolution is lowered, and where it keeps its buffer. In order: a direct kernel
-/// (DirectConv: small windows, few filters), Winograd F(4x4, 3x3), F(2x2, 3x3) or F(2x2, 7x7) (WinogradConv), a shifted GEMM
+/// (DirectConv: small windows, few filters), Winograd F(4x4, 3x3), F(7x7, 3x3), F(2x2, 3x3) or F(2x2, 7x7) (WinogradConv), a shifted GEMM
 /// (ShiftedGemm), each where it measured faster and its buffer fits <see cref="PrivateLimit"/>;
 /// otherwise im2col + GEMM. A small column matrix (the whole batch's
 /// rows within <see cref="PrivateLimit"/> values) is the layer's own: one GEMM per pass, and

@@ -5,7 +5,7 @@ using CnnDsl.Runtime.Blas;
 namespace CnnDsl.Runtime.Layers;
 
 /// <summary>Fully connected: Y[B, U] = X[B, I] W[I, U] + b (Keras's kernel layout).
-/// Backward: dW = X^T dY, db = column sums of dY, dX += dY W^T.</summary>
+/// Backward: dW = X^T dY, db = column sums of dY, dX += dY W^T (or = where it writes first).</summary>
 public sealed class Dense<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly int _in, _units;
@@ -37,6 +37,8 @@ public sealed class Dense<T> : Layer<T> where T : unmanaged, IFloatingPointIeee7
         Activate();
     }
 
+    public override bool WritesWholeInputGradient => true;
+
     public override void Backward()
     {
         ActivationBackward();
@@ -47,6 +49,7 @@ public sealed class Dense<T> : Layer<T> where T : unmanaged, IFloatingPointIeee7
             if (_bias != null) _channels.Sum(dy, _bias.Gradient);
         }
         if (InputNeedsGradient[0])
-            Gemm.Multiply<T>(false, true, Batch, _in, _units, T.One, dy, _units, _kernel.Value, _units, T.One, Inputs[0].Gradient, _in);
+            Gemm.Multiply<T>(false, true, Batch, _in, _units, T.One, dy, _units, _kernel.Value, _units,
+                AssignsInputGradient(0) ? T.Zero : T.One, Inputs[0].Gradient, _in);
     }
 }

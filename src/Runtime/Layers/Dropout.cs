@@ -57,11 +57,14 @@ public sealed class Dropout<T> : Layer<T>, IBatchWork where T : unmanaged, IFloa
         }
     }
 
+    public override bool WritesWholeInputGradient => true;
+
     public override void Backward()
     {
         if (!InputNeedsGradient[0]) return;
         var dx = Inputs[0].Gradient.AsSpan();
         var dy = Output.Gradient.AsSpan();
+        if (AssignsInputGradient(0)) dx.Clear();
         for (int i = 0; i < dy.Length; i++) dx[i] += dy[i] * _mask[i];
     }
 }

@@ -44,20 +44,28 @@ public sealed class GlobalPool2d<T> : Layer<T> where T : unmanaged, IFloatingPoi
         Activate();
     }
 
+    public override bool WritesWholeInputGradient => true;
+
     public override void Backward()
     {
         ActivationBackward();
         if (!InputNeedsGradient[0]) return;
         var dx = Inputs[0].Gradient.AsSpan();
         var dy = Output.Gradient.AsSpan();
+        bool assign = AssignsInputGradient(0);
         if (!_kind.IsAverage)
         {
+            if (assign) dx.Clear();
             Vectorised.ScatterAdd(dx, dy, _chosen);
             return;
         }
         var share = T.One / T.CreateChecked(_cells);
         for (int b = 0; b < Batch; b++)
             for (int cell = 0; cell < _cells; cell++)
-                for (int ch = 0; ch < _c; ch++) dx[(b * _cells + cell) * _c + ch] += dy[b * _c + ch] * share;
+                for (int ch = 0; ch < _c; ch++)
+                {
+                    int i = (b * _cells + cell) * _c + ch;
+                    dx[i] = (assign ? T.Zero : dx[i]) + dy[b * _c + ch] * share;
+                }
     }
 }

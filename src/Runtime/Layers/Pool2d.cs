@@ -59,6 +59,7 @@ public sealed class Pool2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
             {
                 // each output of these images routes to a cell of the same images
                 int per = _oh * _ow * _c;
+                if (AssignsInputGradient(0)) Inputs[0].Gradient.AsSpan(first * _h * _w * _c, count * _h * _w * _c).Clear();
                 Vectorised.ScatterAdd(Inputs[0].Gradient.AsSpan(), Output.Gradient.AsSpan(first * per, count * per), _chosen.AsSpan(first * per, count * per));
             }
         }
@@ -235,6 +236,9 @@ public sealed class Pool2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
                 }
     }
 
+    // (each thread clears its own images' input gradient before scattering into it)
+    public override bool WritesWholeInputGradient => true;
+
     public override void Backward()
     {
         ActivationBackward();
@@ -247,6 +251,7 @@ public sealed class Pool2d<T> : Layer<T>, IBatchWork where T : unmanaged, IFloat
     {
         var dx = Inputs[0].Gradient.AsSpan();
         var dy = Output.Gradient.AsSpan();
+        if (AssignsInputGradient(0)) dx.Slice(firstImage * _h * _w * _c, (endImage - firstImage) * _h * _w * _c).Clear();
         for (int b = firstImage; b < endImage; b++)
             for (int oy = 0; oy < _oh; oy++)
                 for (int ox = 0; ox < _ow; ox++)

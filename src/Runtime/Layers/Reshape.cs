@@ -4,7 +4,7 @@ using CnnDsl.Graph;
 namespace CnnDsl.Runtime.Layers;
 
 /// <summary>Flatten and reshape: NHWC values keep their order (Keras's flatten order), so
-/// both are a copy forward and an add backward (and nothing at all in an inference network,
+/// both are a copy forward and an add (or a copy) backward (and nothing at all in an inference network,
 /// where the output is the input's buffer).</summary>
 public sealed class Reshape<T>(Node node, Activations<T>[] inputs, int batch, Activations<T>? output = null)
     : Layer<T>(node, inputs, batch, output)
@@ -17,12 +17,15 @@ public sealed class Reshape<T>(Node node, Activations<T>[] inputs, int batch, Ac
         Activate();
     }
 
+    public override bool WritesWholeInputGradient => true;
+
     public override void Backward()
     {
         ActivationBackward();
         if (!InputNeedsGradient[0]) return;
         var dx = Inputs[0].Gradient.AsSpan();
         var dy = Output.Gradient.AsSpan();
-        Vectorised.Add(dx, dy);
+        if (AssignsInputGradient(0)) dy.CopyTo(dx);
+        else Vectorised.Add(dx, dy);
     }
 }
