@@ -4,7 +4,7 @@ namespace CnnDsl.Runtime.Layers;
 
 /// <summary>
 /// How a convolution is lowered, and where it keeps its buffer. In order: a direct kernel
-/// (DirectConv: small windows, few filters), Winograd F(4x4, 3x3), F(7x7, 3x3), F(2x2, 3x3) or F(2x2, 7x7) (WinogradConv), a shifted GEMM
+/// (DirectConv: small windows, few filters), Winograd F(4x4, 3x3), F(5x5, 3x3), F(7x7, 3x3), F(2x2, 3x3) or F(2x2, 7x7) (WinogradConv), a shifted GEMM
 /// (ShiftedGemm), each where it measured faster and its buffer fits <see cref="PrivateLimit"/>;
 /// otherwise im2col + GEMM. A small column matrix (the whole batch's
 /// rows within <see cref="PrivateLimit"/> values) is the layer's own: one GEMM per pass, and
@@ -127,10 +127,10 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
         long.TryParse(Environment.GetEnvironmentVariable("CNNDSL_WINOGRAD_FUSED_ELEMENTS"), out var e) && e >= 1 ? e : 256L << 10;
 
     /// <summary>The Winograd tile (m of F(m x m, r x r)) to use: 0 chooses by the rule in
-    /// WinogradTiles, 2, 4 or 7 forces that tile where the window has it (CNNDSL_WINOGRAD_TILE; tests
+    /// WinogradTiles, 2, 4, 5 or 7 forces that tile where the window has it (CNNDSL_WINOGRAD_TILE; tests
     /// and benchmarks).</summary>
     public static int WinogradTileChoice { get; set; } =
-        int.TryParse(Environment.GetEnvironmentVariable("CNNDSL_WINOGRAD_TILE"), out var t) && t is 2 or 4 or 7 ? t : 0;
+        int.TryParse(Environment.GetEnvironmentVariable("CNNDSL_WINOGRAD_TILE"), out var t) && t is 2 or 4 or 5 or 7 ? t : 0;
 
     /// <summary>The tiles worth trying for a layer, best first (the first whose buffer fits is
     /// taken). Measured (bench/Program.cs `train --layers`, idle machine, 2 threads, forward +
@@ -146,12 +146,17 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
         var tiles = WinogradConv<float>.TileSizes(window);
         if (WinogradTileChoice != 0) return tiles.Contains(WinogradTileChoice) ? [WinogradTileChoice] : tiles;
         if (window.KernelH == 7) return channels >= 64 && outHeight >= 8 && outWidth >= 8 ? tiles : [];
-        return Products(7, outHeight, outWidth) <= 0.8 * Products(4, outHeight, outWidth) ? [7, 4, 2] : [4, 2];
+        // the larger tile with the fewest products, where it has at least 20% fewer than F(4x4)
+        long four = Products(4, outHeight, outWidth), five = Products(5, outHeight, outWidth), seven = Products(7, outHeight, outWidth);
+        if (seven <= five && seven <= 0.8 * four) return [7, 4, 2];
+        if (five <= 0.8 * four) return [5, 4, 2];
+        return [4, 2];
     }
 
     /// <summary>Products per channel pair of F(m x m, 3x3) over an output map: tiles times (m + 2)^2.
     /// F(7x7) has 1.78x fewer than F(4x4) where 7 divides the sides (28, 14, 7: the MNIST-sized
-    /// maps) but its 9x9 transforms cost more, so it is taken only for 20% fewer: measured
+    /// maps), F(5x5) 1.65x fewer on 10x10 maps, but their larger transforms cost more, so they are
+    /// taken only for 20% fewer: measured
     /// (`cnndsl-bench conv --batch 128`, 2 threads), 64 -> 64 on 14x14 27-31 -> 18 ms and 128 -> 128
     /// on 7x7 19-22 -> 14 ms forward + backward; on 32x32 maps (12% fewer) it was not measured.</summary>
     private static long Products(int m, int outHeight, int outWidth) =>

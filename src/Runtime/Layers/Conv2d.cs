@@ -6,7 +6,7 @@ namespace CnnDsl.Runtime.Layers;
 
 /// <summary>
 /// 2-D convolution (cross-correlation, as every CNN framework computes it), lowered as its
-/// ColumnPlan says: a direct kernel (DirectConv), FFT (FftConv), Winograd F(4x4, 3x3), F(7x7, 3x3), F(2x2, 3x3) or F(2x2, 7x7) (WinogradConv), a shifted
+/// ColumnPlan says: a direct kernel (DirectConv), FFT (FftConv), Winograd F(4x4, 3x3), F(5x5, 3x3), F(7x7, 3x3), F(2x2, 3x3) or F(2x2, 7x7) (WinogradConv), a shifted
 /// GEMM (ShiftedGemm), or im2col + GEMM over the batch in chunks: Y[P, F] = col[P, K] x W[K, F] + b.
 /// im2col's backward: dW = col^T dY, db = column sums of dY, dcol = dY W^T, then col2im.
 /// Fixed kernels (sobel, a literal matrix ...) run here too, with a constant W and no

@@ -8,11 +8,11 @@ namespace CnnDsl.Runtime.Layers;
 
 /// <summary>
 /// A stride-1 convolution by Winograd's minimal filtering F(m x m, r x r) (Lavin and Gray, "Fast
-/// Algorithms for Convolutional Neural Networks", 2016): F(2x2, 3x3), F(4x4, 3x3), F(7x7, 3x3) and F(2x2, 7x7).
+/// Algorithms for Convolutional Neural Networks", 2016): F(2x2, 3x3), F(4x4, 3x3), F(5x5, 3x3), F(7x7, 3x3) and F(2x2, 7x7).
 /// Each m x m block of outputs is Y = A^T [(G g G^T) . (B^T d B)] A for the a x a input tile d under
 /// it (a = m + r - 1), so the r^2 m^2 products per block and channel pair of the direct form become
-/// a^2 (F(2x2, 3x3): 36 -> 16, 2.25x fewer; F(4x4, 3x3): 144 -> 36, 4x; F(7x7, 3x3): 441 -> 81,
-/// 5.4x; F(2x2, 7x7): 196 -> 64, 3.06x), and the a^2 element-wise products over all tiles are a^2 GEMMs:
+/// a^2 (F(2x2, 3x3): 36 -> 16, 2.25x fewer; F(4x4, 3x3): 144 -> 36, 4x; F(5x5, 3x3): 225 -> 49,
+/// 4.6x; F(7x7, 3x3): 441 -> 81, 5.4x; F(2x2, 7x7): 196 -> 64, 3.06x), and the a^2 element-wise products over all tiles are a^2 GEMMs:
 /// M[xi] = V[xi] (tiles x C) . U[xi] (C x F).
 /// Backward is the adjoint of every step: dM = A dY A^T per tile, dU[xi] = V[xi]^T dM[xi] and
 /// dW = G^T dU G; dV[xi] = dM[xi] U[xi]^T and dX += B dV B^T, scattered over the overlapping tiles.
@@ -29,8 +29,8 @@ namespace CnnDsl.Runtime.Layers;
 /// G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1],
 /// A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
 /// F(2x2, 7x7): in the comment above its 1D transforms at the end (an 8x8 B^T with entries up to 160).
-/// F(7x7, 3x3): 9x9 tiles, Toom-Cook at 0, +-1, +-2, +-1/2, 3/2 and infinity (B^T's entries up to 248),
-/// its 1D transforms at the end.
+/// F(7x7, 3x3): 9x9 tiles, Toom-Cook at 0, +-1, +-2, +-1/2, 3/2 and infinity (B^T's entries up to 248);
+/// F(5x5, 3x3): 7x7 tiles at +-1, +-2, +-1/2 and infinity (up to 80); their 1D transforms at the end.
 /// The larger tiles' constants cost float accuracy (docs/results.md gives each one's error against double).
 /// </summary>
 public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
@@ -38,7 +38,7 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
     private readonly int _h, _w, _c, _f, _oh, _ow, _th, _tw, _top, _left, _m, _r, _a;
     private readonly Kind _kind;
 
-    private enum Kind { F2x3, F4x3, F7x3, F2x7 }
+    private enum Kind { F2x3, F4x3, F5x3, F7x3, F2x7 }
 
     // The transform that IBatchWork.Run does over a chunk's images, and its arrays (set before
     // BatchParallel.For): the per-image transforms ran on one thread while MKL's GEMMs used all.
@@ -50,7 +50,7 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
     private T[]? _bias;
     private bool _relu;
 
-    /// <summary>`tile` is m, the side of each tile's block of outputs: 2, 4 or 7 for 3x3 windows, 2 for 7x7.</summary>
+    /// <summary>`tile` is m, the side of each tile's block of outputs: 2, 4, 5 or 7 for 3x3 windows, 2 for 7x7.</summary>
     public WinogradConv(int height, int width, int channels, int filters, int outHeight, int outWidth, Window window, int tile = 2)
     {
         (_h, _w, _c, _f, _oh, _ow) = (height, width, channels, filters, outHeight, outWidth);
@@ -61,6 +61,7 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
         {
             (2, 3) => Kind.F2x3,
             (4, 3) => Kind.F4x3,
+            (5, 3) => Kind.F5x3,
             (7, 3) => Kind.F7x3,
             (2, 7) => Kind.F2x7,
             _ => throw new ArgumentOutOfRangeException(nameof(tile), $"no Winograd F({tile}x{tile}, {_r}x{_r})"),
@@ -69,8 +70,8 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
         _tw = (outWidth + tile - 1) / tile;
     }
 
-    /// <summary>The tiles (m) there are for a window: 2, 4 and 7 for 3x3, 2 for 7x7, none otherwise.</summary>
-    public static int[] TileSizes(Window window) => window.KernelH != window.KernelW ? [] : window.KernelH switch { 3 => [2, 4, 7], 7 => [2], _ => [] };
+    /// <summary>The tiles (m) there are for a window: 2, 4, 5 and 7 for 3x3, 2 for 7x7, none otherwise.</summary>
+    public static int[] TileSizes(Window window) => window.KernelH != window.KernelW ? [] : window.KernelH switch { 3 => [2, 4, 5, 7], 7 => [2], _ => [] };
 
     /// <summary>3x3 or 7x7, stride 1, no dilation, and channels and filters in whole vectors.</summary>
     public static bool Applies(Window window, int channels, int filters) =>
@@ -413,7 +414,8 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
     /// <summary>B^T x: a values in, a out.</summary>
     private void Data(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
     {
-        if (_kind == Kind.F7x3) { Data9(x, o, s, y, yo, ys); return; }
+        if (_kind == Kind.F7x3) { Data7x3(x, o, s, y, yo, ys); return; }
+        if (_kind == Kind.F5x3) { Data5x3(x, o, s, y, yo, ys); return; }
         if (_kind == Kind.F2x3)
         {
             var (a, b, e, f) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s]);
@@ -433,7 +435,8 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
     /// <summary>B x (the adjoint of Data).</summary>
     private void DataAdjoint(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
     {
-        if (_kind == Kind.F7x3) { DataAdjoint9(x, o, s, y, yo, ys); return; }
+        if (_kind == Kind.F7x3) { DataAdjoint7x3(x, o, s, y, yo, ys); return; }
+        if (_kind == Kind.F5x3) { DataAdjoint5x3(x, o, s, y, yo, ys); return; }
         if (_kind == Kind.F2x3)
         {
             var (a, b, e, f) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s]);
@@ -453,7 +456,8 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
     /// <summary>G g: r values in, a out.</summary>
     private void Kernel(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
     {
-        if (_kind == Kind.F7x3) { Kernel9(x, o, s, y, yo, ys); return; }
+        if (_kind == Kind.F7x3) { Kernel7x3(x, o, s, y, yo, ys); return; }
+        if (_kind == Kind.F5x3) { Kernel5x3(x, o, s, y, yo, ys); return; }
         if (_kind == Kind.F2x7) { Kernel7(x, o, s, y, yo, ys); return; }
         var (g0, g1, g2) = (x[o], x[o + s], x[o + 2 * s]);
         if (_kind == Kind.F2x3)
@@ -474,7 +478,8 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
     /// <summary>G^T u: a values in, r out.</summary>
     private void KernelAdjoint(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
     {
-        if (_kind == Kind.F7x3) { KernelAdjoint9(x, o, s, y, yo, ys); return; }
+        if (_kind == Kind.F7x3) { KernelAdjoint7x3(x, o, s, y, yo, ys); return; }
+        if (_kind == Kind.F5x3) { KernelAdjoint5x3(x, o, s, y, yo, ys); return; }
         if (_kind == Kind.F2x3)
         {
             var (a, b, e, d) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s]);
@@ -492,7 +497,8 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
     /// <summary>A^T x: a values in, m out.</summary>
     private void Output(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
     {
-        if (_kind == Kind.F7x3) { Output9(x, o, s, y, yo, ys); return; }
+        if (_kind == Kind.F7x3) { Output7x3(x, o, s, y, yo, ys); return; }
+        if (_kind == Kind.F5x3) { Output5x3(x, o, s, y, yo, ys); return; }
         if (_kind == Kind.F2x3)
         {
             var (a, b, e, d) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s]);
@@ -511,7 +517,8 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
     /// <summary>A y: m values in, a out (the adjoint of Output).</summary>
     private void OutputAdjoint(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
     {
-        if (_kind == Kind.F7x3) { OutputAdjoint9(x, o, s, y, yo, ys); return; }
+        if (_kind == Kind.F7x3) { OutputAdjoint7x3(x, o, s, y, yo, ys); return; }
+        if (_kind == Kind.F5x3) { OutputAdjoint5x3(x, o, s, y, yo, ys); return; }
         if (_kind == Kind.F2x3)
         {
             var (p, q) = (x[o], x[o + s]);
@@ -616,11 +623,14 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
         y[yo + 4 * ys] = p - q2; y[yo + 5 * ys] = p + half; y[yo + 6 * ys] = p - half; y[yo + 7 * ys] = q;
     }
 
-    // F(7x7, 3x3): Toom-Cook at 0, 1, -1, 2, -2, 1/2, -1/2, 3/2 and infinity. The eighth finite point
-    // has no partner, so B^T's rows share no sums; each 1D transform is its matrix's nonzero entries
-    // written out, as `scripts/winograd.py --csharp` prints them (a loop over the entries cost the
-    // forward pass of a 128 -> 128 layer on 7x7 maps 11 ms against 7-9 for F(4x4, 3x3)).
-    private static readonly Vector<T> C12 = new(T.CreateChecked(12)),
+    // F(7x7, 3x3): Toom-Cook at 0, 1, -1, 2, -2, 1/2, -1/2, 3/2 and infinity (the eighth finite
+    // point has no partner, so the rows share no sums); F(5x5, 3x3): at 1, -1, 2, -2, 1/2, -1/2 and
+    // infinity (without 0: a third of the float error with 0 in place of -1/2). Each 1D transform
+    // is its matrix's nonzero entries written out, as `scripts/winograd.py --csharp` prints them
+    // (a loop over the entries cost F(7x7)'s forward pass of a 128 -> 128 layer on 7x7 maps 11 ms
+    // against 7-9 for F(4x4, 3x3)).
+    private static readonly Vector<T> C10 = new(T.CreateChecked(10)),
+        C12 = new(T.CreateChecked(12)),
         C128 = new(T.CreateChecked(128)),
         C14 = new(T.CreateChecked(14)),
         C16 = new(T.CreateChecked(16)),
@@ -646,6 +656,7 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
         C1_90 = new(T.CreateChecked(1) / T.CreateChecked(90)),
         C2 = new(T.CreateChecked(2)),
         C20 = new(T.CreateChecked(20)),
+        C21 = new(T.CreateChecked(21)),
         C22 = new(T.CreateChecked(22)),
         C243_32 = new(T.CreateChecked(243) / T.CreateChecked(32)),
         C248 = new(T.CreateChecked(248)),
@@ -657,6 +668,7 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
         C3_140 = new(T.CreateChecked(3) / T.CreateChecked(140)),
         C3_2 = new(T.CreateChecked(3) / T.CreateChecked(2)),
         C4 = new(T.CreateChecked(4)),
+        C40 = new(T.CreateChecked(40)),
         C42 = new(T.CreateChecked(42)),
         C43 = new(T.CreateChecked(43)),
         C46 = new(T.CreateChecked(46)),
@@ -670,6 +682,7 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
         C7 = new(T.CreateChecked(7)),
         C729_64 = new(T.CreateChecked(729) / T.CreateChecked(64)),
         C8 = new(T.CreateChecked(8)),
+        C80 = new(T.CreateChecked(80)),
         C81_16 = new(T.CreateChecked(81) / T.CreateChecked(16)),
         C84 = new(T.CreateChecked(84)),
         C85 = new(T.CreateChecked(85)),
@@ -677,7 +690,7 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
         C9_4 = new(T.CreateChecked(9) / T.CreateChecked(4));
 
     /// <summary>B^T x for F(7x7, 3x3): 9 values in, 9 out.</summary>
-    private static void Data9(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
+    private static void Data7x3(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
     {
         var (x0, x1, x2, x3, x4, x5, x6, x7, x8) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s], x[o + 4 * s], x[o + 5 * s], x[o + 6 * s], x[o + 7 * s], x[o + 8 * s]);
         y[yo] = C12 * x0 - C8 * x1 - C63 * x2 + C42 * x3 + C63 * x4 - C42 * x5 - C12 * x6 + C8 * x7;
@@ -691,8 +704,8 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
         y[yo + 8 * ys] = C12 * x1 - C8 * x2 - C63 * x3 + C42 * x4 + C63 * x5 - C42 * x6 - C12 * x7 + C8 * x8;
     }
 
-    /// <summary>B x for F(7x7, 3x3) (the adjoint of Data9).</summary>
-    private static void DataAdjoint9(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
+    /// <summary>B x for F(7x7, 3x3) (the adjoint of Data7x3).</summary>
+    private static void DataAdjoint7x3(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
     {
         var (x0, x1, x2, x3, x4, x5, x6, x7, x8) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s], x[o + 4 * s], x[o + 5 * s], x[o + 6 * s], x[o + 7 * s], x[o + 8 * s]);
         y[yo] = C12 * x0;
@@ -707,7 +720,7 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
     }
 
     /// <summary>G g for F(7x7, 3x3): 3 values in, 9 out.</summary>
-    private static void Kernel9(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
+    private static void Kernel7x3(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
     {
         var (x0, x1, x2) = (x[o], x[o + s], x[o + 2 * s]);
         y[yo] = C1_12 * x0;
@@ -722,7 +735,7 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
     }
 
     /// <summary>G^T u for F(7x7, 3x3): 9 values in, 3 out.</summary>
-    private static void KernelAdjoint9(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
+    private static void KernelAdjoint7x3(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
     {
         var (x0, x1, x2, x3, x4, x5, x6, x7, x8) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s], x[o + 4 * s], x[o + 5 * s], x[o + 6 * s], x[o + 7 * s], x[o + 8 * s]);
         y[yo] = C1_12 * x0 - C1_18 * x1 + C1_90 * x2 - C1_360 * x3 - C1_2520 * x4 + C1_45 * x5 - C1_45 * x6 + C1_105 * x7;
@@ -731,7 +744,7 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
     }
 
     /// <summary>A^T x for F(7x7, 3x3): 9 values in, 7 out.</summary>
-    private static void Output9(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
+    private static void Output7x3(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
     {
         var (x0, x1, x2, x3, x4, x5, x6, x7, x8) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s], x[o + 4 * s], x[o + 5 * s], x[o + 6 * s], x[o + 7 * s], x[o + 8 * s]);
         y[yo] = x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7;
@@ -743,8 +756,8 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
         y[yo + 6 * ys] = x1 + x2 + C64 * x3 + C64 * x4 + C1_64 * x5 + C1_64 * x6 + C729_64 * x7 + x8;
     }
 
-    /// <summary>A y for F(7x7, 3x3): 7 values in, 9 out (the adjoint of Output9).</summary>
-    private static void OutputAdjoint9(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
+    /// <summary>A y for F(7x7, 3x3): 7 values in, 9 out (the adjoint of Output7x3).</summary>
+    private static void OutputAdjoint7x3(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
     {
         var (x0, x1, x2, x3, x4, x5, x6) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s], x[o + 4 * s], x[o + 5 * s], x[o + 6 * s]);
         y[yo] = x0;
@@ -758,4 +771,75 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
         y[yo + 8 * ys] = x6;
     }
 
+    /// <summary>B^T x for F(5x5, 3x3): 7 values in, 7 out.</summary>
+    private static void Data5x3(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
+    {
+        var (x0, x1, x2, x3, x4, x5, x6) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s], x[o + 4 * s], x[o + 5 * s], x[o + 6 * s]);
+        y[yo] = C4 * x0 + C4 * x1 - C17 * x2 - C17 * x3 + C4 * x4 + C4 * x5;
+        y[yo + ys] = C4 * x0 - C4 * x1 - C17 * x2 + C17 * x3 + C4 * x4 - C4 * x5;
+        y[yo + 2 * ys] = C2 * x0 + x1 - C10 * x2 - C5 * x3 + C8 * x4 + C4 * x5;
+        y[yo + 3 * ys] = C2 * x0 - x1 - C10 * x2 + C5 * x3 + C8 * x4 - C4 * x5;
+        y[yo + 4 * ys] = C32 * x0 + C64 * x1 - C40 * x2 - C80 * x3 + C8 * x4 + C16 * x5;
+        y[yo + 5 * ys] = C32 * x0 - C64 * x1 - C40 * x2 + C80 * x3 + C8 * x4 - C16 * x5;
+        y[yo + 6 * ys] = C4 * x0 - C21 * x2 + C21 * x4 - C4 * x6;
+    }
+
+    /// <summary>B x for F(5x5, 3x3) (the adjoint of Data5x3).</summary>
+    private static void DataAdjoint5x3(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
+    {
+        var (x0, x1, x2, x3, x4, x5, x6) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s], x[o + 4 * s], x[o + 5 * s], x[o + 6 * s]);
+        y[yo] = C4 * x0 + C4 * x1 + C2 * x2 + C2 * x3 + C32 * x4 + C32 * x5 + C4 * x6;
+        y[yo + ys] = C4 * x0 - C4 * x1 + x2 - x3 + C64 * x4 - C64 * x5;
+        y[yo + 2 * ys] = -C17 * x0 - C17 * x1 - C10 * x2 - C10 * x3 - C40 * x4 - C40 * x5 - C21 * x6;
+        y[yo + 3 * ys] = -C17 * x0 + C17 * x1 - C5 * x2 + C5 * x3 - C80 * x4 + C80 * x5;
+        y[yo + 4 * ys] = C4 * x0 + C4 * x1 + C8 * x2 + C8 * x3 + C8 * x4 + C8 * x5 + C21 * x6;
+        y[yo + 5 * ys] = C4 * x0 - C4 * x1 + C4 * x2 - C4 * x3 + C16 * x4 - C16 * x5;
+        y[yo + 6 * ys] = -C4 * x6;
+    }
+
+    /// <summary>G g for F(5x5, 3x3): 3 values in, 7 out.</summary>
+    private static void Kernel5x3(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
+    {
+        var (x0, x1, x2) = (x[o], x[o + s], x[o + 2 * s]);
+        y[yo] = -C1_18 * x0 - C1_18 * x1 - C1_18 * x2;
+        y[yo + ys] = -C1_18 * x0 + C1_18 * x1 - C1_18 * x2;
+        y[yo + 2 * ys] = C1_180 * x0 + C1_90 * x1 + C1_45 * x2;
+        y[yo + 3 * ys] = C1_180 * x0 - C1_90 * x1 + C1_45 * x2;
+        y[yo + 4 * ys] = C1_45 * x0 + C1_90 * x1 + C1_180 * x2;
+        y[yo + 5 * ys] = C1_45 * x0 - C1_90 * x1 + C1_180 * x2;
+        y[yo + 6 * ys] = -C1_4 * x2;
+    }
+
+    /// <summary>G^T u for F(5x5, 3x3): 7 values in, 3 out.</summary>
+    private static void KernelAdjoint5x3(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
+    {
+        var (x0, x1, x2, x3, x4, x5, x6) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s], x[o + 4 * s], x[o + 5 * s], x[o + 6 * s]);
+        y[yo] = -C1_18 * x0 - C1_18 * x1 + C1_180 * x2 + C1_180 * x3 + C1_45 * x4 + C1_45 * x5;
+        y[yo + ys] = -C1_18 * x0 + C1_18 * x1 + C1_90 * x2 - C1_90 * x3 + C1_90 * x4 - C1_90 * x5;
+        y[yo + 2 * ys] = -C1_18 * x0 - C1_18 * x1 + C1_45 * x2 + C1_45 * x3 + C1_180 * x4 + C1_180 * x5 - C1_4 * x6;
+    }
+
+    /// <summary>A^T x for F(5x5, 3x3): 7 values in, 5 out.</summary>
+    private static void Output5x3(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
+    {
+        var (x0, x1, x2, x3, x4, x5, x6) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s], x[o + 4 * s], x[o + 5 * s], x[o + 6 * s]);
+        y[yo] = x0 + x1 + x2 + x3 + x4 + x5;
+        y[yo + ys] = x0 - x1 + C2 * x2 - C2 * x3 + C1_2 * x4 - C1_2 * x5;
+        y[yo + 2 * ys] = x0 + x1 + C4 * x2 + C4 * x3 + C1_4 * x4 + C1_4 * x5;
+        y[yo + 3 * ys] = x0 - x1 + C8 * x2 - C8 * x3 + C1_8 * x4 - C1_8 * x5;
+        y[yo + 4 * ys] = x0 + x1 + C16 * x2 + C16 * x3 + C1_16 * x4 + C1_16 * x5 + x6;
+    }
+
+    /// <summary>A y for F(5x5, 3x3): 5 values in, 7 out (the adjoint of Output5x3).</summary>
+    private static void OutputAdjoint5x3(ReadOnlySpan<Vector<T>> x, int o, int s, Span<Vector<T>> y, int yo, int ys)
+    {
+        var (x0, x1, x2, x3, x4) = (x[o], x[o + s], x[o + 2 * s], x[o + 3 * s], x[o + 4 * s]);
+        y[yo] = x0 + x1 + x2 + x3 + x4;
+        y[yo + ys] = x0 - x1 + x2 - x3 + x4;
+        y[yo + 2 * ys] = x0 + C2 * x1 + C4 * x2 + C8 * x3 + C16 * x4;
+        y[yo + 3 * ys] = x0 - C2 * x1 + C4 * x2 - C8 * x3 + C16 * x4;
+        y[yo + 4 * ys] = x0 + C1_2 * x1 + C1_4 * x2 + C1_8 * x3 + C1_16 * x4;
+        y[yo + 5 * ys] = x0 - C1_2 * x1 + C1_4 * x2 - C1_8 * x3 + C1_16 * x4;
+        y[yo + 6 * ys] = x4;
+    }
 }
