@@ -158,7 +158,8 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
     /// maps), F(5x5) 1.65x fewer on 10x10 maps, but their larger transforms cost more, so they are
     /// taken only for 20% fewer: measured
     /// (`cnndsl-bench conv --batch 128`, 2 threads), 64 -> 64 on 14x14 27-31 -> 18 ms and 128 -> 128
-    /// on 7x7 19-22 -> 14 ms forward + backward; on 32x32 maps (12% fewer) it was not measured.</summary>
+    /// on 7x7 19-22 -> 14 ms forward + backward with F(7x7), 64 -> 128 on 10x10 34-36 -> 27 ms with
+    /// F(5x5); F(7x7) on 32x32 maps (12% fewer) was not measured.</summary>
     private static long Products(int m, int outHeight, int outWidth) =>
         (long)((outHeight + m - 1) / m) * ((outWidth + m - 1) / m) * (m + 2) * (m + 2);
 

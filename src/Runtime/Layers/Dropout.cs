@@ -64,7 +64,9 @@ public sealed class Dropout<T> : Layer<T>, IBatchWork where T : unmanaged, IFloa
         if (!InputNeedsGradient[0]) return;
         var dx = Inputs[0].Gradient.AsSpan();
         var dy = Output.Gradient.AsSpan();
-        if (AssignsInputGradient(0)) dx.Clear();
-        for (int i = 0; i < dy.Length; i++) dx[i] += dy[i] * _mask[i];
+        if (AssignsInputGradient(0))
+            for (int i = 0; i < dy.Length; i++) dx[i] = dy[i] * _mask[i];
+        else
+            for (int i = 0; i < dy.Length; i++) dx[i] += dy[i] * _mask[i];
     }
 }
