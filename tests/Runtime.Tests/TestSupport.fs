@@ -90,12 +90,14 @@ let copyFrom (values: 'T[]) (target: Span<'T>) = values.AsSpan().CopyTo(target)
 /// Runs f with the direct path's window limit set (0: every convolution goes to im2col or shifted
 /// GEMMs; above 0 any number of filters is allowed, so that the tests reach every kernel).
 let withDirectLimit (limit: int) (f: unit -> 'a) : 'a =
-    let saved, filters = CnnDsl.Runtime.Layers.ColumnPlan.DirectMaxWindowValues, CnnDsl.Runtime.Layers.ColumnPlan.DirectMaxFilters
+    let saved, filters, product = CnnDsl.Runtime.Layers.ColumnPlan.DirectMaxWindowValues, CnnDsl.Runtime.Layers.ColumnPlan.DirectMaxFilters, CnnDsl.Runtime.Layers.ColumnPlan.DirectMaxProduct
     CnnDsl.Runtime.Layers.ColumnPlan.DirectMaxWindowValues <- limit
     CnnDsl.Runtime.Layers.ColumnPlan.DirectMaxFilters <- Int32.MaxValue
+    CnnDsl.Runtime.Layers.ColumnPlan.DirectMaxProduct <- Int32.MaxValue
     try f () finally
         CnnDsl.Runtime.Layers.ColumnPlan.DirectMaxWindowValues <- saved
         CnnDsl.Runtime.Layers.ColumnPlan.DirectMaxFilters <- filters
+        CnnDsl.Runtime.Layers.ColumnPlan.DirectMaxProduct <- product
 
 /// Runs f with FFT convolutions off: the tests of the other lowerings' rules and kernels, on
 /// windows that the FFT would take.

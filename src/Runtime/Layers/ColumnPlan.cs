@@ -76,9 +76,18 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
     /// took four vectors of filters at a time, the strided model's first layer (K 9) 6.7 -> 4.1 ms
     /// at batch 128, cifar10-bn's (K 27) 6.9 -> 6.3, the Fashion-MNIST model's (K 49) 7.2 -> 6.1
     /// (and level or better at batch 32). Larger windows (LeNet's second layer, K 150) were 2.6x
-    /// slower: the input gradient is a scalar loop.</summary>
+    /// slower while the input gradient was a scalar loop (see DirectMaxProduct).</summary>
     public static int DirectMaxWindowValues { get; set; } =
-        int.TryParse(Environment.GetEnvironmentVariable("CNNDSL_DIRECT_MAX_K"), out var k) && k >= 0 ? k : 75;
+        int.TryParse(Environment.GetEnvironmentVariable("CNNDSL_DIRECT_MAX_K"), out var k) && k >= 0 ? k : 160;
+
+    /// <summary>And at most this many window values times filters (K F). Session 14, with kernels for
+    /// two groups of filters and a vectorised input gradient (`cnndsl-bench conv --batch 128`, 2
+    /// threads, forward + backward): LeNet's second layer (6 -> 16 5x5 on 14x14, K 150) level with
+    /// im2col alone (1.3-2.8 against 1.6-3.1 ms, noisy) but the whole LeNet step at batch 128 4.06-4.25
+    /// against 4.37-4.85 ms (`train`, alternated: no MKL threads to wake); 16 -> 16 3x3 (K 144) on
+    /// 16x16 4.6 against im2col's 5.5 ms, on 32x32 16.4 against the shifted GEMM's 24.6; but 16 -> 32
+    /// (K F 4,608) 11.8 against Winograd's 7.1. Every K F up to 75 x 32 (the earlier rule) stays.</summary>
+    public static int DirectMaxProduct { get; set; } = 2400;
 
     public static int DirectMaxFilters { get; set; } =
         int.TryParse(Environment.GetEnvironmentVariable("CNNDSL_DIRECT_MAX_F"), out var f) && f >= 0 ? f : 32;
@@ -215,7 +224,8 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
         if (IsIdentity(window) || node.Kind is LayerKind.Conv { Item.Groups: > 1 }) return new ColumnPlan(false, batch, 0);
         var (h, w, c) = Shapes.Hwc(node.InputShapes.Head);
         var (oh, ow, f) = Shapes.Hwc(node.OutputShape);
-        if (window.KernelH * window.KernelW * c <= DirectMaxWindowValues && f <= DirectMaxFilters && !ShiftedEverywhere)
+        int windowValues = window.KernelH * window.KernelW * c;
+        if (windowValues <= DirectMaxWindowValues && f <= DirectMaxFilters && (long)windowValues * f <= DirectMaxProduct && !ShiftedEverywhere)
         {
             long elements = new DirectConv<float>(h, w, c, f, oh, ow, window).Elements(batch);
             if (elements <= PrivateLimit) return new ColumnPlan(false, batch, elements, Direct: true);

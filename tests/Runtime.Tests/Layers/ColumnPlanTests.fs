@@ -22,13 +22,19 @@ let private withSettings (privateLimit: int64) (f: unit -> 'a) =
 // (measured speeds) are in ColumnPlan.cs.
 
 [<Fact>]
-let ``direct: at most 75 values per window and at most 32 filters`` () =
+let ``direct: at most 160 values per window, 32 filters and 2,400 values times filters`` () =
     // (the defaults: the tests run one at a time, and none leaves them changed)
-    Assert.Equal((75, 32), (ColumnPlan.DirectMaxWindowValues, ColumnPlan.DirectMaxFilters))
+    Assert.Equal((160, 32, 2400), (ColumnPlan.DirectMaxWindowValues, ColumnPlan.DirectMaxFilters, ColumnPlan.DirectMaxProduct))
     Assert.Equal("direct", (planOf "input 10x10x3\nconv 32 5x5" 4).Lowering)
     Assert.Equal("im2col + GEMM", (planOf "input 10x10x3\nconv 33 5x5" 4).Lowering)
-    Assert.Equal("im2col + GEMM", (planOf "input 10x10x4\nconv 8 5x5" 4).Lowering)
-    Assert.Equal("direct", (planOf "input 10x10x3\nconv 8 5x5" 4).Lowering)
+    // LeNet's second layer: K 150, 16 filters; one filter more is past the product
+    Assert.Equal("direct", (planOf "input 14x14x6\nconv 16 5x5" 4).Lowering)
+    Assert.Equal("im2col + GEMM", (planOf "input 14x14x6\nconv 17 5x5" 4).Lowering)
+    Assert.Equal("direct", (planOf "input 10x10x4\nconv 24 5x5" 4).Lowering)
+    Assert.Equal("im2col + GEMM", (planOf "input 10x10x4\nconv 25 5x5" 4).Lowering)
+    // 160 values per window, and one more (15 filters keep the product within 2,400)
+    Assert.Equal("direct", (planOf "input 10x10x10\nconv 15 4x4" 4).Lowering)
+    Assert.Equal("im2col + GEMM", (planOf "input 10x10x7\nconv 2 5x5" 4).Lowering)
 
 [<Fact>]
 let ``7x7 Winograd: at least 64 channels and an output of at least 8x8`` () =
@@ -49,6 +55,8 @@ let ``Winograd's chunks: 7x7 runs in chunks of images within 2M values, 3x3 take
 
 [<Fact>]
 let ``shifted GEMM: stride 1, at least 16 channels, and a padded grid at most a fifth larger than the output`` () =
+    // (the direct path off: these few-filter shapes are within its rule, which comes first)
+    withDirectLimit 0 <| fun () ->
     // 16 channels and 8 filters (C x F below Winograd's minimum), 3x3 'same' on 32x32:
     // 5 x 34 x 34 = 5,780 <= 6 x 32 x 32 = 6,144
     Assert.Equal("shifted GEMM", (planOf "input 32x32x16\nconv 8 3x3 same" 2).Lowering)

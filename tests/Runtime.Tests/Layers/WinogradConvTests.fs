@@ -81,13 +81,14 @@ let ``float Winograd convolutions equal double im2col ones, outputs and gradient
     true
 
 [<Fact>]
-let ``cifar10-bn's 3x3 convolutions on 32+ channels run Winograd (C x F at least 512); 16 x 16 stays a shifted GEMM`` () =
+let ``cifar10-bn's 3x3 convolutions on 32+ channels run Winograd (C x F at least 512); 16 x 16 runs direct`` () =
     let g = graph (IO.File.ReadAllText(IO.Path.Combine(__SOURCE_DIRECTORY__, "..", "..", "..", "models", "cifar10-bn.cnn")))
     let plans = [ for n in g.Nodes do if n.Kind.IsConv then let p = ColumnPlan.For(n, 64) in yield p.Winograd, p.Shifted ]
     // (the first, on 3 channels, runs direct)
     Assert.Equal<(bool * bool) list>([ (false, false); (true, false); (true, false); (true, false); (true, false) ], plans)
     Assert.Equal("Winograd F(4x4,3x3)", (ColumnPlan.For((graph "input 32x32x16\nconv 32 3x3 same").Nodes[1], 128)).Lowering)
-    Assert.Equal("shifted GEMM", (ColumnPlan.For((graph "input 32x32x16\nconv 16 3x3 same").Nodes[1], 128)).Lowering)
+    // (below Winograd's minimum C x F; direct since session 14, 16.4 against the shifted GEMM's 24.6 ms)
+    Assert.Equal("direct", (ColumnPlan.For((graph "input 32x32x16\nconv 16 3x3 same").Nodes[1], 128)).Lowering)
 
 /// The float error of each algorithm against double im2col on a layer of realistic size (64 -> 64 on
 /// 16x16 maps, inputs uniform in [-1, 1), He-scaled weights): the largest error of an output, of
