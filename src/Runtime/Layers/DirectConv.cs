@@ -6,7 +6,7 @@ using CnnDsl.Graph;
 namespace CnnDsl.Runtime.Layers;
 
 /// <summary>
-/// A convolution with few values per window (K = KH KW C, a first layer on 1-3 channels) and up to
+/// A convolution with few values per window (K = KH KW C: a first layer on 1-3 channels, LeNet's second on 6) and up to
 /// 32 filters (ColumnPlan decides), computed straight from the input, without a column matrix:
 /// im2col would write K values per output pixel
 /// to feed a GEMM whose N (filters) and K are too small for MKL to run near its speed (LeNet's

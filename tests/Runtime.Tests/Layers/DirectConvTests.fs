@@ -53,3 +53,13 @@ let ``the first layers of LeNet, the Fashion-MNIST model, the strided model and 
     Assert.Equal<bool list>([ true; false; false; false ], first "fashion-mnist")
     Assert.Equal<bool list>([ true; false; false; false ], first "strided")
     Assert.Equal<bool list>([ true; false; false; false; false ], first "cifar10-bn")
+
+[<Fact>]
+let ``LeNet's second layer (6 -> 16, 5x5, two groups of filters) at batch 20: float direct equals double im2col`` () =
+    // (20 images: each of the weight gradient's 8 units then sums two or three images)
+    onTwoThreads <| fun () ->
+    let g = graph "input 14x14x6\nconv 16 5x5 relu\nconv 2 1x1"
+    Assert.Equal("direct", (ColumnPlan.For(g.Nodes[1], 20)).Lowering)
+    let single = Network<float32>(g, 20, 1, true)
+    let twice = withDirectLimit 0 (fun () -> Network<double>(g, 20, 1, true))
+    assertFloatMatchesDouble single twice 14 2 1e-4
