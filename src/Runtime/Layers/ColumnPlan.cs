@@ -83,8 +83,8 @@ public readonly record struct ColumnPlan(bool Shared, int ImagesPerChunk, long E
     /// <summary>And at most this many window values times filters (K F). Session 14, with kernels for
     /// two groups of filters and a vectorised input gradient (`cnndsl-bench conv --batch 128`, 2
     /// threads, forward + backward): LeNet's second layer (6 -> 16 5x5 on 14x14, K 150) level with
-    /// im2col alone (1.3-2.8 against 1.6-3.1 ms, noisy) but the whole LeNet step at batch 128 4.06-4.25
-    /// against 4.37-4.85 ms (`train`, alternated: no MKL threads to wake); 16 -> 16 3x3 (K 144) on
+    /// im2col alone (2.1-2.8 against 1.9-3.1 ms, noisy) but the whole LeNet step at batch 128 3.76-3.89
+    /// against 4.29-4.84 ms (`train`, alternated: no MKL threads to wake); 16 -> 16 3x3 (K 144) on
     /// 16x16 4.6 against im2col's 5.5 ms, on 32x32 16.4 against the shifted GEMM's 24.6; but 16 -> 32
     /// (K F 4,608) 11.8 against Winograd's 7.1. Every K F up to 75 x 32 (the earlier rule) stays.</summary>
     public static int DirectMaxProduct { get; set; } = 2400;
