@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -44,7 +45,7 @@ public sealed class DirectConv<T> : IBatchWork where T : unmanaged, INumber<T>
     // The job IBatchWork.Run does, and its arrays (set before BatchParallel.For).
     private enum Job { Forward, WeightGradient, InputGradient }
     private Job _job;
-    private T[] _x = [], _y = [], _buffer = [], _weights = [], _dx = [];
+    private T[] _x = [], _y = [], _buffer = [], _dx = [];
     private int _batch, _block;
     // forward: whether the stores apply a ReLU (the convolution's activation, in the same pass)
     private bool _relu;
@@ -270,7 +271,7 @@ public sealed class DirectConv<T> : IBatchWork where T : unmanaged, INumber<T>
         bool wantWeights, T[] inputGradient, bool wantInput, int batch, bool padFirst)
     {
         if (Padded && wantWeights && padFirst) Pad(input, PaddedPart(buffer, batch), batch);
-        (_x, _y, _buffer, _batch, _weights, _dx) = (input, outputGradient, buffer, batch, weights, inputGradient);
+        (_x, _y, _buffer, _batch, _dx) = (input, outputGradient, buffer, batch, inputGradient);
         if (wantWeights)
         {
             _job = Job.WeightGradient;
@@ -282,13 +283,10 @@ public sealed class DirectConv<T> : IBatchWork where T : unmanaged, INumber<T>
             for (int i = 0; i < _k; i++) sum.Slice(i * Row, _f).CopyTo(weightGradient.AsSpan(i * _f, _f));
         }
         if (!wantInput) return;
-        if (VectorInputGradient)
-        {
-            var transposed = TransposedWeights(buffer, batch);
-            transposed.Clear();
-            for (int k = 0; k < _k; k++)
-                for (int f = 0; f < _f; f++) transposed[f * CellRow + k] = weights[k * _f + f];
-        }
+        var transposed = TransposedWeights(buffer, batch);
+        transposed.Clear();
+        for (int k = 0; k < _k; k++)
+            for (int f = 0; f < _f; f++) transposed[f * CellRow + k] = weights[k * _f + f];
         _job = Job.InputGradient;
         BatchParallel.For(batch, (long)batch * _oh * _ow * _k, this);
     }
@@ -329,55 +327,44 @@ public sealed class DirectConv<T> : IBatchWork where T : unmanaged, INumber<T>
     /// buffer, whose interior is then added to the input's gradient, when there is padding).</summary>
     private void InputGradientImages(int first, int count)
     {
-        ReadOnlySpan<T> outputGradient = _y, weights = _weights;
+        ReadOnlySpan<T> outputGradient = _y;
         int strideC = _window.StrideW * _c;
         Span<T> dx = Padded ? PaddedPart(_buffer, _batch) : _dx;
         if (Padded) dx.Slice(first * PaddedImage, count * PaddedImage).Clear();
-        if (VectorInputGradient)
-        {
-            // four pixels' column gradients dcol[p, k] = dY[p, :] . W[k, :] (vectors of cells), then
-            // added to the input a run of consecutive places at a time: im2col's dcol = dY W^T and
-            // col2im, four pixels at a time in L1 instead of the whole batch's column matrix
-            ReadOnlySpan<T> transposed = TransposedWeights(_buffer, _batch);
-            Span<T> columns = stackalloc T[4 * CellRow];
-            for (int n = first; n < first + count; n++)
-                for (int oy = 0; oy < _oh; oy++)
+        // four pixels' column gradients dcol[p, k] = dY[p, :] . W[k, :] (vectors of cells), then
+        // added to the input a run of consecutive places at a time: im2col's dcol = dY W^T and
+        // col2im, four pixels at a time in L1 instead of the whole batch's column matrix. Their
+        // 4 CellRow values are on the stack (K up to 2,016), from the pool past that (only with
+        // CNNDSL_DIRECT_MAX_K raised: the plan's limit is 160).
+        ReadOnlySpan<T> transposed = TransposedWeights(_buffer, _batch);
+        T[]? pooled = 4 * CellRow > StackColumns ? ArrayPool<T>.Shared.Rent(4 * CellRow) : null;
+        Span<T> columns = pooled != null ? pooled : stackalloc T[4 * CellRow];
+        for (int n = first; n < first + count; n++)
+            for (int oy = 0; oy < _oh; oy++)
+            {
+                int rowBase = (n * _hp + oy * _window.StrideH) * _wp * _c, outRow = (n * _oh + oy) * _ow;
+                for (int ox = 0; ox < _ow; ox += 4)
                 {
-                    int rowBase = (n * _hp + oy * _window.StrideH) * _wp * _c, outRow = (n * _oh + oy) * _ow;
-                    for (int ox = 0; ox < _ow; ox += 4)
+                    int pixels = Math.Min(4, _ow - ox);
+                    ColumnGradients(outputGradient, transposed, columns, (outRow + ox) * _f, pixels);
+                    for (int p = 0; p < pixels; p++)
                     {
-                        int pixels = Math.Min(4, _ow - ox);
-                        ColumnGradients(outputGradient, transposed, columns, (outRow + ox) * _f, pixels);
-                        for (int p = 0; p < pixels; p++)
-                        {
-                            int b = rowBase + (ox + p) * strideC;
-                            var column = columns.Slice(p * CellRow, CellRow);
-                            for (int r = 0; r < _runCell.Length; r++)
-                                Vectorised.Add(dx.Slice(b + _offsets[_runCell[r]], _runLength[r]), column.Slice(_runCell[r], _runLength[r]));
-                        }
+                        int b = rowBase + (ox + p) * strideC;
+                        var column = columns.Slice(p * CellRow, CellRow);
+                        for (int r = 0; r < _runCell.Length; r++)
+                            Vectorised.Add(dx.Slice(b + _offsets[_runCell[r]], _runLength[r]), column.Slice(_runCell[r], _runLength[r]));
                     }
                 }
-        }
-        else
-            for (int n = first; n < first + count; n++)
-                for (int oy = 0; oy < _oh; oy++)
-                {
-                    int rowBase = (n * _hp + oy * _window.StrideH) * _wp * _c, outRow = (n * _oh + oy) * _ow;
-                    for (int ox = 0; ox < _ow; ox++)
-                    {
-                        int b = rowBase + ox * strideC;
-                        var dy = outputGradient.Slice((outRow + ox) * _f, _f);
-                        for (int k = 0; k < _k; k++) dx[b + _offsets[k]] += Dot(dy, weights.Slice(k * _f, _f));
-                    }
-                }
+            }
+        if (pooled != null) ArrayPool<T>.Shared.Return(pooled);
         if (!Padded) return;
         // the interior of dP is the input's gradient
         new PaddedBatch(_h, _w, _c, _window.Padding).AddInterior<T>(dx.Slice(first * PaddedImage, count * PaddedImage),
             _dx.AsSpan(first * InputImage, count * InputImage), count);
     }
 
-    // Four pixels' column gradients take 4 CellRow values of stack; larger windows keep the scalar loop.
-    private bool VectorInputGradient => 4 * CellRow <= 8192;
+    // Values of the input gradient's column staging kept on the stack (32 KB of float).
+    private const int StackColumns = 8192;
 
     /// <summary>columns[p CellRow + k] = sum over f of dY[at + p F + f] W^T[f, k] for pixels p below
     /// `pixels` (up to 4), cells three vectors at a time (12 accumulators; the pixels past `pixels`
@@ -571,13 +558,6 @@ public sealed class DirectConv<T> : IBatchWork where T : unmanaged, INumber<T>
     }
 
     private static void Accumulate(ref T into, Vector<T> v) => Vector.StoreUnsafe(Vector.LoadUnsafe(ref into) + v, ref into);
-
-    private static T Dot(ReadOnlySpan<T> a, ReadOnlySpan<T> b)
-    {
-        T sum = T.Zero;
-        for (int i = 0; i < a.Length; i++) sum += a[i] * b[i];
-        return sum;
-    }
 
     // The border is rewritten every time: backward's input gradient may have overwritten it.
     private void Pad(ReadOnlySpan<T> input, Span<T> padded, int batch) =>

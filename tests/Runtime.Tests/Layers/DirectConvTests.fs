@@ -63,3 +63,11 @@ let ``LeNet's second layer (6 -> 16, 5x5, two groups of filters) at batch 20: fl
     let single = Network<float32>(g, 20, 1, true)
     let twice = withDirectLimit 0 (fun () -> Network<double>(g, 20, 1, true))
     assertFloatMatchesDouble single twice 14 2 1e-4
+
+[<Fact>]
+let ``a window of 2,304 values (its column staging past the stack's, from the pool): float direct equals double im2col`` () =
+    let g = graph "input 13x13x16\nconv 3 12x12 relu\nconv 2 1x1"
+    let single, direct = withDirectLimit 4096 (fun () -> Network<float32>(g, 3, 1, true), (ColumnPlan.For(g.Nodes[1], 3)).Direct)
+    let twice = withDirectLimit 0 (fun () -> Network<double>(g, 3, 1, true))
+    Assert.True(direct)
+    assertFloatMatchesDouble single twice 5 2 1e-4
