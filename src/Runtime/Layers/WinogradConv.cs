@@ -42,7 +42,7 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
 
     // The transform that IBatchWork.Run does over a chunk's images, and its arrays (set before
     // BatchParallel.For): the per-image transforms ran on one thread while MKL's GEMMs used all.
-    private enum Job { Input, InputAdjoint, Output, OutputAdjoint, Forward }
+    private enum Job { Input, InputAdjoint, Output, OutputAdjoint, Forward, WeightProducts }
     private Job _job;
     private T[] _source = [], _target = [], _buffer = [];
     private int _chunkFirst, _chunkCount, _chunkCapacity;
@@ -144,6 +144,7 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
         T[] inputGradient, bool wantInput, int batch, int chunk, bool transformFirst)
     {
         chunk = Math.Min(chunk, batch);
+        _chunkCapacity = chunk;
         var u = U(buffer, chunk); var du = DU(buffer, chunk);
         for (int first = 0; first < batch; first += chunk)
         {
@@ -154,9 +155,17 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
             if (wantWeights)
             {
                 if (transformFirst || chunk < batch) Run(Job.Input, input, buffer, buffer, first, count);
-                var beta = first == 0 ? T.Zero : T.One;
-                for (int xi = 0; xi < Points; xi++)
-                    Gemm.Multiply(true, false, _c, _f, tiles, T.One, v[(int)(xi * vp)..], _c, m[(int)(xi * mp)..], _f, beta, du[(int)(xi * up)..], _f);
+                if (WeightProductsByPoint)
+                {
+                    (_buffer, _chunkFirst, _chunkCount, _job) = (buffer, first, count, Job.WeightProducts);
+                    BatchParallel.For(Points, (long)Points * tiles * (_c + _f), this);
+                }
+                else
+                {
+                    var beta = first == 0 ? T.Zero : T.One;
+                    for (int xi = 0; xi < Points; xi++)
+                        Gemm.Multiply(true, false, _c, _f, tiles, T.One, v[(int)(xi * vp)..], _c, m[(int)(xi * mp)..], _f, beta, du[(int)(xi * up)..], _f);
+                }
             }
             if (!wantInput) continue;
             for (int xi = 0; xi < Points; xi++)
@@ -185,14 +194,44 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
             case Job.InputAdjoint: InputAdjoint(V(buffer, images), _target, first, images, from, to); break;
             case Job.Output: TransformOutput(M(buffer, images), _target, first, images, from, to); break;
             case Job.Forward: FusedForward(first, images, from, to); break;
+            case Job.WeightProducts: WeightProducts(first, images, from, to); break;
             default: OutputAdjoint(_source, M(buffer, images), first, images, from, to); break;
         }
     }
 
+    // dU's products, C x F each over all the chunk's tiles, were left to MKL's threads one point
+    // at a time: so small an output gives its threads little to share. Split by point over the
+    // layer threads instead, each product on its own thread. Measured (`cnndsl-bench conv --batch
+    // 128`, 2 threads, a Stopwatch about the products, two layers): 32 -> 32 on 28x28 maps
+    // 10.4-10.7 -> 8.1-9.3 ms, 64 -> 64 on 14x14 6.8-7.8 -> 5.6, 128 -> 128 on 7x7 3.6-5.0 -> 3.5-3.9.
+    // They stay bound by reading V and M (42 MB for the 28x28 layer).
+    private bool WeightProductsByPoint => BatchParallel.Threads > 1;
+
+    /// <summary>dU[xi] (+)= V[xi]^T M[xi] for the points from .. to - 1, on this thread alone
+    /// (assigned for the first chunk, added for the others).</summary>
+    private void WeightProducts(int first, int images, int from, int to)
+    {
+        var buffer = _buffer.AsSpan();
+        int tiles = (int)Tiles(images);
+        long vp = VPlane(images), mp = MPlane(images), up = UPlane;
+        var v = V(buffer, images); var m = M(buffer, images); var du = DU(buffer, _chunkCapacity);
+        var beta = first == 0 ? T.Zero : T.One;
+        Gemm.Current.SetCallerThreads(1);
+        try
+        {
+            for (int xi = from; xi < to; xi++)
+                Gemm.Multiply(true, false, _c, _f, tiles, T.One, v[(int)(xi * vp)..], _c, m[(int)(xi * mp)..], _f, beta, du[(int)(xi * up)..], _f);
+        }
+        finally { Gemm.Current.SetCallerThreads(0); }
+    }
+
     // With one layer thread the products keep MKL's threads (the step-by-step path). F(7x7, 3x3)
-    // has few tiles per image, so a thread's few images made thin products: its 128 -> 128
-    // forward pass on 7x7 maps took 7.6-9.6 ms fused against 5.1-5.6 step by step.
-    private bool Fused => ColumnPlan.WinogradFused && BatchParallel.Threads > 1 && _kind != Kind.F7x3;
+    // has few tiles per image on small maps, so a thread's few images made thin products: its
+    // 128 -> 128 forward pass on 7x7 maps (1 tile an image) took 7.6-9.6 ms fused against 5.1-5.6
+    // step by step, and 64 -> 64 on 14x14 (4 tiles) gained nothing; 32 -> 32 on 28x28 maps (16
+    // tiles) went from 11.1-17.1 to 9.7-12.5 ms fused (`cnndsl-bench conv --first --batch 128`,
+    // 2 threads, a noisy machine).
+    private bool Fused => ColumnPlan.WinogradFused && BatchParallel.Threads > 1 && (_kind != Kind.F7x3 || _th * _tw >= 16);
 
     /// <summary>Images from .. to - 1 of the chunk (first, images) through all three forward steps,
     /// a few at a time; their rows of V and M are theirs alone, so threads share nothing.</summary>

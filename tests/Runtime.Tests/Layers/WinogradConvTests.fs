@@ -80,6 +80,25 @@ let ``float Winograd convolutions equal double im2col ones, outputs and gradient
     assertFloatMatchesDouble single twice seed 2 (if tile = 7 then 1e-3 else 1e-4)
     true
 
+/// F(7x7, 3x3) runs forward fused (each thread's images through all three steps) only on maps of
+/// 16 tiles or more (fashion-mnist-best's 28x28 layer): the properties above, on maps of at most
+/// 2x2 such tiles, never take that path. 23x23 outputs have partial tiles at the edges.
+[<Theory>]
+[<InlineData(false, false)>]
+[<InlineData(true, false)>]
+[<InlineData(true, true)>]
+let ``F(7x7, 3x3) fused on 4x4 tiles an image equals double im2col, outputs and gradients`` (twoThreads: bool) (oneImageSteps: bool) =
+    winograd 7 <| fun () ->
+    (if twoThreads then onTwoThreads else fun f -> f ()) <| fun () ->
+    fusedSteps oneImageSteps <| fun () ->
+    let g = graph "input 23x23x8\nconv 16 3x3 same relu\nconv 2 1x1"
+    let single = Network<float32>(g, 3, 1, true)
+    Assert.Equal("Winograd F(7x7,3x3)", (ColumnPlan.For(g.Nodes[1], 3)).Lowering)
+    let twice =
+        ColumnPlan.UseWinograd <- false
+        try Network<double>(g, 3, 1, true) finally ColumnPlan.UseWinograd <- true
+    assertFloatMatchesDouble single twice 7 2 1e-3
+
 [<Fact>]
 let ``cifar10-bn's 3x3 convolutions on 32+ channels run Winograd (C x F at least 512); 16 x 16 runs direct`` () =
     let g = graph (IO.File.ReadAllText(IO.Path.Combine(__SOURCE_DIRECTORY__, "..", "..", "..", "models", "cifar10-bn.cnn")))
