@@ -155,17 +155,9 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
             if (wantWeights)
             {
                 if (transformFirst || chunk < batch) Run(Job.Input, input, buffer, buffer, first, count);
-                if (WeightProductsByPoint)
-                {
-                    (_buffer, _chunkFirst, _chunkCount, _job) = (buffer, first, count, Job.WeightProducts);
-                    BatchParallel.For(Points, (long)Points * tiles * (_c + _f), this);
-                }
-                else
-                {
-                    var beta = first == 0 ? T.Zero : T.One;
-                    for (int xi = 0; xi < Points; xi++)
-                        Gemm.Multiply(true, false, _c, _f, tiles, T.One, v[(int)(xi * vp)..], _c, m[(int)(xi * mp)..], _f, beta, du[(int)(xi * up)..], _f);
-                }
+                (_buffer, _chunkFirst, _chunkCount, _job) = (buffer, first, count, Job.WeightProducts);
+                if (WeightProductsByPoint) BatchParallel.For(Points, (long)Points * tiles * (_c + _f), this);
+                else WeightProducts(first, count, 0, Points);
             }
             if (!wantInput) continue;
             for (int xi = 0; xi < Points; xi++)
@@ -194,7 +186,12 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
             case Job.InputAdjoint: InputAdjoint(V(buffer, images), _target, first, images, from, to); break;
             case Job.Output: TransformOutput(M(buffer, images), _target, first, images, from, to); break;
             case Job.Forward: FusedForward(first, images, from, to); break;
-            case Job.WeightProducts: WeightProducts(first, images, from, to); break;
+            case Job.WeightProducts:
+                // each point's product on this thread alone: the layer threads share the points
+                Gemm.Current.SetCallerThreads(1);
+                try { WeightProducts(first, images, from, to); }
+                finally { Gemm.Current.SetCallerThreads(0); }
+                break;
             default: OutputAdjoint(_source, M(buffer, images), first, images, from, to); break;
         }
     }
@@ -207,8 +204,8 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
     // They stay bound by reading V and M (42 MB for the 28x28 layer).
     private bool WeightProductsByPoint => BatchParallel.Threads > 1;
 
-    /// <summary>dU[xi] (+)= V[xi]^T M[xi] for the points from .. to - 1, on this thread alone
-    /// (assigned for the first chunk, added for the others).</summary>
+    /// <summary>dU[xi] (+)= V[xi]^T M[xi] for the points from .. to - 1 (assigned for the first
+    /// chunk, added for the others).</summary>
     private void WeightProducts(int first, int images, int from, int to)
     {
         var buffer = _buffer.AsSpan();
@@ -216,13 +213,8 @@ public sealed class WinogradConv<T> : IBatchWork where T : unmanaged, INumber<T>
         long vp = VPlane(images), mp = MPlane(images), up = UPlane;
         var v = V(buffer, images); var m = M(buffer, images); var du = DU(buffer, _chunkCapacity);
         var beta = first == 0 ? T.Zero : T.One;
-        Gemm.Current.SetCallerThreads(1);
-        try
-        {
-            for (int xi = from; xi < to; xi++)
-                Gemm.Multiply(true, false, _c, _f, tiles, T.One, v[(int)(xi * vp)..], _c, m[(int)(xi * mp)..], _f, beta, du[(int)(xi * up)..], _f);
-        }
-        finally { Gemm.Current.SetCallerThreads(0); }
+        for (int xi = from; xi < to; xi++)
+            Gemm.Multiply(true, false, _c, _f, tiles, T.One, v[(int)(xi * vp)..], _c, m[(int)(xi * mp)..], _f, beta, du[(int)(xi * up)..], _f);
     }
 
     // With one layer thread the products keep MKL's threads (the step-by-step path). F(7x7, 3x3)
