@@ -70,11 +70,14 @@ let lossText (l: Loss) =
 
 let private invariant (v: float) = v.ToString("0.####", Globalization.CultureInfo.InvariantCulture)
 
-let optimizerText (opt: Optimizer) =
+/// The optimizer as the run header names it; `weightDecay` is the train section's decoupled decay
+/// of adam, sgd and rmsprop (adamw carries its own).
+let optimizerText (opt: Optimizer) (weightDecay: float) =
+    let decay = if weightDecay > 0.0 then sprintf ", weight decay %s" (invariant weightDecay) else ""
     match opt with
-    | Optimizer.Adam (lr, _, _, _) -> sprintf "adam (lr %s)" (invariant lr)
-    | Optimizer.Sgd (lr, m, n) -> sprintf "sgd (lr %s, momentum %s%s)" (invariant lr) (invariant m) (if n then ", nesterov" else "")
-    | Optimizer.RmsProp (lr, _, _, _) -> sprintf "rmsprop (lr %s)" (invariant lr)
+    | Optimizer.Adam (lr, _, _, _) -> sprintf "adam (lr %s%s)" (invariant lr) decay
+    | Optimizer.Sgd (lr, m, n) -> sprintf "sgd (lr %s, momentum %s%s%s)" (invariant lr) (invariant m) (if n then ", nesterov" else "") decay
+    | Optimizer.RmsProp (lr, _, _, _) -> sprintf "rmsprop (lr %s%s)" (invariant lr) decay
     | Optimizer.AdamW (lr, _, _, _, wd, _) -> sprintf "adamw (lr %s, weight decay %s)" (invariant lr) (invariant wd)
 
 let private positive (what: string) (v: Nullable<int>) =
@@ -276,7 +279,7 @@ let describe (file: string) (graph: Graph) (split: CnnDsl.Runtime.Data.DataSplit
     [ yield sprintf "Model %s: %s parameters (%s trainable)" file (n (trainable + frozen)) (n trainable)
       yield sprintf "Data %s: %s of %s" split.Train.Name examples split.Train.ShapeText
       yield sprintf "Training: %d epoch%s, batch %d, %s, loss %s, seed %d%s"
-                s.Epochs (if s.Epochs = 1 then "" else "s") s.BatchSize (optimizerText s.Optimizer) (lossText s.Loss) s.Seed augment
+                s.Epochs (if s.Epochs = 1 then "" else "s") s.BatchSize (optimizerText s.Optimizer s.WeightDecay) (lossText s.Loss) s.Seed augment
       if start.Epoch > 0 || start.Batch > 0 then
           yield sprintf "Resuming at epoch %d, batch %d" (start.Epoch + 1) start.Batch
       yield sprintf "Engine: %s; work between GEMMs on %s; denormals %s; checkpoints in %s"

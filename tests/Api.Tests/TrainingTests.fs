@@ -146,7 +146,7 @@ type private Recorded() =
 
 [<Fact>]
 let ``the CLI's hooks hear the run's description (dsl run's header), the notes and every epoch`` () =
-    let model = Model.Parse("input 16x16x1\nconv 4 3x3 relu\nglobalmaxpool\ndense 5 softmax\ntrain\n  data shapes\n  batch 16\n", "wide")
+    let model = Model.Parse("input 16x16x1\nconv 4 3x3 relu\nglobalmaxpool\ndense 5 softmax\ntrain\n  data shapes\n  batch 16\n  weightdecay 0.0001\n", "wide")
     let recorded = Recorded()
     let notes = Collections.Generic.List<string>()
     let graph = match CnnDsl.Dsl.Frontend.compile model.Source with Ok (g, _) -> g | Error _ -> failwith "wide"
@@ -155,7 +155,7 @@ let ``the CLI's hooks hear the run's description (dsl run's header), the notes a
     Assert.Equal(TrainingStatus.Completed, result.Status)
     Assert.Equal<string>([ "Note: the model has 5 outputs and shapes has 3 classes; the other outputs are never the answer (the confusion matrix counts them as 'other')" ], notes)
     let started = recorded.Lines[0]
-    Assert.StartsWith("started Model models/wide.cnn: 65 parameters (65 trainable)\nData shapes: 32 training, 0 validation, 6 test examples of 16x16x1\nTraining: 1 epoch, batch 16, rmsprop (lr 0.001), loss crossentropy, seed 0\nEngine: ", started)
+    Assert.StartsWith("started Model models/wide.cnn: 65 parameters (65 trainable)\nData shapes: 32 training, 0 validation, 6 test examples of 16x16x1\nTraining: 1 epoch, batch 16, rmsprop (lr 0.001, weight decay 0.0001), loss crossentropy, seed 0\nEngine: ", started)
     Assert.Contains("Convolutions: direct (conv2d)", started)
     Assert.Equal("epoch 1", recorded.Lines[1])
     Assert.True(result.Test.HasOtherColumn)
